@@ -1,0 +1,152 @@
+"""The helm CLI, driven as an async subprocess (never blocking the event loop), with a timeout.
+
+Values and kubeconfigs go through files readable only by the operator, deleted right after use;
+nothing secret is put on a command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class HelmError(RuntimeError):
+    """helm failed; ``summary`` is a one-line reason fit for a condition message."""
+
+    def __init__(self, command: str, summary: str) -> None:
+        super().__init__(f"helm {command}: {summary}")
+        self.command = command
+        self.summary = summary
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    chart: str
+
+
+@dataclasses.dataclass
+class Helm:
+    binary: str = "helm"
+    timeout: float = 600.0
+    #: Counts helm commands that change a cluster, so tests and metrics can see idle passes stay idle.
+    writes: int = 0
+
+    async def _run(self, args: list[str], kubeconfig: Path | None) -> str:
+        cmd = [self.binary, *args]
+        if kubeconfig is not None:
+            cmd += ["--kubeconfig", str(kubeconfig)]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, "HELM_CACHE_HOME": os.environ.get("HELM_CACHE_HOME", tempfile.gettempdir() +
+                                                                    "/communityhub-helm-cache")},
+            )
+        except FileNotFoundError as err:
+            raise HelmError(args[0], f"helm binary {self.binary!r} not found (set CHUB_HELM)") from err
+        try:
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=self.timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise HelmError(args[0], f"timed out after {self.timeout:.0f}s") from None
+        if proc.returncode != 0:
+            raise HelmError(args[0], _summarize(stderr.decode(errors="replace")))
+        return stdout.decode()
+
+    async def upgrade_install(
+        self,
+        release: str,
+        namespace: str,
+        chart: str,
+        values: dict[str, Any],
+        *,
+        version: str | None = None,
+        repository: str | None = None,
+        kubeconfig: Path | None = None,
+    ) -> Release:
+        async with _private_file(yaml.safe_dump(values), ".yaml") as values_file:
+            args = ["upgrade", "--install", release, chart, "--namespace", namespace,
+                    "--values", str(values_file), "--history-max", "5", "--output", "json"]
+            if repository:
+                args += ["--repo", repository]
+            if version:
+                args += ["--version", version]
+            self.writes += 1
+            out = await self._run(args, kubeconfig)
+        return _release(json.loads(out))
+
+    async def status(self, release: str, namespace: str, kubeconfig: Path | None = None) -> Release | None:
+        try:
+            out = await self._run(["status", release, "--namespace", namespace, "--output", "json"], kubeconfig)
+        except HelmError as err:
+            if "not found" in err.summary:
+                return None
+            raise
+        return _release(json.loads(out))
+
+    async def uninstall(self, release: str, namespace: str, kubeconfig: Path | None = None) -> bool:
+        """Uninstall; False when there was nothing to uninstall."""
+        try:
+            self.writes += 1
+            await self._run(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", "5m"],
+                            kubeconfig)
+        except HelmError as err:
+            if "not found" in err.summary:
+                return False
+            raise
+        return True
+
+
+def _release(doc: dict[str, Any]) -> Release:
+    chart_meta = doc.get("chart", {}).get("metadata", {})
+    return Release(
+        name=doc["name"],
+        namespace=doc["namespace"],
+        revision=int(doc["version"]),
+        status=doc.get("info", {}).get("status", "unknown"),
+        chart=f"{chart_meta.get('name', '?')}-{chart_meta.get('version', '?')}",
+    )
+
+
+def _summarize(stderr: str) -> str:
+    """helm's error line, without its noise, bounded for a condition message."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith("WARNING")]
+    errors = [ln for ln in lines if ln.startswith("Error:")]
+    text = (errors[-1] if errors else (lines[-1] if lines else "no output")).removeprefix("Error: ")
+    return text[:500]
+
+
+@contextlib.asynccontextmanager
+async def _private_file(content: str, suffix: str) -> AsyncIterator[Path]:
+    fd, name = tempfile.mkstemp(prefix="chub-", suffix=suffix)
+    try:
+        with os.fdopen(fd, "w") as handle:  # mkstemp creates it 0600
+            handle.write(content)
+        yield Path(name)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+
+
+@contextlib.asynccontextmanager
+async def kubeconfig_file(content: str | None) -> AsyncIterator[Path | None]:
+    """A kubeconfig for one command (None: the operator's own cluster)."""
+    if content is None:
+        yield None
+        return
+    async with _private_file(content, ".kubeconfig") as path:
+        yield path

@@ -1,0 +1,312 @@
+"""The CommunityHub API (group hubs.2i2c.org, version v1alpha1).
+
+These pydantic models are the single source of truth: ``communityhub.api.crd`` generates the
+CRD's OpenAPI schema from them (``make crds``), and the operator parses every object through them.
+Field descriptions become ``kubectl explain`` text; cross-field rules are CEL rules
+(``x-kubernetes-validations``) attached to the models that own the fields.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+GROUP = "hubs.2i2c.org"
+VERSION = "v1alpha1"
+KIND = "CommunityHub"
+PLURAL = "communityhubs"
+SINGULAR = "communityhub"
+SHORT_NAMES = ["chub"]
+API_VERSION = f"{GROUP}/{VERSION}"
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+MEMORY_QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"
+# An OCI image reference: [registry[:port]/]path[:tag][@digest]; lower-case path, no spaces.
+IMAGE_REFERENCE = (
+    r"^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
+)
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def _cel(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, str]:
+    entry = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = "." + field_path
+    if reason:
+        entry["reason"] = reason
+    return entry
+
+
+class ApiModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields rejected."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------------------- spec
+class Community(ApiModel):
+    display_name: str = Field(description="Human name of the community, shown in emails and invoices.",
+                              min_length=1, max_length=200)
+    contact_email: str = Field(description="Address that receives the DELIVERED email.", pattern=EMAIL,
+                               max_length=254)
+    archetype: Literal["education", "research", "partnership"] = Field(
+        description="Community archetype; with the placement it sets the price "
+                    "(partnership hubs carry a custom monthly fee in billing.monthlyFeeUSD).")
+    membership: Literal["general", "premier", "essential"] = Field(
+        default="general", description="Membership tier; essential hubs get the standard profiles only.")
+    historically_marginalized: bool = Field(
+        default=False, description="Counted in network KPIs: a non-R1 institution, or a community outside "
+                                   "North America and Western Europe.")
+
+
+class SecretRef(ApiModel):
+    name: str = Field(description="Name of a Secret in the CommunityHub's namespace.", pattern=DNS_NAME,
+                      max_length=253)
+
+
+class NodePool(ApiModel):
+    name: str = Field(description="Node pool name.", pattern=DNS_LABEL, max_length=40)
+    machine_type: str = Field(description="Cloud machine type, e.g. n2-highmem-4.", min_length=1, max_length=63)
+    min: int = Field(default=0, ge=0, le=1000, description="Smallest number of nodes (autoscaling floor).")
+    max: int = Field(ge=1, le=1000, description="Largest number of nodes (autoscaling ceiling).")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("self.min <= self.max", "min must not exceed max", reason="FieldValueInvalid"),
+        ]},
+    )
+
+
+class Dedicated(ApiModel):
+    cloud: Literal["gcp", "aws", "azure", "local"] = Field(
+        description="Cloud of the dedicated cluster; `local` is the development and test target. "
+                    "Cannot change after creation.")
+    account: Literal["provider", "customer"] = Field(
+        default="provider", description="Whose cloud account pays the cloud bill. The provider passes its "
+                                        "cloud cost on in the monthly invoice; a customer pays its own.")
+    region: str = Field(description="Cloud region, e.g. us-central1.", min_length=1, max_length=63)
+    credentials_secret_ref: SecretRef | None = Field(
+        default=None, description="Secret with the customer's cloud credentials; required for a customer account.")
+    node_pools: list[NodePool] = Field(
+        default_factory=lambda: [NodePool(name="user", machine_type="n2-highmem-4", min=0, max=20)],
+        description="User node pools (a small core pool is always added).", max_length=10)
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("self.account != 'customer' || has(self.credentialsSecretRef)",
+                 "credentialsSecretRef is required when account is customer", "credentialsSecretRef",
+                 "FieldValueRequired"),
+            _cel("self.cloud == oldSelf.cloud", "cloud cannot change after creation", reason="FieldValueForbidden"),
+        ]},
+    )
+
+
+class Placement(ApiModel):
+    type: Literal["shared", "dedicated"] = Field(
+        description="shared: on a cluster the provider already runs for many hubs; dedicated: a cluster of "
+                    "the hub's own. Cannot change after creation.")
+    shared_cluster: str | None = Field(
+        default=None, pattern=DNS_LABEL, max_length=63,
+        description="When shared: the name of a cluster the operator knows (its own cluster is `local`).")
+    dedicated: Dedicated | None = Field(default=None, description="When dedicated: the cluster to create.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("self.type != 'shared' || has(self.sharedCluster)",
+                 "sharedCluster is required when type is shared", "sharedCluster", "FieldValueRequired"),
+            _cel("self.type != 'dedicated' || has(self.dedicated)",
+                 "dedicated is required when type is dedicated", "dedicated", "FieldValueRequired"),
+            _cel("self.type == 'dedicated' || !has(self.dedicated)",
+                 "dedicated is only allowed when type is dedicated", "dedicated", "FieldValueForbidden"),
+            _cel("self.type == oldSelf.type", "placement type cannot change after creation",
+                 reason="FieldValueForbidden"),
+        ]},
+    )
+
+
+class Chart(ApiModel):
+    version: str | None = Field(
+        default=None, max_length=64, pattern=r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$",
+        description="JupyterHub chart version; the operator's default when omitted.")
+
+
+class Hub(ApiModel):
+    domain: str = Field(description="Public DNS name of the hub (ingress host; the URL is https://<domain>).",
+                        pattern=DNS_NAME, max_length=253)
+    chart: Chart = Field(default_factory=Chart, description="Chart settings; defaults come from the operator.")
+    admin_users: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=100, description="Users with admin rights in the hub.")
+    values: dict[str, Any] = Field(
+        default_factory=dict, description="Last-resort Helm values, merged over the rendered ones.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+
+
+class GitHubAuth(ApiModel):
+    organization: str = Field(description="GitHub organization whose members may log in.", min_length=1,
+                              max_length=39)
+    teams: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=50,
+        description="Teams of the organization allowed in; empty: every member of the organization.")
+
+
+class CILogonIdp(ApiModel):
+    entity_id: str = Field(description="SAML entity ID or OIDC issuer of the identity provider.", min_length=1,
+                           max_length=500)
+    username_claim: Literal["email", "eppn", "sub", "oidc"] = Field(
+        default="email", description="Claim that becomes the JupyterHub username.")
+    allowed_domains: list[Annotated[str, Field(pattern=DNS_NAME, max_length=253)]] = Field(
+        default_factory=list, max_length=50,
+        description="Email domains allowed in from this provider (with usernameClaim email); empty: all.")
+
+
+class CILogonAuth(ApiModel):
+    allowed_idps: list[CILogonIdp] = Field(min_length=1, max_length=50,
+                                           description="Identity providers allowed to log in.")
+
+
+class OIDCAuth(ApiModel):
+    issuer: str = Field(description="Issuer URL (its /.well-known/openid-configuration is read).",
+                        pattern=r"^https://\S+$", max_length=500)
+    username_claim: str = Field(default="preferred_username", min_length=1, max_length=100,
+                                description="Claim that becomes the JupyterHub username.")
+    scopes: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=lambda: ["openid", "email", "profile"], max_length=20, description="OAuth scopes.")
+
+
+class Auth(ApiModel):
+    provider: Literal["github", "cilogon", "oidc"] = Field(description="Single sign-on provider.")
+    github: GitHubAuth | None = Field(default=None, description="GitHub settings (provider github).")
+    cilogon: CILogonAuth | None = Field(default=None, description="CILogon settings (provider cilogon).")
+    oidc: OIDCAuth | None = Field(default=None, description="Generic OIDC settings (provider oidc).")
+    allowed_users: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=1000, description="Further users allowed in by name.")
+    client_secret_ref: SecretRef = Field(
+        description="Secret with the OAuth client's keys client_id and client_secret.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel(f"self.provider != '{p}' || has(self.{p})", f"{p} settings are required when provider is {p}",
+                 p, "FieldValueRequired")
+            for p in ("github", "cilogon", "oidc")
+        ]},
+    )
+
+
+class Profile(ApiModel):
+    name: str = Field(description="Profile slug shown to users.", pattern=DNS_LABEL, max_length=63)
+    display_name: str | None = Field(default=None, max_length=100, description="Human name of the profile.")
+    cpu: float = Field(gt=0, le=256, description="CPU guarantee and limit, in cores.")
+    memory: str = Field(pattern=MEMORY_QUANTITY, max_length=20, description="Memory guarantee and limit, e.g. 4Gi.")
+    gpu: int = Field(default=0, ge=0, le=16, description="Number of GPUs.")
+    image: str | None = Field(default=None, pattern=IMAGE_REFERENCE, max_length=500,
+                              description="Image of this profile; the environment's image when omitted.")
+    default: bool = Field(default=False, description="Preselected profile.")
+
+
+class Environment(ApiModel):
+    image: str = Field(description="Default user image, e.g. quay.io/org/image:tag.", pattern=IMAGE_REFERENCE,
+                       max_length=500)
+    default_url: str = Field(default="/lab", pattern=r"^/\S*$", max_length=200,
+                             description="Where users land after their server starts.")
+    home_storage: str = Field(default="10Gi", pattern=MEMORY_QUANTITY, max_length=20,
+                              description="Size of each user's home directory.")
+    profiles: list[Profile] = Field(default_factory=list, max_length=30,
+                                    description="Server options offered at start; empty: one default server.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("self.profiles.filter(p, p.default).size() <= 1", "at most one profile may be the default",
+                 "profiles", "FieldValueInvalid"),
+            _cel("self.profiles.all(p, self.profiles.exists_one(q, q.name == p.name))",
+                 "profile names must be unique", "profiles", "FieldValueDuplicate"),
+        ]},
+    )
+
+
+class Billing(ApiModel):
+    monthly_fee_usd: float | None = Field(
+        default=None, alias="monthlyFeeUSD", ge=0,
+        description="Custom monthly fee in USD; required for partnership hubs, overrides the price table otherwise.")
+    setup_fee_usd: float = Field(default=0, alias="setupFeeUSD", ge=0,
+                                 description="One-time fee in USD, invoiced after delivery.")
+    cost_center: str | None = Field(default=None, max_length=100, description="Customer's reference for invoices.")
+
+
+class CommunityHubSpec(ApiModel):
+    community: Community = Field(description="Who the hub serves.")
+    placement: Placement = Field(description="Where the hub runs.")
+    hub: Hub = Field(description="The JupyterHub release.")
+    auth: Auth = Field(description="Who may log in.")
+    environment: Environment = Field(description="The software environment users get.")
+    billing: Billing = Field(default_factory=Billing, description="Fees and references for invoices.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("self.community.archetype != 'partnership' || (has(self.billing) && "
+                 "has(self.billing.monthlyFeeUSD))",
+                 "billing.monthlyFeeUSD is required for partnership hubs (custom price)", "billing",
+                 "FieldValueRequired"),
+        ]},
+    )
+
+
+# ------------------------------------------------------------------------------------- status
+ConditionType = Literal["ClusterReady", "HubReady", "SSOReady", "EnvironmentReady", "Ready", "Delivered",
+                        "UsageReported"]
+Phase = Literal["Pending", "ProvisioningCluster", "DeployingHub", "ConfiguringSSO", "ConfiguringEnvironment",
+                "Available", "Degraded", "Deleting"]
+
+
+class Condition(ApiModel):
+    type: str = Field(description="Condition type, e.g. HubReady.", max_length=316)
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="CamelCase reason for the last transition.", max_length=1024,
+                        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    message: str = Field(default="", max_length=32768, description="Human-readable details.")
+    last_transition_time: str = Field(description="When the status last changed (RFC 3339).",
+                                      json_schema_extra={"format": "date-time"})
+    observed_generation: int | None = Field(default=None, ge=0,
+                                            description="The .metadata.generation the condition was set for.")
+
+
+class ClusterStatus(ApiModel):
+    name: str = Field(description="Cluster the hub runs on.")
+    endpoint: str | None = Field(default=None, description="API endpoint of a dedicated cluster.")
+    kubeconfig_secret: str | None = Field(default=None, description="Secret holding its kubeconfig.")
+    namespace: str | None = Field(default=None, description="Namespace of the hub on that cluster.")
+
+
+class ReleaseStatus(ApiModel):
+    name: str = Field(description="Helm release name.")
+    revision: int | None = Field(default=None, description="Deployed revision.")
+    chart: str | None = Field(default=None, description="Chart name and version.")
+    values_hash: str | None = Field(default=None, description="Hash of the rendered values last deployed.")
+
+
+class CommunityHubStatus(ApiModel):
+    observed_generation: int | None = Field(default=None, description="Last .metadata.generation acted on.")
+    phase: Phase | None = Field(default=None, description="A summary for humans; conditions are the contract.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Delivery steps: ClusterReady, HubReady, SSOReady, EnvironmentReady, "
+                                          "Ready, Delivered.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
+    url: str | None = Field(default=None, description="URL of the hub.")
+    cluster: ClusterStatus | None = Field(default=None, description="Where the hub runs.")
+    release: ReleaseStatus | None = Field(default=None, description="The hub's Helm release.")
+    delivered_at: str | None = Field(default=None, description="When the DELIVERED email went out (RFC 3339).")
+
+
+class CommunityHub(ApiModel):
+    """A community's managed JupyterHub: its cluster, SSO, software environment and billing."""
+
+    api_version: Literal["hubs.2i2c.org/v1alpha1"] = Field(default=API_VERSION)
+    kind: Literal["CommunityHub"] = Field(default=KIND)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: CommunityHubSpec
+    status: CommunityHubStatus = Field(default_factory=CommunityHubStatus)
+
+    model_config = ConfigDict(extra="ignore")

@@ -1,0 +1,113 @@
+"""Pure condition bookkeeping, after the Kubernetes API conventions.
+
+A step's decision is a :class:`Verdict` (status, reason, message), as cert-manager's policy
+functions return. :func:`apply` folds verdicts into a condition list: ``lastTransitionTime``
+moves only when the status changes, so re-deciding the same thing changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+Status = Literal["True", "False", "Unknown"]
+
+CLUSTER_READY = "ClusterReady"
+HUB_READY = "HubReady"
+SSO_READY = "SSOReady"
+ENVIRONMENT_READY = "EnvironmentReady"
+READY = "Ready"
+DELIVERED = "Delivered"
+
+#: Delivery steps in the order of the delivery flow; Ready summarises them.
+STEP_CONDITIONS = (CLUSTER_READY, HUB_READY, SSO_READY, ENVIRONMENT_READY)
+
+#: The phase shown while a step is the first one not yet True.
+_PHASE_OF_STEP = {
+    CLUSTER_READY: "ProvisioningCluster",
+    HUB_READY: "DeployingHub",
+    SSO_READY: "ConfiguringSSO",
+    ENVIRONMENT_READY: "ConfiguringEnvironment",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    status: Status
+    reason: str
+    message: str = ""
+
+    @classmethod
+    def true(cls, reason: str, message: str = "") -> Verdict:
+        return cls("True", reason, message)
+
+    @classmethod
+    def false(cls, reason: str, message: str = "") -> Verdict:
+        return cls("False", reason, message)
+
+    @classmethod
+    def unknown(cls, reason: str, message: str = "") -> Verdict:
+        return cls("Unknown", reason, message)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "True"
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def find(conditions: Iterable[Mapping[str, Any]], type_: str) -> Mapping[str, Any] | None:
+    return next((c for c in conditions if c.get("type") == type_), None)
+
+
+def apply(
+    conditions: Iterable[Mapping[str, Any]],
+    verdicts: Mapping[str, Verdict],
+    *,
+    generation: int | None,
+    now: str,
+) -> list[dict[str, Any]]:
+    """Return the condition list with ``verdicts`` set, others kept, in a stable order."""
+    by_type = {c["type"]: dict(c) for c in conditions}
+    for type_, verdict in verdicts.items():
+        old = by_type.get(type_)
+        changed = old is None or old.get("status") != verdict.status
+        by_type[type_] = {
+            "type": type_,
+            "status": verdict.status,
+            "reason": verdict.reason,
+            "message": verdict.message,
+            "lastTransitionTime": now if changed else old["lastTransitionTime"],  # type: ignore[index]
+            "observedGeneration": generation,
+        }
+    order = {t: i for i, t in enumerate((*STEP_CONDITIONS, READY, DELIVERED))}
+    return sorted(by_type.values(), key=lambda c: (order.get(c["type"], len(order)), c["type"]))
+
+
+def summarize(verdicts: Mapping[str, Verdict]) -> Verdict:
+    """Ready: True when every step is True, else the first step that is not, with its reason."""
+    for type_ in STEP_CONDITIONS:
+        verdict = verdicts.get(type_)
+        if verdict is None or not verdict.ok:
+            if verdict is None:
+                return Verdict.unknown("Pending", f"{type_} has not been evaluated yet")
+            status: Status = "False" if verdict.status == "False" else "Unknown"
+            return Verdict(status, verdict.reason, f"{type_}: {verdict.message}")
+    return Verdict.true("HubAvailable", "every delivery step is done; the hub is serving")
+
+
+def phase(verdicts: Mapping[str, Verdict], was_ready: bool) -> str:
+    """The human summary: the step in progress, Available, or Degraded after having been ready."""
+    for type_ in STEP_CONDITIONS:
+        verdict = verdicts.get(type_)
+        if verdict is None or not verdict.ok:
+            return "Degraded" if was_ready else _PHASE_OF_STEP[type_]
+    return "Available"
+
+
+def changed(old: Iterable[Mapping[str, Any]], new: Iterable[Mapping[str, Any]]) -> bool:
+    return [dict(c) for c in old] != [dict(c) for c in new]

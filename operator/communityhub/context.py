@@ -1,0 +1,43 @@
+"""What one reconcile pass of one hub knows: its spec, the operator's tools, and what earlier steps found."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from communityhub.adapters.helm import Helm
+from communityhub.adapters.kube import Clusters
+from communityhub.api.models import CommunityHubSpec
+from communityhub.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """Where the hub's release goes: a cluster (None kubeconfig = the operator's own) and a namespace."""
+
+    cluster: str
+    namespace: str
+    kubeconfig: str | None = None
+    endpoint: str | None = None
+    kubeconfig_secret: str | None = None
+
+
+@dataclasses.dataclass
+class HubContext:
+    name: str
+    namespace: str
+    generation: int | None
+    spec: CommunityHubSpec
+    status: Mapping[str, Any]
+    settings: Settings
+    helm: Helm
+    clusters: Clusters
+    #: Kopf indexes: (namespace, release) -> Deployment health; shared cluster name -> kubeconfig text.
+    deployments: Mapping[Any, Any]
+    shared_clusters: Mapping[Any, Any]
+    log: Any
+    # Filled in by the steps as they run:
+    target: Target | None = None
+    oauth_client: dict[str, bytes] | None = None
+    release: dict[str, Any] | None = None

@@ -1,0 +1,148 @@
+"""Kopf wiring, kept thin: decorators here, the logic in :mod:`communityhub.reconcile` and the steps.
+
+Run with ``communityhub-operator`` (or ``make run``); it serves every namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from communityhub import logs, metrics, teardown
+from communityhub.adapters.helm import Helm
+from communityhub.adapters.kube import Clusters, deployment_health
+from communityhub.api import models
+from communityhub.context import HubContext
+from communityhub.reconcile import reconcile
+from communityhub.settings import Settings
+from communityhub.steps.cluster import SHARED_CLUSTER_LABEL
+
+SETTINGS = Settings.from_env()
+RESOURCE = (models.GROUP, models.VERSION, models.PLURAL)
+PREFIX = models.GROUP  # our progress/diffbase annotations, and the marker that hides ours from diffs
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    logs.configure()
+    # Progress and last-handled state under our own prefix. Kopf marks the prefix as its storage and
+    # leaves every hubs.2i2c.org/ annotation out of its diffs: the usage and cost annotations the
+    # operator writes do not count as changes and do not wake the update handler.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration")
+    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    # Kubernetes Events only for what we post ourselves (condition changes), not for every log line.
+    settings.posting.loggers = False
+    settings.watching.server_timeout = 300
+    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    memo.settings = SETTINGS
+    memo.helm = Helm(binary=SETTINGS.helm, timeout=SETTINGS.helm_timeout_seconds)
+    memo.clusters = Clusters()
+    memo.locks = {}
+    if SETTINGS.metrics_port:
+        start_http_server(SETTINGS.metrics_port)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    await memo.clusters.close()
+
+
+@kopf.index("apps", "v1", "deployments", labels={"app": "jupyterhub"})
+def hub_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    """(namespace, release) -> health of each JupyterHub Deployment, kept current by Kopf's watch."""
+    return {(namespace, labels.get("release")): deployment_health(body)}
+
+
+@kopf.index("v1", "secrets", labels={SHARED_CLUSTER_LABEL: kopf.PRESENT},
+            when=lambda namespace, **_: namespace == SETTINGS.namespace)
+def shared_clusters(labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    """Shared cluster name -> its kubeconfig, from Secrets in the operator's namespace."""
+    encoded = (body.get("data") or {}).get("kubeconfig")
+    if not encoded:
+        return {}
+    return {labels[SHARED_CLUSTER_LABEL]: base64.b64decode(encoded).decode()}
+
+
+def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index, shared_clusters: kopf.Index,
+             ) -> HubContext:
+    hub = models.CommunityHub.model_validate(dict(body))
+    meta = body.metadata
+    return HubContext(
+        name=str(meta.name), namespace=str(meta.namespace), generation=meta.get("generation"),
+        spec=hub.spec, status=dict(body.get("status") or {}), settings=memo.settings, helm=memo.helm,
+        clusters=memo.clusters, deployments=hub_deployments, shared_clusters=shared_clusters,
+        log=logs.hub_logger(str(meta.namespace), str(meta.name)),
+    )
+
+
+async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, trigger: str,
+                     **indexes: Any) -> float | None:
+    ctx = _context(body, memo, indexes["hub_deployments"], indexes["shared_clusters"])
+    lock = memo.locks.setdefault((ctx.namespace, ctx.name), asyncio.Lock())
+    async with lock:  # the change handlers and the resync timer never work on one hub at once
+        with metrics.RECONCILE_SECONDS.labels(trigger).time():
+            outcome = await reconcile(ctx, retry=retry)
+    for key, value in outcome.status_patch.items():
+        patch.status[key] = value
+    for kind, reason, message in outcome.events:
+        kopf.event(body, type=kind, reason=reason, message=message)
+    if outcome.status_patch:
+        ctx.log.info("status changed", trigger=trigger, ready=outcome.summary.status,
+                     reason=outcome.summary.reason, fields=sorted(outcome.status_patch))
+    metrics.RECONCILES.labels(trigger, outcome.summary.status).inc()
+    return outcome.retry_after
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE, field="spec")
+async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, reason: str,
+                  hub_deployments: kopf.Index, shared_clusters: kopf.Index, **_: Any) -> None:
+    """Walk the hub through the delivery flow; retried until every step is True."""
+    delay = await _reconcile(body, patch, memo, retry, str(reason), hub_deployments=hub_deployments,
+                             shared_clusters=shared_clusters)
+    if delay is not None:
+        raise kopf.TemporaryError("the hub is not ready yet (see its conditions)", delay=delay)
+
+
+@kopf.timer(*RESOURCE, interval=SETTINGS.resync_seconds, initial_delay=SETTINGS.resync_seconds,
+            idle=SETTINGS.resync_seconds)
+async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, hub_deployments: kopf.Index,
+                 shared_clusters: kopf.Index, **_: Any) -> None:
+    """Drift check: the same pass, which writes nothing when nothing changed."""
+    if body.metadata.get("deletionTimestamp"):
+        return
+    await _reconcile(body, patch, memo, 0, "resync", hub_deployments=hub_deployments,
+                     shared_clusters=shared_clusters)
+
+
+@kopf.on.delete(*RESOURCE)
+async def remove(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int,
+                 hub_deployments: kopf.Index, shared_clusters: kopf.Index, **_: Any) -> None:
+    """Tear down in reverse: the release, then the hub's namespace; Kopf releases the finalizer last."""
+    ctx = _context(body, memo, hub_deployments, shared_clusters)
+    lock = memo.locks.setdefault((ctx.namespace, ctx.name), asyncio.Lock())
+    async with lock:
+        result = await teardown.teardown(ctx)
+    if (body.get("status") or {}).get("phase") != "Deleting":
+        patch.status["phase"] = "Deleting"
+    if result is not None:
+        kopf.event(body, type="Warning" if result.status == "False" else "Normal", reason=result.reason,
+                   message=result.message)
+        raise kopf.TemporaryError(result.message, delay=min(5 * 2 ** min(retry, 6), 120))
+    memo.locks.pop((ctx.namespace, ctx.name), None)
+
+
+def run() -> None:
+    """Console entry point: serve every namespace."""
+    logs.configure()
+    logging.getLogger("kopf.activities.probe").setLevel(logging.WARNING)
+    liveness = f"http://0.0.0.0:{SETTINGS.health_port}/healthz" if SETTINGS.health_port else None
+    kopf.run(clusterwide=True, standalone=True, liveness_endpoint=liveness)

@@ -1,0 +1,114 @@
+"""One reconcile pass of one hub: the delivery steps in flow order, then the status they imply.
+
+Create, resume, update and the periodic resync all run :func:`reconcile`; it works from the
+current state, so running it twice in a row does nothing the second time. :func:`status_patch` is
+pure: it returns only the status fields that differ, so a pass that decides nothing new writes
+nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from communityhub import conditions, render
+from communityhub.conditions import (
+    CLUSTER_READY,
+    ENVIRONMENT_READY,
+    HUB_READY,
+    READY,
+    SSO_READY,
+    Verdict,
+)
+from communityhub.context import HubContext
+from communityhub.steps import cluster, environment, hub, sso
+
+#: Seconds between passes while a rollout is in progress (nothing is wrong, just not done).
+ROLLOUT_POLL_SECONDS = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    verdicts: dict[str, Verdict]
+    status_patch: dict[str, Any]
+    events: list[tuple[str, str, str]]  # (type, reason, message)
+    #: None when the hub is Ready; else how long to wait before the next pass.
+    retry_after: float | None
+    summary: Verdict
+
+
+async def run_steps(ctx: HubContext) -> dict[str, Verdict]:
+    """The delivery flow. SSO and the environment are checked before the hub is deployed (the hub
+    waits for them), and turn True once the release that carries them is Available."""
+    verdicts: dict[str, Verdict] = {CLUSTER_READY: await cluster.place(ctx)}
+    sso_prepared = await sso.prepare(ctx)
+    env_prepared = environment.prepare(ctx)
+    if not verdicts[CLUSTER_READY].ok:
+        verdicts[HUB_READY] = Verdict.unknown("WaitingForCluster", "the hub is deployed once ClusterReady is True")
+    elif sso_prepared.status == "False" or env_prepared.status == "False":
+        blocking = "SSOReady" if sso_prepared.status == "False" else "EnvironmentReady"
+        verdicts[HUB_READY] = Verdict.unknown(
+            "WaitingForConfiguration", f"the hub is deployed once {blocking} is no longer False")
+    else:
+        verdicts[HUB_READY] = await hub.deploy(ctx)
+    verdicts[SSO_READY] = sso.verdict(ctx, sso_prepared, verdicts[HUB_READY])
+    verdicts[ENVIRONMENT_READY] = environment.verdict(ctx, env_prepared, verdicts[HUB_READY])
+    return verdicts
+
+
+def status_patch(
+    old: Mapping[str, Any],
+    verdicts: Mapping[str, Verdict],
+    *,
+    generation: int | None,
+    url: str,
+    extra: Mapping[str, Any],
+    now: str,
+) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+    """The status fields that change, and an event for every condition that changes."""
+    old_conditions = list(old.get("conditions") or [])
+    summary = conditions.summarize(verdicts)
+    all_verdicts = {**verdicts, READY: summary}
+    new_conditions = conditions.apply(old_conditions, all_verdicts, generation=generation, now=now)
+    was_ready = bool((c := conditions.find(old_conditions, READY)) and c.get("status") == "True") or bool(
+        old.get("phase") in ("Available", "Degraded"))
+    desired: dict[str, Any] = {
+        "observedGeneration": generation,
+        "phase": conditions.phase(verdicts, was_ready),
+        "conditions": new_conditions,
+        "url": url,
+        **{k: v for k, v in extra.items() if v is not None},
+    }
+    patch = {k: v for k, v in desired.items() if old.get(k) != v}
+    events = []
+    for type_, verdict in all_verdicts.items():
+        before = conditions.find(old_conditions, type_)
+        if before is None or (before.get("status"), before.get("reason")) != (verdict.status, verdict.reason):
+            kind = "Warning" if verdict.status == "False" else "Normal"
+            events.append((kind, verdict.reason, f"{type_}={verdict.status}: {verdict.message}"))
+    return patch, events
+
+
+def retry_delay(verdicts: Mapping[str, Verdict], retry: int) -> float | None:
+    """None when every step is True; a short poll while only waiting; a growing backoff on errors."""
+    if all(verdicts[t].ok for t in conditions.STEP_CONDITIONS):
+        return None
+    if any(v.status == "False" for v in verdicts.values()):
+        return float(min(5 * 2 ** min(retry, 10), 300))
+    return ROLLOUT_POLL_SECONDS
+
+
+async def reconcile(ctx: HubContext, retry: int = 0) -> Outcome:
+    verdicts = await run_steps(ctx)
+    target = ctx.target
+    extra: dict[str, Any] = {}
+    if target is not None:
+        extra["cluster"] = {k: v for k, v in {
+            "name": target.cluster, "namespace": target.namespace, "endpoint": target.endpoint,
+            "kubeconfigSecret": target.kubeconfig_secret}.items() if v is not None}
+    if ctx.release:
+        extra["release"] = ctx.release
+    patch, events = status_patch(ctx.status, verdicts, generation=ctx.generation, url=render.hub_url(ctx.spec),
+                                 extra=extra, now=conditions.now_rfc3339())
+    return Outcome(verdicts, patch, events, retry_delay(verdicts, retry), conditions.summarize(verdicts))

@@ -1,0 +1,51 @@
+"""Step 1, ClusterReady: where the hub runs.
+
+Shared placement lands the hub on a cluster the operator knows by name: ``local`` (its own) or one
+registered by a Secret labelled ``hubs.2i2c.org/shared-cluster=<name>`` with a ``kubeconfig`` key
+in the operator's namespace. Dedicated placement (Terraform) is its own module.
+"""
+
+from __future__ import annotations
+
+from communityhub import render
+from communityhub.conditions import Verdict
+from communityhub.context import HubContext, Target
+
+LOCAL = "local"
+SHARED_CLUSTER_LABEL = "hubs.2i2c.org/shared-cluster"
+
+
+def known_clusters(ctx: HubContext) -> list[str]:
+    return sorted({LOCAL, *(str(k) for k in ctx.shared_clusters)})
+
+
+def _kubeconfig_of(ctx: HubContext, name: str) -> str | None:
+    store = ctx.shared_clusters.get(name)
+    return next(iter(store), None) if store is not None else None
+
+
+def resolve(ctx: HubContext) -> tuple[Target | None, Verdict]:
+    """Pure placement decision from the spec and the shared-cluster index."""
+    namespace = render.hub_namespace(ctx.namespace, ctx.name)
+    placement = ctx.spec.placement
+    if placement.type == "dedicated":
+        return None, Verdict.false("DedicatedNotImplemented",
+                                   "dedicated clusters are not supported by this operator version yet")
+    name = placement.shared_cluster or LOCAL
+    if name == LOCAL:
+        return Target(cluster=LOCAL, namespace=namespace), Verdict.true(
+            "SharedClusterAssigned", f"placed on shared cluster {LOCAL} (the operator's own), namespace {namespace}")
+    kubeconfig = _kubeconfig_of(ctx, name)
+    if kubeconfig is None:
+        return None, Verdict.false(
+            "SharedClusterNotFound",
+            f"shared cluster {name!r} is not known; known: {', '.join(known_clusters(ctx))}. Register it with a "
+            f"Secret labelled {SHARED_CLUSTER_LABEL}={name} holding a 'kubeconfig' key in namespace "
+            f"{ctx.settings.namespace}.")
+    return Target(cluster=name, namespace=namespace, kubeconfig=kubeconfig), Verdict.true(
+        "SharedClusterAssigned", f"placed on shared cluster {name}, namespace {namespace}")
+
+
+async def place(ctx: HubContext) -> Verdict:
+    ctx.target, verdict = resolve(ctx)
+    return verdict

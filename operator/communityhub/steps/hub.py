@@ -1,0 +1,105 @@
+"""Step 2, HubReady: the JupyterHub Helm release, deployed and Available.
+
+Helm runs only when there is something to do: the rendered values (with the chart and version)
+hash differently from what the status says was deployed, or the release's Deployments are gone.
+Otherwise the step only reads the Deployments' health (from the Kopf index for the operator's own
+cluster) and writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from lightkube import ApiError
+
+from communityhub import render
+from communityhub.adapters import kube
+from communityhub.adapters.helm import HelmError, kubeconfig_file
+from communityhub.conditions import Verdict
+from communityhub.context import HubContext, Target
+
+EXPECTED_DEPLOYMENTS = ("hub", "proxy")
+
+
+def chart_source(ctx: HubContext) -> tuple[str, str, str | None]:
+    """(chart reference, version, repository); a local chart directory has no repository."""
+    settings = ctx.settings
+    version = ctx.spec.hub.chart.version or settings.chart_version
+    repository = settings.chart_repository or None
+    return settings.chart_name, version, repository
+
+
+def oauth_checksum(ctx: HubContext) -> str | None:
+    """A digest of the OAuth client, so a rotated secret rolls the hub (the secret itself stays out)."""
+    if not ctx.oauth_client:
+        return None
+    blob = b"\0".join(ctx.oauth_client[k] for k in sorted(ctx.oauth_client))
+    return hashlib.sha256(f"{ctx.namespace}/{ctx.name}".encode() + b"\0" + blob).hexdigest()[:16]
+
+
+def desired_values(ctx: HubContext) -> dict[str, Any]:
+    values = render.values(ctx.namespace, ctx.name, ctx.spec)
+    checksum = oauth_checksum(ctx)
+    if checksum:
+        values = render.deep_merge(
+            {"hub": {"annotations": {"hubs.2i2c.org/oauth-client-checksum": checksum}}}, values)
+    return values
+
+
+async def deployment_health(ctx: HubContext, target: Target) -> list[dict[str, Any]]:
+    if target.kubeconfig is None:  # our own cluster: the Kopf index, no API call
+        return list(ctx.deployments.get((target.namespace, ctx.name), []))
+    return await kube.list_hub_deployments(ctx.clusters.get(target.kubeconfig), target.namespace, ctx.name)
+
+
+def health_verdict(release: dict[str, Any], deployments: list[dict[str, Any]]) -> Verdict:
+    deployed = f"helm release {release.get('name')} revision {release.get('revision')} deployed"
+    present = {d["name"]: d["ready"] for d in deployments}
+    missing = [n for n in EXPECTED_DEPLOYMENTS if n not in present]
+    waiting = [n for n, ready in sorted(present.items()) if not ready]
+    if missing or waiting:
+        return Verdict.unknown(
+            "RolloutInProgress",
+            f"{deployed}; waiting for Deployment(s) {', '.join(missing + waiting)} to become Available")
+    return Verdict.true("ReleaseDeployed",
+                        f"{deployed}; Deployments {', '.join(sorted(present))} available")
+
+
+async def deploy(ctx: HubContext) -> Verdict:
+    target = ctx.target
+    assert target is not None, "the cluster step runs first"
+    values = desired_values(ctx)
+    chart, version, repository = chart_source(ctx)
+    wanted_hash = render.values_hash(chart, version, values)
+    release = dict(ctx.status.get("release") or {})
+    try:
+        deployments = await deployment_health(ctx, target)
+        if release.get("valuesHash") == wanted_hash and deployments:
+            ctx.release = release
+            return health_verdict(release, deployments)
+
+        client = ctx.clusters.get(target.kubeconfig)
+        labels = render.hub_labels(ctx.namespace, ctx.name, ctx.spec)
+        await kube.ensure_namespace(client, target.namespace, labels)
+        if ctx.oauth_client:
+            await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
+        ctx.log.info("helm upgrade", release=ctx.name, chart=chart, version=version, target=target.cluster,
+                     reason="values changed" if release.get("valuesHash") else "first install")
+        async with kubeconfig_file(target.kubeconfig) as kubeconfig:
+            result = await ctx.helm.upgrade_install(
+                ctx.name, target.namespace, chart, values,
+                version=version if repository else None, repository=repository, kubeconfig=kubeconfig)
+        ctx.release = {"name": result.name, "revision": result.revision, "chart": result.chart,
+                       "valuesHash": wanted_hash}
+        return health_verdict(ctx.release, await deployment_health(ctx, target))
+    except HelmError as err:
+        ctx.release = release or None
+        return Verdict.false("HelmFailed", f"helm {err.command} of release {ctx.name} failed: {err.summary}")
+    except kube.NamespaceTerminating as err:
+        return Verdict.unknown("NamespaceTerminating", f"{err}; the release is installed once it is gone")
+    except ApiError as err:
+        return Verdict.false("KubernetesError",
+                             f"cluster {target.cluster}: {err.status.code} {err.status.reason}: {err.status.message}")
+    except OSError as err:  # a remote cluster that cannot be reached
+        return Verdict.false("ClusterUnreachable", f"cluster {target.cluster} cannot be reached: {err}")
