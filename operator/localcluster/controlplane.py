@@ -18,6 +18,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -290,6 +291,7 @@ class ControlPlane:
         self.state_file.write_text(json.dumps(state, indent=2))
 
     def _wait(self, check: Any, deadline: float, what: str) -> None:
+        started = time.monotonic()
         while time.monotonic() < deadline:
             state = self._state() or {"processes": []}
             dead = [p["name"] for p in state["processes"] if not _pid_alive(p["pid"], p["binary"])]
@@ -297,6 +299,7 @@ class ControlPlane:
                 raise RuntimeError(f"{', '.join(dead)} exited while waiting for {what}; logs in {self.dir}/logs")
             with contextlib.suppress(Exception):
                 if check():
+                    print(f"  {self.name}: {what} ({time.monotonic() - started:.1f}s)", file=sys.stderr, flush=True)
                     return
             time.sleep(0.2)
         raise TimeoutError(f"timed out waiting for {what}; logs in {self.dir}/logs")

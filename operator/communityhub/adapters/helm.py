@@ -123,10 +123,14 @@ def _release(doc: dict[str, Any]) -> Release:
 
 
 def _summarize(stderr: str) -> str:
-    """helm's error line, without its noise, bounded for a condition message."""
+    """helm's error with the detail lines that follow it (a schema violation names the key there),
+    without warnings, on one line bounded for a condition message."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith("WARNING")]
-    errors = [ln for ln in lines if ln.startswith("Error:")]
-    text = (errors[-1] if errors else (lines[-1] if lines else "no output")).removeprefix("Error: ")
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("Error:")]
+    if starts:
+        lines = lines[starts[-1]:]
+        lines[0] = lines[0].removeprefix("Error: ")
+    text = " ".join(lines) if lines else "no output"
     return text[:500]
 
 

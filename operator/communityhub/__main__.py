@@ -1,0 +1,3 @@
+from communityhub.main import run
+
+run()

@@ -1,0 +1,166 @@
+"""Session fixtures: real control planes, the CRD, and the operator running as its own process.
+
+The control planes are the project's own (``operator/localcluster``), started once per run and
+stopped at the end (``CHUB_TEST_KEEP_CLUSTER=1`` keeps them for the next run). To run the
+integration tests against another cluster (kind, say), set ``CHUB_TEST_USE_KUBECONFIG=1`` with
+``KUBECONFIG``: opt-in, because the tests create and delete namespaces and CRDs.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from localcluster import binaries
+from localcluster.controlplane import ControlPlane
+from tests.support.kube import Cluster, wait_for
+
+REPO = Path(__file__).resolve().parents[1]
+CRD = REPO / "crds" / "communityhub.yaml"
+OPERATOR_CHART = REPO / "helm" / "communityhub-operator"
+TEST_CHART = REPO / "tests" / "charts" / "jupyterhub-lite"
+OPERATOR_NAMESPACE = "communityhub-system"
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:communityhub-operator"
+
+
+def _ensure(names: list[str]) -> dict[str, Path]:
+    try:
+        return binaries.ensure(names)
+    except binaries.BinaryUnavailable as err:
+        pytest.fail(
+            f"the integration tests need a real control plane, and its binaries cannot be had:\n{err}\n"
+            "Run `make binaries` (Go >= 1.26 builds them from the Go module proxy), or point CHUB_BIN_DIR at "
+            "prebuilt kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok and helm.",
+            pytrace=False)
+
+
+def _start(name: str, kubectl: Path, region: str = "us-central1") -> Iterator[Cluster]:
+    _ensure(list(binaries.CONTROL_PLANE))
+    plane = ControlPlane(name, region=region)
+    started_here = not plane.running()
+    plane.up()
+    yield Cluster(name, plane.kubeconfig, kubectl, plane.audit_log)
+    if started_here and not os.environ.get("CHUB_TEST_KEEP_CLUSTER"):
+        plane.down()
+
+
+@pytest.fixture(scope="session")
+def kubectl_bin() -> Path:
+    return _ensure(["kubectl"])["kubectl"]
+
+
+@pytest.fixture(scope="session")
+def helm_bin() -> Path:
+    return _ensure(["helm"])["helm"]
+
+
+@pytest.fixture(scope="session")
+def management(kubectl_bin: Path) -> Iterator[Cluster]:
+    """The operator's own cluster."""
+    if os.environ.get("CHUB_TEST_USE_KUBECONFIG") and os.environ.get("KUBECONFIG"):
+        yield Cluster("external", Path(os.environ["KUBECONFIG"]), kubectl_bin, None)
+        return
+    yield from _start("test-mgmt", kubectl_bin)
+
+
+@pytest.fixture(scope="session")
+def workload(kubectl_bin: Path) -> Iterator[Cluster]:
+    """A second, independent control plane: a shared or dedicated cluster apart from the management one."""
+    yield from _start("test-workload", kubectl_bin, region="europe-west1")
+
+
+@pytest.fixture(scope="session")
+def crd(management: Cluster) -> Path:
+    management.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    management.kubectl("wait", "--for=condition=Established", "crd/communityhubs.hubs.2i2c.org", "--timeout=60s")
+    return CRD
+
+
+def token_kubeconfig(cluster: Cluster, service_account: str, namespace: str, path: Path) -> Path:
+    """A kubeconfig that acts as a ServiceAccount (so RBAC and the audit log see that identity)."""
+    token = cluster.kubectl("create", "token", service_account, "-n", namespace, "--duration=24h").stdout.strip()
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    cluster_entry = admin["clusters"][0]
+    config = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [cluster_entry],
+        "users": [{"name": service_account, "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": cluster_entry["name"], "user": service_account}}],
+        "current-context": "sa",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+class OperatorProcess:
+    """The operator as production runs it: its own process, its own ServiceAccount and RBAC."""
+
+    def __init__(self, kubeconfig: Path, log: Path, env: dict[str, str]) -> None:
+        self.kubeconfig, self.log_path, self.env = kubeconfig, log, env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.user = OPERATOR_USER
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "communityhub"], stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env, "KUBECONFIG": str(self.kubeconfig)}, start_new_session=True)
+        log.close()
+        wait_for(lambda: "resource watching" in self.log() or self.log().count('"event"') > 3, timeout=60,
+                 what="the operator to start")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def operator(management: Cluster, crd: Path, helm_bin: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    workdir = tmp_path_factory.mktemp("operator")
+    management.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
+    rbac = subprocess.run(
+        [str(helm_bin), "template", "chub", str(OPERATOR_CHART), "--namespace", OPERATOR_NAMESPACE,
+         "--show-only", "templates/rbac.yaml"], capture_output=True, text=True, check=True).stdout
+    management.apply(rbac)
+    kubeconfig = token_kubeconfig(management, "communityhub-operator", OPERATOR_NAMESPACE,
+                                  workdir / "operator.kubeconfig")
+    proc = OperatorProcess(kubeconfig, workdir / "operator.log", {
+        "CHUB_NAMESPACE": OPERATOR_NAMESPACE,
+        "CHUB_CHART_REPOSITORY": "",
+        "CHUB_CHART_NAME": str(TEST_CHART),
+        "CHUB_HELM": str(helm_bin),
+        "CHUB_RESYNC_SECONDS": "2",
+        "CHUB_METRICS_PORT": "0",
+        "CHUB_HEALTH_PORT": "0",
+    })
+    proc.start()
+    yield proc
+    proc.stop()
+    print(f"operator log: {proc.log_path}")
+
+
+def oauth_secret(name: str, namespace: str) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+            "type": "Opaque", "data": {"client_id": base64.b64encode(b"test-client").decode(),
+                                       "client_secret": base64.b64encode(b"s3cr3t-value-never-shown").decode()}}

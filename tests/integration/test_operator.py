@@ -1,0 +1,287 @@
+"""The operator delivers hubs on a shared cluster: the integration tests on the real control plane."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import secrets
+import time
+from typing import Any
+
+import pytest
+import yaml
+
+from communityhub import render
+from tests.conftest import REPO, OperatorProcess, oauth_secret
+from tests.support.kube import Cluster, condition, wait_for
+
+pytestmark = pytest.mark.integration
+
+SECRET_VALUE = "s3cr3t-value-never-shown"
+RUN = secrets.token_hex(2)  # fresh namespaces per run, so a kept cluster can be reused
+
+
+def ns(base: str) -> str:
+    return f"{base}-{RUN}"
+
+
+def hub_ns(base: str, name: str) -> str:
+    return render.hub_namespace(ns(base), name)
+
+
+def hub_manifest(name: str, namespace: str, **spec_overrides: Any) -> dict[str, Any]:
+    example = list(yaml.safe_load_all((REPO / "examples" / "climate-lab.yaml").read_text()))[-1]
+    hub = copy.deepcopy(example)
+    hub["metadata"] = {"name": name, "namespace": namespace}
+    hub["spec"]["auth"]["clientSecretRef"] = {"name": f"{name}-oauth"}
+    hub["spec"]["hub"]["domain"] = f"{name}.hubs.example.org"
+    for key, value in spec_overrides.items():
+        hub["spec"][key] = value
+    return hub
+
+
+def create_hub(cluster: Cluster, name: str, namespace: str, secret: bool = True, **spec: Any) -> dict[str, Any]:
+    cluster.kubectl("create", "namespace", namespace, check=False)
+    if secret:
+        cluster.apply(oauth_secret(f"{name}-oauth", namespace))
+    manifest = hub_manifest(name, namespace, **spec)
+    cluster.apply(manifest)
+    return manifest
+
+
+def hub(cluster: Cluster, name: str, namespace: str) -> dict[str, Any] | None:
+    result: dict[str, Any] | None = cluster.get("communityhub", name, namespace)
+    return result
+
+
+def wait_condition(cluster: Cluster, name: str, namespace: str, type_: str, status: str,
+                   reason: str | None = None, timeout: float = 90) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        c = condition(hub(cluster, name, namespace), type_)
+        if c and c["status"] == status and (reason is None or c["reason"] == reason):
+            return c
+        return None
+    found: dict[str, Any] = wait_for(check, timeout=timeout,
+                                     what=f"{namespace}/{name} {type_}={status}{f' ({reason})' if reason else ''}")
+    return found
+
+
+def wait_ready(cluster: Cluster, name: str, namespace: str, timeout: float = 90) -> dict[str, Any]:
+    wait_condition(cluster, name, namespace, "Ready", "True", timeout=timeout)
+    obj = hub(cluster, name, namespace)
+    assert obj is not None
+    return obj
+
+
+def test_create_goes_to_ready_with_conditions_events_and_a_labelled_namespace(
+        management: Cluster, operator: OperatorProcess) -> None:
+    create_hub(management, "alpha", ns("team-a"))
+    obj = wait_ready(management, "alpha", ns("team-a"))
+    status = obj["status"]
+    types = [c["type"] for c in status["conditions"]]
+    assert types == ["ClusterReady", "HubReady", "SSOReady", "EnvironmentReady", "Ready"]
+    for cond in status["conditions"]:
+        assert cond["status"] == "True" and cond["reason"] and cond["message"]
+        assert cond["observedGeneration"] == obj["metadata"]["generation"]
+    assert status["observedGeneration"] == obj["metadata"]["generation"]
+    assert status["phase"] == "Available"
+    assert status["url"] == "https://alpha.hubs.example.org"
+    assert status["release"]["revision"] == 1
+    assert condition(obj, "HubReady")["reason"] == "ReleaseDeployed"  # type: ignore[index]
+
+    namespace_obj = management.get("namespace", hub_ns("team-a", "alpha"))
+    assert namespace_obj["metadata"]["labels"]["hubs.2i2c.org/hub"] == "alpha"
+    assert namespace_obj["metadata"]["labels"]["hubs.2i2c.org/community"] == "Climate-Lab-Example-University"
+    for deployment in ("hub", "proxy"):
+        assert management.get("deployment", deployment, hub_ns("team-a", "alpha"))["status"]["availableReplicas"] == 1
+    # The rendered values reached the release: authenticator, admins, profiles.
+    config = management.get("configmap", "hub-config", hub_ns("team-a", "alpha"))["data"]
+    hub_config = json.loads(config["hub.config.json"])
+    assert hub_config["JupyterHub"]["authenticator_class"] == "github"
+    assert hub_config["Authenticator"]["admin_users"] == ["alice"]
+    assert [p["slug"] for p in json.loads(config["singleuser.json"])["profileList"]] == ["small", "large"]
+
+    events = management.get("events", namespace=ns("team-a"))["items"]
+    reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "alpha"}
+    assert {"SharedClusterAssigned", "ReleaseDeployed", "HubAvailable"} <= reasons
+    # Kopf's progress records live under our own prefix, not kopf.zalando.org.
+    annotations = obj["metadata"]["annotations"]
+    assert not [a for a in annotations if a.startswith("kopf.zalando.org")]
+    assert "hubs.2i2c.org/finalizer" in obj["metadata"]["finalizers"]
+
+
+def test_the_client_secret_never_leaks(management: Cluster, operator: OperatorProcess) -> None:
+    create_hub(management, "leak", ns("team-leak"))
+    obj = wait_ready(management, "leak", ns("team-leak"))
+    copied = management.get("secret", "hub-oauth-client", hub_ns("team-leak", "leak"))
+    assert base64.b64decode(copied["data"]["client_secret"]).decode() == SECRET_VALUE  # the hub gets it...
+    events = json.dumps(management.get("events", namespace=ns("team-leak")))
+    release_values = json.dumps(management.get("configmap", "hub-config", hub_ns("team-leak", "leak")))
+    for place, text in {"status/annotations": json.dumps(obj), "events": events, "values": release_values,
+                        "operator log": operator.log()}.items():
+        assert SECRET_VALUE not in text, f"the client secret appears in {place}"
+        assert base64.b64encode(SECRET_VALUE.encode()).decode() not in text, f"the encoded secret is in {place}"
+
+
+def test_spec_change_upgrades_the_release(management: Cluster, operator: OperatorProcess) -> None:
+    create_hub(management, "beta", ns("team-b"))
+    before = wait_ready(management, "beta", ns("team-b"))
+    management.kubectl("-n", ns("team-b"), "patch", "communityhub", "beta", "--type=merge",
+                       "-p", json.dumps({"spec": {"hub": {"adminUsers": ["alice", "carol"]}}}))
+
+    def upgraded() -> dict[str, Any] | None:
+        obj = hub(management, "beta", ns("team-b"))
+        if obj and obj["status"].get("observedGeneration") == 2 and condition(obj, "Ready")["status"] == "True":
+            return obj
+        return None
+    after = wait_for(upgraded, what="generation 2 Ready")
+    assert after["status"]["release"]["revision"] == before["status"]["release"]["revision"] + 1
+    assert after["status"]["release"]["valuesHash"] != before["status"]["release"]["valuesHash"]
+    hub_config = json.loads(management.get("configmap", "hub-config", hub_ns("team-b", "beta"))["data"]["hub.config.json"])
+    assert hub_config["Authenticator"]["admin_users"] == ["alice", "carol"]
+    # The transition time of a condition that stayed True did not move.
+    assert condition(after, "ClusterReady")["lastTransitionTime"] == \
+        condition(before, "ClusterReady")["lastTransitionTime"]  # type: ignore[index]
+
+
+def test_idle_resync_writes_nothing(management: Cluster, operator: OperatorProcess) -> None:
+    if management.audit_log is None:
+        pytest.skip("counting writes needs the audit log of the project's own control plane")
+    create_hub(management, "idle", ns("team-idle"))
+    wait_ready(management, "idle", ns("team-idle"))
+    time.sleep(3)  # let the last handler's own bookkeeping land
+    resyncs_before = operator.log().count("Timer 'resync' succeeded")
+    mark = management.audit_mark()
+    # Several resync passes (every 2 s) over every hub the operator serves.
+    wait_for(lambda: operator.log().count("Timer 'resync' succeeded") >= resyncs_before + 4, timeout=60,
+             what="at least four resync passes")
+    writes = management.writes_since(mark, operator.user)
+    assert writes == [], [(w["verb"], w["requestURI"]) for w in writes]
+
+
+def test_operator_annotations_do_not_trigger_the_update_path(
+        management: Cluster, operator: OperatorProcess) -> None:
+    if management.audit_log is None:
+        pytest.skip("counting writes needs the audit log of the project's own control plane")
+    create_hub(management, "annot", ns("team-annot"))
+    before = wait_ready(management, "annot", ns("team-annot"))
+    time.sleep(3)
+    mark = management.audit_mark()
+    management.kubectl("-n", ns("team-annot"), "annotate", "communityhub", "annot", "--overwrite",
+                       "hubs.2i2c.org/usage-weekly-active-users=12", "hubs.2i2c.org/cost-cloud-usd-month-to-date=3.50")
+    time.sleep(6)
+    writes = management.writes_since(mark, operator.user)
+    assert writes == [], [(w["verb"], w["requestURI"]) for w in writes]
+    after = hub(management, "annot", ns("team-annot"))
+    assert after["status"]["release"] == before["status"]["release"]  # type: ignore[index]
+
+
+def test_delete_leaves_nothing_behind(management: Cluster, operator: OperatorProcess) -> None:
+    create_hub(management, "gamma", ns("team-g"))
+    wait_ready(management, "gamma", ns("team-g"))
+    assert management.get("secrets", namespace=hub_ns("team-g", "gamma"), selector="owner=helm")["items"]
+    management.kubectl("-n", ns("team-g"), "delete", "communityhub", "gamma", "--wait=true", "--timeout=120s")
+    assert hub(management, "gamma", ns("team-g")) is None
+    wait_for(lambda: management.get("namespace", hub_ns("team-g", "gamma")) is None, what="the hub namespace to go")
+    releases = management.get("secrets", selector="owner=helm,name=gamma")["items"]
+    assert releases == []
+
+
+INVALID = [
+    ({"placement": {"type": "shared"}}, "spec.placement.sharedCluster: Required value"),
+    ({"placement": {"type": "dedicated"}}, "dedicated is required when type is dedicated"),
+    ({"community": {"displayName": "X", "contactEmail": "x@example.org", "archetype": "partnership"}},
+     "billing.monthlyFeeUSD is required for partnership hubs"),
+    ({"community": {"displayName": "X", "contactEmail": "not-an-email", "archetype": "research"}},
+     "spec.community.contactEmail"),
+    ({"environment": {"image": "quay.io/example/x:1", "profiles": [{"name": "a", "cpu": 1, "memory": "lots"}]}},
+     "spec.environment.profiles[0].memory"),
+    ({"environment": {"image": "Not An Image!"}}, "spec.environment.image"),
+    ({"auth": {"provider": "oidc", "clientSecretRef": {"name": "x"}}}, "oidc settings are required"),
+    ({"placement": {"type": "dedicated", "dedicated": {"cloud": "gcp", "account": "customer",
+                                                       "region": "us-central1"}}},
+     "credentialsSecretRef is required when account is customer"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), INVALID, ids=[m for _, m in INVALID])
+def test_invalid_manifests_are_rejected_with_the_field_named(
+        management: Cluster, crd: object, override: dict[str, Any], message: str) -> None:
+    management.kubectl("create", "namespace", ns("team-invalid"), check=False)
+    manifest = hub_manifest("invalid", ns("team-invalid"), **override)
+    result = management.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest), check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+    assert hub(management, "invalid", ns("team-invalid")) is None
+
+
+def test_placement_type_cannot_change(management: Cluster, operator: OperatorProcess) -> None:
+    create_hub(management, "fixed", ns("team-fixed"))
+    result = management.kubectl(
+        "-n", ns("team-fixed"), "patch", "communityhub", "fixed", "--type=merge", "-p",
+        json.dumps({"spec": {"placement": {"type": "dedicated", "sharedCluster": None,
+                                           "dedicated": {"cloud": "local", "region": "here"}}}}), check=False)
+    assert result.returncode != 0
+    assert "placement type cannot change after creation" in result.stderr
+
+
+def test_helm_failure_is_a_false_condition_then_recovers(management: Cluster, operator: OperatorProcess) -> None:
+    bad_hub = {"domain": "broken.hubs.example.org", "adminUsers": ["alice"], "values": {"notAChartKey": True}}
+    create_hub(management, "broken", ns("team-broken"), hub=bad_hub)
+    # Meanwhile another hub is delivered: one bad hub does not hold up the others.
+    create_hub(management, "healthy", ns("team-broken"))
+    failed = wait_condition(management, "broken", ns("team-broken"), "HubReady", "False", "HelmFailed")
+    assert "notAChartKey" in failed["message"]
+    ready = condition(hub(management, "broken", ns("team-broken")), "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "HelmFailed"  # type: ignore[index]
+    wait_ready(management, "healthy", ns("team-broken"))
+    events = management.get("events", namespace=ns("team-broken"))["items"]
+    assert any(e["reason"] == "HelmFailed" and e["type"] == "Warning" for e in events)
+
+    management.kubectl("-n", ns("team-broken"), "patch", "communityhub", "broken", "--type=json", "-p",
+                       json.dumps([{"op": "remove", "path": "/spec/hub/values/notAChartKey"}]))
+    wait_ready(management, "broken", ns("team-broken"), timeout=120)
+    assert operator.alive()
+
+
+def test_missing_shared_cluster_then_registered(
+        management: Cluster, workload: Cluster, operator: OperatorProcess) -> None:
+    placement = {"type": "shared", "sharedCluster": "shared-eu"}
+    create_hub(management, "remote", ns("team-remote"), placement=placement)
+    cond = wait_condition(management, "remote", ns("team-remote"), "ClusterReady", "False", "SharedClusterNotFound")
+    assert "shared-eu" in cond["message"] and "hubs.2i2c.org/shared-cluster=shared-eu" in cond["message"]
+    assert condition(hub(management, "remote", ns("team-remote")), "HubReady")["reason"] == "WaitingForCluster"  # type: ignore[index]
+
+    # Register the second control plane as shared cluster "shared-eu".
+    management.apply({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "cluster-shared-eu", "namespace": "communityhub-system",
+                     "labels": {"hubs.2i2c.org/shared-cluster": "shared-eu"}},
+        "data": {"kubeconfig": base64.b64encode(workload.kubeconfig.read_bytes()).decode()}})
+    obj = wait_ready(management, "remote", ns("team-remote"), timeout=180)
+    assert obj["status"]["cluster"]["name"] == "shared-eu"
+    # The hub runs on the workload cluster, not on the management cluster.
+    assert workload.get("deployment", "hub", hub_ns("team-remote", "remote"))["status"]["availableReplicas"] == 1
+    assert management.get("namespace", hub_ns("team-remote", "remote")) is None
+
+    management.kubectl("-n", ns("team-remote"), "delete", "communityhub", "remote", "--timeout=120s")
+    wait_for(lambda: workload.get("namespace", hub_ns("team-remote", "remote")) is None,
+             what="the hub namespace on the workload cluster to go")
+
+
+def test_missing_client_secret_is_reported_then_recovered(management: Cluster, operator: OperatorProcess) -> None:
+    create_hub(management, "nosecret", ns("team-ns"), secret=False)
+    cond = wait_condition(management, "nosecret", ns("team-ns"), "SSOReady", "False", "ClientSecretNotFound")
+    assert f"{ns('team-ns')}/nosecret-oauth" in cond["message"] and "client_id" in cond["message"]
+    hub_cond = condition(hub(management, "nosecret", ns("team-ns")), "HubReady")
+    assert hub_cond["reason"] == "WaitingForConfiguration"  # type: ignore[index]
+    assert management.get("namespace", hub_ns("team-ns", "nosecret")) is None  # the hub step waited
+
+    management.apply({"apiVersion": "v1", "kind": "Secret",
+                      "metadata": {"name": "nosecret-oauth", "namespace": ns("team-ns")},
+                      "stringData": {"client_id": "abc"}})
+    cond = wait_condition(management, "nosecret", ns("team-ns"), "SSOReady", "False", "ClientSecretKeyMissing", 120)
+    assert "client_secret" in cond["message"]
+    management.apply(oauth_secret("nosecret-oauth", ns("team-ns")))
+    wait_ready(management, "nosecret", ns("team-ns"), timeout=180)
