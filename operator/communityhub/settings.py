@@ -1,16 +1,6 @@
 """Operator settings, read once from ``CHUB_*`` environment variables (the Helm chart sets them).
 
-| variable | meaning | default |
-|---|---|---|
-| CHUB_NAMESPACE | the operator's own namespace (shared-cluster Secrets, Terraform state) | communityhub-system |
-| CHUB_CHART_REPOSITORY | Helm repository URL of the JupyterHub chart; empty for a local chart path | https://hub.jupyter.org/helm-chart/ |
-| CHUB_CHART_NAME | chart name in that repository, or a local chart directory | jupyterhub |
-| CHUB_CHART_VERSION | chart version when a hub does not pin one | 4.1.0 |
-| CHUB_HELM | helm binary | helm |
-| CHUB_HELM_TIMEOUT_SECONDS | longest a helm command may run | 600 |
-| CHUB_RESYNC_SECONDS | how often every hub is checked for drift | 300 |
-| CHUB_METRICS_PORT | Prometheus metrics port (0: off) | 8080 |
-| CHUB_HEALTH_PORT | liveness probe port, /healthz (0: off) | 8081 |
+Each field ``x`` is read from ``CHUB_X``; docs/operations.md lists them with their meaning.
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def build(tool: Tool, binaries: list[str], log: bool = True) -> None:
     cmd = [go, "build", "-ldflags", f"-s -w {tool.ldflags}".strip(), "-o", f"{tmp_dir}/", *packages]
     if len(packages) == 1:
         cmd[-2:] = [str(tmp_dir / binaries[0]), packages[0]]
-    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly -buildvcs=false"}
     started = time.monotonic()
     if log:
         print(f"building {', '.join(binaries)} {tool.version} (first time only; cached in {tool.cache_dir})",
@@ -189,7 +189,7 @@ def ensure(binaries: list[str] | tuple[str, ...]) -> dict[str, Path]:
         build(by_name[tool_name], names)
     if "kwok" in binaries and not kwok_stages_file().is_file() and not os.environ.get("CHUB_KWOK_CONFIG"):
         tool = tool_of("kwok")
-        write_kwok_stages(tool, tool.module_dir, {**os.environ, "GOFLAGS": "-mod=mod"})
+        write_kwok_stages(tool, tool.module_dir, {**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false"})
     paths = {}
     for binary in binaries:
         path = find(binary)

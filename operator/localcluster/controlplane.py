@@ -164,7 +164,8 @@ class ControlPlane:
             self._wait(lambda: self._http_ok(f"http://127.0.0.1:{ports['etcd']}/health"), deadline, "etcd")
             self._start(state, "kube-apiserver", paths["kube-apiserver"], self._apiserver_args(ports, certs))
             self._wait(self._ready, deadline, "kube-apiserver /readyz")
-            kcm_args = self._component_args("kube-controller-manager", ports["kcm"], certs) + [
+            kcm_args = [
+                *self._component_args("kube-controller-manager", ports["kcm"], certs),
                 f"--service-account-private-key-file={certs['sa_key']}",
                 f"--root-ca-file={certs['ca']}",
                 f"--cluster-signing-cert-file={certs['ca']}",

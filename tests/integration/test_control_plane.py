@@ -112,7 +112,7 @@ def test_rbac_refuses_a_service_account_without_rights(management: Cluster) -> N
     assert denied.returncode != 0 and "forbidden" in denied.stderr.lower()
     # Granting the right flips the answer: RBAC is really being evaluated.
     management.kubectl("-n", "cp-rbac", "create", "rolebinding", "nobody-view", "--clusterrole=view",
-                       f"--serviceaccount=cp-rbac:nobody", check=False)
+                       "--serviceaccount=cp-rbac:nobody", check=False)
     allowed = management.kubectl("auth", "can-i", "list", "pods", "-n", "cp-rbac", as_user=who, check=False)
     assert allowed.stdout.strip() == "yes"
 

@@ -138,7 +138,8 @@ def test_spec_change_upgrades_the_release(management: Cluster, operator: Operato
     after = wait_for(upgraded, what="generation 2 Ready")
     assert after["status"]["release"]["revision"] == before["status"]["release"]["revision"] + 1
     assert after["status"]["release"]["valuesHash"] != before["status"]["release"]["valuesHash"]
-    hub_config = json.loads(management.get("configmap", "hub-config", hub_ns("team-b", "beta"))["data"]["hub.config.json"])
+    config_map = management.get("configmap", "hub-config", hub_ns("team-b", "beta"))
+    hub_config = json.loads(config_map["data"]["hub.config.json"])
     assert hub_config["Authenticator"]["admin_users"] == ["alice", "carol"]
     # The transition time of a condition that stayed True did not move.
     assert condition(after, "ClusterReady")["lastTransitionTime"] == \

@@ -69,6 +69,8 @@ class SecretRef(ApiModel):
 
 
 class NodePool(ApiModel):
+    """A pool of user nodes, autoscaled between min and max."""
+
     name: str = Field(description="Node pool name.", pattern=DNS_LABEL, max_length=40)
     machine_type: str = Field(description="Cloud machine type, e.g. n2-highmem-4.", min_length=1, max_length=63)
     min: int = Field(default=0, ge=0, le=1000, description="Smallest number of nodes (autoscaling floor).")
@@ -154,6 +156,8 @@ class GitHubAuth(ApiModel):
 
 
 class CILogonIdp(ApiModel):
+    """An identity provider allowed through CILogon."""
+
     entity_id: str = Field(description="SAML entity ID or OIDC issuer of the identity provider.", min_length=1,
                            max_length=500)
     username_claim: Literal["email", "eppn", "sub", "oidc"] = Field(
@@ -197,6 +201,8 @@ class Auth(ApiModel):
 
 
 class Profile(ApiModel):
+    """A server option offered to users when they start their server."""
+
     name: str = Field(description="Profile slug shown to users.", pattern=DNS_LABEL, max_length=63)
     display_name: str | None = Field(default=None, max_length=100, description="Human name of the profile.")
     cpu: float = Field(gt=0, le=256, description="CPU guarantee and limit, in cores.")
@@ -262,6 +268,8 @@ Phase = Literal["Pending", "ProvisioningCluster", "DeployingHub", "ConfiguringSS
 
 
 class Condition(ApiModel):
+    """The state of one delivery step, after the Kubernetes API conventions."""
+
     type: str = Field(description="Condition type, e.g. HubReady.", max_length=316)
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(description="CamelCase reason for the last transition.", max_length=1024,

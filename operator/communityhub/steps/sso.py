@@ -46,7 +46,8 @@ def describe(ctx: HubContext) -> str:
         who = f"users of OIDC issuer {auth.oidc.issuer}"
     else:
         who = "nobody"
-    return f"{render.AUTHENTICATORS[auth.provider][1]} lets in {who}; callback {render.hub_url(spec)}/hub/oauth_callback"
+    authenticator = render.AUTHENTICATORS[auth.provider][1]
+    return f"{authenticator} lets in {who}; callback {render.hub_url(spec)}/hub/oauth_callback"
 
 
 def verdict(ctx: HubContext, prepared: Verdict, hub: Verdict) -> Verdict:

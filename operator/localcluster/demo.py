@@ -1,0 +1,129 @@
+"""``make demo``: a control plane, the CRD, the operator in the background, and an example hub
+watched until it is Ready. ``make demo-down`` stops all of it.
+
+The operator runs against the project's test chart (``tests/charts/jupyterhub-lite``), set through
+the operator's settings: ``CHUB_CHART_REPOSITORY=""`` and ``CHUB_CHART_NAME=<chart directory>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from localcluster import binaries
+from localcluster.controlplane import ControlPlane, _pid_alive, state_root
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "climate-lab.yaml"
+CLUSTER = "dev"
+
+
+def demo_dir() -> Path:
+    return state_root() / "demo"
+
+
+def _kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    kubectl = binaries.ensure(["kubectl"])["kubectl"]
+    return subprocess.run([str(kubectl), f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True,
+                          check=check)
+
+
+def _operator_env(kubeconfig: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "CHUB_CHART_REPOSITORY": "",
+        "CHUB_CHART_NAME": str(REPO / "tests" / "charts" / "jupyterhub-lite"),
+        "CHUB_HELM": str(binaries.ensure(["helm"])["helm"]),
+        "CHUB_RESYNC_SECONDS": "30",
+        "CHUB_METRICS_PORT": os.environ.get("CHUB_METRICS_PORT", "18080"),
+        "CHUB_HEALTH_PORT": "0",
+    }
+
+
+def start_operator(kubeconfig: Path) -> tuple[int, Path]:
+    directory = demo_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    pid_file, log_file = directory / "operator.pid", directory / "operator.log"
+    if pid_file.exists():
+        pid = int(pid_file.read_text())
+        if _pid_alive(pid, sys.executable):
+            return pid, log_file
+    log = log_file.open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "communityhub"], stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, env=_operator_env(kubeconfig), start_new_session=True)
+    log.close()
+    pid_file.write_text(str(proc.pid))
+    return proc.pid, log_file
+
+
+def watch(kubeconfig: Path, namespace: str, name: str, timeout: float = 300) -> dict[str, Any]:
+    """Print each condition as it changes until Ready is True."""
+    seen: dict[str, tuple[str, str]] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = _kubectl(kubeconfig, "-n", namespace, "get", "communityhub", name, "-o", "json", check=False)
+        if result.returncode == 0:
+            hub = json.loads(result.stdout)
+            for cond in hub.get("status", {}).get("conditions", []):
+                key = (cond["status"], cond["reason"])
+                if seen.get(cond["type"]) != key:
+                    seen[cond["type"]] = key
+                    print(f"  {cond['type']:<17} {cond['status']:<8} {cond['reason']:<24} {cond['message']}",
+                          flush=True)
+            ready = next((c for c in hub.get("status", {}).get("conditions", []) if c["type"] == "Ready"), None)
+            if ready and ready["status"] == "True":
+                return dict(hub)
+        time.sleep(0.5)
+    raise TimeoutError(f"{namespace}/{name} was not Ready after {timeout:.0f}s; see {demo_dir() / 'operator.log'}")
+
+
+def up() -> int:
+    started = time.monotonic()
+    print("1/4 local control plane", flush=True)
+    plane = ControlPlane(CLUSTER)
+    kubeconfig = plane.up()
+    print(f"2/4 CommunityHub CRD ({REPO / 'crds' / 'communityhub.yaml'})", flush=True)
+    _kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds" / "communityhub.yaml"))
+    _kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/communityhubs.hubs.2i2c.org", "--timeout=60s")
+    pid, log = start_operator(kubeconfig)
+    print(f"3/4 operator running in the background (pid {pid}), log: {log}", flush=True)
+    print(f"4/4 applying {EXAMPLE.relative_to(REPO)} and watching climate-lab:", flush=True)
+    _kubectl(kubeconfig, "apply", "-f", str(EXAMPLE))
+    watch(kubeconfig, "hubs", "climate-lab")
+    print(f"\nclimate-lab is Ready ({time.monotonic() - started:.0f}s in all).\n", flush=True)
+    print(_kubectl(kubeconfig, "get", "communityhubs", "-A").stdout)
+    status = _kubectl(kubeconfig, "-n", "hubs", "get", "communityhub", "climate-lab", "-o",
+                      "jsonpath={.status}").stdout
+    print("status:", json.dumps(json.loads(status), indent=2))
+    print(f"\nExplore it:\n  export KUBECONFIG={kubeconfig}\n  kubectl get chub -A\n"
+          f"  kubectl -n {json.loads(status)['cluster']['namespace']} get deploy,svc,ingress\n"
+          f"  tail -f {log}\nStop everything with: make demo-down")
+    return 0
+
+
+def down() -> int:
+    pid_file = demo_dir() / "operator.pid"
+    if pid_file.exists():
+        pid = int(pid_file.read_text())
+        if _pid_alive(pid, sys.executable):
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not _pid_alive(pid, sys.executable):
+                    break
+                time.sleep(0.1)
+            print(f"operator (pid {pid}) stopped")
+        pid_file.unlink()
+    ControlPlane(CLUSTER).down()
+    print(f"control plane {CLUSTER!r} stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(up() if sys.argv[1:] == ["up"] else down() if sys.argv[1:] == ["down"] else 2)

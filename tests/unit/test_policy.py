@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pytest
+
+from communityhub import policy
+from communityhub.quantities import parse_cpu, parse_memory
+from tests.unit.test_render import base_spec
+
+
+def spec_with(membership: str, archetype: str, profiles: list[dict]) -> object:
+    spec = base_spec(environment={"image": "quay.io/x/y:1", "profiles": profiles})
+    spec.community.membership = membership  # type: ignore[assignment]
+    spec.community.archetype = archetype  # type: ignore[assignment]
+    return spec
+
+
+def test_standard_profiles_pass() -> None:
+    verdict = policy.environment(spec_with("general", "research", [{"name": "s", "cpu": 2, "memory": "8Gi"}]))
+    assert verdict.status == "Unknown" and verdict.reason == "EnvironmentRendered"
+
+
+@pytest.mark.parametrize(("membership", "archetype", "profile", "reason"), [
+    ("essential", "research", {"name": "g", "cpu": 1, "memory": "4Gi", "gpu": 1}, "ProfileNotInTier"),
+    ("essential", "research", {"name": "i", "cpu": 1, "memory": "4Gi", "image": "quay.io/a/b:1"},
+     "ProfileNotInTier"),
+    ("general", "education", {"name": "big", "cpu": 8, "memory": "4Gi"}, "ProfileExceedsLimits"),
+    ("general", "education", {"name": "big", "cpu": 1, "memory": "32Gi"}, "ProfileExceedsLimits"),
+])
+def test_policy_rejections_say_why(membership: str, archetype: str, profile: dict, reason: str) -> None:
+    verdict = policy.environment(spec_with(membership, archetype, [profile]))
+    assert verdict.status == "False" and verdict.reason == reason
+    assert profile["name"] in verdict.message
+
+
+def test_essential_profile_count() -> None:
+    profiles = [{"name": f"p{i}", "cpu": 1, "memory": "1Gi"} for i in range(4)]
+    verdict = policy.environment(spec_with("essential", "education", profiles))
+    assert verdict.reason == "TooManyProfiles"
+
+
+def test_quantities() -> None:
+    assert parse_memory("4Gi") == 4 * 2**30
+    assert parse_memory("512M") == 512 * 10**6
+    assert parse_memory("1.5Gi") == int(1.5 * 2**30)
+    assert parse_cpu("500m") == 0.5 and parse_cpu(2) == 2.0 and parse_cpu("3920m") == 3.92
+    with pytest.raises(ValueError):
+        parse_memory("lots")

@@ -1,0 +1,117 @@
+"""The pure parts of a reconcile pass: the status patch, retries, placement decisions."""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+import structlog
+
+from communityhub import conditions, reconcile
+from communityhub.adapters.helm import Helm, _summarize
+from communityhub.adapters.kube import Clusters, deployment_health
+from communityhub.conditions import Verdict
+from communityhub.context import HubContext
+from communityhub.settings import Settings
+from communityhub.steps import cluster, hub
+from tests.unit.test_render import base_spec
+
+T0, T1 = "2026-11-23T10:00:00Z", "2026-11-23T11:00:00Z"
+ALL_TRUE = {t: Verdict.true("Ok", "fine") for t in conditions.STEP_CONDITIONS}
+
+
+def patch_of(old: dict, verdicts: dict, now: str = T0, generation: int = 1) -> tuple[dict, list]:
+    return reconcile.status_patch(old, verdicts, generation=generation, url="https://x", extra={}, now=now)
+
+
+def test_a_pass_that_decides_nothing_new_patches_nothing() -> None:
+    first, events = patch_of({}, ALL_TRUE)
+    assert set(first) == {"observedGeneration", "phase", "conditions", "url"}
+    assert {e[1] for e in events} == {"Ok", "HubAvailable"}
+    second, events_again = patch_of(first, ALL_TRUE, now=T1)
+    assert second == {} and events_again == []
+
+
+def test_only_changed_fields_and_changed_conditions_are_reported() -> None:
+    first, _ = patch_of({}, ALL_TRUE)
+    broken = {**ALL_TRUE, "HubReady": Verdict.false("HelmFailed", "boom")}
+    patch, events = patch_of(first, broken, now=T1)
+    assert set(patch) == {"phase", "conditions"}
+    assert patch["phase"] == "Degraded"
+    assert [(e[0], e[1]) for e in events] == [("Warning", "HelmFailed"), ("Warning", "HelmFailed")]
+    hub_ready = conditions.find(patch["conditions"], "HubReady")
+    assert hub_ready["lastTransitionTime"] == T1
+    assert conditions.find(patch["conditions"], "ClusterReady")["lastTransitionTime"] == T0
+
+
+def test_new_generation_is_observed() -> None:
+    first, _ = patch_of({}, ALL_TRUE)
+    patch, events = patch_of(first, ALL_TRUE, now=T1, generation=2)
+    assert patch["observedGeneration"] == 2 and events == []
+    assert all(c["observedGeneration"] == 2 for c in patch["conditions"])
+
+
+def test_retry_delay() -> None:
+    assert reconcile.retry_delay(ALL_TRUE, retry=0) is None
+    waiting = {**ALL_TRUE, "HubReady": Verdict.unknown("RolloutInProgress")}
+    assert reconcile.retry_delay(waiting, retry=7) == reconcile.ROLLOUT_POLL_SECONDS
+    failing = {**ALL_TRUE, "HubReady": Verdict.false("HelmFailed")}
+    delays = [reconcile.retry_delay(failing, retry=r) for r in range(10)]
+    assert delays[0] == 5 and delays == sorted(delays) and delays[-1] == 300
+
+
+def context(placement: dict, shared: dict | None = None) -> HubContext:
+    return HubContext(name="lab", namespace="hubs", generation=1, spec=base_spec(placement=placement), status={},
+                      settings=Settings(), helm=Helm(), clusters=Clusters(), deployments={},
+                      shared_clusters=shared or {}, log=structlog.get_logger())
+
+
+def test_placement_on_local_and_known_and_unknown_shared_clusters() -> None:
+    target, verdict = cluster.resolve(context({"type": "shared", "sharedCluster": "local"}))
+    assert verdict.ok and target is not None and target.kubeconfig is None and target.namespace == "hub-hubs-lab"
+    target, verdict = cluster.resolve(context({"type": "shared", "sharedCluster": "eu"}, {"eu": ["kubeconfig-text"]}))
+    assert verdict.ok and target is not None and target.kubeconfig == "kubeconfig-text"
+    target, verdict = cluster.resolve(context({"type": "shared", "sharedCluster": "us"}, {"eu": ["x"]}))
+    assert target is None and verdict.reason == "SharedClusterNotFound"
+    assert "known: eu, local" in verdict.message and "hubs.2i2c.org/shared-cluster=us" in verdict.message
+
+
+def test_hub_health_verdict() -> None:
+    release = {"name": "lab", "revision": 3}
+    ok = hub.health_verdict(release, [{"name": "hub", "ready": True}, {"name": "proxy", "ready": True}])
+    assert ok.ok and "revision 3" in ok.message
+    waiting = hub.health_verdict(release, [{"name": "hub", "ready": False}])
+    assert waiting.status == "Unknown" and "proxy" in waiting.message and "hub" in waiting.message
+
+
+def test_deployment_health_needs_a_finished_rollout() -> None:
+    dep = {"metadata": {"name": "hub", "generation": 2}, "spec": {"replicas": 1},
+           "status": {"observedGeneration": 2, "updatedReplicas": 1, "availableReplicas": 1,
+                      "conditions": [{"type": "Available", "status": "True"}]}}
+    assert deployment_health(dep) == {"name": "hub", "ready": True}
+    stale = {**dep, "status": {**dep["status"], "observedGeneration": 1}}
+    assert deployment_health(stale)["ready"] is False
+
+
+def test_helm_error_summary_keeps_the_detail_lines() -> None:
+    stderr = ("WARNING: kubeconfig is group-readable\n"
+              "Error: UPGRADE FAILED: values don't meet the specifications of the schema(s):\n"
+              "jupyterhub:\n- (root): Additional property notAChartKey is not allowed\n")
+    summary = _summarize(stderr)
+    assert summary.startswith("UPGRADE FAILED") and "notAChartKey" in summary and "WARNING" not in summary
+    assert len(_summarize("Error: " + "x" * 2000)) == 500
+
+
+def test_our_annotations_are_invisible_to_kopfs_diffs() -> None:
+    """With our prefix as Kopf's storage, hubs.2i2c.org/ annotations do not count as changes."""
+    storage = kopf.AnnotationsDiffBaseStorage(prefix="hubs.2i2c.org", key="last-handled-configuration")
+    base = {"metadata": {"name": "lab", "annotations": {"hubs.2i2c.org/kopf-managed": "yes"}},
+            "spec": {"a": 1}}
+    with_usage = {"metadata": {"name": "lab", "annotations": {
+        "hubs.2i2c.org/kopf-managed": "yes", "hubs.2i2c.org/usage-weekly-active-users": "12",
+        "hubs.2i2c.org/cost-cloud-usd-month-to-date": "3.50"}}, "spec": {"a": 1}}
+    assert storage.build(body=kopf.Body(base)) == storage.build(body=kopf.Body(with_usage))
+    foreign = {"metadata": {"name": "lab", "annotations": {"hubs.2i2c.org/kopf-managed": "yes", "team": "x"}},
+               "spec": {"a": 1}}
+    assert storage.build(body=kopf.Body(base)) != storage.build(body=kopf.Body(foreign))
+    logging.getLogger().debug("ok")
