@@ -1,0 +1,42 @@
+# The interface every cluster module shares (gke, eks, aks, local).
+
+variable "hub_name" {
+  description = "Name of the CommunityHub; names the cluster and tags every resource for cost attribution."
+  type        = string
+}
+
+variable "region" {
+  description = "Cloud region."
+  type        = string
+}
+
+variable "node_pools" {
+  description = "User node pools; a small core pool is always added."
+  type = list(object({
+    name         = string
+    machine_type = string
+    min          = number
+    max          = number
+  }))
+}
+
+variable "labels" {
+  description = "Labels (tags) put on every resource; they carry the hub's name for cost attribution."
+  type        = map(string)
+  default     = {}
+}
+
+variable "billing_account" {
+  description = "Who pays the cloud bill: provider or customer."
+  type        = string
+  validation {
+    condition     = contains(["provider", "customer"], var.billing_account)
+    error_message = "billing_account must be provider or customer."
+  }
+}
+
+variable "extra" {
+  description = "Cloud-specific settings (aks: kubernetes_version, monthly_budget_usd, budget_email)."
+  type        = map(string)
+  default     = {}
+}
