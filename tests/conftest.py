@@ -63,6 +63,14 @@ def helm_bin() -> Path:
 
 
 @pytest.fixture(scope="session")
+def terraform_bin() -> Path:
+    try:
+        return binaries.terraform()
+    except binaries.BinaryUnavailable as err:
+        pytest.fail(f"no terraform on PATH and OpenTofu cannot be built: {err}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
 def management(kubectl_bin: Path) -> Iterator[Cluster]:
     """The operator's own cluster."""
     if os.environ.get("CHUB_TEST_USE_KUBECONFIG") and os.environ.get("KUBECONFIG"):
@@ -118,6 +126,12 @@ class OperatorProcess:
         wait_for(lambda: "resource watching" in self.log() or self.log().count('"event"') > 3, timeout=60,
                  what="the operator to start")
 
+    def kill_everything(self) -> None:
+        """SIGKILL the operator and every process it started (terraform, helm), as a pod kill would."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -135,7 +149,7 @@ class OperatorProcess:
 
 
 @pytest.fixture(scope="session")
-def operator(management: Cluster, crd: Path, helm_bin: Path,
+def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, terraform_bin: Path,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     workdir = tmp_path_factory.mktemp("operator")
     management.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
@@ -153,6 +167,12 @@ def operator(management: Cluster, crd: Path, helm_bin: Path,
         "CHUB_RESYNC_SECONDS": "2",
         "CHUB_METRICS_PORT": "0",
         "CHUB_HEALTH_PORT": "0",
+        # Dedicated hubs with `cloud: local` get the workload control plane through terraform.
+        "CHUB_TERRAFORM": str(terraform_bin),
+        "CHUB_TERRAFORM_WORKDIR": str(workdir / "terraform"),
+        "CHUB_TERRAFORM_TIMEOUT_SECONDS": "40",
+        "CHUB_LOCAL_CLUSTER_KUBECONFIG": str(workload.kubeconfig),
+        "CHUB_LOCAL_PROVISION_SECONDS": "6",
     })
     proc.start()
     yield proc

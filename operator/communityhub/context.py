@@ -37,7 +37,10 @@ class HubContext:
     deployments: Mapping[Any, Any]
     shared_clusters: Mapping[Any, Any]
     log: Any
+    #: Kopf index: (namespace, name) -> kubeconfig of the hub's dedicated cluster.
+    dedicated_kubeconfigs: Mapping[Any, Any] = dataclasses.field(default_factory=dict)
     # Filled in by the steps as they run:
     target: Target | None = None
     oauth_client: dict[str, bytes] | None = None
     release: dict[str, Any] | None = None
+    inputs_hash: str | None = None

@@ -8,19 +8,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import time
 from typing import Any
 
 import kopf
 from prometheus_client import start_http_server
 
-from communityhub import logs, metrics, teardown
+from communityhub import conditions, logs, metrics, teardown
 from communityhub.adapters.helm import Helm
 from communityhub.adapters.kube import Clusters, deployment_health
 from communityhub.api import models
+from communityhub.conditions import Verdict
 from communityhub.context import HubContext
 from communityhub.reconcile import reconcile
 from communityhub.settings import Settings
 from communityhub.steps.cluster import SHARED_CLUSTER_LABEL
+from communityhub.steps.dedicated import KUBECONFIG_LABEL, decode_kubeconfig
 
 SETTINGS = Settings.from_env()
 RESOURCE = (models.GROUP, models.VERSION, models.PLURAL)
@@ -45,6 +48,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.helm = Helm(binary=SETTINGS.helm, timeout=SETTINGS.helm_timeout_seconds)
     memo.clusters = Clusters()
     memo.locks = {}
+    memo.backoff = {}  # (namespace, name) -> (failed passes in a row, monotonic time of the next attempt)
     if SETTINGS.metrics_port:
         start_http_server(SETTINGS.metrics_port)
 
@@ -70,25 +74,43 @@ def shared_clusters(labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any,
     return {labels[SHARED_CLUSTER_LABEL]: base64.b64decode(encoded).decode()}
 
 
+@kopf.index("v1", "secrets", labels={KUBECONFIG_LABEL: "true"},
+            when=lambda namespace, **_: namespace == SETTINGS.namespace)
+def dedicated_kubeconfigs(name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    """Kubeconfig Secret name -> the kubeconfig of a hub's dedicated cluster (written by the cluster step)."""
+    kubeconfig = decode_kubeconfig(dict(body))
+    return {name: kubeconfig} if kubeconfig else {}
+
+
 def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index, shared_clusters: kopf.Index,
-             ) -> HubContext:
+             dedicated_kubeconfigs: kopf.Index, **_: Any) -> HubContext:
     hub = models.CommunityHub.model_validate(dict(body))
     meta = body.metadata
     return HubContext(
         name=str(meta.name), namespace=str(meta.namespace), generation=meta.get("generation"),
         spec=hub.spec, status=dict(body.get("status") or {}), settings=memo.settings, helm=memo.helm,
         clusters=memo.clusters, deployments=hub_deployments, shared_clusters=shared_clusters,
-        log=logs.hub_logger(str(meta.namespace), str(meta.name)),
+        dedicated_kubeconfigs=dedicated_kubeconfigs, log=logs.hub_logger(str(meta.namespace), str(meta.name)),
     )
 
 
 async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, trigger: str,
                      **indexes: Any) -> float | None:
-    ctx = _context(body, memo, indexes["hub_deployments"], indexes["shared_clusters"])
-    lock = memo.locks.setdefault((ctx.namespace, ctx.name), asyncio.Lock())
+    ctx = _context(body, memo, **indexes)
+    key = (ctx.namespace, ctx.name)
+    failures, next_attempt = memo.backoff.get(key, (0, 0.0))
+    if trigger == "resync":
+        if time.monotonic() < next_attempt:
+            return None  # a failing hub is retried on its backoff, not on every resync
+        retry = failures
+    lock = memo.locks.setdefault(key, asyncio.Lock())
     async with lock:  # the change handlers and the resync timer never work on one hub at once
         with metrics.RECONCILE_SECONDS.labels(trigger).time():
             outcome = await reconcile(ctx, retry=retry)
+    if outcome.retry_after is None:
+        memo.backoff.pop(key, None)
+    else:
+        memo.backoff[key] = (retry + 1, time.monotonic() + outcome.retry_after)
     for key, value in outcome.status_patch.items():
         patch.status[key] = value
     for kind, reason, message in outcome.events:
@@ -104,10 +126,11 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry:
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
 async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, reason: str,
-                  hub_deployments: kopf.Index, shared_clusters: kopf.Index, **_: Any) -> None:
+                  hub_deployments: kopf.Index, shared_clusters: kopf.Index, dedicated_kubeconfigs: kopf.Index,
+                  **_: Any) -> None:
     """Walk the hub through the delivery flow; retried until every step is True."""
     delay = await _reconcile(body, patch, memo, retry, str(reason), hub_deployments=hub_deployments,
-                             shared_clusters=shared_clusters)
+                             shared_clusters=shared_clusters, dedicated_kubeconfigs=dedicated_kubeconfigs)
     if delay is not None:
         raise kopf.TemporaryError("the hub is not ready yet (see its conditions)", delay=delay)
 
@@ -115,27 +138,35 @@ async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: in
 @kopf.timer(*RESOURCE, interval=SETTINGS.resync_seconds, initial_delay=SETTINGS.resync_seconds,
             idle=SETTINGS.resync_seconds)
 async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, hub_deployments: kopf.Index,
-                 shared_clusters: kopf.Index, **_: Any) -> None:
+                 shared_clusters: kopf.Index, dedicated_kubeconfigs: kopf.Index, **_: Any) -> None:
     """Drift check: the same pass, which writes nothing when nothing changed."""
     if body.metadata.get("deletionTimestamp"):
         return
     await _reconcile(body, patch, memo, 0, "resync", hub_deployments=hub_deployments,
-                     shared_clusters=shared_clusters)
+                     shared_clusters=shared_clusters, dedicated_kubeconfigs=dedicated_kubeconfigs)
 
 
 @kopf.on.delete(*RESOURCE)
 async def remove(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int,
-                 hub_deployments: kopf.Index, shared_clusters: kopf.Index, **_: Any) -> None:
-    """Tear down in reverse: the release, then the hub's namespace; Kopf releases the finalizer last."""
-    ctx = _context(body, memo, hub_deployments, shared_clusters)
+                 hub_deployments: kopf.Index, shared_clusters: kopf.Index, dedicated_kubeconfigs: kopf.Index,
+                 **_: Any) -> None:
+    """Tear down in reverse: the release and namespace, then a dedicated cluster; the finalizer goes last."""
+    ctx = _context(body, memo, hub_deployments, shared_clusters, dedicated_kubeconfigs)
     lock = memo.locks.setdefault((ctx.namespace, ctx.name), asyncio.Lock())
     async with lock:
         result = await teardown.teardown(ctx)
-    if (body.get("status") or {}).get("phase") != "Deleting":
+    status = dict(body.get("status") or {})
+    if status.get("phase") != "Deleting":
         patch.status["phase"] = "Deleting"
     if result is not None:
-        kopf.event(body, type="Warning" if result.status == "False" else "Normal", reason=result.reason,
-                   message=result.message)
+        # Ready says why the hub is not gone yet (the finalizer stays until it is).
+        ready = Verdict("False", result.reason, f"deletion: {result.message}")
+        new_conditions = conditions.apply(status.get("conditions") or [], {conditions.READY: ready},
+                                          generation=body.metadata.get("generation"), now=conditions.now_rfc3339())
+        if conditions.changed(status.get("conditions") or [], new_conditions):
+            patch.status["conditions"] = new_conditions
+            kopf.event(body, type="Warning" if result.status == "False" else "Normal", reason=result.reason,
+                       message=result.message)
         raise kopf.TemporaryError(result.message, delay=min(5 * 2 ** min(retry, 6), 120))
     memo.locks.pop((ctx.namespace, ctx.name), None)
 

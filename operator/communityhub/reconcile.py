@@ -106,7 +106,7 @@ async def reconcile(ctx: HubContext, retry: int = 0) -> Outcome:
     if target is not None:
         extra["cluster"] = {k: v for k, v in {
             "name": target.cluster, "namespace": target.namespace, "endpoint": target.endpoint,
-            "kubeconfigSecret": target.kubeconfig_secret}.items() if v is not None}
+            "kubeconfigSecret": target.kubeconfig_secret, "inputsHash": ctx.inputs_hash}.items() if v is not None}
     if ctx.release:
         extra["release"] = ctx.release
     patch, events = status_patch(ctx.status, verdicts, generation=ctx.generation, url=render.hub_url(ctx.spec),

@@ -6,6 +6,7 @@ Each field ``x`` is read from ``CHUB_X``; docs/operations.md lists them with the
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -21,6 +22,16 @@ class Settings(BaseModel):
     resync_seconds: float = Field(default=300, gt=0)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     health_port: int = Field(default=8081, ge=0, le=65535)
+    #: terraform or tofu: the operator accepts either.
+    terraform: str = "terraform"
+    terraform_modules: str = str(Path(__file__).resolve().parents[2] / "terraform" / "modules")
+    terraform_workdir: str = str(Path(tempfile.gettempdir()) / "communityhub-terraform")
+    terraform_timeout_seconds: float = Field(default=1800, gt=0)
+    terraform_concurrency: int = Field(default=4, ge=1)
+    #: For `cloud: local` (development and tests): the kubeconfig of the control plane the local module hands back.
+    local_cluster_kubeconfig: str = ""
+    #: For `cloud: local`: how long the module pretends cluster creation takes.
+    local_provision_seconds: int = Field(default=0, ge=0)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

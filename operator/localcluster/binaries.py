@@ -65,6 +65,8 @@ TOOLS: tuple[Tool, ...] = (
     Tool("helm", "v3.22.0", {"helm": "helm.sh/helm/v3/cmd/helm"},
          "-X helm.sh/helm/v3/internal/version.version=v3.22.0"),
     Tool("kubectl", KUBERNETES_VERSION, {"kubectl": "k8s.io/kubernetes/cmd/kubectl"}, _K8S_VERSION_LDFLAGS),
+    # Built only where no `terraform` is on PATH; the operator accepts either binary.
+    Tool("opentofu", "v1.10.10", {"tofu": "github.com/opentofu/opentofu/cmd/tofu"}),
 )
 # kubectl shares the kubernetes wrapper module.
 _MODULE_OF = {"kubectl": "kubernetes"}
@@ -176,6 +178,16 @@ def write_kwok_stages(tool: Tool, module_dir: Path, env: dict[str, str]) -> None
     # Stages only: a KwokConfiguration document here would replace kwok's defaults rather than extend them.
     text = "---\n".join(p.read_text() for p in parts)
     kwok_stages_file().write_text(text)
+
+
+def terraform() -> Path:
+    """terraform from PATH (or CHUB_TERRAFORM), else OpenTofu, built from the module proxy if need be."""
+    if value := os.environ.get("CHUB_TERRAFORM"):
+        return Path(value)
+    found = shutil.which("terraform")
+    if found:
+        return Path(found)
+    return ensure(["tofu"])["tofu"]
 
 
 def ensure(binaries: list[str] | tuple[str, ...]) -> dict[str, Path]:

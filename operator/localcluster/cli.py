@@ -19,13 +19,16 @@ def main(argv: list[str] | None = None) -> int:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--name", default="dev", help="control plane name (default: dev)")
     build = sub.add_parser("build", help="build (or find) every pinned binary")
-    build.add_argument("binaries", nargs="*", default=[b for t in binaries.TOOLS for b in t.packages])
+    build.add_argument("binaries", nargs="*", help="default: all, with terraform from PATH or else OpenTofu")
     args = parser.parse_args(argv)
 
     try:
         if args.command == "build":
-            for binary, path in binaries.ensure(args.binaries).items():
+            wanted = args.binaries or [b for t in binaries.TOOLS for b in t.packages if b != "tofu"]
+            for binary, path in binaries.ensure(wanted).items():
                 print(f"{binary}: {path}")
+            if not args.binaries:
+                print(f"terraform: {binaries.terraform()}")
             return 0
         plane = ControlPlane(args.name)
         if args.command == "up":

@@ -3,76 +3,27 @@
 from __future__ import annotations
 
 import base64
-import copy
 import json
-import secrets
 import time
 from typing import Any
 
 import pytest
 import yaml
 
-from communityhub import render
-from tests.conftest import REPO, OperatorProcess, oauth_secret
+from tests.conftest import OperatorProcess, oauth_secret
+from tests.support.hubs import (
+    SECRET_VALUE,
+    create_hub,
+    hub,
+    hub_manifest,
+    hub_ns,
+    ns,
+    wait_condition,
+    wait_ready,
+)
 from tests.support.kube import Cluster, condition, wait_for
 
 pytestmark = pytest.mark.integration
-
-SECRET_VALUE = "s3cr3t-value-never-shown"
-RUN = secrets.token_hex(2)  # fresh namespaces per run, so a kept cluster can be reused
-
-
-def ns(base: str) -> str:
-    return f"{base}-{RUN}"
-
-
-def hub_ns(base: str, name: str) -> str:
-    return render.hub_namespace(ns(base), name)
-
-
-def hub_manifest(name: str, namespace: str, **spec_overrides: Any) -> dict[str, Any]:
-    example = list(yaml.safe_load_all((REPO / "examples" / "climate-lab.yaml").read_text()))[-1]
-    hub = copy.deepcopy(example)
-    hub["metadata"] = {"name": name, "namespace": namespace}
-    hub["spec"]["auth"]["clientSecretRef"] = {"name": f"{name}-oauth"}
-    hub["spec"]["hub"]["domain"] = f"{name}.hubs.example.org"
-    for key, value in spec_overrides.items():
-        hub["spec"][key] = value
-    return hub
-
-
-def create_hub(cluster: Cluster, name: str, namespace: str, secret: bool = True, **spec: Any) -> dict[str, Any]:
-    cluster.kubectl("create", "namespace", namespace, check=False)
-    if secret:
-        cluster.apply(oauth_secret(f"{name}-oauth", namespace))
-    manifest = hub_manifest(name, namespace, **spec)
-    cluster.apply(manifest)
-    return manifest
-
-
-def hub(cluster: Cluster, name: str, namespace: str) -> dict[str, Any] | None:
-    result: dict[str, Any] | None = cluster.get("communityhub", name, namespace)
-    return result
-
-
-def wait_condition(cluster: Cluster, name: str, namespace: str, type_: str, status: str,
-                   reason: str | None = None, timeout: float = 90) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        c = condition(hub(cluster, name, namespace), type_)
-        if c and c["status"] == status and (reason is None or c["reason"] == reason):
-            return c
-        return None
-    found: dict[str, Any] = wait_for(check, timeout=timeout,
-                                     what=f"{namespace}/{name} {type_}={status}{f' ({reason})' if reason else ''}")
-    return found
-
-
-def wait_ready(cluster: Cluster, name: str, namespace: str, timeout: float = 90) -> dict[str, Any]:
-    wait_condition(cluster, name, namespace, "Ready", "True", timeout=timeout)
-    obj = hub(cluster, name, namespace)
-    assert obj is not None
-    return obj
-
 
 def test_create_goes_to_ready_with_conditions_events_and_a_labelled_namespace(
         management: Cluster, operator: OperatorProcess) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_BOX = re.compile(r"^[│╷╵]\s?")
+_BOX = re.compile(r"^\s*[│╷╵├─]+\s?")
 
 
 class TerraformError(RuntimeError):
@@ -69,26 +69,28 @@ class PlanSummary:
 
 
 def summarize_error(text: str) -> str:
-    """Terraform's first ``Error:`` block on one line, without colours or box drawing."""
-    lines = [_BOX.sub("", _ANSI.sub("", ln)).strip() for ln in text.splitlines()]
-    start = next((i for i, ln in enumerate(lines) if ln.startswith("Error:")), None)
+    """Terraform's first ``Error:`` on one line: its title and its last paragraph (the explanation,
+    which Terraform prints after the source snippet), without colours or box drawing."""
+    lines = [_BOX.sub("", _ANSI.sub("", ln)).rstrip() for ln in text.splitlines()]
+    start = next((i for i, ln in enumerate(lines) if ln.strip().startswith("Error:")), None)
     if start is None:
-        return " ".join(ln for ln in lines if ln)[-500:] or "no output"
-    block = []
-    for ln in lines[start:]:
-        if not ln and block and len(block) > 1:
-            # the title, a blank line, then the detail paragraph
-            if len(block) > 2:
-                break
-            continue
-        if ln:
-            block.append(ln)
-    return " ".join(block).removeprefix("Error: ")[:500]
+        return " ".join(ln.strip() for ln in lines if ln.strip())[-500:] or "no output"
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip().startswith("Error:")), len(lines))
+    paragraphs: list[list[str]] = [[]]
+    for ln in lines[start:end]:
+        if ln.strip():
+            paragraphs[-1].append(ln.strip())
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    paragraphs = [p for p in paragraphs if p]
+    title = paragraphs[0][0].removeprefix("Error: ")
+    detail = " ".join(paragraphs[-1]) if len(paragraphs) > 1 else " ".join(paragraphs[0][1:])
+    return f"{title}: {detail}"[:500] if detail else title[:500]
 
 
 def parse_lock(text: str) -> Lock | None:
     clean = _ANSI.sub("", text)
-    if "Error acquiring the state lock" not in clean:
+    if "Error acquiring the state lock" not in clean and "state is already locked" not in clean:
         return None
     fields = dict(re.findall(r"^\W*(ID|Who|Created):\s+(.+?)\s*$", clean, re.MULTILINE))
     created = None
@@ -154,7 +156,10 @@ class TerraformRunner:
     async def init(self, backend_config: dict[str, str]) -> None:
         tf = self._tf()
         options = tf._generate_default_options(  # python-terraform's own defaults for init
-            {"backend_config": backend_config, "reconfigure": IsFlagged, "backend": True, "var": None})
+            # -lock=false: init changes no state here, and a stale lock must not stop it (plan meets the lock,
+            # and a stale one is taken over there).
+            {"backend_config": backend_config, "reconfigure": IsFlagged, "backend": True, "var": None,
+             "lock": False})
         await self._run(self._cmd(tf, "init", **options), "init")
 
     async def plan(self, plan_file: str, destroy: bool = False) -> PlanSummary:

@@ -286,6 +286,7 @@ class ClusterStatus(ApiModel):
     endpoint: str | None = Field(default=None, description="API endpoint of a dedicated cluster.")
     kubeconfig_secret: str | None = Field(default=None, description="Secret holding its kubeconfig.")
     namespace: str | None = Field(default=None, description="Namespace of the hub on that cluster.")
+    inputs_hash: str | None = Field(default=None, description="Hash of the Terraform inputs last applied.")
 
 
 class ReleaseStatus(ApiModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from communityhub import render
 from communityhub.conditions import Verdict
 from communityhub.context import HubContext, Target
+from communityhub.steps import dedicated
 
 LOCAL = "local"
 SHARED_CLUSTER_LABEL = "hubs.2i2c.org/shared-cluster"
@@ -25,12 +26,9 @@ def _kubeconfig_of(ctx: HubContext, name: str) -> str | None:
 
 
 def resolve(ctx: HubContext) -> tuple[Target | None, Verdict]:
-    """Pure placement decision from the spec and the shared-cluster index."""
+    """Pure placement decision for a shared hub, from the spec and the shared-cluster index."""
     namespace = render.hub_namespace(ctx.namespace, ctx.name)
     placement = ctx.spec.placement
-    if placement.type == "dedicated":
-        return None, Verdict.false("DedicatedNotImplemented",
-                                   "dedicated clusters are not supported by this operator version yet")
     name = placement.shared_cluster or LOCAL
     if name == LOCAL:
         return Target(cluster=LOCAL, namespace=namespace), Verdict.true(
@@ -47,5 +45,7 @@ def resolve(ctx: HubContext) -> tuple[Target | None, Verdict]:
 
 
 async def place(ctx: HubContext) -> Verdict:
+    if ctx.spec.placement.type == "dedicated":
+        return await dedicated.provision(ctx)
     ctx.target, verdict = resolve(ctx)
     return verdict

@@ -18,14 +18,30 @@ resource "terraform_data" "cluster" {
     labels          = merge(var.labels, { "hub" = var.hub_name })
   }
 
-  # Stands for the minutes a cloud takes to create a cluster (tests use it to interrupt an apply).
+  # Stands for the minutes a cloud takes to create a cluster (tests use it to interrupt an apply), and
+  # for a cloud API that refuses a customer account without credentials: those arrive only through
+  # Terraform's environment (LOCAL_CLOUD_TOKEN here, GOOGLE_CREDENTIALS or AWS_* for real clouds).
   provisioner "local-exec" {
-    command = "sleep ${lookup(var.extra, "provision_seconds", "0")}"
+    command = <<-EOT
+      sleep ${lookup(var.extra, "provision_seconds", "0")}
+      if [ "${var.billing_account}" = "customer" ] && [ -z "$LOCAL_CLOUD_TOKEN" ]; then
+        echo "customer account without credentials: LOCAL_CLOUD_TOKEN is not set" >&2
+        exit 1
+      fi
+    EOT
   }
 }
 
 resource "terraform_data" "node_pool" {
   for_each = local.pools
+
+  lifecycle {
+    precondition {
+      # What a cloud API would refuse: a machine type it does not offer.
+      condition     = can(regex("^(e2|n1|n2|n2d|c2|c3)-(standard|highmem|highcpu)-[0-9]+$", each.value.machine_type))
+      error_message = "Unknown machine type ${each.value.machine_type} in node pool ${each.key}."
+    }
+  }
   input = {
     cluster      = terraform_data.cluster.output.name
     name         = each.value.name

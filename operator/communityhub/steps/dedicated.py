@@ -1,0 +1,288 @@
+"""Step 1 for dedicated placement, ClusterReady: a cluster of the hub's own, through Terraform.
+
+The root module is generated per hub in a scratch directory: the cloud's module from
+``terraform/modules/<cloud>`` and a ``kubernetes`` backend (state in a Secret of the operator's
+namespace, so a restarted operator, or another replica, finds it). Plan, then apply only when the
+plan changes something; the counts go into the condition. The kubeconfig output goes into a Secret
+the hub step deploys with. Terraform runs only when the inputs change (their hash is in
+``status.cluster.inputsHash``), so an idle resync runs no Terraform and writes nothing.
+
+Customer-cloud credentials come from the hub's ``credentialsSecretRef`` and reach Terraform only
+through its environment; the scratch directory is removed after every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from lightkube import ApiError
+from lightkube.resources.coordination_v1 import Lease
+from lightkube.resources.core_v1 import Secret
+
+from communityhub import render
+from communityhub.adapters import kube
+from communityhub.adapters.terraform import StateLocked, TerraformError, TerraformRunner, base_env
+from communityhub.conditions import Verdict
+from communityhub.context import HubContext, Target
+
+KUBECONFIG_LABEL = "hubs.2i2c.org/cluster-kubeconfig"
+_SEMAPHORES: dict[int, asyncio.Semaphore] = {}
+
+
+def state_suffix(namespace: str, name: str) -> str:
+    """The backend's secret_suffix: unique per hub, a valid label value (Terraform labels the Secret)."""
+    return render.hub_namespace(namespace, name).removeprefix("hub-")[:52]
+
+
+def state_secret_name(namespace: str, name: str) -> str:
+    return f"tfstate-default-{state_suffix(namespace, name)}"
+
+
+def kubeconfig_secret_name(namespace: str, name: str) -> str:
+    return f"kubeconfig-{render.hub_namespace(namespace, name).removeprefix('hub-')}"[:253]
+
+
+def variables(ctx: HubContext) -> dict[str, Any]:
+    dedicated = ctx.spec.placement.dedicated
+    assert dedicated is not None
+    extra: dict[str, str] = {}
+    if dedicated.cloud == "local":
+        extra = {"kubeconfig_path": ctx.settings.local_cluster_kubeconfig,
+                 "provision_seconds": str(ctx.settings.local_provision_seconds)}
+    return {
+        "hub_name": ctx.name,
+        "region": dedicated.region,
+        "node_pools": [{"name": p.name, "machine_type": p.machine_type, "min": p.min, "max": p.max}
+                       for p in dedicated.node_pools],
+        "labels": {"hub": ctx.name, "hub-namespace": ctx.namespace, "archetype": ctx.spec.community.archetype,
+                   "cost-center": render.label_value(ctx.spec.billing.cost_center or "none").lower()},
+        "billing_account": dedicated.account,
+        "extra": extra,
+    }
+
+
+def module_dir(ctx: HubContext) -> Path:
+    assert ctx.spec.placement.dedicated is not None
+    return Path(ctx.settings.terraform_modules) / ctx.spec.placement.dedicated.cloud
+
+
+def inputs_hash(ctx: HubContext) -> str:
+    """Changes when the variables or the module's code change."""
+    digest = hashlib.sha256(json.dumps(variables(ctx), sort_keys=True).encode())
+    for path in sorted(module_dir(ctx).glob("*.tf")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return "sha256:" + digest.hexdigest()[:32]
+
+
+ROOT_MODULE = """\
+terraform {
+  backend "kubernetes" {}
+}
+
+variable "hub_name" { type = string }
+variable "region" { type = string }
+variable "node_pools" { type = list(object({ name = string, machine_type = string, min = number, max = number })) }
+variable "labels" { type = map(string) }
+variable "billing_account" { type = string }
+variable "extra" { type = map(string) }
+
+module "cluster" {
+  source          = "%(source)s"
+  hub_name        = var.hub_name
+  region          = var.region
+  node_pools      = var.node_pools
+  labels          = var.labels
+  billing_account = var.billing_account
+  extra           = var.extra
+}
+
+output "cluster_name" { value = module.cluster.cluster_name }
+output "endpoint" { value = module.cluster.endpoint }
+output "ca_certificate" { value = module.cluster.ca_certificate }
+output "kubeconfig" {
+  value     = module.cluster.kubeconfig
+  sensitive = true
+}
+"""
+
+
+async def _credentials_env(ctx: HubContext) -> dict[str, str] | Verdict:
+    dedicated = ctx.spec.placement.dedicated
+    assert dedicated is not None
+    if dedicated.account != "customer" or dedicated.credentials_secret_ref is None:
+        return {}
+    ref = dedicated.credentials_secret_ref.name
+    data = await kube.read_secret(ctx.clusters.get(None), ref, ctx.namespace)
+    if not data:
+        return Verdict.false("CredentialsSecretNotFound",
+                             f"Secret {ctx.namespace}/{ref} (placement.dedicated.credentialsSecretRef) not found or "
+                             f"empty: its keys are the environment variables of the cloud's Terraform provider")
+    return {k: v.decode() for k, v in data.items()}
+
+
+def _backend_config(ctx: HubContext) -> dict[str, str]:
+    config = {"secret_suffix": state_suffix(ctx.namespace, ctx.name), "namespace": ctx.settings.namespace}
+    kubeconfig = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+    if kubeconfig:
+        config["config_path"] = kubeconfig
+    else:
+        config["in_cluster_config"] = "true"
+    return config
+
+
+def _stale(lock_created: dt.datetime | None, timeout: float) -> bool:
+    """A lock older than the longest run the operator allows belongs to a run that is gone."""
+    if lock_created is None:
+        return False
+    return dt.datetime.now(dt.UTC) - lock_created > dt.timedelta(seconds=timeout + 30)
+
+
+async def _take_over(ctx: HubContext, lock_id: str) -> None:
+    """Release a stale lock: the kubernetes backend's lock is a Lease whose holderIdentity is the lock ID.
+    Deleted only while that same lock still holds it (what `terraform force-unlock` does, without needing
+    an initialised working directory, which a locked state prevents)."""
+    name = f"lock-{state_secret_name(ctx.namespace, ctx.name)}"
+    client = ctx.clusters.get(None)
+    try:
+        lease = await client.get(Lease, name, namespace=ctx.settings.namespace)
+    except ApiError as err:
+        if kube.is_not_found(err):
+            return
+        raise
+    if lease.spec is not None and lease.spec.holderIdentity == lock_id:
+        await client.delete(Lease, name, namespace=ctx.settings.namespace)
+
+
+async def _run_terraform(ctx: HubContext, runner: TerraformRunner, destroy: bool = False) -> str:
+    """init, plan, apply (or destroy); returns the plan's summary. Takes over a stale lock once."""
+    for attempt in (1, 2):
+        try:
+            await runner.init(_backend_config(ctx))
+            summary = await runner.plan("hub.tfplan", destroy=destroy)
+            if not summary.empty:
+                await runner.apply("hub.tfplan")
+            return str(summary)
+        except StateLocked as locked:
+            if attempt == 2 or not _stale(locked.lock.created, ctx.settings.terraform_timeout_seconds):
+                raise
+            ctx.log.warning("taking over a stale terraform state lock", lock=locked.lock.id, who=locked.lock.who,
+                            created=str(locked.lock.created))
+            await _take_over(ctx, locked.lock.id)
+    raise AssertionError("unreachable")
+
+
+def _semaphore(ctx: HubContext) -> asyncio.Semaphore:
+    key = ctx.settings.terraform_concurrency
+    return _SEMAPHORES.setdefault(key, asyncio.Semaphore(key))
+
+
+def _runner(ctx: HubContext, workdir: Path, env: dict[str, str]) -> TerraformRunner:
+    return TerraformRunner(workdir=workdir, binary=ctx.settings.terraform, env=env,
+                           timeout=ctx.settings.terraform_timeout_seconds, variables=variables(ctx))
+
+
+def _workdir(ctx: HubContext) -> Path:
+    workdir = Path(ctx.settings.terraform_workdir) / f"{ctx.namespace}--{ctx.name}"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True, mode=0o700)
+    (workdir / "main.tf").write_text(ROOT_MODULE % {"source": module_dir(ctx)})
+    return workdir
+
+
+async def target_from_secret(ctx: HubContext) -> Target | None:
+    secret_name = kubeconfig_secret_name(ctx.namespace, ctx.name)
+    store = ctx.dedicated_kubeconfigs.get(secret_name)
+    kubeconfig = next(iter(store), None) if store is not None else None
+    if kubeconfig is None:
+        return None
+    cluster = ctx.status.get("cluster") or {}
+    return Target(cluster=cluster.get("name", ctx.name), namespace=render.hub_namespace(ctx.namespace, ctx.name),
+                  kubeconfig=kubeconfig, endpoint=cluster.get("endpoint"), kubeconfig_secret=secret_name)
+
+
+async def provision(ctx: HubContext) -> Verdict:
+    dedicated = ctx.spec.placement.dedicated
+    assert dedicated is not None
+    if dedicated.cloud == "local" and not ctx.settings.local_cluster_kubeconfig:
+        return Verdict.false("LocalClusterNotConfigured",
+                             "cloud local needs the operator setting CHUB_LOCAL_CLUSTER_KUBECONFIG (the kubeconfig "
+                             "of a control plane started with `make cluster-up NAME=workload`)")
+    wanted = inputs_hash(ctx)
+    recorded = (ctx.status.get("cluster") or {}).get("inputsHash")
+    if recorded == wanted:
+        target = await target_from_secret(ctx)
+        if target is not None:
+            ctx.target, ctx.inputs_hash = target, wanted
+            return Verdict.true("ClusterProvisioned",
+                                f"dedicated {dedicated.cloud} cluster {target.cluster} at {target.endpoint}")
+    credentials = await _credentials_env(ctx)
+    if isinstance(credentials, Verdict):
+        return credentials
+    workdir = _workdir(ctx)
+    try:
+        async with _semaphore(ctx):
+            runner = _runner(ctx, workdir, base_env(workdir, credentials))
+            ctx.log.info("terraform apply", cloud=dedicated.cloud, region=dedicated.region)
+            summary = await _run_terraform(ctx, runner)
+            outputs = await runner.outputs()
+    except StateLocked as locked:
+        return Verdict.unknown("StateLocked", f"{locked.summary}; retrying (a lock older than "
+                                              f"{ctx.settings.terraform_timeout_seconds + 30:.0f}s is taken over)")
+    except TerraformError as err:
+        return Verdict.false("TerraformFailed", f"terraform {err.command} failed: {err.summary}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    secret_name = kubeconfig_secret_name(ctx.namespace, ctx.name)
+    await kube.ensure_secret(
+        ctx.clusters.get(None), secret_name, ctx.settings.namespace, {"kubeconfig": outputs["kubeconfig"].encode()},
+        {KUBECONFIG_LABEL: "true", "hubs.2i2c.org/hub": render.label_value(ctx.name),
+         "hubs.2i2c.org/hub-namespace": render.label_value(ctx.namespace)})
+    ctx.target = Target(cluster=outputs["cluster_name"], namespace=render.hub_namespace(ctx.namespace, ctx.name),
+                        kubeconfig=outputs["kubeconfig"], endpoint=outputs["endpoint"], kubeconfig_secret=secret_name)
+    ctx.inputs_hash = wanted
+    return Verdict.true("ClusterProvisioned",
+                        f"terraform applied ({summary}); dedicated {dedicated.cloud} cluster "
+                        f"{outputs['cluster_name']} at {outputs['endpoint']}")
+
+
+async def destroy(ctx: HubContext) -> Verdict | None:
+    """terraform destroy, then the state and kubeconfig Secrets; None when all is gone."""
+    credentials = await _credentials_env(ctx)
+    if isinstance(credentials, Verdict):
+        return credentials
+    local = ctx.clusters.get(None)
+    if await kube.read_secret(local, state_secret_name(ctx.namespace, ctx.name), ctx.settings.namespace) is not None:
+        workdir = _workdir(ctx)
+        try:
+            async with _semaphore(ctx):
+                runner = _runner(ctx, workdir, base_env(workdir, credentials))
+                ctx.log.info("terraform destroy")
+                await _run_terraform(ctx, runner, destroy=True)
+        except StateLocked as locked:
+            return Verdict.unknown("StateLocked", f"{locked.summary}; retrying")
+        except TerraformError as err:
+            return Verdict.false("DestroyFailed", f"terraform {err.command} failed: {err.summary}")
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    for kind, name in ((Secret, state_secret_name(ctx.namespace, ctx.name)),
+                       (Lease, f"lock-{state_secret_name(ctx.namespace, ctx.name)}"),
+                       (Secret, kubeconfig_secret_name(ctx.namespace, ctx.name))):
+        try:
+            await local.delete(kind, name, namespace=ctx.settings.namespace)
+        except ApiError as err:
+            if not kube.is_not_found(err):
+                raise
+    return None
+
+
+def decode_kubeconfig(body: dict[str, Any]) -> str | None:
+    encoded = (body.get("data") or {}).get("kubeconfig")
+    return base64.b64decode(encoded).decode() if encoded else None

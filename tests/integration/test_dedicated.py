@@ -1,0 +1,148 @@
+"""Dedicated clusters through Terraform (module `local`): plan/apply, the hub on the workload cluster,
+an operator killed mid-apply, teardown, failures, and customer credentials."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from communityhub.steps import dedicated
+from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess
+from tests.support.hubs import create_hub, hub, hub_ns, ns, wait_condition, wait_ready
+from tests.support.kube import Cluster, condition, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def placement(machine_type: str = "n2-highmem-4", account: str = "provider", **extra: Any) -> dict[str, Any]:
+    return {"type": "dedicated", "dedicated": {"cloud": "local", "account": account, "region": "local-1",
+                                               "nodePools": [{"name": "user", "machineType": machine_type,
+                                                              "min": 0, "max": 5}], **extra}}
+
+
+def state(management: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
+    secret = management.get("secret", dedicated.state_secret_name(namespace, name), OPERATOR_NAMESPACE)
+    if secret is None:
+        return None
+    result: dict[str, Any] = json.loads(gzip.decompress(base64.b64decode(secret["data"]["tfstate"])))
+    return result
+
+
+def lock_held(management: Cluster, namespace: str, name: str) -> bool:
+    """The kubernetes backend's lock: a Lease whose holderIdentity is the lock's ID."""
+    lease = management.get("lease", f"lock-{dedicated.state_secret_name(namespace, name)}", OPERATOR_NAMESPACE)
+    return bool(lease and lease.get("spec", {}).get("holderIdentity"))
+
+
+def cluster_instances(tfstate: dict[str, Any]) -> list[str]:
+    return [instance.get("attributes", {}).get("id") for res in tfstate["resources"]
+            if res["type"] == "terraform_data" and res["name"] == "cluster" for instance in res["instances"]]
+
+
+def test_dedicated_hub_is_planned_applied_and_deployed_on_the_workload_cluster(
+        management: Cluster, workload: Cluster, operator: OperatorProcess) -> None:
+    create_hub(management, "ded", ns("team-ded"), placement=placement())
+    obj = wait_ready(management, "ded", ns("team-ded"), timeout=180)
+    cluster_ready = condition(obj, "ClusterReady")
+    assert cluster_ready is not None and cluster_ready["reason"] == "ClusterProvisioned"
+    assert "terraform applied (" in cluster_ready["message"] and "to add, 0 to change, 0 to destroy" in \
+        cluster_ready["message"]
+    workload_server = workload.kubectl("config", "view", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
+    status = obj["status"]["cluster"]
+    assert status["endpoint"] == workload_server and status["name"] == "ded-local-1"
+    assert status["kubeconfigSecret"] == dedicated.kubeconfig_secret_name(ns("team-ded"), "ded")
+    assert status["inputsHash"].startswith("sha256:")
+    # The hub runs on the workload cluster, not on the management cluster.
+    assert workload.get("deployment", "hub", hub_ns("team-ded", "ded"))["status"]["availableReplicas"] == 1
+    assert management.get("namespace", hub_ns("team-ded", "ded")) is None
+    # State in the kubernetes backend, one cluster; the kubeconfig Secret beside it; no lock left.
+    tfstate = state(management, ns("team-ded"), "ded")
+    assert tfstate is not None and len(cluster_instances(tfstate)) == 1
+    secret = management.get("secret", status["kubeconfigSecret"], OPERATOR_NAMESPACE)
+    assert base64.b64decode(secret["data"]["kubeconfig"]) == workload.kubeconfig.read_bytes()
+    assert not lock_held(management, ns("team-ded"), "ded")
+    # An idle resync runs no terraform.
+    def applies_of_this_hub() -> int:
+        return sum(1 for line in operator.log().splitlines()
+                   if '"event": "terraform apply"' in line and f'"hub": "{ns("team-ded")}/ded"' in line)
+    applies = applies_of_this_hub()
+    resyncs = operator.log().count("Timer 'resync' succeeded")
+    wait_for(lambda: operator.log().count("Timer 'resync' succeeded") >= resyncs + 3, timeout=60,
+             what="three resync passes")
+    assert applies_of_this_hub() == applies
+
+    management.kubectl("-n", ns("team-ded"), "delete", "communityhub", "ded", "--timeout=180s")
+    assert hub(management, "ded", ns("team-ded")) is None
+    assert state(management, ns("team-ded"), "ded") is None
+    assert management.get("secret", status["kubeconfigSecret"], OPERATOR_NAMESPACE) is None
+    assert workload.get("namespace", hub_ns("team-ded", "ded")) is None
+
+
+def test_operator_killed_mid_apply_converges_to_one_cluster(
+        management: Cluster, workload: Cluster, operator: OperatorProcess) -> None:
+    create_hub(management, "kill", ns("team-kill"), placement=placement())
+    # Wait until terraform holds the state lock during the apply (the module takes 6 s), then kill
+    # the operator and terraform with it.
+    wait_for(lambda: lock_held(management, ns("team-kill"), "kill") and '"event": "terraform apply"' in operator.log()
+             and "kill" in operator.log(), timeout=60, interval=0.2, what="terraform to take the state lock")
+    operator.kill_everything()
+    assert lock_held(management, ns("team-kill"), "kill"), "the lock outlived its holder"
+
+    operator.start()
+    obj = wait_ready(management, "kill", ns("team-kill"), timeout=240)
+    assert "taking over a stale terraform state lock" in operator.log()
+    tfstate = state(management, ns("team-kill"), "kill")
+    assert tfstate is not None and len(cluster_instances(tfstate)) == 1, "one cluster, not two"
+    assert not lock_held(management, ns("team-kill"), "kill")
+    assert obj["status"]["cluster"]["name"] == "kill-local-1"
+    management.kubectl("-n", ns("team-kill"), "delete", "communityhub", "kill", "--timeout=180s")
+
+
+def test_terraform_failure_is_a_false_condition_then_recovers(
+        management: Cluster, operator: OperatorProcess) -> None:
+    create_hub(management, "badpool", ns("team-badpool"), placement=placement(machine_type="quantum-9000"))
+    cond = wait_condition(management, "badpool", ns("team-badpool"), "ClusterReady", "False", "TerraformFailed", 120)
+    assert "Unknown machine type quantum-9000 in node pool user" in cond["message"]
+    hub_ready = condition(hub(management, "badpool", ns("team-badpool")), "HubReady")
+    assert hub_ready is not None and hub_ready["reason"] == "WaitingForCluster"
+    assert operator.alive()
+
+    management.kubectl("-n", ns("team-badpool"), "patch", "communityhub", "badpool", "--type=json", "-p", json.dumps(
+        [{"op": "replace", "path": "/spec/placement/dedicated/nodePools/0/machineType", "value": "n2-standard-8"}]))
+    wait_ready(management, "badpool", ns("team-badpool"), timeout=180)
+    management.kubectl("-n", ns("team-badpool"), "delete", "communityhub", "badpool", "--timeout=180s")
+
+
+def test_customer_credentials_reach_terraform_and_nothing_else(
+        management: Cluster, operator: OperatorProcess) -> None:
+    namespace = ns("team-cust")
+    token = "cust-cloud-token-7f3a9c"
+    management.kubectl("create", "namespace", namespace, check=False)
+    create_hub(management, "cust", namespace, placement=placement(
+        account="customer", credentialsSecretRef={"name": "cust-cloud"}))
+    cond = wait_condition(management, "cust", namespace, "ClusterReady", "False", "CredentialsSecretNotFound", 60)
+    assert f"{namespace}/cust-cloud" in cond["message"]
+
+    # The wrong key: the module (like a cloud API) refuses to work without credentials.
+    management.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cust-cloud", "namespace": namespace},
+                      "stringData": {"SOME_OTHER_VAR": "x"}})
+    cond = wait_condition(management, "cust", namespace, "ClusterReady", "False", "TerraformFailed", 120)
+    assert "LOCAL_CLOUD_TOKEN is not set" in cond["message"]
+
+    management.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cust-cloud", "namespace": namespace},
+                      "stringData": {"LOCAL_CLOUD_TOKEN": token}})
+    obj = wait_ready(management, "cust", namespace, timeout=240)
+    events = json.dumps(management.get("events", namespace=namespace))
+    tfstate = json.dumps(state(management, namespace, "cust"))
+    workdirs = Path(operator.env["CHUB_TERRAFORM_WORKDIR"])
+    leftovers = "".join(p.read_text(errors="replace") for p in workdirs.rglob("*") if p.is_file())
+    for place, text in {"status": json.dumps(obj), "events": events, "operator log": operator.log(),
+                        "terraform state": tfstate, "working directory": leftovers}.items():
+        assert token not in text, f"the customer's credentials appear in {place}"
+    assert not list(workdirs.glob("*")), "the terraform working directory is removed after each run"
+    management.kubectl("-n", namespace, "delete", "communityhub", "cust", "--timeout=180s")

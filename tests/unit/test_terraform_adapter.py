@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from communityhub.adapters.terraform import parse_lock, plan_summary, summarize_error
+
+LOCKED = """\
+\x1b[31m╷\x1b[0m
+│ Error: Error acquiring the state lock
+│
+│ Error message: the state is already locked by another terraform client
+│ Lock Info:
+│   ID:        64f810d1-5625-c565-15a4-2b80fd866ee1
+│   Path:
+│   Operation: OperationTypeApply
+│   Who:       root@vm
+│   Version:   1.11.4
+│   Created:   2026-11-23 20:46:05.948156911 +0000 UTC
+│   Info:
+╵
+"""
+
+
+def test_lock_info_is_parsed() -> None:
+    lock = parse_lock(LOCKED)
+    assert lock is not None
+    assert lock.id == "64f810d1-5625-c565-15a4-2b80fd866ee1" and lock.who == "root@vm"
+    assert lock.created == dt.datetime(2026, 11, 23, 20, 46, 5, 948156, tzinfo=dt.UTC)
+    init_form = "Error: Error loading state: the state is already locked by another terraform client\nLock Info:\n" \
+                "  ID:        abc\n  Who:       x@y\n  Created:   2026-11-23 20:46:05 +0000 UTC\n"
+    assert parse_lock(init_form).id == "abc"  # type: ignore[union-attr]
+    assert parse_lock("Error: Unsupported argument") is None
+
+
+def test_error_summary_is_title_and_explanation() -> None:
+    text = ("╷\n│ Error: Resource precondition failed\n│\n│   on main.tf line 3:\n│    3:   condition = x\n"
+            "│     ├────────────────\n│     │ var.x is \"y\"\n│\n│ Unknown machine type y.\n╵\n"
+            "╷\n│ Error: second error\n╵\n")
+    assert summarize_error(text) == "Resource precondition failed: Unknown machine type y."
+    assert summarize_error("plain failure text") == "plain failure text"
+
+
+def test_plan_summary_counts_replacements_as_add_and_destroy() -> None:
+    plan = {"resource_changes": [
+        {"change": {"actions": ["create"]}}, {"change": {"actions": ["create"]}},
+        {"change": {"actions": ["update"]}}, {"change": {"actions": ["delete", "create"]}},
+        {"change": {"actions": ["no-op"]}}, {"change": {"actions": ["read"]}}]}
+    summary = plan_summary(plan)
+    assert (summary.add, summary.change, summary.destroy) == (3, 1, 1)
+    assert str(summary) == "3 to add, 1 to change, 1 to destroy"
+    assert plan_summary({}).empty
