@@ -7,7 +7,7 @@ COPY hack/tools/helm/ ./helm/
 RUN cd helm && go build -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0" \
       -o /out/helm helm.sh/helm/v3/cmd/helm
 COPY hack/tools/opentofu/ ./opentofu/
-RUN cd opentofu && go build -ldflags "-s -w" -o /out/tofu github.com/opentofu/opentofu/cmd/tofu
+RUN cd opentofu && go build -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" -o /out/tofu github.com/opentofu/opentofu/cmd/tofu
 
 FROM python:3.11-slim-bookworm
 RUN useradd --uid 10001 --home-dir /tmp --no-create-home operator

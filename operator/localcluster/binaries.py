@@ -66,7 +66,8 @@ TOOLS: tuple[Tool, ...] = (
          "-X helm.sh/helm/v3/internal/version.version=v3.22.0"),
     Tool("kubectl", KUBERNETES_VERSION, {"kubectl": "k8s.io/kubernetes/cmd/kubectl"}, _K8S_VERSION_LDFLAGS),
     # Built only where no `terraform` is on PATH; the operator accepts either binary.
-    Tool("opentofu", "v1.10.10", {"tofu": "github.com/opentofu/opentofu/cmd/tofu"}),
+    Tool("opentofu", "v1.10.10", {"tofu": "github.com/opentofu/opentofu/cmd/tofu"},
+         "-X github.com/opentofu/opentofu/version.dev=no"),
 )
 # kubectl shares the kubernetes wrapper module.
 _MODULE_OF = {"kubectl": "kubernetes"}
