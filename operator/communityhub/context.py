@@ -12,6 +12,12 @@ from communityhub.api.models import CommunityHubSpec
 from communityhub.settings import Settings
 
 
+def indexed(index: Mapping[Any, Any], key: Any) -> Any:
+    """The value a Kopf index holds for a key (its first, for one-object-per-key indexes), or None."""
+    store = index.get(key)
+    return next(iter(store), None) if store is not None else None
+
+
 @dataclasses.dataclass(frozen=True)
 class Target:
     """Where the hub's release goes: a cluster (None kubeconfig = the operator's own) and a namespace."""

@@ -6,7 +6,6 @@ Run with ``communityhub-operator`` (or ``make run``); it serves every namespace.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from typing import Any
@@ -68,10 +67,8 @@ def hub_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: A
             when=lambda namespace, **_: namespace == SETTINGS.namespace)
 def shared_clusters(labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
     """Shared cluster name -> its kubeconfig, from Secrets in the operator's namespace."""
-    encoded = (body.get("data") or {}).get("kubeconfig")
-    if not encoded:
-        return {}
-    return {labels[SHARED_CLUSTER_LABEL]: base64.b64decode(encoded).decode()}
+    kubeconfig = decode_kubeconfig(dict(body))
+    return {labels[SHARED_CLUSTER_LABEL]: kubeconfig} if kubeconfig else {}
 
 
 @kopf.index("v1", "secrets", labels={KUBECONFIG_LABEL: "true"},

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from communityhub.metrics import HELM_COMMANDS
+
 
 class HelmError(RuntimeError):
     """helm failed; ``summary`` is a one-line reason fit for a condition message."""
@@ -41,8 +43,16 @@ class Release:
 class Helm:
     binary: str = "helm"
     timeout: float = 600.0
-    #: Counts helm commands that change a cluster, so tests and metrics can see idle passes stay idle.
-    writes: int = 0
+
+    async def _write(self, args: list[str], kubeconfig: Path | None) -> str:
+        """A command that changes a cluster, counted in communityhub_helm_commands_total."""
+        try:
+            out = await self._run(args, kubeconfig)
+        except HelmError:
+            HELM_COMMANDS.labels(args[0], "error").inc()
+            raise
+        HELM_COMMANDS.labels(args[0], "ok").inc()
+        return out
 
     async def _run(self, args: list[str], kubeconfig: Path | None) -> str:
         cmd = [self.binary, *args]
@@ -85,8 +95,7 @@ class Helm:
                 args += ["--repo", repository]
             if version:
                 args += ["--version", version]
-            self.writes += 1
-            out = await self._run(args, kubeconfig)
+            out = await self._write(args, kubeconfig)
         return _release(json.loads(out))
 
     async def status(self, release: str, namespace: str, kubeconfig: Path | None = None) -> Release | None:
@@ -101,8 +110,7 @@ class Helm:
     async def uninstall(self, release: str, namespace: str, kubeconfig: Path | None = None) -> bool:
         """Uninstall; False when there was nothing to uninstall."""
         try:
-            self.writes += 1
-            await self._run(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", "5m"],
+            await self._write(["uninstall", release, "--namespace", namespace, "--wait", "--timeout", "5m"],
                             kubeconfig)
         except HelmError as err:
             if "not found" in err.summary:

@@ -188,10 +188,6 @@ class TerraformRunner:
         _, text = await self._run([tf.terraform_bin_path, "output", "-json"], "output")
         return {name: entry.get("value") for name, entry in json.loads(text or "{}").items()}
 
-    async def force_unlock(self, lock_id: str) -> None:
-        tf = self._tf()
-        await self._run([tf.terraform_bin_path, "force-unlock", "-force", lock_id], "force-unlock")
-
 
 async def _stop(proc: asyncio.subprocess.Process) -> None:
     """SIGTERM first: Terraform then stops cleanly, persists state and releases its lock."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from communityhub import render
 from communityhub.conditions import Verdict
-from communityhub.context import HubContext, Target
+from communityhub.context import HubContext, Target, indexed
 from communityhub.steps import dedicated
 
 LOCAL = "local"
@@ -20,11 +20,6 @@ def known_clusters(ctx: HubContext) -> list[str]:
     return sorted({LOCAL, *(str(k) for k in ctx.shared_clusters)})
 
 
-def _kubeconfig_of(ctx: HubContext, name: str) -> str | None:
-    store = ctx.shared_clusters.get(name)
-    return next(iter(store), None) if store is not None else None
-
-
 def resolve(ctx: HubContext) -> tuple[Target | None, Verdict]:
     """Pure placement decision for a shared hub, from the spec and the shared-cluster index."""
     namespace = render.hub_namespace(ctx.namespace, ctx.name)
@@ -33,7 +28,7 @@ def resolve(ctx: HubContext) -> tuple[Target | None, Verdict]:
     if name == LOCAL:
         return Target(cluster=LOCAL, namespace=namespace), Verdict.true(
             "SharedClusterAssigned", f"placed on shared cluster {LOCAL} (the operator's own), namespace {namespace}")
-    kubeconfig = _kubeconfig_of(ctx, name)
+    kubeconfig = indexed(ctx.shared_clusters, name)
     if kubeconfig is None:
         return None, Verdict.false(
             "SharedClusterNotFound",

@@ -31,7 +31,7 @@ from communityhub import render
 from communityhub.adapters import kube
 from communityhub.adapters.terraform import StateLocked, TerraformError, TerraformRunner, base_env
 from communityhub.conditions import Verdict
-from communityhub.context import HubContext, Target
+from communityhub.context import HubContext, Target, indexed
 
 KUBECONFIG_LABEL = "hubs.2i2c.org/cluster-kubeconfig"
 _SEMAPHORES: dict[int, asyncio.Semaphore] = {}
@@ -199,8 +199,7 @@ def _workdir(ctx: HubContext) -> Path:
 
 async def target_from_secret(ctx: HubContext) -> Target | None:
     secret_name = kubeconfig_secret_name(ctx.namespace, ctx.name)
-    store = ctx.dedicated_kubeconfigs.get(secret_name)
-    kubeconfig = next(iter(store), None) if store is not None else None
+    kubeconfig = indexed(ctx.dedicated_kubeconfigs, secret_name)
     if kubeconfig is None:
         return None
     cluster = ctx.status.get("cluster") or {}
