@@ -21,13 +21,16 @@ import yaml
 
 from localcluster import binaries
 from localcluster.controlplane import ControlPlane
+from tests.support import smtp
 from tests.support.kube import Cluster, wait_for
+from tests.support.smtp import SmtpSink
 
 REPO = Path(__file__).resolve().parents[1]
 CRD = REPO / "crds" / "communityhub.yaml"
 OPERATOR_CHART = REPO / "helm" / "communityhub-operator"
 TEST_CHART = REPO / "tests" / "charts" / "jupyterhub-lite"
 OPERATOR_NAMESPACE = "communityhub-system"
+SMTP_SECRET = "smtp-credentials"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:communityhub-operator"
 
 
@@ -149,10 +152,22 @@ class OperatorProcess:
 
 
 @pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) that receives the DELIVERED emails."""
+    sink = SmtpSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
 def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, terraform_bin: Path,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+             smtp_sink: SmtpSink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     workdir = tmp_path_factory.mktemp("operator")
     management.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
+    management.apply({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": SMTP_SECRET, "namespace": OPERATOR_NAMESPACE},
+        "type": "Opaque", "stringData": {"username": smtp.USERNAME, "password": smtp.PASSWORD}})
     rbac = subprocess.run(
         [str(helm_bin), "template", "chub", str(OPERATOR_CHART), "--namespace", OPERATOR_NAMESPACE,
          "--show-only", "templates/rbac.yaml"], capture_output=True, text=True, check=True).stdout
@@ -173,6 +188,13 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
         "CHUB_TERRAFORM_TIMEOUT_SECONDS": "40",
         "CHUB_LOCAL_CLUSTER_KUBECONFIG": str(workload.kubeconfig),
         "CHUB_LOCAL_PROVISION_SECONDS": "6",
+        # The DELIVERED email goes to the session's SMTP sink, with a login from a Secret.
+        "CHUB_SMTP_HOST": "127.0.0.1",
+        "CHUB_SMTP_PORT": str(smtp_sink.port),
+        "CHUB_SMTP_STARTTLS": "false",
+        "CHUB_SMTP_CREDENTIALS_SECRET": SMTP_SECRET,
+        "CHUB_SMTP_FROM": "CommunityHub tests <hubs@example.org>",
+        "CHUB_SUPPORT_URL": "https://support.example.org",
     })
     proc.start()
     yield proc

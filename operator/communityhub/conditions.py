@@ -89,15 +89,18 @@ def apply(
 
 
 def summarize(verdicts: Mapping[str, Verdict]) -> Verdict:
-    """Ready: True when every step is True, else the first step that is not, with its reason."""
+    """Ready: True when every step is True; else False with the first failed step's reason (a step that
+    waits on a failed one is not the news), else Unknown with the first step still in progress."""
     for type_ in STEP_CONDITIONS:
-        verdict = verdicts.get(type_)
-        if verdict is None or not verdict.ok:
-            if verdict is None:
-                return Verdict.unknown("Pending", f"{type_} has not been evaluated yet")
-            status: Status = "False" if verdict.status == "False" else "Unknown"
-            return Verdict(status, verdict.reason, f"{type_}: {verdict.message}")
-    return Verdict.true("HubAvailable", "every delivery step is done; the hub is serving")
+        if type_ not in verdicts:
+            return Verdict.unknown("Pending", f"{type_} has not been evaluated yet")
+    failed = [t for t in STEP_CONDITIONS if verdicts[t].status == "False"]
+    pending = [t for t in STEP_CONDITIONS if not verdicts[t].ok]
+    if not pending:
+        return Verdict.true("HubAvailable", "every delivery step is done; the hub is serving")
+    first = (failed or pending)[0]
+    verdict = verdicts[first]
+    return Verdict("False" if failed else "Unknown", verdict.reason, f"{first}: {verdict.message}")
 
 
 def phase(verdicts: Mapping[str, Verdict], was_ready: bool) -> str:

@@ -45,8 +45,15 @@ class HubContext:
     log: Any
     #: Kopf index: (namespace, name) -> kubeconfig of the hub's dedicated cluster.
     dedicated_kubeconfigs: Mapping[Any, Any] = dataclasses.field(default_factory=dict)
+    #: Shared across passes (operator memo): OIDC issuer -> (expiry on the monotonic clock, endpoints).
+    discovery: dict[str, tuple[float, dict[str, str]]] = dataclasses.field(default_factory=dict)
+    uid: str = ""
+    #: The CommunityHub's annotations as Kopf last saw them.
+    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
     # Filled in by the steps as they run:
     target: Target | None = None
     oauth_client: dict[str, bytes] | None = None
+    oidc_endpoints: dict[str, str] | None = None
     release: dict[str, Any] | None = None
     inputs_hash: str | None = None
+    delivered_at: str | None = None

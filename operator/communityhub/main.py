@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import zlib
 from typing import Any
 
 import kopf
@@ -23,6 +24,7 @@ from communityhub.reconcile import reconcile
 from communityhub.settings import Settings
 from communityhub.steps.cluster import SHARED_CLUSTER_LABEL
 from communityhub.steps.dedicated import KUBECONFIG_LABEL, decode_kubeconfig
+from communityhub.steps.meter import Meter
 
 SETTINGS = Settings.from_env()
 RESOURCE = (models.GROUP, models.VERSION, models.PLURAL)
@@ -47,6 +49,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.helm = Helm(binary=SETTINGS.helm, timeout=SETTINGS.helm_timeout_seconds)
     memo.clusters = Clusters()
     memo.locks = {}
+    memo.discovery = {}
+    memo.email_failures = {}  # (namespace, name) -> DELIVERED email failures in a row
+    memo.meter = Meter.from_settings(SETTINGS)
+    memo.metered = {}  # (namespace, name) -> monotonic time the hub is metered next
     memo.backoff = {}  # (namespace, name) -> (failed passes in a row, monotonic time of the next attempt)
     if SETTINGS.metrics_port:
         start_http_server(SETTINGS.metrics_port)
@@ -87,7 +93,9 @@ def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index, shar
         name=str(meta.name), namespace=str(meta.namespace), generation=meta.get("generation"),
         spec=hub.spec, status=dict(body.get("status") or {}), settings=memo.settings, helm=memo.helm,
         clusters=memo.clusters, deployments=hub_deployments, shared_clusters=shared_clusters,
-        dedicated_kubeconfigs=dedicated_kubeconfigs, log=logs.hub_logger(str(meta.namespace), str(meta.name)),
+        dedicated_kubeconfigs=dedicated_kubeconfigs, discovery=memo.discovery,
+        annotations=dict(meta.annotations or {}), uid=str(meta.get("uid") or ""),
+        log=logs.hub_logger(str(meta.namespace), str(meta.name)),
     )
 
 
@@ -95,6 +103,11 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry:
                      **indexes: Any) -> float | None:
     ctx = _context(body, memo, **indexes)
     key = (ctx.namespace, ctx.name)
+    # Metering (usage and cost of Ready hubs) rides on the resync pass, every meter_seconds per hub.
+    if key not in memo.metered:  # spread the fleet's first meterings over one interval (no thundering herd)
+        spread = zlib.crc32(f"{ctx.namespace}/{ctx.name}".encode()) % 1000 / 1000
+        memo.metered[key] = time.monotonic() + spread * memo.settings.meter_seconds
+    meter_due = trigger == "resync" and time.monotonic() >= memo.metered[key]
     failures, next_attempt = memo.backoff.get(key, (0, 0.0))
     if trigger == "resync":
         if time.monotonic() < next_attempt:
@@ -103,13 +116,22 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry:
     lock = memo.locks.setdefault(key, asyncio.Lock())
     async with lock:  # the change handlers and the resync timer never work on one hub at once
         with metrics.RECONCILE_SECONDS.labels(trigger).time():
-            outcome = await reconcile(ctx, retry=retry)
+            outcome = await reconcile(ctx, retry=retry, email_failures=memo.email_failures.get(key, 0),
+                                      meter=memo.meter if meter_due else None)
+    if meter_due and outcome.summary.ok:
+        memo.metered[key] = time.monotonic() + memo.settings.meter_seconds
+    if outcome.verdicts[conditions.DELIVERED].reason == "EmailFailed":
+        memo.email_failures[key] = memo.email_failures.get(key, 0) + 1
+    else:
+        memo.email_failures.pop(key, None)
     if outcome.retry_after is None:
         memo.backoff.pop(key, None)
     else:
         memo.backoff[key] = (retry + 1, time.monotonic() + outcome.retry_after)
-    for key, value in outcome.status_patch.items():
-        patch.status[key] = value
+    for field, value in outcome.status_patch.items():
+        patch.status[field] = value
+    for annotation, value in outcome.annotations.items():  # our prefix: Kopf's diffs leave these out
+        patch.metadata.annotations[annotation] = value
     for kind, reason, message in outcome.events:
         kopf.event(body, type=kind, reason=reason, message=message)
     if outcome.status_patch:
@@ -165,7 +187,8 @@ async def remove(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
             kopf.event(body, type="Warning" if result.status == "False" else "Normal", reason=result.reason,
                        message=result.message)
         raise kopf.TemporaryError(result.message, delay=min(5 * 2 ** min(retry, 6), 120))
-    memo.locks.pop((ctx.namespace, ctx.name), None)
+    for per_hub in (memo.locks, memo.metered, memo.backoff, memo.email_failures):
+        per_hub.pop((ctx.namespace, ctx.name), None)
 
 
 def run() -> None:

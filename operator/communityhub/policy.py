@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from communityhub.api.models import CommunityHubSpec
+from communityhub.api.models import ESSENTIAL_MAX_PROFILES, CommunityHubSpec
 from communityhub.conditions import Verdict
 from communityhub.quantities import parse_memory
 
@@ -12,7 +12,6 @@ PROFILE_LIMITS = {
     "research": (32.0, parse_memory("256Gi")),
     "partnership": (64.0, parse_memory("512Gi")),
 }
-ESSENTIAL_MAX_PROFILES = 3
 
 
 def environment(spec: CommunityHubSpec) -> Verdict:

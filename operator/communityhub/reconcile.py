@@ -12,9 +12,10 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from communityhub import conditions, render
+from communityhub import billing, conditions, render
 from communityhub.conditions import (
     CLUSTER_READY,
+    DELIVERED,
     ENVIRONMENT_READY,
     HUB_READY,
     READY,
@@ -22,7 +23,9 @@ from communityhub.conditions import (
     Verdict,
 )
 from communityhub.context import HubContext
-from communityhub.steps import cluster, environment, hub, sso
+from communityhub.steps import cluster, delivery, environment, hub, sso
+from communityhub.steps.meter import Meter, changed
+from communityhub.steps.meter import run as run_meter
 
 #: Seconds between passes while a rollout is in progress (nothing is wrong, just not done).
 ROLLOUT_POLL_SECONDS = 3.0
@@ -36,6 +39,8 @@ class Outcome:
     #: None when the hub is Ready; else how long to wait before the next pass.
     retry_after: float | None
     summary: Verdict
+    #: Annotations whose value changes (billing, usage, cost): patched with the status.
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 async def run_steps(ctx: HubContext) -> dict[str, Verdict]:
@@ -90,17 +95,33 @@ def status_patch(
     return patch, events
 
 
-def retry_delay(verdicts: Mapping[str, Verdict], retry: int) -> float | None:
-    """None when every step is True; a short poll while only waiting; a growing backoff on errors."""
+def backoff(retry: int) -> float:
+    return float(min(5 * 2 ** min(retry, 10), 300))
+
+
+def retry_delay(verdicts: Mapping[str, Verdict], retry: int, email_failures: int = 0) -> float | None:
+    """None when every step is True (and the DELIVERED email needs no retry); a short poll while only
+    waiting; a growing backoff on errors. The email keeps a backoff of its own (``email_failures``
+    before this pass), so the polls of a rollout do not stretch its first retry."""
     if all(verdicts[t].ok for t in conditions.STEP_CONDITIONS):
-        return None
+        email = verdicts.get(DELIVERED)
+        return backoff(email_failures) if email is not None and email.reason in delivery.RETRYABLE else None
     if any(v.status == "False" for v in verdicts.values()):
-        return float(min(5 * 2 ** min(retry, 10), 300))
+        return backoff(retry)
     return ROLLOUT_POLL_SECONDS
 
 
-async def reconcile(ctx: HubContext, retry: int = 0) -> Outcome:
+async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
+                    meter: Meter | None = None) -> Outcome:
+    """One pass; with ``meter`` (metering is due) a Ready hub's usage and cost are read too."""
     verdicts = await run_steps(ctx)
+    ready = conditions.summarize(verdicts).ok
+    verdicts[DELIVERED] = await delivery.deliver(ctx, ready)
+    annotations = changed(ctx.annotations, billing.billing_annotations(ctx.spec))
+    if meter is not None and ready:
+        meter_verdicts, meter_annotations = await run_meter(ctx, meter)
+        verdicts.update(meter_verdicts)
+        annotations.update(meter_annotations)
     target = ctx.target
     extra: dict[str, Any] = {}
     if target is not None:
@@ -109,6 +130,9 @@ async def reconcile(ctx: HubContext, retry: int = 0) -> Outcome:
             "kubeconfigSecret": target.kubeconfig_secret, "inputsHash": ctx.inputs_hash}.items() if v is not None}
     if ctx.release:
         extra["release"] = ctx.release
+    if ctx.delivered_at:
+        extra["deliveredAt"] = ctx.delivered_at
     patch, events = status_patch(ctx.status, verdicts, generation=ctx.generation, url=render.hub_url(ctx.spec),
                                  extra=extra, now=conditions.now_rfc3339())
-    return Outcome(verdicts, patch, events, retry_delay(verdicts, retry), conditions.summarize(verdicts))
+    delay = retry_delay(verdicts, retry, email_failures)
+    return Outcome(verdicts, patch, events, delay, conditions.summarize(verdicts), annotations)

@@ -10,6 +10,7 @@ import copy
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -19,6 +20,11 @@ import yaml
 from communityhub.api.models import CommunityHubSpec
 
 OAUTH_SECRET_NAME = "hub-oauth-client"
+#: The operator's usage service in each hub: its token comes from this Secret in the hub's namespace.
+USAGE_TOKEN_SECRET_NAME = "hub-usage-token"
+USAGE_SERVICE = "communityhub-usage"
+#: Just what counting active users needs: list users, their activity and their servers.
+USAGE_SCOPES = ("list:users", "read:users:activity", "read:servers")
 
 #: The chart's authenticator_class entry point and config section, per SSO provider.
 AUTHENTICATORS = {
@@ -67,6 +73,10 @@ def hub_url(spec: CommunityHubSpec) -> str:
     return f"https://{spec.hub.domain}"
 
 
+def callback_url(spec: CommunityHubSpec) -> str:
+    return f"{hub_url(spec)}/hub/oauth_callback"
+
+
 def split_image(reference: str) -> tuple[str, str]:
     """``registry/path:tag`` -> (``registry/path``, ``tag``); no tag means ``latest``."""
     name, _, digest = reference.partition("@")
@@ -80,15 +90,29 @@ def split_image(reference: str) -> tuple[str, str]:
     return name, tag
 
 
-def auth_config(spec: CommunityHubSpec) -> dict[str, Any]:
-    """The authenticator section for the chosen provider, with the keys oauthenticator reads."""
+#: OIDC discovery document key -> GenericOAuthenticator trait.
+OIDC_ENDPOINTS = {
+    "authorization_endpoint": "authorize_url",
+    "token_endpoint": "token_url",
+    "userinfo_endpoint": "userdata_url",
+}
+
+
+def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The authenticator section for the chosen provider, with the keys oauthenticator (>= 17) reads.
+
+    Since oauthenticator 16 nobody is let in without an allow rule, so every provider renders one:
+    GitHub organization/team membership, CILogon per identity provider (its email domains, else
+    ``allow_all`` for that provider), OIDC groups, else ``allow_all`` for the issuer's users.
+    ``oidc_endpoints`` are the issuer's discovered endpoints (GenericOAuthenticator does no discovery).
+    """
     auth = spec.auth
     config: dict[str, Any]
     if auth.provider == "github" and auth.github:
         org = auth.github.organization
         config = {
             "allowed_organizations": [f"{org}:{t}" for t in auth.github.teams] or [org],
-            "scope": ["read:org"],
+            "scope": ["read:org"],  # membership of private organizations and teams
         }
     elif auth.provider == "cilogon" and auth.cilogon:
         idps: dict[str, Any] = {}
@@ -96,20 +120,29 @@ def auth_config(spec: CommunityHubSpec) -> dict[str, Any]:
             entry: dict[str, Any] = {"username_derivation": {"username_claim": idp.username_claim}}
             if idp.allowed_domains:
                 entry["allowed_domains"] = list(idp.allowed_domains)
+            else:
+                entry["allow_all"] = True
             idps[idp.entity_id] = entry
         config = {"allowed_idps": idps, "scope": ["openid", "email", "org.cilogon.userinfo"]}
     elif auth.provider == "oidc" and auth.oidc:
-        issuer = auth.oidc.issuer.rstrip("/")
-        # GenericOAuthenticator does no discovery; these are the common endpoint paths. The SSO step
-        # replaces them with the issuer's /.well-known/openid-configuration where it can read it.
-        config = {
-            "authorize_url": f"{issuer}/authorize",
-            "token_url": f"{issuer}/token",
-            "userdata_url": f"{issuer}/userinfo",
-            "username_claim": auth.oidc.username_claim,
-            "scope": list(auth.oidc.scopes),
-            "login_service": issuer.removeprefix("https://"),
-        }
+        oidc = auth.oidc
+        if not oidc_endpoints:
+            raise ValueError(f"the endpoints of OIDC issuer {oidc.issuer} have not been discovered")
+        config = {trait: oidc_endpoints[key] for key, trait in OIDC_ENDPOINTS.items()}
+        config.update({
+            "username_claim": oidc.username_claim,
+            "scope": list(oidc.scopes),
+            "login_service": oidc.issuer.removeprefix("https://").rstrip("/"),
+        })
+        if oidc.allowed_groups or oidc.admin_groups:
+            config["manage_groups"] = True  # oauthenticator 17: group rules need managed groups
+            config["auth_state_groups_key"] = f"oauth_user.{oidc.groups_claim}"
+        if oidc.allowed_groups:
+            config["allowed_groups"] = list(oidc.allowed_groups)
+        elif not auth.allowed_users:
+            config["allow_all"] = True
+        if oidc.admin_groups:
+            config["admin_groups"] = list(oidc.admin_groups)
     else:  # the CRD's CEL rules make this unreachable for admitted objects
         raise ValueError(f"auth.{auth.provider} settings are missing")
     return config
@@ -140,6 +173,17 @@ def profile_list(spec: CommunityHubSpec) -> list[dict[str, Any]]:
     return profiles
 
 
+def usage_service_config() -> str:
+    """hub.extraConfig that registers the operator's usage service with a read-only role. The token is read
+    from the environment (a Secret), so it never appears in values."""
+    role = {"name": USAGE_SERVICE, "scopes": list(USAGE_SCOPES), "services": [USAGE_SERVICE]}
+    return (
+        "import os\n"
+        f"c.JupyterHub.services.append({{'name': {USAGE_SERVICE!r}, 'api_token': os.environ['CHUB_USAGE_TOKEN']}})\n"
+        f"c.JupyterHub.load_roles.append({json.dumps(role)})\n"
+    )
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Helm's merge rule: maps merge recursively, anything else in ``override`` wins."""
     out = copy.deepcopy(base)
@@ -151,7 +195,8 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
-def values(namespace: str, name: str, spec: CommunityHubSpec) -> dict[str, Any]:
+def values(namespace: str, name: str, spec: CommunityHubSpec,
+           oidc_endpoints: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The chart values for this hub: rendered from the spec, then ``spec.hub.values`` merged last."""
     class_name, config_key = AUTHENTICATORS[spec.auth.provider]
     image_name, image_tag = split_image(spec.environment.image)
@@ -162,11 +207,11 @@ def values(namespace: str, name: str, spec: CommunityHubSpec) -> dict[str, Any]:
         auth={
             "authenticator_class": class_name,
             "config_key": config_key,
-            "config": auth_config(spec),
+            "config": {**auth_config(spec, oidc_endpoints), "oauth_callback_url": callback_url(spec)},
             "secret_name": OAUTH_SECRET_NAME,
-            "callback_url": f"{hub_url(spec)}/hub/oauth_callback",
         },
         environment={"image_name": image_name, "image_tag": image_tag, "profile_list": profile_list(spec)},
+        usage={"secret_name": USAGE_TOKEN_SECRET_NAME, "config": usage_service_config()},
     )
     rendered = yaml.safe_load(text)
     return deep_merge(rendered, spec.hub.values)

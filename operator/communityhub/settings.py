@@ -33,6 +33,35 @@ class Settings(BaseModel):
     #: For `cloud: local`: how long the module pretends cluster creation takes.
     local_provision_seconds: int = Field(default=0, ge=0)
 
+    #: Timeout of the operator's HTTP reads (OIDC discovery, the hubs' REST API).
+    http_timeout_seconds: float = Field(default=10, gt=0)
+    #: How long an OIDC issuer's discovered endpoints are reused.
+    oidc_discovery_seconds: float = Field(default=3600, ge=0)
+
+    #: SMTP server of the DELIVERED email; empty: no email is sent (Delivered stays False, EmailNotConfigured).
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    #: Secret in the operator's namespace with keys username and password; empty: no SMTP login.
+    smtp_credentials_secret: str = ""
+    smtp_from: str = "CommunityHub <hubs@communityhub.local>"
+    smtp_timeout_seconds: float = Field(default=30, gt=0)
+    #: Where communities get help, named in the DELIVERED email.
+    support_url: str = ""
+    support_email: str = ""
+
+    #: Metering of Ready hubs (usage and cost annotations): seconds between two meterings of a hub.
+    meter_seconds: float = Field(default=900, gt=0)
+    #: The usage time is rewritten without a change of figures only when older than this.
+    usage_refresh_seconds: float = Field(default=86400, ge=0)
+    #: The hub's REST API, a template with {domain}, {namespace} (the hub's) and {cluster}; empty: the hub
+    #: Service for hubs on the operator's own cluster, https://<domain>/hub/api for others.
+    hub_api_url: str = ""
+    #: A YAML price catalog (cloud -> region -> machine type -> USD/hour) merged over the shipped one.
+    price_catalog: str = ""
+    #: The cloud of nodes that neither carry a hubs.2i2c.org/cloud label nor a known providerID scheme.
+    default_cloud: str = "gcp"
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

@@ -47,20 +47,54 @@ def _operator_env(kubeconfig: Path) -> dict[str, str]:
     }
 
 
-def start_operator(kubeconfig: Path) -> tuple[int, Path]:
+SMTP_PORT = int(os.environ.get("CHUB_DEMO_SMTP_PORT", "2525"))
+
+
+def mail_dir() -> Path:
+    return demo_dir() / "mail"
+
+
+def _start_background(name: str, argv: list[str], env: dict[str, str]) -> tuple[int, Path]:
+    """Start a process in its own session, remembered by a pid file; reuse it when it still runs."""
     directory = demo_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    pid_file, log_file = directory / "operator.pid", directory / "operator.log"
+    pid_file, log_file = directory / f"{name}.pid", directory / f"{name}.log"
     if pid_file.exists():
         pid = int(pid_file.read_text())
         if _pid_alive(pid, sys.executable):
             return pid, log_file
     log = log_file.open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "communityhub"], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=_operator_env(kubeconfig), start_new_session=True)
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                            start_new_session=True)
     log.close()
     pid_file.write_text(str(proc.pid))
     return proc.pid, log_file
+
+
+def start_smtp_sink() -> int:
+    """A local SMTP server (aiosmtpd) that keeps every message it gets in a Maildir."""
+    mail_dir().mkdir(parents=True, exist_ok=True)
+    pid, _ = _start_background("smtp", [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{SMTP_PORT}",
+                                        "-c", "aiosmtpd.handlers.Mailbox", str(mail_dir())], dict(os.environ))
+    return pid
+
+
+def start_operator(kubeconfig: Path) -> tuple[int, Path]:
+    env = {**_operator_env(kubeconfig), "CHUB_SMTP_HOST": "127.0.0.1", "CHUB_SMTP_PORT": str(SMTP_PORT),
+           "CHUB_SMTP_STARTTLS": "false", "CHUB_SMTP_FROM": "CommunityHub demo <hubs@localhost>",
+           "CHUB_SUPPORT_URL": "https://github.com/2i2c-org/communityhub-operator"}
+    return _start_background("operator", [sys.executable, "-m", "communityhub"], env)
+
+
+def delivered_mail(since: float, timeout: float = 30) -> list[Path]:
+    """The DELIVERED emails the sink received after ``since`` (a time.time())."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [f for f in (mail_dir() / "new").glob("*") if f.stat().st_mtime >= since - 1]
+        if found:
+            return sorted(found)
+        time.sleep(0.5)
+    return []
 
 
 def watch(kubeconfig: Path, namespace: str, name: str, timeout: float = 300) -> dict[str, Any]:
@@ -92,8 +126,12 @@ def up() -> int:
     print(f"2/4 CommunityHub CRD ({REPO / 'crds' / 'communityhub.yaml'})", flush=True)
     _kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds" / "communityhub.yaml"))
     _kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/communityhubs.hubs.2i2c.org", "--timeout=60s")
+    smtp_pid = start_smtp_sink()
     pid, log = start_operator(kubeconfig)
     print(f"3/4 operator running in the background (pid {pid}), log: {log}", flush=True)
+    print(f"    SMTP sink for the DELIVERED email on 127.0.0.1:{SMTP_PORT} (pid {smtp_pid}), Maildir {mail_dir()}",
+          flush=True)
+    applied_at = time.time()
     print(f"4/4 applying {EXAMPLE.relative_to(REPO)} and watching climate-lab:", flush=True)
     _kubectl(kubeconfig, "apply", "-f", str(EXAMPLE))
     watch(kubeconfig, "hubs", "climate-lab")
@@ -105,12 +143,19 @@ def up() -> int:
     print(f"\nExplore it:\n  export KUBECONFIG={kubeconfig}\n  kubectl get chub -A\n"
           f"  kubectl -n {json.loads(status)['cluster']['namespace']} get deploy,svc,ingress\n"
           f"  tail -f {log}\nStop everything with: make demo-down")
+    mails = delivered_mail(applied_at)
+    if mails:
+        print(f"\nThe DELIVERED email landed in the demo's SMTP sink: {mails[-1]}\n  less {mails[-1]}")
+    else:
+        print(f"\nNo DELIVERED email yet (see the Delivered condition); the sink keeps mail in {mail_dir()}/new")
     return 0
 
 
 def down() -> int:
-    pid_file = demo_dir() / "operator.pid"
-    if pid_file.exists():
+    for name in ("operator", "smtp"):
+        pid_file = demo_dir() / f"{name}.pid"
+        if not pid_file.exists():
+            continue
         pid = int(pid_file.read_text())
         if _pid_alive(pid, sys.executable):
             os.kill(pid, signal.SIGTERM)
@@ -118,7 +163,7 @@ def down() -> int:
                 if not _pid_alive(pid, sys.executable):
                     break
                 time.sleep(0.1)
-            print(f"operator (pid {pid}) stopped")
+            print(f"{name} (pid {pid}) stopped")
         pid_file.unlink()
     ControlPlane(CLUSTER).down()
     print(f"control plane {CLUSTER!r} stopped")

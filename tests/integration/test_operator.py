@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import OperatorProcess, oauth_secret
+from tests.support import smtp
 from tests.support.hubs import (
     SECRET_VALUE,
     create_hub,
@@ -31,7 +32,7 @@ def test_create_goes_to_ready_with_conditions_events_and_a_labelled_namespace(
     obj = wait_ready(management, "alpha", ns("team-a"))
     status = obj["status"]
     types = [c["type"] for c in status["conditions"]]
-    assert types == ["ClusterReady", "HubReady", "SSOReady", "EnvironmentReady", "Ready"]
+    assert types == ["ClusterReady", "HubReady", "SSOReady", "EnvironmentReady", "Ready", "Delivered"]
     for cond in status["conditions"]:
         assert cond["status"] == "True" and cond["reason"] and cond["message"]
         assert cond["observedGeneration"] == obj["metadata"]["generation"]
@@ -71,8 +72,9 @@ def test_the_client_secret_never_leaks(management: Cluster, operator: OperatorPr
     release_values = json.dumps(management.get("configmap", "hub-config", hub_ns("team-leak", "leak")))
     for place, text in {"status/annotations": json.dumps(obj), "events": events, "values": release_values,
                         "operator log": operator.log()}.items():
-        assert SECRET_VALUE not in text, f"the client secret appears in {place}"
-        assert base64.b64encode(SECRET_VALUE.encode()).decode() not in text, f"the encoded secret is in {place}"
+        for secret in (SECRET_VALUE, smtp.PASSWORD):  # the OAuth client's, and the SMTP login's
+            assert secret not in text, f"a secret appears in {place}"
+            assert base64.b64encode(secret.encode()).decode() not in text, f"an encoded secret is in {place}"
 
 
 def test_spec_change_upgrades_the_release(management: Cluster, operator: OperatorProcess) -> None:
@@ -154,6 +156,11 @@ INVALID = [
     ({"placement": {"type": "dedicated", "dedicated": {"cloud": "gcp", "account": "customer",
                                                        "region": "us-central1"}}},
      "credentialsSecretRef is required when account is customer"),
+    ({"community": {"displayName": "X", "contactEmail": "x@example.org", "archetype": "education",
+                    "membership": "essential"},
+      "environment": {"image": "quay.io/example/x:1",
+                      "profiles": [{"name": "g", "cpu": 1, "memory": "4Gi", "gpu": 1}]}},
+     "spec.environment.profiles: Forbidden: essential membership has no GPU profiles"),
 ]
 
 

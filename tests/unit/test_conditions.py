@@ -48,3 +48,18 @@ def test_phase_follows_the_flow_and_degrades_after_ready() -> None:
         "ProvisioningCluster"
     assert conditions.phase(ALL_TRUE, was_ready=False) == "Available"
     assert conditions.phase({**ALL_TRUE, "HubReady": Verdict.false("x")}, was_ready=True) == "Degraded"
+
+
+def test_ready_is_false_with_the_failed_step_even_when_an_earlier_step_waits_on_it() -> None:
+    verdicts = {
+        conditions.CLUSTER_READY: Verdict.true("SharedClusterAssigned"),
+        conditions.HUB_READY: Verdict.unknown("WaitingForConfiguration", "waits"),
+        conditions.SSO_READY: Verdict.unknown("ClientSecretFound"),
+        conditions.ENVIRONMENT_READY: Verdict.false("ProfileExceedsLimits", "too big"),
+    }
+    ready = conditions.summarize(verdicts)
+    assert (ready.status, ready.reason) == ("False", "ProfileExceedsLimits")
+    assert ready.message == "EnvironmentReady: too big"
+    verdicts[conditions.ENVIRONMENT_READY] = Verdict.unknown("EnvironmentRendered")
+    assert conditions.summarize(verdicts).status == "Unknown"
+    assert conditions.summarize(verdicts).reason == "WaitingForConfiguration"

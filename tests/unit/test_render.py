@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
+from importlib.metadata import entry_points
 
 import pytest
 import yaml
+from traitlets.config import Config
 
 from communityhub import render
 from communityhub.api.models import CommunityHubSpec
@@ -26,31 +28,91 @@ AUTHS = {
     "cilogon": {"provider": "cilogon", "clientSecretRef": {"name": "s"}, "cilogon": {"allowedIdps": [
         {"entityId": "urn:mace:incommon:example.edu", "usernameClaim": "email", "allowedDomains": ["example.edu"]}]}},
     "oidc": {"provider": "oidc", "clientSecretRef": {"name": "s"},
-             "oidc": {"issuer": "https://auth.example.org/realms/hub", "usernameClaim": "preferred_username"}},
+             "oidc": {"issuer": "https://auth.example.org/realms/hub", "usernameClaim": "preferred_username",
+                      "groupsClaim": "roles", "allowedGroups": ["staff"]}},
 }
 
 
+ENDPOINTS = {
+    "authorization_endpoint": "https://auth.example.org/realms/hub/protocol/openid-connect/auth",
+    "token_endpoint": "https://auth.example.org/realms/hub/protocol/openid-connect/token",
+    "userinfo_endpoint": "https://auth.example.org/realms/hub/protocol/openid-connect/userinfo",
+}
+
+
+def authenticator_class(short_name: str) -> type:
+    """What the chart's ``authenticator_class: <short name>`` resolves to: JupyterHub's entry point."""
+    (entry,) = [e for e in entry_points(group="jupyterhub.authenticators") if e.name == short_name]
+    return entry.load()
+
+
 @pytest.mark.parametrize("provider", sorted(AUTHS))
-def test_authenticator_keys_per_provider(provider: str) -> None:
-    values = render.values("hubs", "lab", base_spec(auth=AUTHS[provider]))
+def test_authenticator_config_is_what_oauthenticator_reads(provider: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rendered section, loaded by the real oauthenticator class the chart names: every key is one of its
+    config traits, its validators accept the values, the client comes from the env, and someone may log in."""
+    values = render.values("hubs", "lab", base_spec(auth=AUTHS[provider]), ENDPOINTS)
     config = values["hub"]["config"]
-    class_name, section = render.AUTHENTICATORS[provider]
-    assert config["JupyterHub"]["authenticator_class"] == class_name
+    short_name, section = render.AUTHENTICATORS[provider]
+    assert config["JupyterHub"]["authenticator_class"] == short_name
     assert set(config) == {"JupyterHub", "Authenticator", section}
-    auth = config[section]
-    if provider == "github":
-        assert auth == {"allowed_organizations": ["org:t1", "org:t2"], "scope": ["read:org"]}
-    elif provider == "cilogon":
-        assert auth["allowed_idps"] == {"urn:mace:incommon:example.edu": {
-            "username_derivation": {"username_claim": "email"}, "allowed_domains": ["example.edu"]}}
-    else:
-        assert auth["authorize_url"].startswith("https://auth.example.org/realms/hub/")
-        assert auth["username_claim"] == "preferred_username"
-    assert config["Authenticator"]["admin_users"] == ["alice"]
+    cls = authenticator_class(short_name)
+    assert cls.__name__ == section
+    assert set(config[section]) <= set(cls.class_trait_names(config=True))
+    assert set(config["Authenticator"]) <= set(cls.class_trait_names(config=True))
+
     env = values["hub"]["extraEnv"]
-    assert env["OAUTH_CALLBACK_URL"] == "https://climate-lab.hubs.example.org/hub/oauth_callback"
     for key, secret_key in (("OAUTH_CLIENT_ID", "client_id"), ("OAUTH_CLIENT_SECRET", "client_secret")):
         assert env[key]["valueFrom"]["secretKeyRef"] == {"name": render.OAUTH_SECRET_NAME, "key": secret_key}
+        monkeypatch.setenv(key, f"from-secret-{secret_key}")
+    authenticator = cls(config=Config({section: config[section], "Authenticator": config["Authenticator"]}))
+    assert authenticator.client_id == "from-secret-client_id"
+    assert authenticator.client_secret == "from-secret-client_secret"
+    assert authenticator.oauth_callback_url == "https://climate-lab.hubs.example.org/hub/oauth_callback"
+    assert authenticator.admin_users == {"alice"}
+    if provider == "github":
+        assert authenticator.allowed_organizations == {"org:t1", "org:t2"}
+        assert "read:org" in authenticator.scope
+    elif provider == "cilogon":
+        idps = authenticator.allowed_idps
+        assert idps == {"urn:mace:incommon:example.edu": {
+            "username_derivation": {"username_claim": "email"}, "allowed_domains": ["example.edu"]}}
+    else:
+        assert authenticator.authorize_url == ENDPOINTS["authorization_endpoint"]
+        assert authenticator.token_url == ENDPOINTS["token_endpoint"]
+        assert authenticator.userdata_url == ENDPOINTS["userinfo_endpoint"]
+        assert authenticator.username_claim == "preferred_username"
+        assert authenticator.allowed_groups == {"staff"}
+        assert authenticator.auth_state_groups_key == "oauth_user.roles"
+    # oauthenticator >= 16 lets nobody in without an allow rule: every provider must render one.
+    assert _lets_someone_in(authenticator, provider)
+
+
+def _lets_someone_in(authenticator: object, provider: str) -> bool:
+    if provider == "github":
+        return bool(authenticator.allowed_organizations)  # type: ignore[attr-defined]
+    if provider == "cilogon":
+        return all(i.get("allow_all") or i.get("allowed_domains")
+                   for i in authenticator.allowed_idps.values())  # type: ignore[attr-defined]
+    return bool(authenticator.allow_all or authenticator.allowed_groups)  # type: ignore[attr-defined]
+
+
+def test_cilogon_idp_without_domains_lets_every_user_of_that_idp_in() -> None:
+    auth = {"provider": "cilogon", "clientSecretRef": {"name": "s"},
+            "cilogon": {"allowedIdps": [{"entityId": "https://github.com/login/oauth/authorize"}]}}
+    config = render.values("hubs", "lab", base_spec(auth=auth))["hub"]["config"]["CILogonOAuthenticator"]
+    authenticator = authenticator_class("cilogon")(config=Config({"CILogonOAuthenticator": config}))
+    assert authenticator.allowed_idps["https://github.com/login/oauth/authorize"]["allow_all"] is True
+
+
+def test_oidc_without_groups_or_users_lets_the_issuers_users_in_and_needs_discovery() -> None:
+    auth = {"provider": "oidc", "clientSecretRef": {"name": "s"}, "oidc": {"issuer": "https://id.example.org"}}
+    config = render.values("hubs", "lab", base_spec(auth=auth), ENDPOINTS)["hub"]["config"]["GenericOAuthenticator"]
+    assert config["allow_all"] is True and "allowed_groups" not in config
+    named = {**auth, "allowedUsers": ["carol"]}
+    config = render.values("hubs", "lab", base_spec(auth=named), ENDPOINTS)["hub"]["config"]["GenericOAuthenticator"]
+    assert "allow_all" not in config
+    with pytest.raises(ValueError, match="not been discovered"):
+        render.values("hubs", "lab", base_spec(auth=auth))
 
 
 def test_github_org_without_teams_lets_in_the_whole_organization() -> None:
@@ -98,8 +160,11 @@ def test_rendered_values_fit_the_test_charts_schema() -> None:
     schema = json.loads((TEST_CHART / "values.schema.json").read_text())
     defaults = yaml.safe_load((TEST_CHART / "values.yaml").read_text())
     for auth in AUTHS.values():
-        values = render.deep_merge(defaults, render.values("hubs", "lab", base_spec(auth=auth)))
-        jsonschema.validate(values, schema)
+        for tier in ("general", "premier", "essential"):
+            community = {**base_spec().community.model_dump(by_alias=True), "membership": tier}
+            spec = base_spec(auth=auth, community=community)
+            values = render.deep_merge(defaults, render.values("hubs", "lab", spec, ENDPOINTS))
+            jsonschema.validate(values, schema)
 
 
 def test_values_hash_is_stable_and_sensitive() -> None:

@@ -10,8 +10,12 @@ from typing import Any
 
 import yaml
 from lightkube import ApiError, AsyncClient, KubeConfig
+from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Namespace, Secret
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Secret
+from lightkube.types import PatchType
+
+from communityhub.api import models
 
 
 @dataclasses.dataclass
@@ -99,7 +103,8 @@ async def read_secret(client: AsyncClient, name: str, namespace: str) -> dict[st
 
 
 async def ensure_secret(
-    client: AsyncClient, name: str, namespace: str, data: Mapping[str, bytes], labels: Mapping[str, str]
+    client: AsyncClient, name: str, namespace: str, data: Mapping[str, bytes], labels: Mapping[str, str],
+    owner_references: list[dict[str, Any]] | None = None,
 ) -> bool:
     """Create or update an Opaque Secret; True when something was written."""
     encoded = {k: base64.b64encode(v).decode() for k, v in data.items()}
@@ -110,6 +115,8 @@ async def ensure_secret(
             raise
         body: Any = {"metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
                      "type": "Opaque", "data": encoded}
+        if owner_references:
+            body["metadata"]["ownerReferences"] = owner_references
         await client.create(Secret.from_dict({"apiVersion": "v1", "kind": "Secret", **body}))
         return True
     live_labels = (live.metadata.labels or {}) if live.metadata else {}
@@ -140,3 +147,42 @@ async def list_hub_deployments(client: AsyncClient, namespace: str, release: str
     async for dep in client.list(Deployment, namespace=namespace, labels={"app": "jupyterhub", "release": release}):
         out.append(deployment_health(dep.to_dict()))
     return out
+
+
+#: The CommunityHub resource for lightkube.
+HUB = create_namespaced_resource(models.GROUP, models.VERSION, models.KIND, models.PLURAL)
+
+
+async def hub_annotations(client: AsyncClient, namespace: str, name: str) -> tuple[dict[str, str], str]:
+    """A CommunityHub's annotations and resourceVersion, read fresh (Kopf's body may predate our own writes)."""
+    hub = await client.get(HUB, name, namespace=namespace)
+    meta = hub.metadata
+    return dict((meta.annotations or {}) if meta else {}), str(meta.resourceVersion if meta else "")
+
+
+async def patch_hub_annotations(client: AsyncClient, namespace: str, name: str, annotations: Mapping[str, str | None],
+                                resource_version: str | None = None) -> None:
+    """Merge-patch annotations (None removes one); with ``resource_version``, fail with 409 on a concurrent write."""
+    metadata: dict[str, Any] = {"annotations": dict(annotations)}
+    if resource_version:
+        metadata["resourceVersion"] = resource_version
+    await client.patch(HUB, name, {"metadata": metadata}, namespace=namespace,
+                       patch_type=PatchType.MERGE)
+
+
+async def ensure_config_map(client: AsyncClient, name: str, namespace: str, data: Mapping[str, str],
+                            labels: Mapping[str, str]) -> bool:
+    """Create or update a ConfigMap; True when something was written."""
+    try:
+        live = await client.get(ConfigMap, name, namespace=namespace)
+    except ApiError as err:
+        if not is_not_found(err):
+            raise
+        await client.create(ConfigMap.from_dict({
+            "apiVersion": "v1", "kind": "ConfigMap", "data": dict(data),
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)}}))
+        return True
+    if (live.data or {}) == dict(data):
+        return False
+    await client.patch(ConfigMap, name, {"data": dict(data)}, namespace=namespace)
+    return True

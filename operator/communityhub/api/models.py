@@ -29,6 +29,8 @@ IMAGE_REFERENCE = (
     r"^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 )
+#: The essential tier's standard profiles: at most this many.
+ESSENTIAL_MAX_PROFILES = 3
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -164,7 +166,8 @@ class CILogonIdp(ApiModel):
         default="email", description="Claim that becomes the JupyterHub username.")
     allowed_domains: list[Annotated[str, Field(pattern=DNS_NAME, max_length=253)]] = Field(
         default_factory=list, max_length=50,
-        description="Email domains allowed in from this provider (with usernameClaim email); empty: all.")
+        description="Email domains allowed in from this provider (matched on usernameClaim); empty: every user "
+                    "of this provider.")
 
 
 class CILogonAuth(ApiModel):
@@ -179,6 +182,14 @@ class OIDCAuth(ApiModel):
                                 description="Claim that becomes the JupyterHub username.")
     scopes: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=lambda: ["openid", "email", "profile"], max_length=20, description="OAuth scopes.")
+    groups_claim: str = Field(default="groups", min_length=1, max_length=100,
+                              description="Claim of the userinfo response that lists the user's groups.")
+    allowed_groups: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100,
+        description="Groups (in groupsClaim) allowed in. Empty, with no auth.allowedUsers: every user the "
+                    "issuer authenticates.")
+    admin_groups: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100, description="Groups (in groupsClaim) whose members are hub admins.")
 
 
 class Auth(ApiModel):
@@ -256,13 +267,25 @@ class CommunityHubSpec(ApiModel):
                  "has(self.billing.monthlyFeeUSD))",
                  "billing.monthlyFeeUSD is required for partnership hubs (custom price)", "billing",
                  "FieldValueRequired"),
+            # The essential tier's policy, where the schema can say it (policy.environment says the rest).
+            _cel("self.community.membership != 'essential' || !has(self.environment.profiles) || "
+                 "self.environment.profiles.all(p, !has(p.gpu) || p.gpu == 0)",
+                 "essential membership has no GPU profiles", "environment.profiles", "FieldValueForbidden"),
+            _cel("self.community.membership != 'essential' || !has(self.environment.profiles) || "
+                 "self.environment.profiles.all(p, !has(p.image))",
+                 "essential membership uses the hub's image: profiles cannot set their own", "environment.profiles",
+                 "FieldValueForbidden"),
+            _cel("self.community.membership != 'essential' || !has(self.environment.profiles) || "
+                 f"self.environment.profiles.size() <= {ESSENTIAL_MAX_PROFILES}",
+                 f"essential membership offers at most {ESSENTIAL_MAX_PROFILES} profiles", "environment.profiles",
+                 "FieldValueInvalid"),
         ]},
     )
 
 
 # ------------------------------------------------------------------------------------- status
 ConditionType = Literal["ClusterReady", "HubReady", "SSOReady", "EnvironmentReady", "Ready", "Delivered",
-                        "UsageReported"]
+                        "UsageReported", "CostReported"]
 Phase = Literal["Pending", "ProvisioningCluster", "DeployingHub", "ConfiguringSSO", "ConfiguringEnvironment",
                 "Available", "Degraded", "Deleting"]
 

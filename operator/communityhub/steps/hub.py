@@ -9,6 +9,7 @@ cluster) and writes nothing.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from typing import Any
 
 from lightkube import ApiError
@@ -16,6 +17,7 @@ from lightkube import ApiError
 from communityhub import render
 from communityhub.adapters import kube
 from communityhub.adapters.helm import HelmError, kubeconfig_file
+from communityhub.api import models
 from communityhub.conditions import Verdict
 from communityhub.context import HubContext, Target
 
@@ -39,12 +41,33 @@ def oauth_checksum(ctx: HubContext) -> str | None:
 
 
 def desired_values(ctx: HubContext) -> dict[str, Any]:
-    values = render.values(ctx.namespace, ctx.name, ctx.spec)
+    values = render.values(ctx.namespace, ctx.name, ctx.spec, ctx.oidc_endpoints)
     checksum = oauth_checksum(ctx)
     if checksum:
         values = render.deep_merge(
             {"hub": {"annotations": {"hubs.2i2c.org/oauth-client-checksum": checksum}}}, values)
     return values
+
+
+def usage_token_secret(name: str) -> str:
+    """The Secret beside the CommunityHub that holds the token of the hub's usage service."""
+    return f"{name}-hub-api-token"
+
+
+async def ensure_usage_token(ctx: HubContext) -> bytes:
+    """The usage service's token: made once, kept beside the CommunityHub (owned by it, so it goes with it)."""
+    client = ctx.clusters.get(None)
+    name = usage_token_secret(ctx.name)
+    data = await kube.read_secret(client, name, ctx.namespace)
+    if data and data.get("token"):
+        return data["token"]
+    token = secrets.token_hex(32).encode()
+    owner = {"apiVersion": models.API_VERSION, "kind": models.KIND, "name": ctx.name, "uid": ctx.uid,
+             "controller": True, "blockOwnerDeletion": False}
+    await kube.ensure_secret(client, name, ctx.namespace, {"token": token},
+                             {"app.kubernetes.io/managed-by": "communityhub-operator"},
+                             owner_references=[owner] if ctx.uid else None)
+    return token
 
 
 async def deployment_health(ctx: HubContext, target: Target) -> list[dict[str, Any]]:
@@ -84,6 +107,8 @@ async def deploy(ctx: HubContext) -> Verdict:
         await kube.ensure_namespace(client, target.namespace, labels)
         if ctx.oauth_client:
             await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
+        token = await ensure_usage_token(ctx)
+        await kube.ensure_secret(client, render.USAGE_TOKEN_SECRET_NAME, target.namespace, {"token": token}, labels)
         ctx.log.info("helm upgrade", release=ctx.name, chart=chart, version=version, target=target.cluster,
                      reason="values changed" if release.get("valuesHash") else "first install")
         async with kubeconfig_file(target.kubeconfig) as kubeconfig:

@@ -1,22 +1,58 @@
 """Step 3, SSOReady: who may log in.
 
-Before the hub is deployed, the OAuth client Secret the spec names must exist with both keys (else
-the hub step waits). The keys are copied into the hub's namespace, where the chart reads them
-through environment variables: they never appear in values, status, events or logs.
+Before the hub is deployed, the OAuth client Secret the spec names must exist with both keys, and
+a generic OIDC issuer's endpoints must be discovered (else the hub step waits). The keys are copied
+into the hub's namespace, where the chart reads them through environment variables: they never
+appear in values, status, events or logs.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
+from typing import Any
+
 from communityhub import render
-from communityhub.adapters import kube
+from communityhub.adapters import http, kube
+from communityhub.api.models import CommunityHubSpec
 from communityhub.conditions import Verdict
 from communityhub.context import HubContext
 
 CLIENT_KEYS = ("client_id", "client_secret")
 
 
+def discovery_url(issuer: str) -> str:
+    return issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+def oidc_endpoints(issuer: str, document: Any) -> dict[str, str]:
+    """The endpoints GenericOAuthenticator needs, from an issuer's discovery document (pure).
+
+    Raises ValueError when the document is not for this issuer or lacks an endpoint.
+    """
+    if not isinstance(document, Mapping):
+        raise ValueError("the discovery document is not a JSON object")
+    if str(document.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
+        raise ValueError(f"the discovery document names issuer {document.get('issuer')!r}, not {issuer!r}")
+    missing = [k for k in render.OIDC_ENDPOINTS if not isinstance(document.get(k), str) or not document[k]]
+    if missing:
+        raise ValueError(f"the discovery document has no {', '.join(missing)}")
+    return {k: str(document[k]) for k in render.OIDC_ENDPOINTS}
+
+
+async def discover(ctx: HubContext, issuer: str) -> dict[str, str]:
+    """An issuer's endpoints, cached for ``oidc_discovery_seconds`` so a fleet's resyncs do not refetch."""
+    cached = ctx.discovery.get(issuer)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    document = await http.get_json(discovery_url(issuer), timeout_seconds=ctx.settings.http_timeout_seconds)
+    endpoints = oidc_endpoints(issuer, document)
+    ctx.discovery[issuer] = (time.monotonic() + ctx.settings.oidc_discovery_seconds, endpoints)
+    return endpoints
+
+
 async def prepare(ctx: HubContext) -> Verdict:
-    """Read the client Secret; False (the hub step waits) when it or a key is missing."""
+    """Read the client Secret (and discover an OIDC issuer); False, and the hub step waits, on any gap."""
     ref = ctx.spec.auth.client_secret_ref.name
     data = await kube.read_secret(ctx.clusters.get(None), ref, ctx.namespace)
     if data is None:
@@ -30,11 +66,23 @@ async def prepare(ctx: HubContext) -> Verdict:
             "ClientSecretKeyMissing",
             f"Secret {ctx.namespace}/{ref} (auth.clientSecretRef) has no key {' or '.join(missing)}")
     ctx.oauth_client = {k: data[k] for k in CLIENT_KEYS}
+    oidc = ctx.spec.auth.oidc
+    if ctx.spec.auth.provider == "oidc" and oidc:
+        try:
+            ctx.oidc_endpoints = await discover(ctx, oidc.issuer)
+        except (http.HttpError, ValueError) as err:
+            return Verdict.false("IssuerDiscoveryFailed",
+                                 f"OIDC issuer {oidc.issuer} cannot be used: {err}")
     return Verdict.unknown("ClientSecretFound", f"OAuth client from Secret {ctx.namespace}/{ref}")
 
 
 def describe(ctx: HubContext) -> str:
-    spec = ctx.spec
+    """Who gets in, in one line (status message and the DELIVERED email)."""
+    return f"{render.AUTHENTICATORS[ctx.spec.auth.provider][1]} lets in {who_gets_in(ctx.spec)}; " \
+           f"callback {render.callback_url(ctx.spec)}"
+
+
+def who_gets_in(spec: CommunityHubSpec) -> str:
     auth = spec.auth
     if auth.provider == "github" and auth.github:
         who = f"members of GitHub organization {auth.github.organization}"
@@ -44,10 +92,13 @@ def describe(ctx: HubContext) -> str:
         who = f"CILogon users from {len(auth.cilogon.allowed_idps)} identity provider(s)"
     elif auth.oidc:
         who = f"users of OIDC issuer {auth.oidc.issuer}"
+        if auth.oidc.allowed_groups:
+            who += f" in group(s) {', '.join(auth.oidc.allowed_groups)}"
     else:
         who = "nobody"
-    authenticator = render.AUTHENTICATORS[auth.provider][1]
-    return f"{authenticator} lets in {who}; callback {render.hub_url(spec)}/hub/oauth_callback"
+    if auth.allowed_users:
+        who += f", and {len(auth.allowed_users)} user(s) by name"
+    return who
 
 
 def verdict(ctx: HubContext, prepared: Verdict, hub: Verdict) -> Verdict:

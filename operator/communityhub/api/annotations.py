@@ -1,0 +1,92 @@
+"""The annotations billing reads: the contract between the operator (writer) and ``hubctl`` (reader).
+
+All values are strings, under the ``hubs.2i2c.org/`` prefix (Kopf leaves the prefix out of its diffs,
+so writing them never wakes the operator's update path).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+
+from communityhub.api.models import GROUP
+
+BILLING_PLAN = f"{GROUP}/billing-plan"
+BILLING_MONTHLY_FEE = f"{GROUP}/billing-monthly-fee-usd"
+BILLING_SETUP_FEE = f"{GROUP}/billing-setup-fee-usd"
+BILLING_PASSTHROUGH = f"{GROUP}/billing-cloud-cost-passthrough"
+COST_MONTH_TO_DATE = f"{GROUP}/cost-cloud-usd-month-to-date"
+#: The month (YYYY-MM) the month-to-date figure belongs to, and the closed figure of the month before it.
+COST_MONTH = f"{GROUP}/cost-cloud-month"
+COST_PREVIOUS_MONTH = f"{GROUP}/cost-cloud-usd-previous-month"
+USAGE_WAU = f"{GROUP}/usage-weekly-active-users"
+USAGE_MAU = f"{GROUP}/usage-monthly-active-users"
+USAGE_OBSERVED_AT = f"{GROUP}/usage-observed-at"
+DELIVERED_AT = f"{GROUP}/delivered-at"
+
+MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+
+
+class AnnotationError(ValueError):
+    """An annotation that is missing or malformed; the message names it."""
+
+
+def usd(value: float) -> str:
+    """Money as written: two decimals, no exponent."""
+    return f"{value:.2f}"
+
+
+def timestamp(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def read_usd(annotations: Mapping[str, str], key: str) -> float:
+    raw = _required(annotations, key)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise AnnotationError(f"{key}={raw!r} is not an amount in USD") from None
+    if not math.isfinite(value) or value < 0:
+        raise AnnotationError(f"{key}={raw!r} is not a non-negative amount")
+    return value
+
+
+def read_count(annotations: Mapping[str, str], key: str) -> int:
+    raw = _required(annotations, key)
+    if not raw.isdigit():
+        raise AnnotationError(f"{key}={raw!r} is not a whole number")
+    return int(raw)
+
+
+def read_bool(annotations: Mapping[str, str], key: str) -> bool:
+    raw = _required(annotations, key)
+    if raw not in ("true", "false"):
+        raise AnnotationError(f"{key}={raw!r} is not true or false")
+    return raw == "true"
+
+
+def read_time(annotations: Mapping[str, str], key: str) -> dt.datetime:
+    raw = _required(annotations, key)
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise AnnotationError(f"{key}={raw!r} is not an RFC 3339 time") from None
+    if value.tzinfo is None:
+        raise AnnotationError(f"{key}={raw!r} has no time zone")
+    return value.astimezone(dt.UTC)
+
+
+def read_month(annotations: Mapping[str, str], key: str) -> str:
+    raw = _required(annotations, key)
+    if not MONTH.match(raw):
+        raise AnnotationError(f"{key}={raw!r} is not a month (YYYY-MM)")
+    return raw
+
+
+def _required(annotations: Mapping[str, str], key: str) -> str:
+    raw = annotations.get(key)
+    if raw is None or raw == "":
+        raise AnnotationError(f"{key} is missing")
+    return raw.strip()

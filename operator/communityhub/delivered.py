@@ -1,0 +1,112 @@
+"""The DELIVERED email (pure): its text and HTML from jinja2 templates, and the exactly-once decision.
+
+The durable record lives in two annotations on the CommunityHub, written straight to the API (not
+through Kopf's end-of-handler patch) so a restart cannot lose them:
+
+- ``delivered-email-id``: the Message-ID of a send in flight, written *before* the send;
+- ``delivered-at``: written right after the SMTP server accepted the message.
+
+An id without ``delivered-at`` means the operator stopped while sending: the email may have gone
+out, so it is not sent again (a human decides, see :func:`decide`). A send that fails cleanly
+removes the id, and the next attempt follows the backoff.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+from functools import cache
+from typing import Literal
+
+import jinja2
+
+from communityhub import policy, render
+from communityhub.api.models import GROUP, CommunityHubSpec
+from communityhub.conditions import Verdict
+
+DELIVERED_AT = f"{GROUP}/delivered-at"
+EMAIL_ID = f"{GROUP}/delivered-email-id"
+
+Action = Literal["wait", "send", "done", "unconfirmed"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    action: Action
+    verdict: Verdict
+
+
+def decide(annotations: dict[str, str], ready: bool, namespace: str, name: str) -> Decision:
+    """What to do about the DELIVERED email, from the fresh annotations and Ready."""
+    if annotations.get(DELIVERED_AT):
+        return Decision("done", Verdict.true(
+            "EmailSent", f"DELIVERED email {annotations.get(EMAIL_ID, '')} sent at {annotations[DELIVERED_AT]}"))
+    if annotations.get(EMAIL_ID):
+        return Decision("unconfirmed", Verdict.unknown(
+            "DeliveryUnconfirmed",
+            f"the operator stopped while sending DELIVERED email {annotations[EMAIL_ID]}; it may have gone out, "
+            f"so it is not sent again. Check the mail log, then either record it (kubectl annotate "
+            f"communityhub -n {namespace} {name} {DELIVERED_AT}=<time>) or send it again (kubectl annotate "
+            f"communityhub -n {namespace} {name} {EMAIL_ID}-)"))
+    if not ready:
+        return Decision("wait", Verdict.unknown("WaitingForReady",
+                                                "the DELIVERED email goes out when Ready first turns True"))
+    return Decision("send", Verdict.unknown("Sending", "sending the DELIVERED email"))
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("communityhub", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(["html.j2"]),
+    )
+
+
+def login_instructions(spec: CommunityHubSpec) -> str:
+    auth = spec.auth
+    url = render.hub_url(spec)
+    if auth.provider == "github" and auth.github:
+        how = f"Open {url} and choose \"Sign in with GitHub\". Members of the GitHub organization " \
+              f"{auth.github.organization}"
+        how += f" (teams {', '.join(auth.github.teams)})" if auth.github.teams else ""
+        how += " can log in; the first time, GitHub asks to let the hub read organization membership."
+    elif auth.provider == "cilogon" and auth.cilogon:
+        how = f"Open {url}, choose \"Sign in with CILogon\" and pick your institution. Allowed: " + "; ".join(
+            idp.entity_id + (f" (email domains {', '.join(idp.allowed_domains)})" if idp.allowed_domains else "")
+            for idp in auth.cilogon.allowed_idps) + "."
+    elif auth.oidc:
+        how = f"Open {url} and sign in with your account at {auth.oidc.issuer}"
+        how += f" (groups {', '.join(auth.oidc.allowed_groups)})" if auth.oidc.allowed_groups else ""
+        how += "."
+    else:
+        how = f"Open {url}."
+    if auth.allowed_users:
+        how += f" Also allowed by name: {', '.join(auth.allowed_users)}."
+    return how
+
+
+def message(spec: CommunityHubSpec, namespace: str, name: str, *, sender: str, support_url: str,
+            support_email: str, domain: str = "communityhub.local") -> EmailMessage:
+    """The DELIVERED email for one hub, with a fresh Message-ID."""
+    context = {
+        "community": spec.community.display_name,
+        "url": render.hub_url(spec),
+        "login": login_instructions(spec),
+        "admins": list(spec.hub.admin_users),
+        "environment": policy.describe_environment(spec),
+        "support_url": support_url,
+        "support_email": support_email,
+        "reference": f"{namespace}/{name}",
+    }
+    env = _templates()
+    msg = EmailMessage()
+    msg["Subject"] = f"Your JupyterHub is ready: {spec.community.display_name}"
+    msg["From"] = sender
+    msg["To"] = formataddr((spec.community.display_name, spec.community.contact_email))
+    msg["Message-ID"] = make_msgid(idstring=f"delivered.{namespace}.{name}", domain=domain)
+    msg["X-CommunityHub"] = f"{namespace}/{name}"
+    msg.set_content(env.get_template("delivered.txt.j2").render(context))
+    msg.add_alternative(env.get_template("delivered.html.j2").render(context), subtype="html")
+    return msg

@@ -1,0 +1,190 @@
+"""Metering of Ready hubs: usage from the hub's own REST API and month-to-date cloud cost.
+
+Runs from the resync pass when the hub is Ready and ``meter_seconds`` have passed since its last
+metering. It returns annotations to patch (only those whose value changes) and the conditions
+UsageReported and CostReported. An unreachable hub keeps its last figures: nothing is written but
+the condition that says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from lightkube import ApiError
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Node, Pod
+
+from communityhub import cost, render, usage
+from communityhub.adapters import http, kube
+from communityhub.api import annotations as ann
+from communityhub.api.models import CommunityHubSpec
+from communityhub.conditions import Verdict
+from communityhub.context import HubContext, Target
+from communityhub.settings import Settings
+from communityhub.steps import hub
+
+USAGE_REPORTED = "UsageReported"
+COST_REPORTED = "CostReported"
+TOKEN_KEY = "token"
+LEDGER_KEY = "ledger.json"
+
+
+def hub_api_url(settings: Settings, spec: CommunityHubSpec, target: Target) -> str:
+    """Where the hub's REST API answers: the setting's template, else the in-cluster Service for the
+    operator's own cluster and the public URL for any other."""
+    fields = {"domain": spec.hub.domain, "namespace": target.namespace, "cluster": target.cluster}
+    if settings.hub_api_url:
+        return settings.hub_api_url.format(**fields)
+    if target.kubeconfig is None:
+        return "http://hub.{namespace}.svc:8081/hub/api".format(**fields)
+    return f"{render.hub_url(spec)}/hub/api"
+
+
+def ledger_name(cluster: str) -> str:
+    return f"communityhub-cost-{render.label_value(cluster).lower().replace('_', '-').replace('.', '-')}"[:253]
+
+
+def changed(current: Mapping[str, str], wanted: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in wanted.items() if current.get(k) != v}
+
+
+@dataclasses.dataclass
+class Meter:
+    """Shared by every hub's pass: the price catalog, and one cost ledger (and lock) per cluster."""
+
+    settings: Settings
+    prices: dict[str, Any]
+    ledgers: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    locks: dict[str, asyncio.Lock] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Meter:
+        return cls(settings, cost.catalog(settings.price_catalog))
+
+
+async def read_usage(ctx: HubContext, now: dt.datetime) -> usage.Usage:
+    assert ctx.target is not None
+    data = await kube.read_secret(ctx.clusters.get(None), hub.usage_token_secret(ctx.name), ctx.namespace)
+    token = (data or {}).get(TOKEN_KEY)
+    if not token:
+        raise http.HttpError(f"Secret {ctx.namespace}/{hub.usage_token_secret(ctx.name)} with the hub's API token "
+                             "is missing (it is created with the hub's release)")
+    base = hub_api_url(ctx.settings, ctx.spec, ctx.target).rstrip("/")
+    users: list[dict[str, Any]] = []
+    offset = 0
+    while True:  # JupyterHub pages its user list; ask for stopped servers too (their activity counts)
+        page = await http.get_json(f"{base}/users?include_stopped_servers=1&limit=200&offset={offset}",
+                                   timeout_seconds=ctx.settings.http_timeout_seconds, token=token.decode(),
+                                   accept="application/jupyterhub-pagination+json")
+        if isinstance(page, list):  # a hub too old to page
+            users.extend(page)
+            break
+        users.extend(page.get("items") or [])
+        following = (page.get("_pagination") or {}).get("next")
+        if not following:
+            break
+        offset = int(following["offset"])
+    return usage.active_users(users, now)
+
+
+def usage_annotations(current: Mapping[str, str], figures: usage.Usage, refresh_seconds: float) -> dict[str, str]:
+    """The usage annotations to write: the figures when they change, with their time; the time alone only when
+    it is older than ``refresh_seconds`` (so an idle hub is not rewritten on every pass)."""
+    wanted = {ann.USAGE_WAU: str(figures.weekly_active), ann.USAGE_MAU: str(figures.monthly_active)}
+    patch = changed(current, wanted)
+    stale = True
+    if current.get(ann.USAGE_OBSERVED_AT):
+        try:
+            age = figures.observed_at - ann.read_time(current, ann.USAGE_OBSERVED_AT)
+            stale = age.total_seconds() >= refresh_seconds
+        except ann.AnnotationError:
+            stale = True
+    if patch or stale:
+        patch[ann.USAGE_OBSERVED_AT] = ann.timestamp(figures.observed_at)
+    return patch
+
+
+async def _cluster_state(ctx: HubContext, target: Target) -> tuple[list[cost.Node], list[cost.Pod]]:
+    client = ctx.clusters.get(target.kubeconfig)
+    owners: dict[str, str] = {}
+    async for namespace in client.list(Namespace, labels={"app.kubernetes.io/managed-by": "communityhub-operator"}):
+        labels = (namespace.metadata.labels or {}) if namespace.metadata else {}
+        if namespace.metadata and "hubs.2i2c.org/hub" in labels:
+            owner = f"{labels.get('hubs.2i2c.org/hub-namespace')}/{labels['hubs.2i2c.org/hub']}"
+            owners[str(namespace.metadata.name)] = owner
+    nodes = [cost.node_from(n.to_dict(), ctx.settings.default_cloud) async for n in client.list(Node)]
+    pods = [p for p in [cost.pod_from(p.to_dict(), owners) async for p in client.list(Pod, namespace="*")] if p]
+    return nodes, pods
+
+
+async def cluster_ledger(ctx: HubContext, meter: Meter, now: dt.datetime) -> dict[str, Any]:
+    """The cost ledger of the hub's cluster, brought up to ``now`` at most once per ``meter_seconds/2``
+    whichever hub asks: one list of nodes and pods per cluster, not per hub."""
+    target = ctx.target
+    assert target is not None
+    name = ledger_name(target.cluster)
+    async with meter.locks.setdefault(name, asyncio.Lock()):
+        local = ctx.clusters.get(None)
+        ledger = meter.ledgers.get(name)
+        if ledger is None:  # first use since start: the durable copy
+            try:
+                cm = await local.get(ConfigMap, name, namespace=ctx.settings.namespace)
+                ledger = json.loads((cm.data or {}).get(LEDGER_KEY) or "null")
+            except ApiError as err:
+                if not kube.is_not_found(err):
+                    raise
+        if ledger and ledger.get("observedAt"):
+            age = (now - cost.parse_time(ledger["observedAt"])).total_seconds()
+            if 0 <= age < meter.settings.meter_seconds / 2:
+                return ledger
+        nodes, pods = await _cluster_state(ctx, target)
+        dedicated_to = f"{ctx.namespace}/{ctx.name}" if ctx.spec.placement.type == "dedicated" else None
+        rates, unpriced = cost.rates(nodes, pods, meter.prices, dedicated_to)
+        ledger = cost.accrue(ledger, rates, now)
+        ledger["cluster"], ledger["unpriced"] = target.cluster, unpriced
+        await kube.ensure_config_map(local, name, ctx.settings.namespace,
+                                     {LEDGER_KEY: json.dumps(ledger, sort_keys=True)},
+                                     {"app.kubernetes.io/managed-by": "communityhub-operator"})
+        meter.ledgers[name] = ledger
+        return ledger
+
+
+def cost_annotations(ledger: Mapping[str, Any], owner: str) -> dict[str, str]:
+    out = {ann.COST_MONTH: str(ledger["month"]), ann.COST_MONTH_TO_DATE: ann.usd(ledger["owners"].get(owner, 0.0))}
+    previous = ledger.get("previous")
+    if previous:
+        out[ann.COST_PREVIOUS_MONTH] = ann.usd(previous["owners"].get(owner, 0.0))
+    return out
+
+
+async def run(ctx: HubContext, meter: Meter) -> tuple[dict[str, Verdict], dict[str, str]]:
+    now = dt.datetime.now(dt.UTC)
+    verdicts: dict[str, Verdict] = {}
+    patch: dict[str, str] = {}
+    try:
+        figures = await read_usage(ctx, now)
+        patch.update(usage_annotations(ctx.annotations, figures, ctx.settings.usage_refresh_seconds))
+        verdicts[USAGE_REPORTED] = Verdict.true(
+            "UsageRead", f"{figures.weekly_active} weekly and {figures.monthly_active} monthly active users of "
+                         f"{figures.users} (their time: annotation {ann.USAGE_OBSERVED_AT})")
+    except (http.HttpError, ApiError, ValueError) as err:
+        kept = ctx.annotations.get(ann.USAGE_OBSERVED_AT)
+        verdicts[USAGE_REPORTED] = Verdict.false(
+            "HubApiUnreachable", f"{err}; keeping the figures observed at {kept}" if kept else f"{err}; no figures yet")
+    try:
+        ledger = await cluster_ledger(ctx, meter, now)
+        patch.update(changed(ctx.annotations, cost_annotations(ledger, f"{ctx.namespace}/{ctx.name}")))
+        if ledger.get("unpriced"):
+            verdicts[COST_REPORTED] = Verdict.false(
+                "NodesWithoutPrice", f"no price for node(s) {', '.join(ledger['unpriced'])}: add them to the "
+                                     "price catalog (CHUB_PRICE_CATALOG); their cost is not counted")
+        else:
+            verdicts[COST_REPORTED] = Verdict.true(
+                "CostAccrued", f"month-to-date cloud cost on cluster {ledger['cluster']} since {ledger['since']}")
+    except (ApiError, OSError, ValueError) as err:
+        verdicts[COST_REPORTED] = Verdict.false("CostUnavailable", f"the cluster's nodes cannot be read: {err}")
+    return verdicts, patch

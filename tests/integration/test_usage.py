@@ -1,0 +1,197 @@
+"""Usage and cost annotations from a real JupyterHub and kwok nodes, and hubctl reading them back.
+
+The session operator meters rarely (CHUB_METER_SECONDS default). This module restarts it with metering
+every 2 s, the hub API of a real JupyterHub process, and a price catalog of round, large prices (so a
+few seconds of node-hours are worth many dollars and rounding to cents is far below 1 %).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from communityhub import cost
+from communityhub.api import annotations as ann
+from communityhub.quantities import parse_cpu, parse_memory
+from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess
+from tests.support.hubs import create_hub, hub, hub_ns, ns, wait_condition, wait_ready
+from tests.support.jupyterhub import JupyterHubProcess
+from tests.support.kube import Cluster, condition, wait_for
+
+pytestmark = pytest.mark.integration
+
+PRICES = {"n2-standard-4": 1800.0, "n2-highmem-4": 3600.0}  # USD per node-hour: a dollar every second or two
+LEDGER = "communityhub-cost-local"
+#: Days since each user's server last ran; None: logged in, never started one. WAU 1 (ada), MAU 2 (ada, bob).
+ACTIVITY = {"ada": 2, "bob": 10, "cy": 45, "dee": None}
+
+
+@dataclasses.dataclass
+class Metered:
+    jupyterhub: JupyterHubProcess
+    workdir: Path
+    namespace: str
+
+
+def community(name: str) -> dict[str, Any]:
+    return {"displayName": f"Metered {name}", "contactEmail": f"{name}@example.org", "archetype": "research",
+            "historicallyMarginalized": name == "meter"}
+
+
+@pytest.fixture(scope="module")
+def metered(management: Cluster, operator: OperatorProcess, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[Metered]:
+    namespace = ns("team-meter")
+    for name in ("meter", "broken"):
+        create_hub(management, name, namespace, community=community(name),
+                   billing={"setupFeeUSD": 750, "costCenter": "GRANT-9"})
+    for name in ("meter", "broken"):
+        wait_ready(management, name, namespace, timeout=120)
+    hub_namespace = hub_ns("team-meter", "meter")
+    token = base64.b64decode(management.get("secret", "hub-usage-token", hub_namespace)["data"]["token"]).decode()
+    extra_config = json.loads(management.get("configmap", "hub-config", hub_namespace)["data"]["extraConfig.json"])
+
+    workdir = tmp_path_factory.mktemp("metering")
+    jupyterhub = JupyterHubProcess(workdir / "jupyterhub", extra_config, token)
+    jupyterhub.seed(ACTIVITY)
+    jupyterhub.start()
+    prices = workdir / "prices.yaml"
+    prices.write_text(yaml.safe_dump({"gcp": {region: PRICES for region in ("us-central1", "europe-west1")}}))
+
+    saved = dict(operator.env)
+    operator.stop()
+    management.kubectl("delete", "configmap", LEDGER, "-n", OPERATOR_NAMESPACE, "--ignore-not-found")
+    operator.env.update({"CHUB_METER_SECONDS": "2", "CHUB_HUB_API_URL": jupyterhub.api_url,
+                         "CHUB_PRICE_CATALOG": str(prices), "CHUB_USAGE_REFRESH_SECONDS": "3600"})
+    operator.start()
+    yield Metered(jupyterhub, workdir, namespace)
+    jupyterhub.stop()
+    operator.stop()
+    operator.env.clear()
+    operator.env.update(saved)
+    operator.start()
+
+
+def annotations_of(management: Cluster, name: str, namespace: str) -> dict[str, str]:
+    obj = hub(management, name, namespace)
+    return dict(obj["metadata"].get("annotations") or {}) if obj else {}
+
+
+def test_usage_comes_from_the_hubs_own_api(management: Cluster, metered: Metered) -> None:
+    found = wait_for(lambda: (a := annotations_of(management, "meter", metered.namespace)).get(ann.USAGE_MAU) and a,
+                     timeout=60, what="usage annotations")
+    assert (found[ann.USAGE_WAU], found[ann.USAGE_MAU]) == ("1", "2")
+    observed = ann.read_time(found, ann.USAGE_OBSERVED_AT)
+    assert abs((dt.datetime.now(dt.UTC) - observed).total_seconds()) < 120
+    cond = wait_condition(management, "meter", metered.namespace, "UsageReported", "True", "UsageRead")
+    assert "of 4" in cond["message"]
+    # The hub saw the operator's service, with the role the rendered extraConfig gave it.
+    assert "communityhub-usage@127.0.0.1" in (metered.jupyterhub.workdir / "jupyterhub.log").read_text()
+    # Unchanged figures are not rewritten on every metering (every 2 s here).
+    time.sleep(5)
+    assert annotations_of(management, "meter", metered.namespace)[ann.USAGE_OBSERVED_AT] == found[ann.USAGE_OBSERVED_AT]
+
+
+def test_node_costs_are_apportioned_and_conserved(management: Cluster, metered: Metered) -> None:
+    def ledger() -> dict[str, Any] | None:
+        cm = management.get("configmap", LEDGER, OPERATOR_NAMESPACE)
+        doc = json.loads(cm["data"]["ledger.json"]) if cm else None
+        return doc if doc and doc["total"] > 0 else None
+
+    wait_for(ledger, timeout=60, what="a cost ledger with some cost")
+    time.sleep(6)
+    doc = ledger()
+    assert doc is not None and doc["cluster"] == "local" and doc["unpriced"] == []
+    # Conserved: the hubs' shares and the overhead add up to what the cluster's nodes cost...
+    assert sum(doc["owners"].values()) == pytest.approx(doc["total"], rel=1e-9)
+    nodes = {n["metadata"]["name"]: n for n in management.get("nodes")["items"]}
+    hourly = sum(PRICES[n["metadata"]["labels"][cost.INSTANCE_TYPE_LABEL]] for n in nodes.values())
+    hours = (cost.parse_time(doc["observedAt"]) - cost.parse_time(doc["since"])).total_seconds() / 3600
+    assert doc["total"] == pytest.approx(hourly * hours, rel=0.01)
+    assert doc["owners"][cost.OVERHEAD] > 0
+
+    # ...and a hub's share of a node is its pods' requests over the node's allocatable capacity.
+    expected = 0.0
+    for pod in management.get("pods", namespace=hub_ns("team-meter", "meter"))["items"]:
+        node = nodes[pod["spec"]["nodeName"]]
+        allocatable = node["status"]["allocatable"]
+        requests = [c.get("resources", {}).get("requests", {}) for c in pod["spec"]["containers"]]
+        cpu = sum(parse_cpu(r.get("cpu", "0")) for r in requests) / parse_cpu(allocatable["cpu"])
+        memory = sum(parse_memory(r.get("memory", "0")) for r in requests) / parse_memory(allocatable["memory"])
+        expected += PRICES[node["metadata"]["labels"][cost.INSTANCE_TYPE_LABEL]] * (cpu + memory) / 2
+    assert doc["rates"][f"{metered.namespace}/meter"] == pytest.approx(expected, rel=0.01)
+
+    found = annotations_of(management, "meter", metered.namespace)
+    assert found[ann.COST_MONTH] == dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    assert 0 < float(found[ann.COST_MONTH_TO_DATE]) <= doc["owners"][f"{metered.namespace}/meter"] + 0.01
+    assert condition(hub(management, "meter", metered.namespace), "CostReported")["status"] == "True"  # type: ignore[index]
+
+
+def test_an_unreachable_hub_keeps_its_last_figures(management: Cluster, metered: Metered) -> None:
+    before = wait_for(lambda: (a := annotations_of(management, "meter", metered.namespace)).get(ann.USAGE_MAU) and a)
+    metered.jupyterhub.stop()
+    cond = wait_condition(management, "meter", metered.namespace, "UsageReported", "False", "HubApiUnreachable")
+    assert before[ann.USAGE_OBSERVED_AT] in cond["message"]
+    time.sleep(4)
+    after = annotations_of(management, "meter", metered.namespace)
+    for key in (ann.USAGE_WAU, ann.USAGE_MAU, ann.USAGE_OBSERVED_AT):
+        assert after[key] == before[key], f"{key} changed while the hub could not be read"
+    metered.jupyterhub.start()
+    wait_condition(management, "meter", metered.namespace, "UsageReported", "True", "UsageRead")
+
+
+def hubctl(management: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "communityhub.hubctl", *args], capture_output=True, text=True,
+                          env={"KUBECONFIG": str(management.kubeconfig), "PATH": "/usr/bin:/bin"}, timeout=60)
+
+
+def test_hubctl_bills_what_the_operator_wrote(management: Cluster, operator: OperatorProcess,
+                                             metered: Metered) -> None:
+    wait_for(lambda: annotations_of(management, "broken", metered.namespace).get(ann.COST_MONTH_TO_DATE),
+             what="the second hub's cost")
+    operator.stop()  # freeze the annotations, so the test and hubctl read the same figures
+    management.kubectl("annotate", "--overwrite", "communityhub", "broken", "-n", metered.namespace,
+                       f"{ann.BILLING_MONTHLY_FEE}=lots")
+    found = annotations_of(management, "meter", metered.namespace)
+    month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    out = metered.workdir / "invoices"
+    result = hubctl(management, "-n", metered.namespace, "billing", "invoices", "--month", month, "--out", str(out))
+    assert result.returncode == 1, result.stderr  # one hub could not be billed...
+    assert f"{metered.namespace}/broken" in result.stderr and "lots" in result.stderr
+    doc = json.loads((out / f"invoices-{month}.json").read_text())
+    assert [e["hub"] for e in doc["errors"]] == [f"{metered.namespace}/broken"]
+
+    lines = {line["item"]: line for line in doc["lines"]}  # ...the other one is
+    assert {line["hub"] for line in doc["lines"]} == {f"{metered.namespace}/meter"}
+    delivered = ann.read_time(found, ann.DELIVERED_AT)
+    start = delivered.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    days = ((start + dt.timedelta(days=32)).replace(day=1) - start).days
+    billed_days = days - (delivered.day - 1)
+    assert lines["setup-fee"]["amount_usd"] == 750.0
+    assert lines["monthly-fee"]["amount_usd"] == round(1500 * billed_days / days, 2)
+    assert f"prorated: {billed_days} of {days} days" in lines["monthly-fee"]["note"]
+    assert lines["cloud-cost"]["amount_usd"] == round(float(found[ann.COST_MONTH_TO_DATE]), 2)
+    assert doc["totals"]["monthly"] == round(lines["monthly-fee"]["amount_usd"] + lines["cloud-cost"]["amount_usd"], 2)
+    assert doc["totals"]["setup"] == 750.0
+    csv_rows = (out / f"invoices-{month}.csv").read_text().splitlines()
+    assert len(csv_rows) == 1 + 3 and csv_rows[0].startswith("month,hub,community,cost_center")
+
+    # The JupyterHub knows only the first hub's usage token: the second hub has no usage figures, and is listed.
+    kpis = hubctl(management, "-n", metered.namespace, "kpis", "--json")
+    assert kpis.returncode == 1 and f"{metered.namespace}/broken" in kpis.stderr
+    figures = json.loads(kpis.stdout)
+    assert figures["communities"] == 2 and figures["historicallyMarginalizedCommunities"] == 1
+    assert (figures["weeklyActiveUsers"], figures["monthlyActiveUsers"]) == (1, 2)
+    assert [e["hub"] for e in figures["errors"]] == [f"{metered.namespace}/broken"]
+    operator.start()

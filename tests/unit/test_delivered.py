@@ -1,0 +1,60 @@
+"""The DELIVERED email (pure): the exactly-once decision and what the message says."""
+
+from __future__ import annotations
+
+import pytest
+
+from communityhub import delivered
+from tests.unit.test_render import AUTHS, base_spec
+
+
+def test_nothing_is_sent_before_ready() -> None:
+    decision = delivered.decide({}, ready=False, namespace="hubs", name="lab")
+    assert decision.action == "wait" and decision.verdict.status == "Unknown"
+
+
+def test_ready_without_a_record_sends() -> None:
+    assert delivered.decide({"other": "x"}, ready=True, namespace="hubs", name="lab").action == "send"
+
+
+@pytest.mark.parametrize("ready", [True, False])
+def test_a_recorded_send_is_done_for_good(ready: bool) -> None:
+    annotations = {delivered.DELIVERED_AT: "2026-11-23T10:00:00Z", delivered.EMAIL_ID: "<id@x>"}
+    decision = delivered.decide(annotations, ready=ready, namespace="hubs", name="lab")
+    assert decision.action == "done"
+    assert decision.verdict.status == "True" and "2026-11-23T10:00:00Z" in decision.verdict.message
+
+
+def test_a_send_interrupted_by_a_restart_is_not_repeated_and_says_how_to_resolve_it() -> None:
+    decision = delivered.decide({delivered.EMAIL_ID: "<id@x>"}, ready=True, namespace="hubs", name="lab")
+    assert decision.action == "unconfirmed"
+    assert decision.verdict.reason == "DeliveryUnconfirmed"
+    assert f"{delivered.EMAIL_ID}-" in decision.verdict.message and delivered.DELIVERED_AT in decision.verdict.message
+
+
+@pytest.mark.parametrize("provider", sorted(AUTHS))
+def test_message_has_url_login_admins_help_in_text_and_html(provider: str) -> None:
+    spec = base_spec(auth=AUTHS[provider])
+    msg = delivered.message(spec, "hubs", "lab", sender="Hubs <hubs@example.org>",
+                            support_url="https://help.example.org", support_email="help@example.org")
+    assert msg["To"].endswith(f"<{spec.community.contact_email}>")
+    assert spec.community.display_name in msg["Subject"]
+    assert msg["Message-ID"].startswith("<") and "delivered.hubs.lab" in msg["Message-ID"]
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    for body in (text, html):
+        assert "https://climate-lab.hubs.example.org" in body
+        assert "alice" in body
+        assert "https://help.example.org" in body and "help@example.org" in body
+    login = {"github": "GitHub organization org", "cilogon": "urn:mace:incommon:example.edu",
+             "oidc": "https://auth.example.org/realms/hub"}[provider]
+    assert login in text and login in html
+
+
+def test_html_escapes_community_supplied_text() -> None:
+    community = {**base_spec().community.model_dump(by_alias=True), "displayName": "Lab <script>x</script>"}
+    msg = delivered.message(base_spec(community=community), "hubs", "lab", sender="h@example.org",
+                            support_url="", support_email="")
+    html = msg.get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "reply to this email" in msg.get_body(("plain",)).get_content()
