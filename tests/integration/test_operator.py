@@ -207,6 +207,8 @@ def test_helm_failure_is_a_false_condition_then_recovers(management: Cluster, op
 def test_missing_shared_cluster_then_registered(
         management: Cluster, workload: Cluster, operator: OperatorProcess) -> None:
     placement = {"type": "shared", "sharedCluster": "shared-eu"}
+    # A kept cluster (CHUB_TEST_KEEP_CLUSTER) may still have the registration of an earlier run.
+    management.kubectl("delete", "secret", "cluster-shared-eu", "-n", "communityhub-system", "--ignore-not-found")
     create_hub(management, "remote", ns("team-remote"), placement=placement)
     cond = wait_condition(management, "remote", ns("team-remote"), "ClusterReady", "False", "SharedClusterNotFound")
     assert "shared-eu" in cond["message"] and "hubs.2i2c.org/shared-cluster=shared-eu" in cond["message"]
