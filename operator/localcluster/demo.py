@@ -73,7 +73,8 @@ def _start_background(name: str, argv: list[str], env: dict[str, str]) -> tuple[
 
 def start_smtp_sink() -> int:
     """A local SMTP server (aiosmtpd) that keeps every message it gets in a Maildir."""
-    mail_dir().mkdir(parents=True, exist_ok=True)
+    for sub in ("new", "cur", "tmp"):  # a Maildir; aiosmtpd makes one only where the directory is missing
+        (mail_dir() / sub).mkdir(parents=True, exist_ok=True)
     pid, _ = _start_background("smtp", [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{SMTP_PORT}",
                                         "-c", "aiosmtpd.handlers.Mailbox", str(mail_dir())], dict(os.environ))
     return pid
@@ -82,7 +83,7 @@ def start_smtp_sink() -> int:
 def start_operator(kubeconfig: Path) -> tuple[int, Path]:
     env = {**_operator_env(kubeconfig), "CHUB_SMTP_HOST": "127.0.0.1", "CHUB_SMTP_PORT": str(SMTP_PORT),
            "CHUB_SMTP_STARTTLS": "false", "CHUB_SMTP_FROM": "CommunityHub demo <hubs@localhost>",
-           "CHUB_SUPPORT_URL": "https://github.com/2i2c-org/communityhub-operator"}
+           "CHUB_SUPPORT_URL": "https://support.example.org"}
     return _start_background("operator", [sys.executable, "-m", "communityhub"], env)
 
 
