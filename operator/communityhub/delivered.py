@@ -24,6 +24,7 @@ import jinja2
 from communityhub import policy, render
 from communityhub.api.models import GROUP, CommunityHubSpec
 from communityhub.conditions import Verdict
+from communityhub.steps import sso
 
 DELIVERED_AT = f"{GROUP}/delivered-at"
 EMAIL_ID = f"{GROUP}/delivered-email-id"
@@ -64,27 +65,13 @@ def _templates() -> jinja2.Environment:
     )
 
 
+#: What the hub's login button says, per provider.
+LOGIN_BUTTONS = {"github": "Sign in with GitHub", "cilogon": "Sign in with CILogon", "oidc": "Sign in"}
+
+
 def login_instructions(spec: CommunityHubSpec) -> str:
-    auth = spec.auth
-    url = render.hub_url(spec)
-    if auth.provider == "github" and auth.github:
-        how = f"Open {url} and choose \"Sign in with GitHub\". Members of the GitHub organization " \
-              f"{auth.github.organization}"
-        how += f" (teams {', '.join(auth.github.teams)})" if auth.github.teams else ""
-        how += " can log in; the first time, GitHub asks to let the hub read organization membership."
-    elif auth.provider == "cilogon" and auth.cilogon:
-        how = f"Open {url}, choose \"Sign in with CILogon\" and pick your institution. Allowed: " + "; ".join(
-            idp.entity_id + (f" (email domains {', '.join(idp.allowed_domains)})" if idp.allowed_domains else "")
-            for idp in auth.cilogon.allowed_idps) + "."
-    elif auth.oidc:
-        how = f"Open {url} and sign in with your account at {auth.oidc.issuer}"
-        how += f" (groups {', '.join(auth.oidc.allowed_groups)})" if auth.oidc.allowed_groups else ""
-        how += "."
-    else:
-        how = f"Open {url}."
-    if auth.allowed_users:
-        how += f" Also allowed by name: {', '.join(auth.allowed_users)}."
-    return how
+    return (f"Open {render.hub_url(spec)} and choose \"{LOGIN_BUTTONS[spec.auth.provider]}\". "
+            f"Who may log in: {sso.who_gets_in(spec)}.")
 
 
 def message(spec: CommunityHubSpec, namespace: str, name: str, *, sender: str, support_url: str,

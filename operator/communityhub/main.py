@@ -22,6 +22,7 @@ from communityhub.conditions import Verdict
 from communityhub.context import HubContext
 from communityhub.reconcile import reconcile
 from communityhub.settings import Settings
+from communityhub.steps import delivery
 from communityhub.steps.cluster import SHARED_CLUSTER_LABEL
 from communityhub.steps.dedicated import KUBECONFIG_LABEL, decode_kubeconfig
 from communityhub.steps.meter import Meter
@@ -120,7 +121,7 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry:
                                       meter=memo.meter if meter_due else None)
     if meter_due and outcome.summary.ok:
         memo.metered[key] = time.monotonic() + memo.settings.meter_seconds
-    if outcome.verdicts[conditions.DELIVERED].reason == "EmailFailed":
+    if outcome.verdicts[conditions.DELIVERED].reason in delivery.RETRYABLE:
         memo.email_failures[key] = memo.email_failures.get(key, 0) + 1
     else:
         memo.email_failures.pop(key, None)

@@ -15,7 +15,7 @@ from communityhub.context import HubContext
 from communityhub.settings import Settings
 
 #: Delivered reasons that a later pass can change by itself (the hub keeps being retried for them).
-RETRYABLE = frozenset({"EmailFailed", "Sending"})
+RETRYABLE = frozenset({"EmailFailed"})
 
 
 async def smtp_server(ctx: HubContext, settings: Settings) -> smtp.SmtpServer:

@@ -89,7 +89,9 @@ def who_gets_in(spec: CommunityHubSpec) -> str:
         if auth.github.teams:
             who += f" (teams {', '.join(auth.github.teams)})"
     elif auth.provider == "cilogon" and auth.cilogon:
-        who = f"CILogon users from {len(auth.cilogon.allowed_idps)} identity provider(s)"
+        who = "CILogon users from " + "; ".join(
+            idp.entity_id + (f" (email domains {', '.join(idp.allowed_domains)})" if idp.allowed_domains else "")
+            for idp in auth.cilogon.allowed_idps)
     elif auth.oidc:
         who = f"users of OIDC issuer {auth.oidc.issuer}"
         if auth.oidc.allowed_groups:
@@ -97,7 +99,7 @@ def who_gets_in(spec: CommunityHubSpec) -> str:
     else:
         who = "nobody"
     if auth.allowed_users:
-        who += f", and {len(auth.allowed_users)} user(s) by name"
+        who += f", and by name: {', '.join(auth.allowed_users)}"
     return who
 
 
