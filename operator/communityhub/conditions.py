@@ -56,8 +56,13 @@ class Verdict:
         return self.status == "True"
 
 
+def rfc3339(when: dt.datetime) -> str:
+    """``2026-11-23T10:00:00Z``: UTC, whole seconds."""
+    return when.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
 def now_rfc3339() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return rfc3339(dt.datetime.now(dt.UTC))
 
 
 def find(conditions: Iterable[Mapping[str, Any]], type_: str) -> Mapping[str, Any] | None:

@@ -22,12 +22,11 @@ from typing import Literal
 import jinja2
 
 from communityhub import policy, render
-from communityhub.api.models import GROUP, CommunityHubSpec
+from communityhub.api.annotations import DELIVERED_AT
+from communityhub.api.annotations import DELIVERED_EMAIL_ID as EMAIL_ID
+from communityhub.api.models import CommunityHubSpec
 from communityhub.conditions import Verdict
 from communityhub.steps import sso
-
-DELIVERED_AT = f"{GROUP}/delivered-at"
-EMAIL_ID = f"{GROUP}/delivered-email-id"
 
 Action = Literal["wait", "send", "done", "unconfirmed"]
 

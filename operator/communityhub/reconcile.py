@@ -115,7 +115,8 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
                     meter: Meter | None = None) -> Outcome:
     """One pass; with ``meter`` (metering is due) a Ready hub's usage and cost are read too."""
     verdicts = await run_steps(ctx)
-    ready = conditions.summarize(verdicts).ok
+    summary = conditions.summarize(verdicts)  # of the delivery steps: what follows does not change it
+    ready = summary.ok
     verdicts[DELIVERED] = await delivery.deliver(ctx, ready)
     annotations = changed(ctx.annotations, billing.billing_annotations(ctx.spec))
     if meter is not None and ready:
@@ -135,4 +136,4 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
     patch, events = status_patch(ctx.status, verdicts, generation=ctx.generation, url=render.hub_url(ctx.spec),
                                  extra=extra, now=conditions.now_rfc3339())
     delay = retry_delay(verdicts, retry, email_failures)
-    return Outcome(verdicts, patch, events, delay, conditions.summarize(verdicts), annotations)
+    return Outcome(verdicts, patch, events, delay, summary, annotations)

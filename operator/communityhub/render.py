@@ -20,6 +20,9 @@ import yaml
 from communityhub.api.models import CommunityHubSpec
 
 OAUTH_SECRET_NAME = "hub-oauth-client"
+#: Labels that tie a hub's namespace (and a dedicated cluster's Secret) to its CommunityHub.
+HUB_LABEL = "hubs.2i2c.org/hub"
+HUB_NAMESPACE_LABEL = "hubs.2i2c.org/hub-namespace"
 #: The operator's usage service in each hub: its token comes from this Secret in the hub's namespace.
 USAGE_TOKEN_SECRET_NAME = "hub-usage-token"
 USAGE_SERVICE = "communityhub-usage"
@@ -62,8 +65,8 @@ def label_value(text: str) -> str:
 def hub_labels(namespace: str, name: str, spec: CommunityHubSpec) -> dict[str, str]:
     return {
         "app.kubernetes.io/managed-by": "communityhub-operator",
-        "hubs.2i2c.org/hub": label_value(name),
-        "hubs.2i2c.org/hub-namespace": label_value(namespace),
+        HUB_LABEL: label_value(name),
+        HUB_NAMESPACE_LABEL: label_value(namespace),
         "hubs.2i2c.org/community": label_value(spec.community.display_name),
         "hubs.2i2c.org/archetype": spec.community.archetype,
     }

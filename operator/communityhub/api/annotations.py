@@ -25,6 +25,8 @@ USAGE_WAU = f"{GROUP}/usage-weekly-active-users"
 USAGE_MAU = f"{GROUP}/usage-monthly-active-users"
 USAGE_OBSERVED_AT = f"{GROUP}/usage-observed-at"
 DELIVERED_AT = f"{GROUP}/delivered-at"
+#: The Message-ID of a DELIVERED email in flight (written before the send; see communityhub.delivered).
+DELIVERED_EMAIL_ID = f"{GROUP}/delivered-email-id"
 
 MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 
@@ -36,10 +38,6 @@ class AnnotationError(ValueError):
 def usd(value: float) -> str:
     """Money as written: two decimals, no exponent."""
     return f"{value:.2f}"
-
-
-def timestamp(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def read_usd(annotations: Mapping[str, str], key: str) -> float:

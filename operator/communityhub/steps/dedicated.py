@@ -242,8 +242,8 @@ async def provision(ctx: HubContext) -> Verdict:
     secret_name = kubeconfig_secret_name(ctx.namespace, ctx.name)
     await kube.ensure_secret(
         ctx.clusters.get(None), secret_name, ctx.settings.namespace, {"kubeconfig": outputs["kubeconfig"].encode()},
-        {KUBECONFIG_LABEL: "true", "hubs.2i2c.org/hub": render.label_value(ctx.name),
-         "hubs.2i2c.org/hub-namespace": render.label_value(ctx.namespace)})
+        {KUBECONFIG_LABEL: "true", render.HUB_LABEL: render.label_value(ctx.name),
+         render.HUB_NAMESPACE_LABEL: render.label_value(ctx.namespace)})
     ctx.target = Target(cluster=outputs["cluster_name"], namespace=render.hub_namespace(ctx.namespace, ctx.name),
                         kubeconfig=outputs["kubeconfig"], endpoint=outputs["endpoint"], kubeconfig_secret=secret_name)
     ctx.inputs_hash = wanted

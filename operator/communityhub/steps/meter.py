@@ -22,14 +22,13 @@ from communityhub import cost, render, usage
 from communityhub.adapters import http, kube
 from communityhub.api import annotations as ann
 from communityhub.api.models import CommunityHubSpec
-from communityhub.conditions import Verdict
+from communityhub.conditions import Verdict, rfc3339
 from communityhub.context import HubContext, Target
 from communityhub.settings import Settings
 from communityhub.steps import hub
 
 USAGE_REPORTED = "UsageReported"
 COST_REPORTED = "CostReported"
-TOKEN_KEY = "token"
 LEDGER_KEY = "ledger.json"
 
 
@@ -69,7 +68,7 @@ class Meter:
 async def read_usage(ctx: HubContext, now: dt.datetime) -> usage.Usage:
     assert ctx.target is not None
     data = await kube.read_secret(ctx.clusters.get(None), hub.usage_token_secret(ctx.name), ctx.namespace)
-    token = (data or {}).get(TOKEN_KEY)
+    token = (data or {}).get(hub.TOKEN_KEY)
     if not token:
         raise http.HttpError(f"Secret {ctx.namespace}/{hub.usage_token_secret(ctx.name)} with the hub's API token "
                              "is missing (it is created with the hub's release)")
@@ -96,15 +95,13 @@ def usage_annotations(current: Mapping[str, str], figures: usage.Usage, refresh_
     it is older than ``refresh_seconds`` (so an idle hub is not rewritten on every pass)."""
     wanted = {ann.USAGE_WAU: str(figures.weekly_active), ann.USAGE_MAU: str(figures.monthly_active)}
     patch = changed(current, wanted)
-    stale = True
-    if current.get(ann.USAGE_OBSERVED_AT):
-        try:
-            age = figures.observed_at - ann.read_time(current, ann.USAGE_OBSERVED_AT)
-            stale = age.total_seconds() >= refresh_seconds
-        except ann.AnnotationError:
-            stale = True
+    try:
+        age = figures.observed_at - ann.read_time(current, ann.USAGE_OBSERVED_AT)
+        stale = age.total_seconds() >= refresh_seconds
+    except ann.AnnotationError:  # missing or malformed: write a good one
+        stale = True
     if patch or stale:
-        patch[ann.USAGE_OBSERVED_AT] = ann.timestamp(figures.observed_at)
+        patch[ann.USAGE_OBSERVED_AT] = rfc3339(figures.observed_at)
     return patch
 
 
@@ -113,8 +110,8 @@ async def _cluster_state(ctx: HubContext, target: Target) -> tuple[list[cost.Nod
     owners: dict[str, str] = {}
     async for namespace in client.list(Namespace, labels={"app.kubernetes.io/managed-by": "communityhub-operator"}):
         labels = (namespace.metadata.labels or {}) if namespace.metadata else {}
-        if namespace.metadata and "hubs.2i2c.org/hub" in labels:
-            owner = f"{labels.get('hubs.2i2c.org/hub-namespace')}/{labels['hubs.2i2c.org/hub']}"
+        if namespace.metadata and render.HUB_LABEL in labels:
+            owner = f"{labels.get(render.HUB_NAMESPACE_LABEL)}/{labels[render.HUB_LABEL]}"
             owners[str(namespace.metadata.name)] = owner
     nodes = [cost.node_from(n.to_dict(), ctx.settings.default_cloud) async for n in client.list(Node)]
     pods = [p for p in [cost.pod_from(p.to_dict(), owners) async for p in client.list(Pod, namespace="*")] if p]
