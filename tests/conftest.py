@@ -195,6 +195,9 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
         "CHUB_SMTP_CREDENTIALS_SECRET": SMTP_SECRET,
         "CHUB_SMTP_FROM": "CommunityHub tests <hubs@example.org>",
         "CHUB_SUPPORT_URL": "https://support.example.org",
+        # Metering off: it writes on its own schedule, which the write-counting tests must not see.
+        # test_usage.py turns it on for its own module.
+        "CHUB_METER_SECONDS": "0",
     })
     proc.start()
     yield proc

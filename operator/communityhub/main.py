@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import zlib
 from typing import Any
 
 import kopf
@@ -22,10 +21,9 @@ from communityhub.conditions import Verdict
 from communityhub.context import HubContext
 from communityhub.reconcile import reconcile
 from communityhub.settings import Settings
-from communityhub.steps import delivery
+from communityhub.steps import delivery, meter
 from communityhub.steps.cluster import SHARED_CLUSTER_LABEL
 from communityhub.steps.dedicated import KUBECONFIG_LABEL, decode_kubeconfig
-from communityhub.steps.meter import Meter
 
 SETTINGS = Settings.from_env()
 RESOURCE = (models.GROUP, models.VERSION, models.PLURAL)
@@ -52,7 +50,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.locks = {}
     memo.discovery = {}
     memo.email_failures = {}  # (namespace, name) -> DELIVERED email failures in a row
-    memo.meter = Meter.from_settings(SETTINGS)
+    memo.meter = meter.Meter.from_settings(SETTINGS)
     memo.metered = {}  # (namespace, name) -> monotonic time the hub is metered next
     memo.backoff = {}  # (namespace, name) -> (failed passes in a row, monotonic time of the next attempt)
     if SETTINGS.metrics_port:
@@ -105,9 +103,9 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry:
     ctx = _context(body, memo, **indexes)
     key = (ctx.namespace, ctx.name)
     # Metering (usage and cost of Ready hubs) rides on the resync pass, every meter_seconds per hub.
-    if key not in memo.metered:  # spread the fleet's first meterings over one interval (no thundering herd)
-        spread = zlib.crc32(f"{ctx.namespace}/{ctx.name}".encode()) % 1000 / 1000
-        memo.metered[key] = time.monotonic() + spread * memo.settings.meter_seconds
+    if key not in memo.metered:
+        memo.metered[key] = meter.first_metering(ctx.namespace, ctx.name, memo.settings.meter_seconds,
+                                                 time.monotonic())
     meter_due = trigger == "resync" and time.monotonic() >= memo.metered[key]
     failures, next_attempt = memo.backoff.get(key, (0, 0.0))
     if trigger == "resync":
@@ -120,7 +118,7 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry:
             outcome = await reconcile(ctx, retry=retry, email_failures=memo.email_failures.get(key, 0),
                                       meter=memo.meter if meter_due else None)
     if meter_due and outcome.summary.ok:
-        memo.metered[key] = time.monotonic() + memo.settings.meter_seconds
+        memo.metered[key] = meter.next_metering(memo.settings.meter_seconds, time.monotonic())
     if outcome.verdicts[conditions.DELIVERED].reason in delivery.RETRYABLE:
         memo.email_failures[key] = memo.email_failures.get(key, 0) + 1
     else:

@@ -50,8 +50,9 @@ class Settings(BaseModel):
     support_url: str = ""
     support_email: str = ""
 
-    #: Metering of Ready hubs (usage and cost annotations): seconds between two meterings of a hub.
-    meter_seconds: float = Field(default=900, gt=0)
+    #: Metering of Ready hubs (usage and cost annotations): seconds between two meterings of a hub;
+    #: 0 turns metering off (billing annotations from the spec are still written).
+    meter_seconds: float = Field(default=900, ge=0)
     #: The usage time is rewritten without a change of figures only when older than this.
     usage_refresh_seconds: float = Field(default=86400, ge=0)
     #: The hub's REST API, a template with {domain}, {namespace} (the hub's) and {cluster}; empty: the hub

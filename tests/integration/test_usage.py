@@ -1,6 +1,6 @@
 """Usage and cost annotations from a real JupyterHub and kwok nodes, and hubctl reading them back.
 
-The session operator meters rarely (CHUB_METER_SECONDS default). This module restarts it with metering
+The session operator does not meter (CHUB_METER_SECONDS=0). This module restarts it with metering
 every 2 s, the hub API of a real JupyterHub process, and a price catalog of round, large prices (so a
 few seconds of node-hours are worth many dollars and rounding to cents is far below 1 %).
 """

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 import pytest
 
 from communityhub import cost, usage
 from communityhub.api import annotations as ann
-from communityhub.steps.meter import usage_annotations
+from communityhub.steps.meter import first_metering, next_metering, usage_annotations
 
 PRICES = {"gcp": {"us-central1": {"n2-highmem-4": 2.0, "n2-standard-4": 1.0}}}
 NODES = [cost.Node("a", "gcp", "us-central1", "n2-highmem-4", 4.0, 32 * 2**30),
@@ -121,3 +122,13 @@ def test_usage_annotations_are_written_only_on_change_or_when_stale() -> None:
     assert usage_annotations(first, stale, refresh_seconds=3600) == {ann.USAGE_OBSERVED_AT: "2026-11-23T14:00:00Z"}
     moved = usage.Usage(1, 3, 5, NOW + dt.timedelta(minutes=10))
     assert set(usage_annotations(first, moved, refresh_seconds=3600)) == {ann.USAGE_WAU, ann.USAGE_OBSERVED_AT}
+
+
+def test_first_meterings_are_spread_and_zero_turns_metering_off() -> None:
+    firsts = [first_metering("team", f"hub-{i}", 900, 1000.0) for i in range(200)]
+    assert all(1000.0 <= t < 1900.0 for t in firsts)
+    assert max(firsts) - min(firsts) > 600  # spread over the interval, not bunched at start-up
+    assert first_metering("team", "hub-1", 900, 5.0) == first_metering("team", "hub-1", 900, 5.0)
+    assert next_metering(900, 1000.0) == 1900.0
+    assert first_metering("team", "hub-1", 0, 1000.0) == math.inf
+    assert next_metering(0, 1000.0) == math.inf

@@ -12,6 +12,8 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import math
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +32,19 @@ from communityhub.steps import hub
 USAGE_REPORTED = "UsageReported"
 COST_REPORTED = "CostReported"
 LEDGER_KEY = "ledger.json"
+
+
+def first_metering(namespace: str, name: str, interval: float, now: float) -> float:
+    """When a hub newly seen is metered first: a fixed point within one interval, so a fleet's first
+    meterings are spread rather than all at start-up. ``interval`` 0 turns metering off (never)."""
+    if interval <= 0:
+        return math.inf
+    return now + zlib.crc32(f"{namespace}/{name}".encode()) % 1000 / 1000 * interval
+
+
+def next_metering(interval: float, now: float) -> float:
+    """When a hub just metered is metered again (never when metering is off)."""
+    return math.inf if interval <= 0 else now + interval
 
 
 def hub_api_url(settings: Settings, spec: CommunityHubSpec, target: Target) -> str:
