@@ -7,6 +7,18 @@ import sys
 
 import structlog
 
+#: The TemporaryError of a hub that waits for a step (its conditions say which and why). Kopf logs
+#: every such retry at ERROR; a hub waiting for its rollout is not an error, so it is logged at INFO.
+WAITING = "the hub is not ready yet (see its conditions)"
+
+
+class _WaitingIsNotAnError(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.name.startswith("kopf.") \
+                and str(record.msg).endswith(f"failed temporarily: {WAITING}"):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
 
 def configure(level: int = logging.INFO) -> None:
     shared: list[structlog.types.Processor] = [
@@ -22,6 +34,7 @@ def configure(level: int = logging.INFO) -> None:
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(_WaitingIsNotAnError())
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, _kopf_object],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,

@@ -150,7 +150,7 @@ async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: in
     delay = await _reconcile(body, patch, memo, retry, str(reason), hub_deployments=hub_deployments,
                              shared_clusters=shared_clusters, dedicated_kubeconfigs=dedicated_kubeconfigs)
     if delay is not None:
-        raise kopf.TemporaryError("the hub is not ready yet (see its conditions)", delay=delay)
+        raise kopf.TemporaryError(logs.WAITING, delay=delay)
 
 
 @kopf.timer(*RESOURCE, interval=SETTINGS.resync_seconds, initial_delay=SETTINGS.resync_seconds,

@@ -1,0 +1,39 @@
+"""The operator's JSON logs: a hub waiting for a step is INFO, a real failure stays ERROR."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from communityhub import logs
+
+
+@pytest.fixture
+def json_logs() -> Iterator[io.StringIO]:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    logs.configure()
+    out = io.StringIO()
+    (handler,) = [h for h in root.handlers if isinstance(h, logging.StreamHandler) and h.filters]
+    handler.setStream(out)
+    yield out
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+
+
+def lines(out: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+
+
+def test_waiting_is_info_and_failures_stay_errors(json_logs: io.StringIO) -> None:
+    kopf_objects = logging.getLogger("kopf.objects")
+    kopf_objects.error(f"Handler 'deliver' failed temporarily: {logs.WAITING}")
+    kopf_objects.error("Handler 'deliver' failed temporarily: apiserver said 500")
+    kopf_objects.error("Handler 'deliver' failed with an exception. Will retry.")
+    logging.getLogger("communityhub").error(f"somebody else's text: {logs.WAITING}")
+    levels = [(entry["level"], entry["event"]) for entry in lines(json_logs)]
+    assert [level for level, _ in levels] == ["info", "error", "error", "error"], levels
