@@ -21,8 +21,10 @@ import yaml
 
 from localcluster import binaries
 from localcluster.controlplane import ControlPlane
+from localcluster.pki import CertificateAuthority
 from tests.support import smtp
 from tests.support.kube import Cluster, wait_for
+from tests.support.oidc import OidcIssuer
 from tests.support.smtp import SmtpSink
 
 REPO = Path(__file__).resolve().parents[1]
@@ -152,17 +154,38 @@ class OperatorProcess:
 
 
 @pytest.fixture(scope="session")
-def smtp_sink() -> Iterator[SmtpSink]:
-    """A real SMTP server (aiosmtpd) that receives the DELIVERED emails."""
-    sink = SmtpSink()
+def tls_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
+    """The private CA of the tests' TLS servers (SMTP sink, OIDC issuer): the operator trusts it through
+    CHUB_EXTRA_CA_FILE, as it would a provider's own CA."""
+    return CertificateAuthority(tmp_path_factory.mktemp("test-pki"))
+
+
+def server_certificate(ca: CertificateAuthority, stem: str) -> tuple[Path, Path]:
+    return ca.issue(ca.cert_path.parent, stem, "127.0.0.1", server_ips=("127.0.0.1",))
+
+
+@pytest.fixture(scope="session")
+def smtp_sink(tls_ca: CertificateAuthority) -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) that receives the DELIVERED emails, over STARTTLS and a login."""
+    sink = SmtpSink(tls=server_certificate(tls_ca, "smtp"))
     sink.start()
     yield sink
     sink.stop()
 
 
 @pytest.fixture(scope="session")
+def oidc_issuer(tls_ca: CertificateAuthority) -> Iterator[OidcIssuer]:
+    """A real https OIDC issuer whose discovery answers the tests set per realm."""
+    issuer = OidcIssuer(*server_certificate(tls_ca, "oidc"))
+    issuer.start()
+    yield issuer
+    issuer.stop()
+
+
+@pytest.fixture(scope="session")
 def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, terraform_bin: Path,
-             smtp_sink: SmtpSink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+             smtp_sink: SmtpSink, tls_ca: CertificateAuthority,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     workdir = tmp_path_factory.mktemp("operator")
     management.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
     management.apply({
@@ -191,7 +214,8 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
         # The DELIVERED email goes to the session's SMTP sink, with a login from a Secret.
         "CHUB_SMTP_HOST": "127.0.0.1",
         "CHUB_SMTP_PORT": str(smtp_sink.port),
-        "CHUB_SMTP_STARTTLS": "false",
+        "CHUB_SMTP_STARTTLS": "true",
+        "CHUB_EXTRA_CA_FILE": str(tls_ca.cert_path),
         "CHUB_SMTP_CREDENTIALS_SECRET": SMTP_SECRET,
         "CHUB_SMTP_FROM": "CommunityHub tests <hubs@example.org>",
         "CHUB_SUPPORT_URL": "https://support.example.org",

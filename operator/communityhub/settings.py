@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class Settings(BaseModel):
@@ -35,6 +35,8 @@ class Settings(BaseModel):
 
     #: Timeout of the operator's HTTP reads (OIDC discovery, the hubs' REST API).
     http_timeout_seconds: float = Field(default=10, gt=0)
+    #: A PEM bundle trusted besides the system's CAs (SMTP, OIDC issuers, hub APIs); empty: the system's only.
+    extra_ca_file: str = ""
     #: How long an OIDC issuer's discovered endpoints are reused.
     oidc_discovery_seconds: float = Field(default=3600, ge=0)
 
@@ -62,6 +64,14 @@ class Settings(BaseModel):
     price_catalog: str = ""
     #: The cloud of nodes that neither carry a hubs.2i2c.org/cloud label nor a known providerID scheme.
     default_cloud: str = "gcp"
+
+    @field_validator("extra_ca_file")
+    @classmethod
+    def _readable_bundle(cls, value: str) -> str:
+        """Refused at start-up rather than at each hub's first TLS connection."""
+        if value and not Path(value).is_file():
+            raise ValueError(f"CA bundle {value} does not exist")
+        return value
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -31,6 +31,7 @@ def test_one_delivered_email_across_an_operator_restart(management: Cluster, ope
     cond = wait_condition(management, "mail", ns("team-mail"), "Delivered", "True", "EmailSent")
     (message,) = smtp_sink.to(contact("mail"))
     assert USERNAME in smtp_sink.logins  # the login came from the operator's SMTP Secret
+    assert smtp_sink.tls_sessions == len(smtp_sink.logins)  # every login went over STARTTLS
     assert message["X-CommunityHub"] == f"{ns('team-mail')}/mail"
     text = message.get_body(("plain",)).get_content()
     assert "https://mail.hubs.example.org" in text and "GitHub organization climate-lab" in text

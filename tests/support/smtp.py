@@ -1,12 +1,15 @@
 """A real SMTP server (aiosmtpd) for the tests: it records what it accepts, can refuse on demand, and
-requires a login, so the operator's credentials path is exercised too."""
+requires a login, so the operator's credentials path is exercised too. Given a certificate it also
+requires STARTTLS before anything else (and before the login), as a real mail relay does."""
 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -22,21 +25,29 @@ def free_port() -> int:
 
 
 class SmtpSink:
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
+        """``tls``: the server's certificate and key files; then STARTTLS is required."""
         self.messages: list[EmailMessage] = []
         self.refusals: dict[str, int] = {}  # recipient -> how many more deliveries to refuse with 451
         self.refused: list[str] = []
         self.logins: list[str] = []
         self._lock = threading.Lock()
         self.port = free_port()
+        self.tls_sessions = 0
+        context = None
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port, authenticator=self._authenticate,
-                                     auth_required=True, auth_require_tls=False)
+                                     auth_required=True, auth_require_tls=tls is not None,
+                                     tls_context=context, require_starttls=tls is not None)
 
     def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
             USERNAME.encode(), PASSWORD.encode())
         if ok:
             self.logins.append(USERNAME)
+            self.tls_sessions += session.ssl is not None
         return AuthResult(success=ok)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:

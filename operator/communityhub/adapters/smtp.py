@@ -8,6 +8,8 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
+from communityhub.adapters.tls import client_context
+
 
 class SmtpError(RuntimeError):
     """A send that failed; the message carries the server's answer, never the credentials."""
@@ -21,14 +23,18 @@ class SmtpServer:
     timeout: float
     username: str | None = None
     password: str | None = dataclasses.field(default=None, repr=False)
+    extra_ca_file: str = ""
 
 
 def _send(server: SmtpServer, message: EmailMessage) -> None:
     with smtplib.SMTP(server.host, server.port, timeout=server.timeout) as smtp:
         smtp.ehlo()
         if server.starttls:
-            smtp.starttls(context=ssl.create_default_context())
+            smtp.starttls(context=client_context(server.extra_ca_file))
             smtp.ehlo()
+        if server.username and not smtp.has_extn("auth"):
+            hint = " until STARTTLS (turn on CHUB_SMTP_STARTTLS)" if smtp.has_extn("starttls") else ""
+            raise SmtpError(f"{server.host}:{server.port} offers no login (SMTP AUTH){hint}")
         if server.username:
             smtp.login(server.username, server.password or "")
         smtp.send_message(message)

@@ -27,7 +27,7 @@ async def smtp_server(ctx: HubContext, settings: Settings) -> smtp.SmtpServer:
                                  "(setting smtp_credentials_secret) not found or without key username")
         username, password = data["username"].decode(), data.get("password", b"").decode()
     return smtp.SmtpServer(settings.smtp_host, settings.smtp_port, settings.smtp_starttls,
-                           settings.smtp_timeout_seconds, username, password)
+                           settings.smtp_timeout_seconds, username, password, settings.extra_ca_file)
 
 
 async def deliver(ctx: HubContext, ready: bool) -> Verdict:

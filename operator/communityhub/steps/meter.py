@@ -93,7 +93,8 @@ async def read_usage(ctx: HubContext, now: dt.datetime) -> usage.Usage:
     while True:  # JupyterHub pages its user list; ask for stopped servers too (their activity counts)
         page = await http.get_json(f"{base}/users?include_stopped_servers=1&limit=200&offset={offset}",
                                    timeout_seconds=ctx.settings.http_timeout_seconds, token=token.decode(),
-                                   accept="application/jupyterhub-pagination+json")
+                                   accept="application/jupyterhub-pagination+json",
+                                   extra_ca_file=ctx.settings.extra_ca_file)
         if isinstance(page, list):  # a hub too old to page
             users.extend(page)
             break

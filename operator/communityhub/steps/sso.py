@@ -45,7 +45,8 @@ async def discover(ctx: HubContext, issuer: str) -> dict[str, str]:
     cached = ctx.discovery.get(issuer)
     if cached and cached[0] > time.monotonic():
         return cached[1]
-    document = await http.get_json(discovery_url(issuer), timeout_seconds=ctx.settings.http_timeout_seconds)
+    document = await http.get_json(discovery_url(issuer), timeout_seconds=ctx.settings.http_timeout_seconds,
+                                   extra_ca_file=ctx.settings.extra_ca_file)
     endpoints = oidc_endpoints(issuer, document)
     ctx.discovery[issuer] = (time.monotonic() + ctx.settings.oidc_discovery_seconds, endpoints)
     return endpoints
