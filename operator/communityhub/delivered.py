@@ -16,10 +16,7 @@ from __future__ import annotations
 import dataclasses
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
-from functools import cache
 from typing import Literal
-
-import jinja2
 
 from communityhub import policy, render
 from communityhub.api.annotations import DELIVERED_AT
@@ -55,15 +52,6 @@ def decide(annotations: dict[str, str], ready: bool, namespace: str, name: str) 
     return Decision("send", Verdict.unknown("Sending", "sending the DELIVERED email"))
 
 
-@cache
-def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("communityhub", "templates"),
-        undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(["html.j2"]),
-    )
-
-
 #: What the hub's login button says, per provider.
 LOGIN_BUTTONS = {"github": "Sign in with GitHub", "cilogon": "Sign in with CILogon", "oidc": "Sign in"}
 
@@ -86,7 +74,7 @@ def message(spec: CommunityHubSpec, namespace: str, name: str, *, sender: str, s
         "support_email": support_email,
         "reference": f"{namespace}/{name}",
     }
-    env = _templates()
+    env = render.templates()
     msg = EmailMessage()
     msg["Subject"] = f"Your JupyterHub is ready: {spec.community.display_name}"
     msg["From"] = sender

@@ -20,11 +20,15 @@ import yaml
 from communityhub.api.models import CommunityHubSpec
 
 OAUTH_SECRET_NAME = "hub-oauth-client"
+#: On everything the operator creates (and how it finds the hub namespaces it made).
+MANAGED_BY = {"app.kubernetes.io/managed-by": "communityhub-operator"}
 #: Labels that tie a hub's namespace (and a dedicated cluster's Secret) to its CommunityHub.
 HUB_LABEL = "hubs.2i2c.org/hub"
 HUB_NAMESPACE_LABEL = "hubs.2i2c.org/hub-namespace"
 #: The operator's usage service in each hub: its token comes from this Secret in the hub's namespace.
 USAGE_TOKEN_SECRET_NAME = "hub-usage-token"
+#: The key of the usage token in its Secrets (the hub's, and the one beside the CommunityHub).
+USAGE_TOKEN_KEY = "token"
 USAGE_SERVICE = "communityhub-usage"
 #: Just what counting active users needs: list users, their activity and their servers.
 USAGE_SCOPES = ("list:users", "read:users:activity", "read:servers")
@@ -38,11 +42,12 @@ AUTHENTICATORS = {
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def templates() -> jinja2.Environment:
+    """The package's jinja2 templates (chart values, the DELIVERED email): only ``*.html.j2`` is escaped."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("communityhub", "templates"),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,  # YAML, not HTML
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         keep_trailing_newline=True,
     )
 
@@ -64,7 +69,7 @@ def label_value(text: str) -> str:
 
 def hub_labels(namespace: str, name: str, spec: CommunityHubSpec) -> dict[str, str]:
     return {
-        "app.kubernetes.io/managed-by": "communityhub-operator",
+        **MANAGED_BY,
         HUB_LABEL: label_value(name),
         HUB_NAMESPACE_LABEL: label_value(namespace),
         "hubs.2i2c.org/community": label_value(spec.community.display_name),
@@ -203,7 +208,7 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
     """The chart values for this hub: rendered from the spec, then ``spec.hub.values`` merged last."""
     class_name, config_key = AUTHENTICATORS[spec.auth.provider]
     image_name, image_tag = split_image(spec.environment.image)
-    text = _environment().get_template("jupyterhub-values.yaml.j2").render(
+    text = templates().get_template("jupyterhub-values.yaml.j2").render(
         spec=spec,
         release=name,
         labels=hub_labels(namespace, name, spec),
@@ -214,7 +219,7 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
             "secret_name": OAUTH_SECRET_NAME,
         },
         environment={"image_name": image_name, "image_tag": image_tag, "profile_list": profile_list(spec)},
-        usage={"secret_name": USAGE_TOKEN_SECRET_NAME, "config": usage_service_config()},
+        usage={"secret_name": USAGE_TOKEN_SECRET_NAME, "token_key": USAGE_TOKEN_KEY, "config": usage_service_config()},
     )
     rendered = yaml.safe_load(text)
     return deep_merge(rendered, spec.hub.values)

@@ -64,6 +64,9 @@ def test_authenticator_config_is_what_oauthenticator_reads(provider: str, monkey
     for key, secret_key in (("OAUTH_CLIENT_ID", "client_id"), ("OAUTH_CLIENT_SECRET", "client_secret")):
         assert env[key]["valueFrom"]["secretKeyRef"] == {"name": render.OAUTH_SECRET_NAME, "key": secret_key}
         monkeypatch.setenv(key, f"from-secret-{secret_key}")
+    # The usage service's token, from the Secret the hub step writes, under the key it writes.
+    assert env["CHUB_USAGE_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": render.USAGE_TOKEN_SECRET_NAME, "key": render.USAGE_TOKEN_KEY}
     authenticator = cls(config=Config({section: config[section], "Authenticator": config["Authenticator"]}))
     assert authenticator.client_id == "from-secret-client_id"
     assert authenticator.client_secret == "from-secret-client_secret"

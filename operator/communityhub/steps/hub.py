@@ -49,10 +49,6 @@ def desired_values(ctx: HubContext) -> dict[str, Any]:
     return values
 
 
-#: The key of the usage service's token in its Secrets (and in the chart's secretKeyRef).
-TOKEN_KEY = "token"
-
-
 def usage_token_secret(name: str) -> str:
     """The Secret beside the CommunityHub that holds the token of the hub's usage service."""
     return f"{name}-hub-api-token"
@@ -63,13 +59,13 @@ async def ensure_usage_token(ctx: HubContext) -> bytes:
     client = ctx.clusters.get(None)
     name = usage_token_secret(ctx.name)
     data = await kube.read_secret(client, name, ctx.namespace)
-    if data and data.get(TOKEN_KEY):
-        return data[TOKEN_KEY]
+    if data and data.get(render.USAGE_TOKEN_KEY):
+        return data[render.USAGE_TOKEN_KEY]
     token = secrets.token_hex(32).encode()
     owner = {"apiVersion": models.API_VERSION, "kind": models.KIND, "name": ctx.name, "uid": ctx.uid,
              "controller": True, "blockOwnerDeletion": False}
-    await kube.ensure_secret(client, name, ctx.namespace, {TOKEN_KEY: token},
-                             {"app.kubernetes.io/managed-by": "communityhub-operator"},
+    await kube.ensure_secret(client, name, ctx.namespace, {render.USAGE_TOKEN_KEY: token},
+                             render.MANAGED_BY,
                              owner_references=[owner] if ctx.uid else None)
     return token
 
@@ -112,7 +108,8 @@ async def deploy(ctx: HubContext) -> Verdict:
         if ctx.oauth_client:
             await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
         token = await ensure_usage_token(ctx)
-        await kube.ensure_secret(client, render.USAGE_TOKEN_SECRET_NAME, target.namespace, {TOKEN_KEY: token}, labels)
+        await kube.ensure_secret(client, render.USAGE_TOKEN_SECRET_NAME, target.namespace,
+                                 {render.USAGE_TOKEN_KEY: token}, labels)
         ctx.log.info("helm upgrade", release=ctx.name, chart=chart, version=version, target=target.cluster,
                      reason="values changed" if release.get("valuesHash") else "first install")
         async with kubeconfig_file(target.kubeconfig) as kubeconfig:

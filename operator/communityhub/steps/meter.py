@@ -83,7 +83,7 @@ class Meter:
 async def read_usage(ctx: HubContext, now: dt.datetime) -> usage.Usage:
     assert ctx.target is not None
     data = await kube.read_secret(ctx.clusters.get(None), hub.usage_token_secret(ctx.name), ctx.namespace)
-    token = (data or {}).get(hub.TOKEN_KEY)
+    token = (data or {}).get(render.USAGE_TOKEN_KEY)
     if not token:
         raise http.HttpError(f"Secret {ctx.namespace}/{hub.usage_token_secret(ctx.name)} with the hub's API token "
                              "is missing (it is created with the hub's release)")
@@ -124,7 +124,7 @@ def usage_annotations(current: Mapping[str, str], figures: usage.Usage, refresh_
 async def _cluster_state(ctx: HubContext, target: Target) -> tuple[list[cost.Node], list[cost.Pod]]:
     client = ctx.clusters.get(target.kubeconfig)
     owners: dict[str, str] = {}
-    async for namespace in client.list(Namespace, labels={"app.kubernetes.io/managed-by": "communityhub-operator"}):
+    async for namespace in client.list(Namespace, labels=render.MANAGED_BY):
         labels = (namespace.metadata.labels or {}) if namespace.metadata else {}
         if namespace.metadata and render.HUB_LABEL in labels:
             owner = f"{labels.get(render.HUB_NAMESPACE_LABEL)}/{labels[render.HUB_LABEL]}"
@@ -161,7 +161,7 @@ async def cluster_ledger(ctx: HubContext, meter: Meter, now: dt.datetime) -> dic
         ledger["cluster"], ledger["unpriced"] = target.cluster, unpriced
         await kube.ensure_config_map(local, name, ctx.settings.namespace,
                                      {LEDGER_KEY: json.dumps(ledger, sort_keys=True)},
-                                     {"app.kubernetes.io/managed-by": "communityhub-operator"})
+                                     render.MANAGED_BY)
         meter.ledgers[name] = ledger
         return ledger
 
