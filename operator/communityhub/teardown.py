@@ -38,7 +38,7 @@ async def remove_release(ctx: HubContext, target: Target) -> Verdict | None:
 
 async def teardown(ctx: HubContext) -> Verdict | None:
     if ctx.spec.placement.type == "dedicated":
-        target = await dedicated.target_from_secret(ctx)
+        target = dedicated.target_from_secret(ctx)
         if target is not None:
             blocked = await remove_release(ctx, target)
             if blocked is not None:

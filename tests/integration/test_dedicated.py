@@ -35,7 +35,7 @@ def state(management: Cluster, namespace: str, name: str) -> dict[str, Any] | No
 
 def lock_held(management: Cluster, namespace: str, name: str) -> bool:
     """The kubernetes backend's lock: a Lease whose holderIdentity is the lock's ID."""
-    lease = management.get("lease", f"lock-{dedicated.state_secret_name(namespace, name)}", OPERATOR_NAMESPACE)
+    lease = management.get("lease", dedicated.lock_lease_name(namespace, name), OPERATOR_NAMESPACE)
     return bool(lease and lease.get("spec", {}).get("holderIdentity"))
 
 

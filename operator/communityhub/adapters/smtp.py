@@ -32,10 +32,10 @@ def _send(server: SmtpServer, message: EmailMessage) -> None:
         if server.starttls:
             smtp.starttls(context=client_context(server.extra_ca_file))
             smtp.ehlo()
-        if server.username and not smtp.has_extn("auth"):
-            hint = " until STARTTLS (turn on CHUB_SMTP_STARTTLS)" if smtp.has_extn("starttls") else ""
-            raise SmtpError(f"{server.host}:{server.port} offers no login (SMTP AUTH){hint}")
         if server.username:
+            if not smtp.has_extn("auth"):
+                hint = " until STARTTLS (turn on CHUB_SMTP_STARTTLS)" if smtp.has_extn("starttls") else ""
+                raise SmtpError(f"{server.host}:{server.port} offers no login (SMTP AUTH){hint}")
             smtp.login(server.username, server.password or "")
         smtp.send_message(message)
 

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,11 @@ def state_suffix(namespace: str, name: str) -> str:
 
 def state_secret_name(namespace: str, name: str) -> str:
     return f"tfstate-default-{state_suffix(namespace, name)}"
+
+
+def lock_lease_name(namespace: str, name: str) -> str:
+    """The kubernetes backend's lock: a Lease named after the state Secret."""
+    return f"lock-{state_secret_name(namespace, name)}"
 
 
 def kubeconfig_secret_name(namespace: str, name: str) -> str:
@@ -149,7 +156,7 @@ async def _take_over(ctx: HubContext, lock_id: str) -> None:
     """Release a stale lock: the kubernetes backend's lock is a Lease whose holderIdentity is the lock ID.
     Deleted only while that same lock still holds it (what `terraform force-unlock` does, without needing
     an initialised working directory, which a locked state prevents)."""
-    name = f"lock-{state_secret_name(ctx.namespace, ctx.name)}"
+    name = lock_lease_name(ctx.namespace, ctx.name)
     client = ctx.clusters.get(None)
     try:
         lease = await client.get(Lease, name, namespace=ctx.settings.namespace)
@@ -184,20 +191,24 @@ def _semaphore(ctx: HubContext) -> asyncio.Semaphore:
     return _SEMAPHORES.setdefault(key, asyncio.Semaphore(key))
 
 
-def _runner(ctx: HubContext, workdir: Path, env: dict[str, str]) -> TerraformRunner:
-    return TerraformRunner(workdir=workdir, binary=ctx.settings.terraform, env=env,
-                           timeout=ctx.settings.terraform_timeout_seconds, variables=variables(ctx))
-
-
-def _workdir(ctx: HubContext) -> Path:
+@contextlib.asynccontextmanager
+async def _terraform(ctx: HubContext, credentials: dict[str, str]) -> AsyncIterator[TerraformRunner]:
+    """A runner in a fresh scratch directory with the generated root module, within the operator's
+    concurrency limit; the directory (and with it any credentials Terraform wrote) is removed after."""
     workdir = Path(ctx.settings.terraform_workdir) / f"{ctx.namespace}--{ctx.name}"
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True, mode=0o700)
     (workdir / "main.tf").write_text(ROOT_MODULE % {"source": module_dir(ctx)})
-    return workdir
+    try:
+        async with _semaphore(ctx):
+            yield TerraformRunner(workdir=workdir, binary=ctx.settings.terraform,
+                                  env=base_env(workdir, credentials),
+                                  timeout=ctx.settings.terraform_timeout_seconds, variables=variables(ctx))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def target_from_secret(ctx: HubContext) -> Target | None:
+def target_from_secret(ctx: HubContext) -> Target | None:
     secret_name = kubeconfig_secret_name(ctx.namespace, ctx.name)
     kubeconfig = indexed(ctx.dedicated_kubeconfigs, secret_name)
     if kubeconfig is None:
@@ -217,7 +228,7 @@ async def provision(ctx: HubContext) -> Verdict:
     wanted = inputs_hash(ctx)
     recorded = (ctx.status.get("cluster") or {}).get("inputsHash")
     if recorded == wanted:
-        target = await target_from_secret(ctx)
+        target = target_from_secret(ctx)
         if target is not None:
             ctx.target, ctx.inputs_hash = target, wanted
             return Verdict.true("ClusterProvisioned",
@@ -225,10 +236,8 @@ async def provision(ctx: HubContext) -> Verdict:
     credentials = await _credentials_env(ctx)
     if isinstance(credentials, Verdict):
         return credentials
-    workdir = _workdir(ctx)
     try:
-        async with _semaphore(ctx):
-            runner = _runner(ctx, workdir, base_env(workdir, credentials))
+        async with _terraform(ctx, credentials) as runner:
             ctx.log.info("terraform apply", cloud=dedicated.cloud, region=dedicated.region)
             summary = await _run_terraform(ctx, runner)
             outputs = await runner.outputs()
@@ -237,8 +246,6 @@ async def provision(ctx: HubContext) -> Verdict:
                                               f"{ctx.settings.terraform_timeout_seconds + 30:.0f}s is taken over)")
     except TerraformError as err:
         return Verdict.false("TerraformFailed", f"terraform {err.command} failed: {err.summary}")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     secret_name = kubeconfig_secret_name(ctx.namespace, ctx.name)
     await kube.ensure_secret(
         ctx.clusters.get(None), secret_name, ctx.settings.namespace, {"kubeconfig": outputs["kubeconfig"].encode()},
@@ -259,20 +266,16 @@ async def destroy(ctx: HubContext) -> Verdict | None:
         return credentials
     local = ctx.clusters.get(None)
     if await kube.read_secret(local, state_secret_name(ctx.namespace, ctx.name), ctx.settings.namespace) is not None:
-        workdir = _workdir(ctx)
         try:
-            async with _semaphore(ctx):
-                runner = _runner(ctx, workdir, base_env(workdir, credentials))
+            async with _terraform(ctx, credentials) as runner:
                 ctx.log.info("terraform destroy")
                 await _run_terraform(ctx, runner, destroy=True)
         except StateLocked as locked:
             return Verdict.unknown("StateLocked", f"{locked.summary}; retrying")
         except TerraformError as err:
             return Verdict.false("DestroyFailed", f"terraform {err.command} failed: {err.summary}")
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
     for kind, name in ((Secret, state_secret_name(ctx.namespace, ctx.name)),
-                       (Lease, f"lock-{state_secret_name(ctx.namespace, ctx.name)}"),
+                       (Lease, lock_lease_name(ctx.namespace, ctx.name)),
                        (Secret, kubeconfig_secret_name(ctx.namespace, ctx.name))):
         try:
             await local.delete(kind, name, namespace=ctx.settings.namespace)
