@@ -176,7 +176,7 @@ def smtp_sink(tls_ca: CertificateAuthority) -> Iterator[SmtpSink]:
 @pytest.fixture(scope="session")
 def oidc_issuer(tls_ca: CertificateAuthority) -> Iterator[OidcIssuer]:
     """A real https OIDC issuer whose discovery answers the tests set per realm."""
-    issuer = OidcIssuer(*server_certificate(tls_ca, "oidc"))
+    issuer = OidcIssuer(tls=server_certificate(tls_ca, "oidc"))
     issuer.start()
     yield issuer
     issuer.stop()

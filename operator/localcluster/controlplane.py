@@ -73,7 +73,7 @@ def state_root() -> Path:
     return Path(base) / "communityhub-operator"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -154,7 +154,7 @@ class ControlPlane:
         paths = binaries.ensure(binaries.CONTROL_PLANE)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "logs").mkdir(exist_ok=True)
-        ports = {k: _free_port() for k in ("etcd", "etcd_peer", "apiserver", "kcm", "scheduler")}
+        ports = {k: free_port() for k in ("etcd", "etcd_peer", "apiserver", "kcm", "scheduler")}
         state: dict[str, Any] = {"name": self.name, "ports": ports, "processes": []}
         self.state_file.write_text(json.dumps(state))
         certs = self._pki()

@@ -3,12 +3,10 @@ reported on SSOReady while the hub step waits, and recovery once the issuer answ
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.conftest import OperatorProcess
-from tests.support.hubs import RUN, create_hub, hub, hub_ns, ns, wait_condition, wait_ready
+from tests.support.hubs import RUN, create_hub, hub, hub_config, hub_ns, ns, wait_condition, wait_ready
 from tests.support.kube import Cluster, condition
 from tests.support.oidc import WELL_KNOWN, OidcIssuer, discovery_document
 
@@ -36,8 +34,7 @@ def test_oidc_issuer_discovered_over_https_failure_reported_then_recovered(
     wait_ready(management, "idp", ns("team-idp"), timeout=180)
     sso = condition(hub(management, "idp", ns("team-idp")), "SSOReady")
     assert sso["status"] == "True" and "climate" in sso["message"]  # type: ignore[index]
-    config_map = management.get("configmap", "hub-config", hub_ns("team-idp", "idp"))
-    generic = json.loads(config_map["data"]["hub.config.json"])["GenericOAuthenticator"]
+    generic = hub_config(management, hub_ns("team-idp", "idp"))["GenericOAuthenticator"]
     document = discovery_document(issuer)
     assert (generic["authorize_url"], generic["token_url"], generic["userdata_url"]) == (
         document["authorization_endpoint"], document["token_endpoint"], document["userinfo_endpoint"])

@@ -16,6 +16,7 @@ from tests.support.hubs import (
     SECRET_VALUE,
     create_hub,
     hub,
+    hub_config,
     hub_manifest,
     hub_ns,
     ns,
@@ -48,11 +49,11 @@ def test_create_goes_to_ready_with_conditions_events_and_a_labelled_namespace(
     for deployment in ("hub", "proxy"):
         assert management.get("deployment", deployment, hub_ns("team-a", "alpha"))["status"]["availableReplicas"] == 1
     # The rendered values reached the release: authenticator, admins, profiles.
-    config = management.get("configmap", "hub-config", hub_ns("team-a", "alpha"))["data"]
-    hub_config = json.loads(config["hub.config.json"])
-    assert hub_config["JupyterHub"]["authenticator_class"] == "github"
-    assert hub_config["Authenticator"]["admin_users"] == ["alice"]
-    assert [p["slug"] for p in json.loads(config["singleuser.json"])["profileList"]] == ["small", "large"]
+    config = hub_config(management, hub_ns("team-a", "alpha"))
+    assert config["JupyterHub"]["authenticator_class"] == "github"
+    assert config["Authenticator"]["admin_users"] == ["alice"]
+    profiles = hub_config(management, hub_ns("team-a", "alpha"), "singleuser.json")["profileList"]
+    assert [p["slug"] for p in profiles] == ["small", "large"]
 
     events = management.get("events", namespace=ns("team-a"))["items"]
     reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "alpha"}
@@ -91,9 +92,7 @@ def test_spec_change_upgrades_the_release(management: Cluster, operator: Operato
     after = wait_for(upgraded, what="generation 2 Ready")
     assert after["status"]["release"]["revision"] == before["status"]["release"]["revision"] + 1
     assert after["status"]["release"]["valuesHash"] != before["status"]["release"]["valuesHash"]
-    config_map = management.get("configmap", "hub-config", hub_ns("team-b", "beta"))
-    hub_config = json.loads(config_map["data"]["hub.config.json"])
-    assert hub_config["Authenticator"]["admin_users"] == ["alice", "carol"]
+    assert hub_config(management, hub_ns("team-b", "beta"))["Authenticator"]["admin_users"] == ["alice", "carol"]
     # The transition time of a condition that stayed True did not move.
     assert condition(after, "ClusterReady")["lastTransitionTime"] == \
         condition(before, "ClusterReady")["lastTransitionTime"]  # type: ignore[index]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import secrets
 from typing import Any
 
@@ -47,6 +48,11 @@ def create_hub(cluster: Cluster, name: str, namespace: str, secret: bool = True,
 def hub(cluster: Cluster, name: str, namespace: str) -> dict[str, Any] | None:
     result: dict[str, Any] | None = cluster.get("communityhub", name, namespace)
     return result
+
+
+def hub_config(cluster: Cluster, hub_namespace: str, key: str = "hub.config.json") -> Any:
+    """A JSON document of the released hub's configuration (the test chart's hub-config ConfigMap)."""
+    return json.loads(cluster.get("configmap", "hub-config", hub_namespace)["data"][key])
 
 
 def wait_condition(cluster: Cluster, name: str, namespace: str, type_: str, status: str,

@@ -15,8 +15,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from localcluster.controlplane import free_port
 from tests.support.kube import wait_for
-from tests.support.smtp import free_port
 
 CONFIG = '''
 from jupyterhub.proxy import Proxy

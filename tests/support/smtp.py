@@ -4,7 +4,6 @@ requires STARTTLS before anything else (and before the login), as a real mail re
 
 from __future__ import annotations
 
-import socket
 import ssl
 import threading
 from email import message_from_bytes, policy
@@ -15,13 +14,9 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from localcluster.controlplane import free_port
+
 USERNAME, PASSWORD = "operator", "smtp-pa55word-never-shown"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class SmtpSink:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 
 from communityhub.adapters import http
 from communityhub.steps import sso
+from tests.support.httpserver import HttpServer
 
 ISSUER = "https://id.example.org/realms/hub"
 DOC = {"issuer": ISSUER, "authorization_endpoint": f"{ISSUER}/auth", "token_endpoint": f"{ISSUER}/token",
@@ -33,33 +32,16 @@ def test_bad_discovery_documents_are_refused(document: object, error: str) -> No
         sso.oidc_endpoints(ISSUER, document)
 
 
-async def _serve(routes: dict[str, tuple[int, str]]) -> AsyncIterator[str]:
-    async def handler(request: web.Request) -> web.Response:
-        status, body = routes.get(request.path, (404, "not found"))
-        return web.Response(status=status, text=body, content_type="application/json")
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
 def test_get_json_reads_and_reports_errors_without_the_token() -> None:
-    async def scenario() -> None:
-        async for base in _serve({"/ok": (200, '{"a": 1}'), "/bad": (500, "boom"), "/junk": (200, "{")}):
-            assert await http.get_json(f"{base}/ok", timeout_seconds=5, token="s3cret") == {"a": 1}
-            for path, text in (("/bad", "HTTP 500"), ("/junk", "JSONDecodeError"), ("/missing", "HTTP 404")):
-                with pytest.raises(http.HttpError, match=text) as err:
-                    await http.get_json(f"{base}{path}", timeout_seconds=5, token="s3cret")
-                assert "s3cret" not in str(err.value)
+    async def scenario(base: str) -> None:
+        assert await http.get_json(f"{base}/ok", timeout_seconds=5, token="s3cret") == {"a": 1}
+        for path, text in (("/bad", "HTTP 500"), ("/junk", "JSONDecodeError"), ("/missing", "HTTP 404")):
+            with pytest.raises(http.HttpError, match=text) as err:
+                await http.get_json(f"{base}{path}", timeout_seconds=5, token="s3cret")
+            assert "s3cret" not in str(err.value)
         with pytest.raises(http.HttpError, match=r"127\.0\.0\.1:9"):
             await http.get_json("http://127.0.0.1:9/x", timeout_seconds=2)
 
-    asyncio.run(scenario())
+    with HttpServer() as server:
+        server.routes.update({"/ok": (200, '{"a": 1}'), "/bad": (500, "boom"), "/junk": (200, "{")})
+        asyncio.run(scenario(server.base))
