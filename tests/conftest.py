@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from localcluster import binaries
+from localcluster import binaries, charts
 from localcluster.controlplane import ControlPlane
 from localcluster.pki import CertificateAuthority
 from tests.support import smtp
@@ -30,10 +30,26 @@ from tests.support.smtp import SmtpSink
 REPO = Path(__file__).resolve().parents[1]
 CRD = REPO / "crds" / "communityhub.yaml"
 OPERATOR_CHART = REPO / "helm" / "communityhub-operator"
-TEST_CHART = REPO / "tests" / "charts" / "jupyterhub-lite"
 OPERATOR_NAMESPACE = "communityhub-system"
 SMTP_SECRET = "smtp-credentials"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:communityhub-operator"
+
+
+def pytest_report_header() -> str:
+    """Which JupyterHub chart the hubs of this run are delivered with."""
+    try:
+        return f"hub chart: {charts.jupyterhub_chart().describe()}"
+    except Exception as err:  # reported again, as a failure, by the fixture that needs it
+        return f"hub chart: not available ({err})"
+
+
+@pytest.fixture(scope="session")
+def hub_chart() -> charts.HubChart:
+    """The real JupyterHub chart: ../shared/charts when present, else pulled from the official repository."""
+    try:
+        return charts.jupyterhub_chart()
+    except Exception as err:
+        pytest.fail(f"the JupyterHub chart {charts.VERSION} cannot be had: {err}", pytrace=False)
 
 
 def _ensure(names: list[str]) -> dict[str, Path]:
@@ -184,7 +200,7 @@ def oidc_issuer(tls_ca: CertificateAuthority) -> Iterator[OidcIssuer]:
 
 @pytest.fixture(scope="session")
 def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, terraform_bin: Path,
-             smtp_sink: SmtpSink, tls_ca: CertificateAuthority,
+             hub_chart: charts.HubChart, smtp_sink: SmtpSink, tls_ca: CertificateAuthority,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     workdir = tmp_path_factory.mktemp("operator")
     management.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
@@ -199,8 +215,7 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
                                   workdir / "operator.kubeconfig")
     proc = OperatorProcess(kubeconfig, workdir / "operator.log", {
         "CHUB_NAMESPACE": OPERATOR_NAMESPACE,
-        "CHUB_CHART_REPOSITORY": "",
-        "CHUB_CHART_NAME": str(TEST_CHART),
+        **charts.operator_env(hub_chart),
         "CHUB_HELM": str(helm_bin),
         "CHUB_RESYNC_SECONDS": "2",
         "CHUB_METRICS_PORT": "0",

@@ -192,6 +192,35 @@ def usage_service_config() -> str:
     )
 
 
+#: The idle culler's timeout per archetype (seconds): classes free nodes fast, research runs long jobs.
+CULL_TIMEOUT_SECONDS = {"education": 3600, "research": 4 * 3600, "partnership": 2 * 3600}
+CULL_EVERY_SECONDS = 600
+#: Requests of the hub's infrastructure pods: sized for a hub of a few hundred users.
+PROXY_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
+USER_SCHEDULER_RESOURCES = {"requests": {"cpu": "20m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+HUB_DB_STORAGE = "1Gi"
+#: The port of the hub's REST API (the hub Service's), which the operator's metering reads.
+HUB_API_PORT = 8081
+
+
+def production(spec: CommunityHubSpec, operator_namespace: str) -> dict[str, Any]:
+    """The settings a production hub needs that are not the community's choice."""
+    resources = spec.hub.resources
+    return {
+        "hub_resources": {"requests": {"cpu": f"{resources.cpu:g}", "memory": resources.memory},
+                          "limits": {"memory": resources.memory}},
+        "proxy_resources": PROXY_RESOURCES,
+        "user_scheduler_resources": USER_SCHEDULER_RESOURCES,
+        "db_storage": HUB_DB_STORAGE,
+        "cull_timeout": CULL_TIMEOUT_SECONDS[spec.community.archetype],
+        "cull_every": CULL_EVERY_SECONDS,
+        # On a shared cluster every hub's puller would put a pod on every user node: only on the hub's own.
+        "continuous_puller": spec.placement.type == "dedicated",
+        "operator_namespace": operator_namespace,
+        "hub_api_port": HUB_API_PORT,
+    }
+
+
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Helm's merge rule: maps merge recursively, anything else in ``override`` wins."""
     out = copy.deepcopy(base)
@@ -204,7 +233,8 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 def values(namespace: str, name: str, spec: CommunityHubSpec,
-           oidc_endpoints: Mapping[str, str] | None = None) -> dict[str, Any]:
+           oidc_endpoints: Mapping[str, str] | None = None,
+           operator_namespace: str = "communityhub-system") -> dict[str, Any]:
     """The chart values for this hub: rendered from the spec, then ``spec.hub.values`` merged last."""
     class_name, config_key = AUTHENTICATORS[spec.auth.provider]
     image_name, image_tag = split_image(spec.environment.image)
@@ -219,6 +249,7 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
             "secret_name": OAUTH_SECRET_NAME,
         },
         environment={"image_name": image_name, "image_tag": image_tag, "profile_list": profile_list(spec)},
+        production=production(spec, operator_namespace),
         usage={"secret_name": USAGE_TOKEN_SECRET_NAME, "token_key": USAGE_TOKEN_KEY, "config": usage_service_config()},
     )
     rendered = yaml.safe_load(text)

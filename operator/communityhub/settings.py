@@ -9,16 +9,20 @@ import os
 import tempfile
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 
 class Settings(BaseModel):
     namespace: str = "communityhub-system"
+    #: The hub chart: ``chart_name`` in this Helm repository; empty: ``chart_name`` is a chart archive (.tgz)
+    #: or directory on disk, the stand-in for offline machines.
     chart_repository: str = "https://hub.jupyter.org/helm-chart/"
     chart_name: str = "jupyterhub"
-    chart_version: str = "4.1.0"
+    chart_version: str = "4.4.0"
     helm: str = "helm"
     helm_timeout_seconds: float = Field(default=600, gt=0)
+    #: How long a deployed release may take to become Available before HubReady turns False with the cause.
+    rollout_deadline_seconds: float = Field(default=600, gt=0)
     resync_seconds: float = Field(default=300, gt=0)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     health_port: int = Field(default=8081, ge=0, le=65535)
@@ -73,6 +77,14 @@ class Settings(BaseModel):
             raise ValueError(f"CA bundle {value} does not exist")
         return value
 
+    @model_validator(mode="after")
+    def _local_chart_exists(self) -> Settings:
+        """A local chart that is not there is refused at start-up, not at every hub's helm run."""
+        if not self.chart_repository and not Path(self.chart_name).exists():
+            raise ValueError(f"CHUB_CHART_REPOSITORY is empty, so CHUB_CHART_NAME must be a chart archive or "
+                             f"directory, and {self.chart_name} does not exist")
+        return self
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -82,8 +94,3 @@ class Settings(BaseModel):
             if key in env:
                 values[name] = env[key]
         return cls.model_validate(values)
-
-    @property
-    def chart_is_local(self) -> bool:
-        """A chart directory on disk rather than a chart in a repository."""
-        return not self.chart_repository and Path(self.chart_name).is_dir()

@@ -30,6 +30,16 @@ import yaml
 from localcluster import binaries, pki
 
 SERVICE_CIDR = "10.96.0.0/16"
+#: The default StorageClass: the controller-manager's host-path provisioner (development only), so claims
+#: such as the JupyterHub chart's hub-db-dir get bound.
+STORAGE_CLASS = {
+    "apiVersion": "storage.k8s.io/v1",
+    "kind": "StorageClass",
+    "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+    "provisioner": "kubernetes.io/host-path",
+    "reclaimPolicy": "Delete",
+    "volumeBindingMode": "Immediate",
+}
 POD_CIDR = "10.244.0.0/16"
 
 
@@ -173,6 +183,7 @@ class ControlPlane:
                 "--use-service-account-credentials=true",
                 f"--cluster-cidr={POD_CIDR}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--enable-hostpath-provisioner=true",
             ]
             self._start(state, "kube-controller-manager", paths["kube-controller-manager"], kcm_args)
             self._start(state, "kube-scheduler", paths["kube-scheduler"],
@@ -186,6 +197,7 @@ class ControlPlane:
                 "--node-lease-duration-seconds=40",
             ])
             self._create_nodes()
+            self._create("/apis/storage.k8s.io/v1/storageclasses", STORAGE_CLASS)
             self._wait(self._nodes_ready, deadline, "kwok nodes Ready")
             self._wait(self._default_service_account, deadline, "the default ServiceAccount")
         except Exception:
@@ -364,11 +376,15 @@ class ControlPlane:
                                     "pods": "110"},
                 },
             }
-            try:
-                self.request("POST", "/api/v1/nodes", body)
-            except urllib.error.HTTPError as err:
-                if err.code != 409:
-                    raise
+            self._create("/api/v1/nodes", body)
+
+    def _create(self, collection: str, body: dict[str, Any]) -> None:
+        """POST an object; one that exists already is fine."""
+        try:
+            self.request("POST", collection, body)
+        except urllib.error.HTTPError as err:
+            if err.code != 409:
+                raise
 
     def _nodes_ready(self) -> bool:
         nodes = self.request("GET", "/api/v1/nodes?labelSelector=type%3Dkwok")["items"]

@@ -9,7 +9,7 @@ import pytest
 
 from communityhub import delivered
 from tests.conftest import OperatorProcess
-from tests.support.hubs import RUN, create_hub, hub, hub_ns, ns, wait_condition, wait_ready
+from tests.support.hubs import RUN, create_hub, hub, hub_ns, ns, released_values, wait_condition, wait_ready
 from tests.support.kube import Cluster, condition
 from tests.support.smtp import USERNAME, SmtpSink
 
@@ -101,6 +101,5 @@ def test_environment_beyond_the_archetypes_limits_is_a_condition_then_fixed(
     obj = wait_ready(management, "big", ns("team-big"), timeout=120)
     env = condition(obj, "EnvironmentReady")
     assert env["reason"] == "EnvironmentRolledOut" and "huge" in env["message"]  # type: ignore[index]
-    config = management.get("configmap", "hub-config", hub_ns("team-big", "big"))["data"]
-    (profile,) = json.loads(config["singleuser.json"])["profileList"]
+    (profile,) = released_values(management, hub_ns("team-big", "big"))["singleuser"]["profileList"]
     assert profile["kubespawner_override"]["cpu_limit"] == 4

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import OperatorProcess
-from tests.support.hubs import RUN, create_hub, hub, hub_config, hub_ns, ns, wait_condition, wait_ready
+from tests.support.hubs import RUN, create_hub, hub, hub_ns, ns, released_values, wait_condition, wait_ready
 from tests.support.kube import Cluster, condition
 from tests.support.oidc import WELL_KNOWN, OidcIssuer, discovery_document
 
@@ -34,7 +34,7 @@ def test_oidc_issuer_discovered_over_https_failure_reported_then_recovered(
     wait_ready(management, "idp", ns("team-idp"), timeout=180)
     sso = condition(hub(management, "idp", ns("team-idp")), "SSOReady")
     assert sso["status"] == "True" and "climate" in sso["message"]  # type: ignore[index]
-    generic = hub_config(management, hub_ns("team-idp", "idp"))["GenericOAuthenticator"]
+    generic = released_values(management, hub_ns("team-idp", "idp"))["hub"]["config"]["GenericOAuthenticator"]
     document = discovery_document(issuer)
     assert (generic["authorize_url"], generic["token_url"], generic["userdata_url"]) == (
         document["authorization_endpoint"], document["token_endpoint"], document["userinfo_endpoint"])

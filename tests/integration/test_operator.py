@@ -16,10 +16,10 @@ from tests.support.hubs import (
     SECRET_VALUE,
     create_hub,
     hub,
-    hub_config,
     hub_manifest,
     hub_ns,
     ns,
+    released_values,
     wait_condition,
     wait_ready,
 )
@@ -48,12 +48,17 @@ def test_create_goes_to_ready_with_conditions_events_and_a_labelled_namespace(
     assert namespace_obj["metadata"]["labels"]["hubs.2i2c.org/community"] == "Climate-Lab-Example-University"
     for deployment in ("hub", "proxy"):
         assert management.get("deployment", deployment, hub_ns("team-a", "alpha"))["status"]["availableReplicas"] == 1
-    # The rendered values reached the release: authenticator, admins, profiles.
-    config = hub_config(management, hub_ns("team-a", "alpha"))
+    # The rendered values reached the release of the real chart: authenticator, admins, profiles.
+    released = released_values(management, hub_ns("team-a", "alpha"))
+    assert (released["Chart"]["Name"], released["Chart"]["Version"]) == ("jupyterhub", "4.4.0")
+    assert status["release"]["chart"] == "jupyterhub-4.4.0"
+    config = released["hub"]["config"]
     assert config["JupyterHub"]["authenticator_class"] == "github"
     assert config["Authenticator"]["admin_users"] == ["alice"]
-    profiles = hub_config(management, hub_ns("team-a", "alpha"), "singleuser.json")["profileList"]
-    assert [p["slug"] for p in profiles] == ["small", "large"]
+    assert [p["slug"] for p in released["singleuser"]["profileList"]] == ["small", "large"]
+    # The hub database is on its own claim, bound by the cluster's default StorageClass.
+    claim = management.get("pvc", "hub-db-dir", hub_ns("team-a", "alpha"))
+    assert claim["status"]["phase"] == "Bound"
 
     events = management.get("events", namespace=ns("team-a"))["items"]
     reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == "alpha"}
@@ -70,7 +75,7 @@ def test_the_client_secret_never_leaks(management: Cluster, operator: OperatorPr
     copied = management.get("secret", "hub-oauth-client", hub_ns("team-leak", "leak"))
     assert base64.b64decode(copied["data"]["client_secret"]).decode() == SECRET_VALUE  # the hub gets it...
     events = json.dumps(management.get("events", namespace=ns("team-leak")))
-    release_values = json.dumps(management.get("configmap", "hub-config", hub_ns("team-leak", "leak")))
+    release_values = json.dumps(released_values(management, hub_ns("team-leak", "leak")))
     for place, text in {"status/annotations": json.dumps(obj), "events": events, "values": release_values,
                         "operator log": operator.log()}.items():
         for secret in (SECRET_VALUE, smtp.PASSWORD):  # the OAuth client's, and the SMTP login's
@@ -92,7 +97,8 @@ def test_spec_change_upgrades_the_release(management: Cluster, operator: Operato
     after = wait_for(upgraded, what="generation 2 Ready")
     assert after["status"]["release"]["revision"] == before["status"]["release"]["revision"] + 1
     assert after["status"]["release"]["valuesHash"] != before["status"]["release"]["valuesHash"]
-    assert hub_config(management, hub_ns("team-b", "beta"))["Authenticator"]["admin_users"] == ["alice", "carol"]
+    released = released_values(management, hub_ns("team-b", "beta"))
+    assert released["hub"]["config"]["Authenticator"]["admin_users"] == ["alice", "carol"]
     # The transition time of a condition that stayed True did not move.
     assert condition(after, "ClusterReady")["lastTransitionTime"] == \
         condition(before, "ClusterReady")["lastTransitionTime"]  # type: ignore[index]

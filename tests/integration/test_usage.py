@@ -25,7 +25,7 @@ from communityhub import cost
 from communityhub.api import annotations as ann
 from communityhub.quantities import parse_cpu, parse_memory
 from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess
-from tests.support.hubs import create_hub, hub, hub_config, hub_ns, ns, wait_condition, wait_ready
+from tests.support.hubs import create_hub, hub, hub_ns, ns, released_values, wait_condition, wait_ready
 from tests.support.jupyterhub import JupyterHubProcess
 from tests.support.kube import Cluster, condition, wait_for
 
@@ -60,7 +60,7 @@ def metered(management: Cluster, operator: OperatorProcess, tmp_path_factory: py
         wait_ready(management, name, namespace, timeout=120)
     hub_namespace = hub_ns("team-meter", "meter")
     token = base64.b64decode(management.get("secret", "hub-usage-token", hub_namespace)["data"]["token"]).decode()
-    extra_config = hub_config(management, hub_namespace, "extraConfig.json")
+    extra_config = released_values(management, hub_namespace)["hub"]["extraConfig"]
 
     workdir = tmp_path_factory.mktemp("metering")
     jupyterhub = JupyterHubProcess(workdir / "jupyterhub", extra_config, token)

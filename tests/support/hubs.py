@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import base64
 import copy
-import json
 import secrets
 from typing import Any
 
@@ -50,9 +50,10 @@ def hub(cluster: Cluster, name: str, namespace: str) -> dict[str, Any] | None:
     return result
 
 
-def hub_config(cluster: Cluster, hub_namespace: str, key: str = "hub.config.json") -> Any:
-    """A JSON document of the released hub's configuration (the test chart's hub-config ConfigMap)."""
-    return json.loads(cluster.get("configmap", "hub-config", hub_namespace)["data"][key])
+def released_values(cluster: Cluster, hub_namespace: str) -> Any:
+    """The values the hub runs with, as the JupyterHub chart hands them to the hub (its `hub` Secret)."""
+    secret = cluster.get("secret", "hub", hub_namespace)
+    return yaml.safe_load(base64.b64decode(secret["data"]["values.yaml"]))
 
 
 def wait_condition(cluster: Cluster, name: str, namespace: str, type_: str, status: str,

@@ -12,7 +12,7 @@ import yaml
 from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import ConfigMap, Namespace, Secret
+from lightkube.resources.core_v1 import ConfigMap, Event, Namespace, PersistentVolumeClaim, Pod, Secret
 from lightkube.types import PatchType
 
 from communityhub.api import models
@@ -147,6 +147,20 @@ async def list_hub_deployments(client: AsyncClient, namespace: str, release: str
     async for dep in client.list(Deployment, namespace=namespace, labels={"app": "jupyterhub", "release": release}):
         out.append(deployment_health(dep.to_dict()))
     return out
+
+
+async def rollout_objects(client: AsyncClient, namespace: str, release: str
+                          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The release's Pods and claims, and the events about claims that are not bound: read only while a
+    rollout waits, to say why."""
+    selector = {"app": "jupyterhub", "release": release}
+    pods = [pod.to_dict() async for pod in client.list(Pod, namespace=namespace, labels=selector)]
+    claims = [c.to_dict() async for c in client.list(PersistentVolumeClaim, namespace=namespace, labels=selector)]
+    events: list[dict[str, Any]] = []
+    if any((c.get("status") or {}).get("phase") != "Bound" for c in claims):
+        events = [e.to_dict() async for e in client.list(
+            Event, namespace=namespace, fields={"involvedObject.kind": "PersistentVolumeClaim"})]
+    return pods, claims, events
 
 
 #: The CommunityHub resource for lightkube.

@@ -138,12 +138,22 @@ class Chart(ApiModel):
         description="JupyterHub chart version; the operator's default when omitted.")
 
 
+class HubResources(ApiModel):
+    """What the hub pod (JupyterHub itself, not the users' servers) reserves on its core node."""
+
+    cpu: float = Field(default=0.2, gt=0, le=8, description="CPU request of the hub pod, in cores.")
+    memory: str = Field(default="1Gi", pattern=MEMORY_QUANTITY, max_length=20,
+                        description="Memory request and limit of the hub pod, e.g. 1Gi.")
+
+
 class Hub(ApiModel):
     domain: str = Field(description="Public DNS name of the hub (ingress host; the URL is https://<domain>).",
                         pattern=DNS_NAME, max_length=253)
     chart: Chart = Field(default_factory=Chart, description="Chart settings; defaults come from the operator.")
     admin_users: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=100, description="Users with admin rights in the hub.")
+    resources: HubResources = Field(default_factory=HubResources,
+                                    description="Requests of the hub pod; larger hubs need more.")
     values: dict[str, Any] = Field(
         default_factory=dict, description="Last-resort Helm values, merged over the rendered ones.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
@@ -317,6 +327,8 @@ class ReleaseStatus(ApiModel):
     revision: int | None = Field(default=None, description="Deployed revision.")
     chart: str | None = Field(default=None, description="Chart name and version.")
     values_hash: str | None = Field(default=None, description="Hash of the rendered values last deployed.")
+    deployed_at: str | None = Field(default=None, description="When helm last deployed it (RFC 3339): the "
+                                                              "rollout deadline counts from here.")
 
 
 class CommunityHubStatus(ApiModel):

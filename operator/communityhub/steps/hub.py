@@ -8,18 +8,21 @@ cluster) and writes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import math
 import secrets
 from typing import Any
 
 from lightkube import ApiError
 
-from communityhub import render
+from communityhub import conditions, render
 from communityhub.adapters import kube
 from communityhub.adapters.helm import HelmError, kubeconfig_file
 from communityhub.api import models
 from communityhub.conditions import Verdict
 from communityhub.context import HubContext, Target
+from communityhub.diagnosis import Cause, rollout_cause
 
 EXPECTED_DEPLOYMENTS = ("hub", "proxy")
 
@@ -41,7 +44,7 @@ def oauth_checksum(ctx: HubContext) -> str | None:
 
 
 def desired_values(ctx: HubContext) -> dict[str, Any]:
-    values = render.values(ctx.namespace, ctx.name, ctx.spec, ctx.oidc_endpoints)
+    values = render.values(ctx.namespace, ctx.name, ctx.spec, ctx.oidc_endpoints, ctx.settings.namespace)
     checksum = oauth_checksum(ctx)
     if checksum:
         values = render.deep_merge(
@@ -76,17 +79,46 @@ async def deployment_health(ctx: HubContext, target: Target) -> list[dict[str, A
     return await kube.list_hub_deployments(ctx.clusters.get(target.kubeconfig), target.namespace, ctx.name)
 
 
-def health_verdict(release: dict[str, Any], deployments: list[dict[str, Any]]) -> Verdict:
-    deployed = f"helm release {release.get('name')} revision {release.get('revision')} deployed"
+def waiting_for(deployments: list[dict[str, Any]]) -> list[str]:
+    """The Deployments of the release that are missing or not yet Available."""
     present = {d["name"]: d["ready"] for d in deployments}
     missing = [n for n in EXPECTED_DEPLOYMENTS if n not in present]
-    waiting = [n for n, ready in sorted(present.items()) if not ready]
-    if missing or waiting:
-        return Verdict.unknown(
-            "RolloutInProgress",
-            f"{deployed}; waiting for Deployment(s) {', '.join(missing + waiting)} to become Available")
-    return Verdict.true("ReleaseDeployed",
-                        f"{deployed}; Deployments {', '.join(sorted(present))} available")
+    return missing + [n for n, ready in sorted(present.items()) if not ready]
+
+
+def health_verdict(release: dict[str, Any], deployments: list[dict[str, Any]], cause: Cause | None = None,
+                   waited: float = 0.0, deadline: float = math.inf) -> Verdict:
+    """Available, still rolling out (with the cluster's cause, if any), or past the deadline: False with it."""
+    deployed = f"helm release {release.get('name')} revision {release.get('revision')} deployed"
+    waiting = waiting_for(deployments)
+    if not waiting:
+        names = ", ".join(sorted(d["name"] for d in deployments))
+        return Verdict.true("ReleaseDeployed", f"{deployed}; Deployments {names} available")
+    message = f"{deployed}; waiting for Deployment(s) {', '.join(waiting)} to become Available"
+    if cause:
+        message += f": {cause.message}"
+    if waited > deadline:
+        return Verdict.false(cause.reason if cause else "RolloutTimedOut",
+                             f"{message} (not Available {waited:.0f}s after the deploy; deadline {deadline:.0f}s)")
+    return Verdict.unknown("RolloutInProgress", message)
+
+
+def seconds_since(timestamp: str | None, now: dt.datetime) -> float:
+    if not timestamp:
+        return 0.0  # a release deployed before the operator recorded the time: no deadline
+    return (now - dt.datetime.fromisoformat(timestamp)).total_seconds()
+
+
+async def observe(ctx: HubContext, target: Target, release: dict[str, Any],
+                  deployments: list[dict[str, Any]]) -> Verdict:
+    """HubReady from the Deployments; while they wait, the cause the cluster gives (read only then)."""
+    if not waiting_for(deployments):
+        return health_verdict(release, deployments)
+    client = ctx.clusters.get(target.kubeconfig)
+    pods, claims, events = await kube.rollout_objects(client, target.namespace, ctx.name)
+    waited = seconds_since(release.get("deployedAt"), dt.datetime.now(dt.UTC))
+    return health_verdict(release, deployments, rollout_cause(pods, claims, events), waited,
+                          ctx.settings.rollout_deadline_seconds)
 
 
 async def deploy(ctx: HubContext) -> Verdict:
@@ -100,7 +132,7 @@ async def deploy(ctx: HubContext) -> Verdict:
         deployments = await deployment_health(ctx, target)
         if release.get("valuesHash") == wanted_hash and deployments:
             ctx.release = release
-            return health_verdict(release, deployments)
+            return await observe(ctx, target, release, deployments)
 
         client = ctx.clusters.get(target.kubeconfig)
         labels = render.hub_labels(ctx.namespace, ctx.name, ctx.spec)
@@ -117,8 +149,8 @@ async def deploy(ctx: HubContext) -> Verdict:
                 ctx.name, target.namespace, chart, values,
                 version=version if repository else None, repository=repository, kubeconfig=kubeconfig)
         ctx.release = {"name": result.name, "revision": result.revision, "chart": result.chart,
-                       "valuesHash": wanted_hash}
-        return health_verdict(ctx.release, await deployment_health(ctx, target))
+                       "valuesHash": wanted_hash, "deployedAt": conditions.now_rfc3339()}
+        return await observe(ctx, target, ctx.release, await deployment_health(ctx, target))
     except HelmError as err:
         ctx.release = release or None
         return Verdict.false("HelmFailed", f"helm {err.command} of release {ctx.name} failed: {err.summary}")

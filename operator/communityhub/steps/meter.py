@@ -54,7 +54,7 @@ def hub_api_url(settings: Settings, spec: CommunityHubSpec, target: Target) -> s
     if settings.hub_api_url:
         return settings.hub_api_url.format(**fields)
     if target.kubeconfig is None:
-        return "http://hub.{namespace}.svc:8081/hub/api".format(**fields)
+        return f"http://hub.{target.namespace}.svc:{render.HUB_API_PORT}/hub/api"
     return f"{render.hub_url(spec)}/hub/api"
 
 

@@ -1,0 +1,143 @@
+"""The values the operator renders, against the real JupyterHub chart (4.4.0), with no cluster.
+
+The schema test reads ``values.schema.json`` straight from the chart archive. The template test runs
+``helm template`` of the real chart and checks that the objects it renders carry what the spec asked for.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from communityhub import render
+from localcluster import binaries, charts
+from tests.unit.test_render import AUTHS, ENDPOINTS, base_spec
+
+
+@pytest.fixture(scope="module")
+def chart() -> charts.HubChart:
+    return charts.jupyterhub_chart()
+
+
+def chart_file(chart: charts.HubChart, member: str) -> bytes:
+    with tarfile.open(chart.archive) as archive:
+        handle = archive.extractfile(f"jupyterhub/{member}")
+        assert handle is not None
+        return handle.read()
+
+
+def specs() -> Iterator[tuple[str, Any]]:
+    for provider, auth in AUTHS.items():
+        for tier in ("general", "premier", "essential"):
+            for archetype in ("education", "research"):
+                community = {**base_spec().community.model_dump(by_alias=True), "membership": tier,
+                             "archetype": archetype}
+                yield f"{provider}-{tier}-{archetype}", base_spec(auth=auth, community=community)
+    dedicated = {"type": "dedicated", "dedicated": {"cloud": "local", "region": "local"}}
+    yield "dedicated", base_spec(placement=dedicated)
+
+
+def test_every_rendered_values_fit_the_real_charts_schema(chart: charts.HubChart) -> None:
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is a dev dependency")
+    schema = json.loads(chart_file(chart, "values.schema.json"))
+    defaults = yaml.safe_load(chart_file(chart, "values.yaml"))
+    for label, spec in specs():
+        values = render.deep_merge(defaults, render.values("hubs", "lab", spec, ENDPOINTS, "ops"))
+        errors = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(values)]
+        assert errors == [], label
+
+
+def test_the_schema_check_catches_a_key_the_chart_does_not_know(chart: charts.HubChart) -> None:
+    """The schema test above can fail: a misspelt key is refused by the real schema."""
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is a dev dependency")
+    schema = json.loads(chart_file(chart, "values.schema.json"))
+    values = render.values("hubs", "lab", base_spec(), ENDPOINTS, "ops")
+    values["cull"]["timout"] = 10
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(values))
+
+
+def test_production_values() -> None:
+    education = base_spec(community={**base_spec().community.model_dump(by_alias=True), "archetype": "education"})
+    research = base_spec()
+    values = render.values("hubs", "lab", research, None, "ops")
+    assert values["hub"]["db"]["type"] == "sqlite-pvc"
+    assert values["scheduling"]["corePods"]["nodeAffinity"]["matchNodePurpose"] == "require"
+    assert values["scheduling"]["userPods"]["nodeAffinity"]["matchNodePurpose"] == "require"
+    assert values["cull"]["enabled"] is True
+    assert render.values("hubs", "lab", education, None, "ops")["cull"]["timeout"] < values["cull"]["timeout"]
+    assert values["prePuller"]["hook"]["enabled"] is False
+    assert values["prePuller"]["continuous"]["enabled"] is False  # shared: not a pod per hub on every node
+    dedicated = base_spec(placement={"type": "dedicated", "dedicated": {"cloud": "local", "region": "local"}})
+    assert render.values("hubs", "lab", dedicated, None, "ops")["prePuller"]["continuous"]["enabled"] is True
+    assert values["hub"]["resources"]["requests"] == {"cpu": "0.2", "memory": "1Gi"}
+    assert values["proxy"]["chp"]["resources"]["requests"]["cpu"]
+    assert values["singleuser"]["storage"] == {"type": "dynamic", "capacity": "10Gi"}
+    (rule,) = values["hub"]["networkPolicy"]["ingress"]
+    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}}]
+    assert rule["ports"] == [{"port": render.HUB_API_PORT, "protocol": "TCP"}]
+
+
+def helm_template(chart: charts.HubChart, values: dict[str, Any], tmp_path: Path) -> list[dict[str, Any]]:
+    helm = binaries.find("helm")
+    if helm is None:
+        pytest.skip("the helm binary is not built yet: `make binaries` builds it (`make test` does first)")
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    out = subprocess.run([str(helm), "template", "lab", str(chart.archive), "--namespace", "hub-x",
+                          "--kube-version", "1.36.3", "--values", str(values_file)],
+                         capture_output=True, text=True, check=True).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any] | None:
+    return next((o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name), None)
+
+
+def test_the_real_chart_renders_what_the_spec_asked_for(chart: charts.HubChart, tmp_path: Path) -> None:
+    spec = base_spec(hub={"domain": "lab.example.org", "adminUsers": ["alice"], "resources": {"cpu": 0.5,
+                                                                                             "memory": "2Gi"}})
+    objects = helm_template(chart, render.values("hubs", "lab", spec, None, "ops"), tmp_path)
+
+    hub = find(objects, "Deployment", "hub")
+    assert hub is not None
+    (container,) = [c for c in hub["spec"]["template"]["spec"]["containers"] if c["name"] == "hub"]
+    assert container["resources"] == {"requests": {"cpu": "0.5", "memory": "2Gi"}, "limits": {"memory": "2Gi"}}
+    affinity = hub["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
+    (term,) = affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term["matchExpressions"][0]["key"] == "hub.jupyter.org/node-purpose"
+    assert term["matchExpressions"][0]["values"] == ["core"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["OAUTH_CLIENT_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": render.OAUTH_SECRET_NAME,
+                                                                       "key": "client_secret"}
+
+    # What the hub reads at start (jupyterhub_config.py loads the chart's values from the `hub` Secret).
+    secret = find(objects, "Secret", "hub")
+    assert secret is not None
+    released = yaml.safe_load(base64.b64decode(secret["data"]["values.yaml"]))
+    assert released["hub"]["config"]["JupyterHub"]["authenticator_class"] == "github"
+    assert released["hub"]["config"]["GitHubOAuthenticator"]["allowed_organizations"] == ["climate-lab:researchers"]
+    assert released["singleuser"]["image"] == {"name": "quay.io/example/climate-notebook", "tag": "2026.11.01",
+                                              "pullPolicy": None, "pullSecrets": []}
+    small, large = released["singleuser"]["profileList"]
+    assert small["kubespawner_override"]["cpu_limit"] == 1 and large["kubespawner_override"]["mem_limit"] == "16Gi"
+    assert released["cull"]["timeout"] == render.CULL_TIMEOUT_SECONDS["research"]
+
+    claim = find(objects, "PersistentVolumeClaim", "hub-db-dir")
+    assert claim is not None and claim["spec"]["resources"]["requests"]["storage"] == render.HUB_DB_STORAGE
+    policy = find(objects, "NetworkPolicy", "hub")
+    assert policy is not None
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ops"}}} in [
+        peer for rule in policy["spec"]["ingress"] for peer in rule.get("from", [])]
+    assert find(objects, "Ingress", "jupyterhub")["spec"]["rules"][0]["host"] == "lab.example.org"  # type: ignore[index]
+    # No pre-puller hook (it would hold every upgrade), and no continuous puller on a shared cluster.
+    assert find(objects, "DaemonSet", "hook-image-puller") is None
+    assert find(objects, "DaemonSet", "continuous-image-puller") is None
+    assert find(objects, "Deployment", "proxy") is not None
