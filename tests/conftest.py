@@ -33,6 +33,9 @@ OPERATOR_CHART = REPO / "helm" / "communityhub-operator"
 OPERATOR_NAMESPACE = "communityhub-system"
 SMTP_SECRET = "smtp-credentials"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:communityhub-operator"
+#: The session operator's rollout deadline: short, so a hub that cannot come up turns False within a test.
+ROLLOUT_DEADLINE_SECONDS = 40
+LEADER_LEASE_SECONDS = 6
 
 
 def pytest_report_header() -> str:
@@ -138,14 +141,17 @@ class OperatorProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.user = OPERATOR_USER
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        """Start it; with ``wait``, until it leads and watches (a killed predecessor's Lease expires first)."""
+        mark = len(self.log())
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "communityhub"], stdout=log, stderr=subprocess.STDOUT,
             env={**os.environ, **self.env, "KUBECONFIG": str(self.kubeconfig)}, start_new_session=True)
         log.close()
-        wait_for(lambda: "resource watching" in self.log() or self.log().count('"event"') > 3, timeout=60,
-                 what="the operator to start")
+        if wait:
+            wait_for(lambda: "Activity 'startup' succeeded" in self.log()[mark:], timeout=60,
+                     what="the operator to lead and start")
 
     def kill_everything(self) -> None:
         """SIGKILL the operator and every process it started (terraform, helm), as a pod kill would."""
@@ -218,6 +224,10 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
         **charts.operator_env(hub_chart),
         "CHUB_HELM": str(helm_bin),
         "CHUB_RESYNC_SECONDS": "2",
+        "CHUB_ROLLOUT_DEADLINE_SECONDS": str(ROLLOUT_DEADLINE_SECONDS),
+        # A short Lease: the tests that kill the operator get it back within seconds.
+        "CHUB_LEADER_LEASE_SECONDS": str(LEADER_LEASE_SECONDS),
+        "CHUB_LEADER_RENEW_SECONDS": "2",
         "CHUB_METRICS_PORT": "0",
         "CHUB_HEALTH_PORT": "0",
         # Dedicated hubs with `cloud: local` get the workload control plane through terraform.

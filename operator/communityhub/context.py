@@ -6,9 +6,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from communityhub import names as hub_names
 from communityhub.adapters.helm import Helm
 from communityhub.adapters.kube import Clusters
 from communityhub.api.models import CommunityHubSpec
+from communityhub.names import HubNames
 from communityhub.settings import Settings
 
 
@@ -43,6 +45,8 @@ class HubContext:
     deployments: Mapping[Any, Any]
     shared_clusters: Mapping[Any, Any]
     log: Any
+    #: Every name of the hub's objects (namespace, release, Terraform state...): see communityhub.names.
+    names: HubNames
     #: Kopf index: (namespace, name) -> kubeconfig of the hub's dedicated cluster.
     dedicated_kubeconfigs: Mapping[Any, Any] = dataclasses.field(default_factory=dict)
     #: Shared across passes (operator memo): OIDC issuer -> (expiry on the monotonic clock, endpoints).
@@ -57,3 +61,12 @@ class HubContext:
     release: dict[str, Any] | None = None
     inputs_hash: str | None = None
     delivered_at: str | None = None
+
+    @property
+    def owner_annotations(self) -> dict[str, str]:
+        """What marks an object as this hub's."""
+        return {hub_names.OWNER: hub_names.owner(self.namespace, self.name)}
+
+    def ownership(self, meta: Mapping[str, Any]) -> str | None:
+        """None when an existing object may be used by this hub, else why not."""
+        return hub_names.ownership(meta, self.namespace, self.name)

@@ -25,6 +25,11 @@ from communityhub.api.models import CommunityHubSpec
 from communityhub.conditions import Verdict
 from communityhub.steps import sso
 
+
+def one_line(text: str) -> str:
+    """Header-safe: a hub stored before the schema refused line breaks must not break its email forever."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
 Action = Literal["wait", "send", "done", "unconfirmed"]
 
 
@@ -76,9 +81,9 @@ def message(spec: CommunityHubSpec, namespace: str, name: str, *, sender: str, s
     }
     env = render.templates()
     msg = EmailMessage()
-    msg["Subject"] = f"Your JupyterHub is ready: {spec.community.display_name}"
+    msg["Subject"] = f"Your JupyterHub is ready: {one_line(spec.community.display_name)}"
     msg["From"] = sender
-    msg["To"] = formataddr((spec.community.display_name, spec.community.contact_email))
+    msg["To"] = formataddr((one_line(spec.community.display_name), spec.community.contact_email))
     msg["Message-ID"] = make_msgid(idstring=f"delivered.{namespace}.{name}", domain=domain)
     msg["X-CommunityHub"] = f"{namespace}/{name}"
     msg.set_content(env.get_template("delivered.txt.j2").render(context))

@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import kopf
+import structlog
+from lightkube import Client
+from lightkube.operators import exists
 from prometheus_client import start_http_server
 
-from communityhub import conditions, logs, metrics, teardown
+from communityhub import conditions, leader, logs, metrics, names, teardown
 from communityhub.adapters.helm import Helm
-from communityhub.adapters.kube import Clusters, deployment_health
+from communityhub.adapters.kube import Clusters, SecretIndex, deployment_health
 from communityhub.api import models
 from communityhub.conditions import Verdict
 from communityhub.context import HubContext
 from communityhub.reconcile import reconcile
+from communityhub.render import CHART_APP
 from communityhub.settings import Settings
 from communityhub.steps import delivery, meter
 from communityhub.steps.cluster import SHARED_CLUSTER_LABEL
@@ -43,9 +49,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Kubernetes Events only for what we post ourselves (condition changes), not for every log line.
     settings.posting.loggers = False
     settings.watching.server_timeout = 300
+    # Server-side: only the JupyterHub chart's Deployments are sent, not every Deployment in the cluster.
+    settings.watching.label_selectors["apps", "deployments"] = ",".join(f"{k}={v}" for k, v in CHART_APP.items())
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
     memo.settings = SETTINGS
-    memo.helm = Helm(binary=SETTINGS.helm, timeout=SETTINGS.helm_timeout_seconds)
+    memo.helm = Helm(binary=SETTINGS.helm, timeout=SETTINGS.helm_timeout_seconds,
+                     concurrency=SETTINGS.helm_concurrency, cache_dir=Path(SETTINGS.chart_cache))
     memo.clusters = Clusters()
     memo.locks = {}
     memo.discovery = {}
@@ -53,69 +62,83 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.meter = meter.Meter.from_settings(SETTINGS)
     memo.metered = {}  # (namespace, name) -> monotonic time the hub is metered next
     memo.backoff = {}  # (namespace, name) -> (failed passes in a row, monotonic time of the next attempt)
+    memo.passes = {}  # (namespace, name) -> passes started, so a resync that waited behind another is skipped
+    # Kubeconfigs from Secrets of the operator's own namespace, watched there only (no cluster-wide Secret rights).
+    log = logs.hub_logger(SETTINGS.namespace, "secret-index")
+    memo.shared_clusters = SecretIndex(SETTINGS.namespace, {SHARED_CLUSTER_LABEL: exists()}, _shared_cluster, log)
+    memo.dedicated_kubeconfigs = SecretIndex(SETTINGS.namespace, {KUBECONFIG_LABEL: "true"}, _dedicated, log)
+    memo.watches = [asyncio.create_task(index.run(memo.clusters.get(None)))
+                    for index in (memo.shared_clusters, memo.dedicated_kubeconfigs)]
     if SETTINGS.metrics_port:
         start_http_server(SETTINGS.metrics_port)
 
 
+def _shared_cluster(secret: dict[str, Any]) -> tuple[str, str] | None:
+    """Shared cluster name -> its kubeconfig."""
+    kubeconfig = decode_kubeconfig(secret)
+    return (secret["metadata"]["labels"][SHARED_CLUSTER_LABEL], kubeconfig) if kubeconfig else None
+
+
+def _dedicated(secret: dict[str, Any]) -> tuple[str, str] | None:
+    """Kubeconfig Secret name -> the kubeconfig of a hub's dedicated cluster (written by the cluster step)."""
+    kubeconfig = decode_kubeconfig(secret)
+    return (secret["metadata"]["name"], kubeconfig) if kubeconfig else None
+
+
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    for task in memo.watches:
+        task.cancel()
     await memo.clusters.close()
 
 
-@kopf.index("apps", "v1", "deployments", labels={"app": "jupyterhub"})
+@kopf.index("apps", "v1", "deployments", labels=CHART_APP)
 def hub_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
     """(namespace, release) -> health of each JupyterHub Deployment, kept current by Kopf's watch."""
     return {(namespace, labels.get("release")): deployment_health(body)}
 
 
-@kopf.index("v1", "secrets", labels={SHARED_CLUSTER_LABEL: kopf.PRESENT},
-            when=lambda namespace, **_: namespace == SETTINGS.namespace)
-def shared_clusters(labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    """Shared cluster name -> its kubeconfig, from Secrets in the operator's namespace."""
-    kubeconfig = decode_kubeconfig(dict(body))
-    return {labels[SHARED_CLUSTER_LABEL]: kubeconfig} if kubeconfig else {}
-
-
-@kopf.index("v1", "secrets", labels={KUBECONFIG_LABEL: "true"},
-            when=lambda namespace, **_: namespace == SETTINGS.namespace)
-def dedicated_kubeconfigs(name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    """Kubeconfig Secret name -> the kubeconfig of a hub's dedicated cluster (written by the cluster step)."""
-    kubeconfig = decode_kubeconfig(dict(body))
-    return {name: kubeconfig} if kubeconfig else {}
-
-
-def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index, shared_clusters: kopf.Index,
-             dedicated_kubeconfigs: kopf.Index, **_: Any) -> HubContext:
+async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index, **_: Any) -> HubContext:
+    for index in (memo.shared_clusters, memo.dedicated_kubeconfigs):  # listed once at start
+        await asyncio.wait_for(index.ready.wait(), timeout=60)
     hub = models.CommunityHub.model_validate(dict(body))
     meta = body.metadata
+    status = dict(body.get("status") or {})
     return HubContext(
         name=str(meta.name), namespace=str(meta.namespace), generation=meta.get("generation"),
-        spec=hub.spec, status=dict(body.get("status") or {}), settings=memo.settings, helm=memo.helm,
-        clusters=memo.clusters, deployments=hub_deployments, shared_clusters=shared_clusters,
-        dedicated_kubeconfigs=dedicated_kubeconfigs, discovery=memo.discovery,
+        spec=hub.spec, status=status, settings=memo.settings, helm=memo.helm,
+        names=names.resolve(str(meta.namespace), str(meta.name), status),
+        clusters=memo.clusters, deployments=hub_deployments, shared_clusters=memo.shared_clusters.data,
+        dedicated_kubeconfigs=memo.dedicated_kubeconfigs.data, discovery=memo.discovery,
         annotations=dict(meta.annotations or {}), uid=str(meta.get("uid") or ""),
         log=logs.hub_logger(str(meta.namespace), str(meta.name)),
     )
 
 
-async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, trigger: str,
-                     **indexes: Any) -> float | None:
-    ctx = _context(body, memo, **indexes)
+async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigger: str,
+                     hub_deployments: kopf.Index) -> float | None:
+    ctx = await _context(body, memo, hub_deployments)
     key = (ctx.namespace, ctx.name)
     # Metering (usage and cost of Ready hubs) rides on the resync pass, every meter_seconds per hub.
     if key not in memo.metered:
         memo.metered[key] = meter.first_metering(ctx.namespace, ctx.name, memo.settings.meter_seconds,
                                                  time.monotonic())
     meter_due = trigger == "resync" and time.monotonic() >= memo.metered[key]
+    # Backoff counts failed passes in a row (not Kopf's retries, which include the polls of a rollout), and a
+    # changed spec is tried at once: the fix a user just applied is not kept waiting.
     failures, next_attempt = memo.backoff.get(key, (0, 0.0))
-    if trigger == "resync":
-        if time.monotonic() < next_attempt:
-            return None  # a failing hub is retried on its backoff, not on every resync
-        retry = failures
+    if ctx.generation != ctx.status.get("observedGeneration"):
+        failures, next_attempt = 0, 0.0
+    if trigger == "resync" and time.monotonic() < next_attempt:
+        return None  # a failing hub is retried on its backoff, not on every resync
     lock = memo.locks.setdefault(key, asyncio.Lock())
+    passes = memo.passes.get(key, 0)
     async with lock:  # the change handlers and the resync timer never work on one hub at once
+        if trigger == "resync" and memo.passes.get(key, 0) != passes:
+            return None  # another pass ran while this one waited: its body predates that pass's writes
+        memo.passes[key] = memo.passes.get(key, 0) + 1
         with metrics.RECONCILE_SECONDS.labels(trigger).time():
-            outcome = await reconcile(ctx, retry=retry, email_failures=memo.email_failures.get(key, 0),
+            outcome = await reconcile(ctx, retry=failures, email_failures=memo.email_failures.get(key, 0),
                                       meter=memo.meter if meter_due else None)
     if meter_due and outcome.summary.ok:
         memo.metered[key] = meter.next_metering(memo.settings.meter_seconds, time.monotonic())
@@ -126,7 +149,8 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry:
     if outcome.retry_after is None:
         memo.backoff.pop(key, None)
     else:
-        memo.backoff[key] = (retry + 1, time.monotonic() + outcome.retry_after)
+        failed = any(v.status == "False" for v in outcome.verdicts.values())
+        memo.backoff[key] = (failures + 1 if failed else 0, time.monotonic() + outcome.retry_after)
     for field, value in outcome.status_patch.items():
         patch.status[field] = value
     for annotation, value in outcome.annotations.items():  # our prefix: Kopf's diffs leave these out
@@ -143,12 +167,10 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry:
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
-async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, reason: str,
-                  hub_deployments: kopf.Index, shared_clusters: kopf.Index, dedicated_kubeconfigs: kopf.Index,
-                  **_: Any) -> None:
+async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str,
+                  hub_deployments: kopf.Index, **_: Any) -> None:
     """Walk the hub through the delivery flow; retried until every step is True."""
-    delay = await _reconcile(body, patch, memo, retry, str(reason), hub_deployments=hub_deployments,
-                             shared_clusters=shared_clusters, dedicated_kubeconfigs=dedicated_kubeconfigs)
+    delay = await _reconcile(body, patch, memo, str(reason), hub_deployments)
     if delay is not None:
         raise kopf.TemporaryError(logs.WAITING, delay=delay)
 
@@ -156,20 +178,18 @@ async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: in
 @kopf.timer(*RESOURCE, interval=SETTINGS.resync_seconds, initial_delay=SETTINGS.resync_seconds,
             idle=SETTINGS.resync_seconds)
 async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, hub_deployments: kopf.Index,
-                 shared_clusters: kopf.Index, dedicated_kubeconfigs: kopf.Index, **_: Any) -> None:
+                 **_: Any) -> None:
     """Drift check: the same pass, which writes nothing when nothing changed."""
     if body.metadata.get("deletionTimestamp"):
         return
-    await _reconcile(body, patch, memo, 0, "resync", hub_deployments=hub_deployments,
-                     shared_clusters=shared_clusters, dedicated_kubeconfigs=dedicated_kubeconfigs)
+    await _reconcile(body, patch, memo, "resync", hub_deployments)
 
 
 @kopf.on.delete(*RESOURCE)
 async def remove(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int,
-                 hub_deployments: kopf.Index, shared_clusters: kopf.Index, dedicated_kubeconfigs: kopf.Index,
-                 **_: Any) -> None:
+                 hub_deployments: kopf.Index, **_: Any) -> None:
     """Tear down in reverse: the release and namespace, then a dedicated cluster; the finalizer goes last."""
-    ctx = _context(body, memo, hub_deployments, shared_clusters, dedicated_kubeconfigs)
+    ctx = await _context(body, memo, hub_deployments)
     lock = memo.locks.setdefault((ctx.namespace, ctx.name), asyncio.Lock())
     async with lock:
         result = await teardown.teardown(ctx)
@@ -186,13 +206,26 @@ async def remove(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
             kopf.event(body, type="Warning" if result.status == "False" else "Normal", reason=result.reason,
                        message=result.message)
         raise kopf.TemporaryError(result.message, delay=min(5 * 2 ** min(retry, 6), 120))
-    for per_hub in (memo.locks, memo.metered, memo.backoff, memo.email_failures):
+    for per_hub in (memo.locks, memo.metered, memo.backoff, memo.email_failures, memo.passes):
         per_hub.pop((ctx.namespace, ctx.name), None)
 
 
 def run() -> None:
-    """Console entry point: serve every namespace."""
+    """Console entry point: serve every namespace, once this replica leads."""
     logs.configure()
     logging.getLogger("kopf.activities.probe").setLevel(logging.WARNING)
     liveness = f"http://0.0.0.0:{SETTINGS.health_port}/healthz" if SETTINGS.health_port else None
-    kopf.run(clusterwide=True, standalone=True, liveness_endpoint=liveness)
+    election = None
+    if SETTINGS.leader_election:
+        log = structlog.get_logger("communityhub").bind(component="leader-election")
+        election = leader.LeaderElection(
+            Client(field_manager="communityhub-operator"), SETTINGS.namespace, SETTINGS.leader_lease,
+            SETTINGS.leader_lease_seconds, SETTINGS.leader_renew_seconds, log=log.info)
+        election.acquire()
+        # Lost leadership: stop at once, before another replica's work can overlap ours (restarted as standby).
+        election.keep(lost=lambda: os._exit(1))
+    try:
+        kopf.run(clusterwide=True, standalone=True, liveness_endpoint=liveness)
+    finally:
+        if election is not None:
+            election.release()

@@ -124,7 +124,7 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
         verdicts.update(meter_verdicts)
         annotations.update(meter_annotations)
     target = ctx.target
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"names": ctx.names.to_status()}
     if target is not None:
         extra["cluster"] = {k: v for k, v in {
             "name": target.cluster, "namespace": target.namespace, "endpoint": target.endpoint,

@@ -17,11 +17,14 @@ from typing import Any
 import jinja2
 import yaml
 
+from communityhub import names
 from communityhub.api.models import CommunityHubSpec
 
 OAUTH_SECRET_NAME = "hub-oauth-client"
 #: On everything the operator creates (and how it finds the hub namespaces it made).
 MANAGED_BY = {"app.kubernetes.io/managed-by": "communityhub-operator"}
+#: The JupyterHub chart's label on every object it makes (with `release` and `component`).
+CHART_APP = {"app": "jupyterhub"}
 #: Labels that tie a hub's namespace (and a dedicated cluster's Secret) to its CommunityHub.
 HUB_LABEL = "hubs.2i2c.org/hub"
 HUB_NAMESPACE_LABEL = "hubs.2i2c.org/hub-namespace"
@@ -43,22 +46,18 @@ AUTHENTICATORS = {
 
 @cache
 def templates() -> jinja2.Environment:
-    """The package's jinja2 templates (chart values, the DELIVERED email): only ``*.html.j2`` is escaped."""
-    return jinja2.Environment(
+    """The package's jinja2 templates (chart values, the DELIVERED email): only ``*.html.j2`` is escaped.
+
+    ``tojson`` keeps non-ASCII text as it is: its default escapes an emoji as a UTF-16 surrogate pair, which
+    the YAML reader turns into two lone surrogates that helm's parser refuses."""
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("communityhub", "templates"),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
         keep_trailing_newline=True,
     )
-
-
-def hub_namespace(namespace: str, name: str) -> str:
-    """The hub's own namespace on its cluster: readable, unique per CommunityHub, a valid DNS label."""
-    candidate = f"hub-{namespace}-{name}"
-    if len(candidate) <= 63:
-        return candidate
-    digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:8]
-    return f"{candidate[:54].rstrip('-')}-{digest}"
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+    return env
 
 
 def label_value(text: str) -> str:
@@ -192,12 +191,19 @@ def usage_service_config() -> str:
     )
 
 
+#: Pod Security Admission on every hub namespace: the chart's pods (with the iptables init container off) meet
+#: `baseline`, which is enforced: no privileged, hostPath, host network or added capabilities. `restricted`
+#: is reported (warn, audit) so the gap is visible.
+POD_SECURITY = {
+    "pod-security.kubernetes.io/enforce": "baseline",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/audit": "restricted",
+}
 #: The idle culler's timeout per archetype (seconds): classes free nodes fast, research runs long jobs.
 CULL_TIMEOUT_SECONDS = {"education": 3600, "research": 4 * 3600, "partnership": 2 * 3600}
 CULL_EVERY_SECONDS = 600
 #: Requests of the hub's infrastructure pods: sized for a hub of a few hundred users.
 PROXY_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}}
-USER_SCHEDULER_RESOURCES = {"requests": {"cpu": "20m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
 HUB_DB_STORAGE = "1Gi"
 #: The port of the hub's REST API (the hub Service's), which the operator's metering reads.
 HUB_API_PORT = 8081
@@ -210,7 +216,6 @@ def production(spec: CommunityHubSpec, operator_namespace: str) -> dict[str, Any
         "hub_resources": {"requests": {"cpu": f"{resources.cpu:g}", "memory": resources.memory},
                           "limits": {"memory": resources.memory}},
         "proxy_resources": PROXY_RESOURCES,
-        "user_scheduler_resources": USER_SCHEDULER_RESOURCES,
         "db_storage": HUB_DB_STORAGE,
         "cull_timeout": CULL_TIMEOUT_SECONDS[spec.community.archetype],
         "cull_every": CULL_EVERY_SECONDS,
@@ -234,13 +239,13 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 def values(namespace: str, name: str, spec: CommunityHubSpec,
            oidc_endpoints: Mapping[str, str] | None = None,
-           operator_namespace: str = "communityhub-system") -> dict[str, Any]:
+           operator_namespace: str = "communityhub-system", release: str | None = None) -> dict[str, Any]:
     """The chart values for this hub: rendered from the spec, then ``spec.hub.values`` merged last."""
     class_name, config_key = AUTHENTICATORS[spec.auth.provider]
     image_name, image_tag = split_image(spec.environment.image)
     text = templates().get_template("jupyterhub-values.yaml.j2").render(
         spec=spec,
-        release=name,
+        release=release or names.derive(namespace, name).release,
         labels=hub_labels(namespace, name, spec),
         auth={
             "authenticator_class": class_name,

@@ -14,6 +14,16 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 class Settings(BaseModel):
     namespace: str = "communityhub-system"
+    #: The operator's ServiceAccount (in ``namespace``) and the ClusterRole it binds to itself in each hub
+    #: namespace on its own cluster: its rights there and only there. Empty role: no binding (an operator run
+    #: with an admin's kubeconfig).
+    service_account: str = "communityhub-operator"
+    hub_role: str = "communityhub-operator-hub"
+    #: One active replica: a Lease in ``namespace``; a standby takes over within lease_seconds of a killed leader.
+    leader_election: bool = True
+    leader_lease: str = "communityhub-operator"
+    leader_lease_seconds: float = Field(default=15, ge=2)
+    leader_renew_seconds: float = Field(default=5, gt=0)
     #: The hub chart: ``chart_name`` in this Helm repository; empty: ``chart_name`` is a chart archive (.tgz)
     #: or directory on disk, the stand-in for offline machines.
     chart_repository: str = "https://hub.jupyter.org/helm-chart/"
@@ -21,6 +31,13 @@ class Settings(BaseModel):
     chart_version: str = "4.4.0"
     helm: str = "helm"
     helm_timeout_seconds: float = Field(default=600, gt=0)
+    #: At most this many helm processes at once (every hub, every cluster).
+    helm_concurrency: int = Field(default=8, ge=1)
+    #: Where charts fetched from a repository are kept (one fetch per chart version).
+    chart_cache: str = str(Path(tempfile.gettempdir()) / "communityhub-charts")
+    #: Paths of the chart's values (dotted, comma-separated) that spec.hub.values may set besides the open
+    #: ones (policy.OPEN_VALUE_PATHS); `*`: any (only where every hub author is trusted).
+    hub_values_allowed: str = ""
     #: How long a deployed release may take to become Available before HubReady turns False with the cause.
     rollout_deadline_seconds: float = Field(default=600, gt=0)
     resync_seconds: float = Field(default=300, gt=0)
@@ -84,6 +101,10 @@ class Settings(BaseModel):
             raise ValueError(f"CHUB_CHART_REPOSITORY is empty, so CHUB_CHART_NAME must be a chart archive or "
                              f"directory, and {self.chart_name} does not exist")
         return self
+
+    @property
+    def hub_values_paths(self) -> list[str]:
+        return [p.strip() for p in self.hub_values_allowed.split(",") if p.strip()]
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -15,23 +15,37 @@ from communityhub.conditions import Verdict
 from communityhub.context import HubContext, Target
 from communityhub.steps import cluster, dedicated
 
+#: What helm says when it cannot reach the cluster's API.
+UNREACHABLE_BY_HELM = "Kubernetes cluster unreachable"
+
 
 async def remove_release(ctx: HubContext, target: Target) -> Verdict | None:
-    """helm uninstall, then the hub's namespace; None once both are gone."""
+    """helm uninstall, then the hub's namespace; None once both are gone. A namespace that is gone is done
+    (helm is not run where the operator's rights went with it); one the hub does not own (another hub's, or
+    somebody else's) is left alone: the hub never installed there."""
     client = ctx.clusters.get(target.kubeconfig)
     try:
-        async with kubeconfig_file(target.kubeconfig) as kubeconfig:
-            removed = await ctx.helm.uninstall(ctx.name, target.namespace, kubeconfig=kubeconfig)
-        if removed:
-            ctx.log.info("helm release uninstalled", release=ctx.name, target=target.cluster)
-        if await kube.delete_namespace(client, target.namespace):
-            return Verdict.unknown("NamespaceTerminating",
-                                   f"waiting for namespace {target.namespace} on {target.cluster} to be deleted")
+        meta = await kube.namespace_meta(client, target.namespace)
+        if meta is None:
+            return None
+        if problem := ctx.ownership(meta):
+            ctx.log.warning("hub namespace left in place", reason=f"namespace {problem}")
+            return None
+        if not meta["terminating"]:
+            async with kubeconfig_file(target.kubeconfig) as kubeconfig:
+                removed = await ctx.helm.uninstall(ctx.names.release, target.namespace, kubeconfig=kubeconfig)
+            if removed:
+                ctx.log.info("helm release uninstalled", release=ctx.names.release, target=target.cluster)
+            await kube.delete_namespace(client, target.namespace)
+        return Verdict.unknown("NamespaceTerminating",
+                               f"waiting for namespace {target.namespace} on {target.cluster} to be deleted")
     except HelmError as err:
-        return Verdict.false("HelmUninstallFailed", f"helm uninstall of {ctx.name} failed: {err.summary}")
+        if UNREACHABLE_BY_HELM in err.summary:
+            return Verdict.false("ClusterUnreachable", f"cluster {target.cluster} cannot be reached: {err.summary}")
+        return Verdict.false("HelmUninstallFailed", f"helm uninstall of {ctx.names.release} failed: {err.summary}")
     except ApiError as err:
         return Verdict.false("KubernetesError", f"{err.status.code} {err.status.reason}: {err.status.message}")
-    except OSError as err:
+    except kube.UNREACHABLE as err:
         return Verdict.false("ClusterUnreachable", f"cluster {target.cluster} cannot be reached: {err}")
     return None
 
@@ -41,8 +55,12 @@ async def teardown(ctx: HubContext) -> Verdict | None:
         target = dedicated.target_from_secret(ctx)
         if target is not None:
             blocked = await remove_release(ctx, target)
-            if blocked is not None:
+            # The release goes with the cluster: an unreachable cluster must not keep it (and its bill) alive.
+            if blocked is not None and blocked.reason != "ClusterUnreachable":
                 return blocked
+            if blocked is not None:
+                ctx.log.warning("dedicated cluster unreachable; destroying it without uninstalling the release",
+                                reason=blocked.message)
         blocked = await dedicated.destroy(ctx)
         if blocked is None:
             ctx.log.info("dedicated cluster destroyed")

@@ -55,12 +55,22 @@ class FakeNode:
     allocatable_memory: str
 
 
+def node_counts() -> tuple[int, int]:
+    """How many core and user nodes: ``CHUB_LOCAL_CORE_NODES`` / ``CHUB_LOCAL_USER_NODES`` (fake nodes cost
+    nothing; a fleet benchmark asks for many)."""
+    return int(os.environ.get("CHUB_LOCAL_CORE_NODES", "4")), int(os.environ.get("CHUB_LOCAL_USER_NODES", "2"))
+
+
 def default_nodes(region: str = "us-central1") -> list[FakeNode]:
-    """A small core pool for hub infrastructure and an autoscaled-looking user pool."""
+    """A core pool for hub infrastructure (hub, proxy: each hub reserves 250m and about 1.1Gi there) and a
+    user pool, spread over zones a, b and c."""
+    core, user = node_counts()
+    zones = [f"{region}-{z}" for z in "abc"]
     return [
-        FakeNode("kwok-core-0", "core", "n2-standard-4", f"{region}-a", "4", "16Gi", "3920m", "13900Mi"),
-        FakeNode("kwok-user-0", "user", "n2-highmem-4", f"{region}-a", "4", "32Gi", "3920m", "29000Mi"),
-        FakeNode("kwok-user-1", "user", "n2-highmem-4", f"{region}-b", "4", "32Gi", "3920m", "29000Mi"),
+        *(FakeNode(f"kwok-core-{i}", "core", "n2-standard-4", zones[i % 3], "4", "16Gi", "3920m", "13900Mi")
+          for i in range(core)),
+        *(FakeNode(f"kwok-user-{i}", "user", "n2-highmem-4", zones[i % 3], "4", "32Gi", "3920m", "29000Mi")
+          for i in range(user)),
     ]
 
 

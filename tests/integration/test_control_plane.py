@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from localcluster import charts
 from localcluster.controlplane import ControlPlane, _pid_alive
 from tests.conftest import REPO
 from tests.support.kube import Cluster, wait_for
@@ -99,6 +100,25 @@ def test_helm_upgrade_install_reaches_deployed(management: Cluster, helm_bin: Pa
     assert release["info"]["status"] == "deployed"
     assert management.get("configmap", "smoke-greeting", "cp-helm")["data"] == {"greeting": "hi"}
     assert management.get("deployment", "smoke-web", "cp-helm")["status"]["availableReplicas"] == 1
+
+
+def test_the_real_jupyterhub_chart_with_its_defaults_comes_up(
+        management: Cluster, helm_bin: Path, hub_chart: charts.HubChart) -> None:
+    """The upstream chart as users install it: its hub-db-dir claim is bound by the default StorageClass, its
+    image-awaiter hook Job completes, and hub, proxy and user-scheduler become Available on kwok nodes. One
+    value differs from the defaults: no load balancer exists here, and helm --wait waits for one."""
+    cmd = [str(helm_bin), "--kubeconfig", str(management.kubeconfig), "upgrade", "--install", "plain",
+           str(hub_chart.archive), "--namespace", "cp-jupyterhub", "--create-namespace", "--wait", "--timeout", "180s",
+           "--set", "proxy.service.type=ClusterIP", "--output", "json"]
+    release = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    assert release["info"]["status"] == "deployed" and release["chart"]["metadata"]["version"] == charts.VERSION
+    assert management.get("pvc", "hub-db-dir", "cp-jupyterhub")["status"]["phase"] == "Bound"
+    for deployment in ("hub", "proxy", "user-scheduler"):
+        status = management.get("deployment", deployment, "cp-jupyterhub")["status"]
+        assert status.get("availableReplicas", 0) >= 1, deployment
+    subprocess.run([str(helm_bin), "--kubeconfig", str(management.kubeconfig), "uninstall", "plain", "--namespace",
+                    "cp-jupyterhub", "--wait"], capture_output=True, check=True)
+    management.kubectl("delete", "namespace", "cp-jupyterhub", "--wait=false")
 
 
 def test_rbac_refuses_a_service_account_without_rights(management: Cluster) -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from communityhub.steps import dedicated
+from communityhub import names
 from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.hubs import create_hub, hub, hub_ns, ns, wait_condition, wait_ready
 from tests.support.kube import Cluster, condition, wait_for
@@ -26,7 +28,7 @@ def placement(machine_type: str = "n2-highmem-4", account: str = "provider", **e
 
 
 def state(management: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
-    secret = management.get("secret", dedicated.state_secret_name(namespace, name), OPERATOR_NAMESPACE)
+    secret = management.get("secret", names.derive(namespace, name).state_secret, OPERATOR_NAMESPACE)
     if secret is None:
         return None
     result: dict[str, Any] = json.loads(gzip.decompress(base64.b64decode(secret["data"]["tfstate"])))
@@ -35,7 +37,7 @@ def state(management: Cluster, namespace: str, name: str) -> dict[str, Any] | No
 
 def lock_held(management: Cluster, namespace: str, name: str) -> bool:
     """The kubernetes backend's lock: a Lease whose holderIdentity is the lock's ID."""
-    lease = management.get("lease", dedicated.lock_lease_name(namespace, name), OPERATOR_NAMESPACE)
+    lease = management.get("lease", names.derive(namespace, name).lock_lease, OPERATOR_NAMESPACE)
     return bool(lease and lease.get("spec", {}).get("holderIdentity"))
 
 
@@ -54,8 +56,9 @@ def test_dedicated_hub_is_planned_applied_and_deployed_on_the_workload_cluster(
         cluster_ready["message"]
     workload_server = workload.kubectl("config", "view", "-o", "jsonpath={.clusters[0].cluster.server}").stdout
     status = obj["status"]["cluster"]
-    assert status["endpoint"] == workload_server and status["name"] == "ded-local-1"
-    assert status["kubeconfigSecret"] == dedicated.kubeconfig_secret_name(ns("team-ded"), "ded")
+    derived = names.derive(ns("team-ded"), "ded")
+    assert status["endpoint"] == workload_server and status["name"] == f"{derived.cluster_stem}-local-1"
+    assert status["kubeconfigSecret"] == derived.kubeconfig_secret
     assert status["inputsHash"].startswith("sha256:")
     # The hub runs on the workload cluster, not on the management cluster.
     assert workload.get("deployment", "hub", hub_ns("team-ded", "ded"))["status"]["availableReplicas"] == 1
@@ -99,7 +102,7 @@ def test_operator_killed_mid_apply_converges_to_one_cluster(
     tfstate = state(management, ns("team-kill"), "kill")
     assert tfstate is not None and len(cluster_instances(tfstate)) == 1, "one cluster, not two"
     assert not lock_held(management, ns("team-kill"), "kill")
-    assert obj["status"]["cluster"]["name"] == "kill-local-1"
+    assert obj["status"]["cluster"]["name"] == f"{names.derive(ns('team-kill'), 'kill').cluster_stem}-local-1"
     management.kubectl("-n", ns("team-kill"), "delete", "communityhub", "kill", "--timeout=180s")
 
 
@@ -128,12 +131,15 @@ def test_customer_credentials_reach_terraform_and_nothing_else(
     cond = wait_condition(management, "cust", namespace, "ClusterReady", "False", "CredentialsSecretNotFound", 60)
     assert f"{namespace}/cust-cloud" in cond["message"]
 
-    # The wrong key: the module (like a cloud API) refuses to work without credentials.
+    # A key that is not one of the cloud's credentials (here one that would rewrite terraform init) is refused
+    # by name, and nothing runs.
     management.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cust-cloud", "namespace": namespace},
-                      "stringData": {"SOME_OTHER_VAR": "x"}})
-    cond = wait_condition(management, "cust", namespace, "ClusterReady", "False", "TerraformFailed", 120)
-    assert "LOCAL_CLOUD_TOKEN is not set" in cond["message"]
+                      "stringData": {"TF_CLI_ARGS_init": "-backend-config=secret_suffix=someone-else"}})
+    cond = wait_condition(management, "cust", namespace, "ClusterReady", "False", "CredentialsSecretInvalid", 60)
+    assert "TF_CLI_ARGS_init" in cond["message"] and "someone-else" not in cond["message"]
+    assert state(management, namespace, "cust") is None
 
+    management.kubectl("-n", namespace, "delete", "secret", "cust-cloud")  # apply would merge the refused key in
     management.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cust-cloud", "namespace": namespace},
                       "stringData": {"LOCAL_CLOUD_TOKEN": token}})
     obj = wait_ready(management, "cust", namespace, timeout=240)
@@ -145,4 +151,39 @@ def test_customer_credentials_reach_terraform_and_nothing_else(
                         "terraform state": tfstate, "working directory": leftovers}.items():
         assert token not in text, f"the customer's credentials appear in {place}"
     assert not list(workdirs.glob("*")), "the terraform working directory is removed after each run"
+    # A GitOps prune deletes the credentials with the hub: the destroy still has what it needs.
+    management.kubectl("-n", namespace, "delete", "secret", "cust-cloud")
     management.kubectl("-n", namespace, "delete", "communityhub", "cust", "--timeout=180s")
+    assert state(management, namespace, "cust") is None
+    assert management.get("secret", names.derive(namespace, "cust").credentials_secret, OPERATOR_NAMESPACE) is None
+
+
+def test_an_unreachable_dedicated_cluster_does_not_block_its_destroy(
+        management: Cluster, operator: OperatorProcess) -> None:
+    namespace = ns("team-unreach")
+    create_hub(management, "unreach", namespace, placement=placement())
+    wait_ready(management, "unreach", namespace, timeout=180)
+    derived = names.derive(namespace, "unreach")
+    secret = management.get("secret", derived.kubeconfig_secret, OPERATOR_NAMESPACE)
+    config = yaml.safe_load(base64.b64decode(secret["data"]["kubeconfig"]))
+    config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:9"  # the cluster's API is gone
+    management.kubectl("-n", OPERATOR_NAMESPACE, "patch", "secret", derived.kubeconfig_secret, "--type=merge", "-p",
+                       json.dumps({"data": {"kubeconfig": base64.b64encode(yaml.safe_dump(config).encode()).decode()}}))
+    management.kubectl("-n", namespace, "delete", "communityhub", "unreach", "--timeout=240s")
+    assert state(management, namespace, "unreach") is None
+    assert "destroying it without uninstalling the release" in operator.log()
+
+
+def test_a_lost_state_keeps_the_finalizer_until_a_human_abandons_the_cluster(
+        management: Cluster, operator: OperatorProcess) -> None:
+    namespace = ns("team-lost")
+    create_hub(management, "lost", namespace, placement=placement())
+    wait_ready(management, "lost", namespace, timeout=180)
+    management.kubectl("-n", OPERATOR_NAMESPACE, "delete", "secret", names.derive(namespace, "lost").state_secret)
+    management.kubectl("-n", namespace, "delete", "communityhub", "lost", "--wait=false")
+    cond = wait_condition(management, "lost", namespace, "Ready", "False", "StateMissing", timeout=90)
+    assert "may still exist" in cond["message"] and "abandon-cluster=true" in cond["message"]
+    time.sleep(5)
+    assert hub(management, "lost", namespace) is not None, "the finalizer went: the cluster would be orphaned"
+    management.kubectl("-n", namespace, "annotate", "communityhub", "lost", "hubs.2i2c.org/abandon-cluster=true")
+    wait_for(lambda: hub(management, "lost", namespace) is None, timeout=90, what="the abandoned hub to go")

@@ -38,8 +38,10 @@ def test_every_option_renders_valid_objects_and_known_settings(management: Clust
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    unknown = [name for name in env if name.removeprefix("CHUB_").lower() not in Settings.model_fields]
+    settings = [name for name in env if name != "POD_NAME"]  # POD_NAME: the leader Lease's holder (leader.py)
+    unknown = [name for name in settings if name.removeprefix("CHUB_").lower() not in Settings.model_fields]
     assert unknown == []  # a typo in the chart would be silently ignored by the operator
+    # POD_NAME is read by leader.identity() (tests/unit/test_leader.py)
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v["configMap"]["name"] for v in pod["volumes"] if "configMap" in v}
     config_maps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}

@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from communityhub import render
-from tests.conftest import REPO, oauth_secret
+from communityhub import names
+from tests.conftest import OPERATOR_NAMESPACE, REPO, oauth_secret
 from tests.support.kube import Cluster, condition, wait_for
 
 SECRET_VALUE = "s3cr3t-value-never-shown"
@@ -22,7 +22,7 @@ def ns(base: str) -> str:
 
 
 def hub_ns(base: str, name: str) -> str:
-    return render.hub_namespace(ns(base), name)
+    return names.derive(ns(base), name).namespace
 
 
 def hub_manifest(name: str, namespace: str, **spec_overrides: Any) -> dict[str, Any]:
@@ -36,7 +36,18 @@ def hub_manifest(name: str, namespace: str, **spec_overrides: Any) -> dict[str, 
     return hub
 
 
-def create_hub(cluster: Cluster, name: str, namespace: str, secret: bool = True, **spec: Any) -> dict[str, Any]:
+def onboard(cluster: Cluster, namespace: str) -> None:
+    """Make a namespace a tenant namespace: the operator may read its Secrets (one RoleBinding)."""
+    cluster.kubectl("create", "namespace", namespace, check=False)
+    cluster.kubectl("-n", namespace, "create", "rolebinding", "communityhub-operator",
+                    "--clusterrole=communityhub-operator-tenant",
+                    f"--serviceaccount={OPERATOR_NAMESPACE}:communityhub-operator", check=False)
+
+
+def create_hub(cluster: Cluster, name: str, namespace: str, secret: bool = True, tenant: bool = True,
+               **spec: Any) -> dict[str, Any]:
+    if tenant:
+        onboard(cluster, namespace)
     cluster.kubectl("create", "namespace", namespace, check=False)
     if secret:
         cluster.apply(oauth_secret(f"{name}-oauth", namespace))

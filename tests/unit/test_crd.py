@@ -45,7 +45,7 @@ def test_crd_names_columns_and_subresource() -> None:
     version = spec["versions"][0]
     assert version["subresources"] == {"status": {}}
     assert [c["name"] for c in version["additionalPrinterColumns"]] == [
-        "Archetype", "Placement", "Ready", "Reason", "URL", "Age"]
+        "Archetype", "Placement", "Ready", "Reason", "Chart", "URL", "Age"]
 
 
 def test_cross_field_rules_are_cel_on_the_owning_object() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from communityhub import delivered
 from tests.unit.test_render import AUTHS, base_spec
@@ -58,3 +59,15 @@ def test_html_escapes_community_supplied_text() -> None:
     html = msg.get_body(("html",)).get_content()
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "reply to this email" in msg.get_body(("plain",)).get_content()
+
+
+def test_a_line_break_in_the_community_name_does_not_break_the_email_and_is_refused_now() -> None:
+    """A hub stored before the schema refused it (CR/LF used to raise in the Subject header, forever)."""
+    spec = base_spec()
+    spec.community.display_name = "Lab\r\nBcc: someone@example.org"  # as stored by an older CRD
+    msg = delivered.message(spec, "hubs", "lab", sender="h@example.org", support_url="", support_email="")
+    assert msg["Subject"] == "Your JupyterHub is ready: Lab Bcc: someone@example.org"
+    assert "\n" not in msg["To"] and msg["Bcc"] is None
+    community = {**base_spec().community.model_dump(by_alias=True), "displayName": "Lab\nBcc: x@example.org"}
+    with pytest.raises(ValidationError, match=r"display_name|displayName"):
+        base_spec(community=community)

@@ -45,3 +45,29 @@ def test_quantities() -> None:
     assert parse_cpu("500m") == 0.5 and parse_cpu(2) == 2.0 and parse_cpu("3920m") == 3.92
     with pytest.raises(ValueError):
         parse_memory("lots")
+
+
+@pytest.mark.parametrize(("values", "named"), [
+    ({"hub": {"extraConfig": {"x": "import os; os.system('id')"}}}, "hub.extraConfig.x"),
+    ({"singleuser": {"image": {"name": "evil/miner"}}}, "singleuser.image.name"),
+    ({"singleuser": {"profileList": [{"slug": "huge"}]}}, "singleuser.profileList"),
+    ({"hub": {"config": {"Authenticator": {"allow_all": True}}}}, "hub.config.Authenticator.allow_all"),
+    ({"hub": {"containerSecurityContext": {"privileged": True}}}, "hub.containerSecurityContext.privileged"),
+    ({"singleuser": {"storage": {"extraVolumes": [{"hostPath": {"path": "/"}}]}}}, "singleuser.storage.extraVolumes"),
+    ({"hub": {"resources": {"requests": {"cpu": 64}}}}, "hub.resources.requests.cpu"),
+    # A key with dots cannot pose as an open path.
+    ({"ingress": {"annotations.x": {"y": 1}}}, "ingress.annotations.x.y"),
+])
+def test_values_the_operator_owns_are_refused_by_name(values: dict, named: str) -> None:
+    verdict = policy.hub_values(values)
+    assert verdict is not None and verdict.status == "False" and verdict.reason == "ValuesNotAllowed"
+    assert named in verdict.message
+
+
+def test_open_values_pass_and_the_setting_widens_them() -> None:
+    assert policy.hub_values({}) is None
+    assert policy.hub_values({"ingress": {"annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "64m"}},
+                              "hub": {"config": {"JupyterHub": {"concurrent_spawn_limit": 5}}}}) is None
+    extra = {"hub": {"extraConfig": {"x": "c.Spawner.x = 1"}}}
+    assert policy.hub_values(extra, ["hub.extraConfig"]) is None
+    assert policy.hub_values({"anything": {"at": "all"}}, ["*"]) is None

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from communityhub import render
+from communityhub.adapters.helm import values_yaml
 from localcluster import binaries, charts
 from tests.unit.test_render import AUTHS, ENDPOINTS, base_spec
 
@@ -90,7 +91,7 @@ def helm_template(chart: charts.HubChart, values: dict[str, Any], tmp_path: Path
     if helm is None:
         pytest.skip("the helm binary is not built yet: `make binaries` builds it (`make test` does first)")
     values_file = tmp_path / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
+    values_file.write_text(values_yaml(values))
     out = subprocess.run([str(helm), "template", "lab", str(chart.archive), "--namespace", "hub-x",
                           "--kube-version", "1.36.3", "--values", str(values_file)],
                          capture_output=True, text=True, check=True).stdout
@@ -99,6 +100,20 @@ def helm_template(chart: charts.HubChart, values: dict[str, Any], tmp_path: Path
 
 def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any] | None:
     return next((o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name), None)
+
+
+EMOJI = "🌊 Ocean 👩‍🔬 𠀋"
+
+
+def test_emoji_and_astral_characters_reach_the_hub_as_written(chart: charts.HubChart, tmp_path: Path) -> None:
+    """Characters outside the Basic Multilingual Plane used to become surrogate escapes helm refused."""
+    env = {"image": "quay.io/x/y:1", "profiles": [{"name": "ocean", "displayName": EMOJI, "cpu": 1, "memory": "2Gi"}]}
+    values = render.values("hubs", "lab", base_spec(environment=env), None, "ops")
+    assert values["singleuser"]["profileList"][0]["display_name"] == EMOJI
+    secret = find(helm_template(chart, values, tmp_path), "Secret", "hub")
+    assert secret is not None
+    released = yaml.safe_load(base64.b64decode(secret["data"]["values.yaml"]))
+    assert released["singleuser"]["profileList"][0]["display_name"] == EMOJI
 
 
 def test_the_real_chart_renders_what_the_spec_asked_for(chart: charts.HubChart, tmp_path: Path) -> None:
@@ -141,3 +156,7 @@ def test_the_real_chart_renders_what_the_spec_asked_for(chart: charts.HubChart, 
     assert find(objects, "DaemonSet", "hook-image-puller") is None
     assert find(objects, "DaemonSet", "continuous-image-puller") is None
     assert find(objects, "Deployment", "proxy") is not None
+    # Nothing cluster-scoped: no user-scheduler and its ClusterRole(Binding), no PriorityClass.
+    cluster_scoped = [o for o in objects if o["kind"].startswith("Cluster") or o["kind"] == "PriorityClass"]
+    assert cluster_scoped == []
+    assert find(objects, "Deployment", "user-scheduler") is None

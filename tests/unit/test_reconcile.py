@@ -7,7 +7,7 @@ import logging
 import kopf
 import structlog
 
-from communityhub import conditions, reconcile
+from communityhub import conditions, names, reconcile
 from communityhub.adapters.helm import Helm, _summarize
 from communityhub.adapters.kube import Clusters, deployment_health
 from communityhub.conditions import Verdict
@@ -63,12 +63,13 @@ def test_retry_delay() -> None:
 def context(placement: dict, shared: dict | None = None) -> HubContext:
     return HubContext(name="lab", namespace="hubs", generation=1, spec=base_spec(placement=placement), status={},
                       settings=Settings(), helm=Helm(), clusters=Clusters(), deployments={},
-                      shared_clusters=shared or {}, log=structlog.get_logger())
+                      shared_clusters=shared or {}, log=structlog.get_logger(), names=names.derive("hubs", "lab"))
 
 
 def test_placement_on_local_and_known_and_unknown_shared_clusters() -> None:
     target, verdict = cluster.resolve(context({"type": "shared", "sharedCluster": "local"}))
-    assert verdict.ok and target is not None and target.kubeconfig is None and target.namespace == "hub-hubs-lab"
+    assert verdict.ok and target is not None and target.kubeconfig is None
+    assert target.namespace == names.derive("hubs", "lab").namespace
     target, verdict = cluster.resolve(context({"type": "shared", "sharedCluster": "eu"}, {"eu": ["kubeconfig-text"]}))
     assert verdict.ok and target is not None and target.kubeconfig == "kubeconfig-text"
     target, verdict = cluster.resolve(context({"type": "shared", "sharedCluster": "us"}, {"eu": ["x"]}))

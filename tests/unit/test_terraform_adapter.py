@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
-from communityhub.adapters.terraform import parse_lock, plan_summary, summarize_error
+from communityhub.adapters.terraform import base_env, parse_lock, plan_summary, summarize_error
+from communityhub.policy import credential_env
 
 LOCKED = """\
 \x1b[31m╷\x1b[0m
@@ -49,3 +51,20 @@ def test_plan_summary_counts_replacements_as_add_and_destroy() -> None:
     assert (summary.add, summary.change, summary.destroy) == (3, 1, 1)
     assert str(summary) == "3 to add, 1 to change, 1 to destroy"
     assert plan_summary({}).empty
+
+
+def test_credentials_cannot_rewrite_the_operators_terraform_environment(tmp_path: Path) -> None:
+    """A credentials Secret with TF_* keys used to be applied after the operator's own variables."""
+    env = base_env(tmp_path, {"TF_DATA_DIR": "/elsewhere", "TF_CLI_CONFIG_FILE": "/etc/x", "LOCAL_CLOUD_TOKEN": "t"})
+    assert env["TF_DATA_DIR"] == str(tmp_path / ".terraform")
+    assert env["TF_CLI_CONFIG_FILE"] == str(tmp_path / "terraform.rc")
+    assert env["LOCAL_CLOUD_TOKEN"] == "t"
+
+
+def test_only_the_clouds_credential_keys_reach_terraform() -> None:
+    refused = credential_env("gcp", {"GOOGLE_CREDENTIALS": b"{}", "TF_CLI_ARGS_init": b"-backend-config=x",
+                                     "GOOGLE_APPLICATION_CREDENTIALS": b"/var/run/secrets/token"}, "hubs/cloud")
+    assert not isinstance(refused, dict) and refused.reason == "CredentialsSecretInvalid"
+    assert "GOOGLE_APPLICATION_CREDENTIALS, TF_CLI_ARGS_init" in refused.message and "-backend" not in refused.message
+    assert credential_env("aws", {"AWS_ACCESS_KEY_ID": b"a", "AWS_SECRET_ACCESS_KEY": b"b"}, "s") == {
+        "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}

@@ -1,7 +1,8 @@
 """The helm CLI, driven as an async subprocess (never blocking the event loop), with a timeout.
 
 Values and kubeconfigs go through files readable only by the operator, deleted right after use;
-nothing secret is put on a command line.
+nothing secret is put on a command line. At most ``concurrency`` helm processes run at once, and a
+chart from a repository is fetched once per version into a cache that every later run installs from.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -39,10 +41,37 @@ class Release:
     chart: str
 
 
+#: helm's words for a release that a killed helm left behind mid-operation.
+IN_PROGRESS = "another operation (install/upgrade/rollback) is in progress"
+
+
 @dataclasses.dataclass
 class Helm:
     binary: str = "helm"
     timeout: float = 600.0
+    concurrency: int = 8
+    cache_dir: Path = dataclasses.field(default_factory=lambda: Path(tempfile.gettempdir()) / "communityhub-charts")
+    _slots: asyncio.Semaphore | None = dataclasses.field(default=None, repr=False)
+    _fetching: dict[tuple[str, str, str], asyncio.Lock] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def slots(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        return self._slots
+
+    async def chart_archive(self, chart: str, version: str, repository: str) -> Path:
+        """The chart's archive in the cache, fetched (index and chart) once per version, whoever asks first."""
+        key = (repository, chart, version)
+        directory = self.cache_dir / hashlib.sha256(repository.encode()).hexdigest()[:16]
+        archive = directory / f"{chart}-{version}.tgz"
+        async with self._fetching.setdefault(key, asyncio.Lock()):
+            if not archive.is_file():
+                directory.mkdir(parents=True, exist_ok=True)
+                await self._run(["pull", chart, "--repo", repository, "--version", version,
+                                 "--destination", str(directory)], None)
+                HELM_COMMANDS.labels("pull", "ok").inc()
+        return archive
 
     async def _write(self, args: list[str], kubeconfig: Path | None) -> str:
         """A command that changes a cluster, counted in communityhub_helm_commands_total."""
@@ -55,6 +84,10 @@ class Helm:
         return out
 
     async def _run(self, args: list[str], kubeconfig: Path | None) -> str:
+        async with self.slots:
+            return await self._run_now(args, kubeconfig)
+
+    async def _run_now(self, args: list[str], kubeconfig: Path | None) -> str:
         cmd = [self.binary, *args]
         if kubeconfig is not None:
             cmd += ["--kubeconfig", str(kubeconfig)]
@@ -88,13 +121,11 @@ class Helm:
         repository: str | None = None,
         kubeconfig: Path | None = None,
     ) -> Release:
-        async with _private_file(yaml.safe_dump(values), ".yaml") as values_file:
+        if repository:
+            chart = str(await self.chart_archive(chart, version or "", repository))
+        async with _private_file(values_yaml(values), ".yaml") as values_file:
             args = ["upgrade", "--install", release, chart, "--namespace", namespace,
                     "--values", str(values_file), "--history-max", "5", "--output", "json"]
-            if repository:
-                args += ["--repo", repository]
-            if version:
-                args += ["--version", version]
             out = await self._write(args, kubeconfig)
         return _release(json.loads(out))
 
@@ -117,6 +148,11 @@ class Helm:
                 return False
             raise
         return True
+
+
+def values_yaml(values: dict[str, Any]) -> str:
+    """Values as helm reads them: UTF-8 text, not escapes."""
+    return yaml.safe_dump(values, allow_unicode=True)
 
 
 def _release(doc: dict[str, Any]) -> Release:

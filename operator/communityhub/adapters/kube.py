@@ -3,18 +3,22 @@ the live object differs from the desired one."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import httpx2
 import yaml
 from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap, Event, Namespace, PersistentVolumeClaim, Pod, Secret
+from lightkube.resources.rbac_authorization_v1 import RoleBinding
 from lightkube.types import PatchType
 
+from communityhub import render
 from communityhub.api import models
 
 
@@ -43,25 +47,53 @@ class Clusters:
                 await client.close()
 
 
+#: A cluster that cannot be reached: lightkube (1.x) raises httpx2 errors, which are not OSError.
+UNREACHABLE = (OSError, httpx2.TransportError)
+
+
 def is_not_found(err: ApiError) -> bool:
     return err.status.code == 404
 
 
-async def ensure_namespace(client: AsyncClient, name: str, labels: Mapping[str, str]) -> bool:
-    """Create the namespace or bring its labels up to date; True when something was written."""
+#: Decides whether an existing object may be used: None, or why not (see communityhub.names.ownership).
+OwnerCheck = Callable[[Mapping[str, Any]], "str | None"]
+
+
+class NotOwned(RuntimeError):
+    """An object the operator would write or delete belongs to someone else; it is left alone."""
+
+
+def _meta(obj: Any) -> dict[str, Any]:
+    meta = obj.metadata
+    return {"name": meta.name, "labels": dict(meta.labels or {}), "annotations": dict(meta.annotations or {})} \
+        if meta else {}
+
+
+def _up_to_date(meta: Mapping[str, Any], labels: Mapping[str, str], annotations: Mapping[str, str]) -> bool:
+    return all(meta.get("labels", {}).get(k) == v for k, v in labels.items()) and \
+        all(meta.get("annotations", {}).get(k) == v for k, v in annotations.items())
+
+
+async def ensure_namespace(client: AsyncClient, name: str, labels: Mapping[str, str],
+                           annotations: Mapping[str, str], check: OwnerCheck) -> bool:
+    """Create the namespace or bring its labels and annotations up to date; True when something was written.
+    An existing namespace that ``check`` refuses raises NotOwned, untouched."""
     try:
         live = await client.get(Namespace, name)
     except ApiError as err:
         if not is_not_found(err):
             raise
-        await client.create(Namespace(metadata={"name": name, "labels": dict(labels)}))  # type: ignore[arg-type]
+        await client.create(Namespace(metadata={  # type: ignore[arg-type]
+            "name": name, "labels": dict(labels), "annotations": dict(annotations)}))
         return True
     if live.metadata and live.metadata.deletionTimestamp:
         raise NamespaceTerminating(name)
-    current = dict((live.metadata.labels or {}) if live.metadata else {})
-    if all(current.get(k) == v for k, v in labels.items()):
+    meta = _meta(live)
+    if problem := check(meta):
+        raise NotOwned(f"namespace {problem}")
+    if _up_to_date(meta, labels, annotations):
         return False
-    await client.patch(Namespace, name, {"metadata": {"labels": dict(labels)}})
+    await client.patch(Namespace, name, {"metadata": {"labels": dict(labels), "annotations": dict(annotations)}})
     return True
 
 
@@ -71,31 +103,80 @@ class NamespaceTerminating(RuntimeError):
         self.name = name
 
 
-async def delete_namespace(client: AsyncClient, name: str) -> bool:
-    """Ask for deletion; True while the namespace still exists (deletion is asynchronous)."""
+async def ensure_role_binding(client: AsyncClient, namespace: str, name: str, cluster_role: str,
+                              service_account: str, service_account_namespace: str) -> bool:
+    """A RoleBinding of a ClusterRole to a ServiceAccount in one namespace; True when it was created."""
+    try:
+        await client.get(RoleBinding, name, namespace=namespace)
+        return False
+    except ApiError as err:
+        if not is_not_found(err):
+            raise
+    await client.create(RoleBinding.from_dict({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+        "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": service_account_namespace}],
+    }))
+    return True
+
+
+PENDING_RELEASE = ("pending-install", "pending-upgrade", "pending-rollback")
+
+
+async def drop_pending_release(client: AsyncClient, namespace: str, release: str) -> list[str]:
+    """Remove the records of a Helm release's pending revisions (Secrets owner=helm), so the next
+    ``upgrade --install`` works from the last deployed revision (or installs anew, adopting what the
+    interrupted run created). Nothing the release deployed is touched. Returns the records removed."""
+    removed = []
+    async for record in client.list(Secret, namespace=namespace, labels={"owner": "helm", "name": release}):
+        labels = (record.metadata.labels or {}) if record.metadata else {}
+        if labels.get("status") in PENDING_RELEASE and record.metadata and record.metadata.name:
+            await client.delete(Secret, record.metadata.name, namespace=namespace)
+            removed.append(f"{record.metadata.name} ({labels['status']})")
+    return removed
+
+
+async def namespace_meta(client: AsyncClient, name: str) -> dict[str, Any] | None:
+    """A namespace's name, labels, annotations and whether it is terminating; None when it does not exist."""
     try:
         live = await client.get(Namespace, name)
     except ApiError as err:
         if is_not_found(err):
-            return False
+            return None
         raise
-    if not (live.metadata and live.metadata.deletionTimestamp):
-        try:
-            await client.delete(Namespace, name)
-        except ApiError as err:
-            if is_not_found(err):
-                return False
+    return {**_meta(live), "terminating": bool(live.metadata and live.metadata.deletionTimestamp)}
+
+
+async def delete_namespace(client: AsyncClient, name: str) -> None:
+    """Ask for deletion (asynchronous: the namespace terminates, then goes)."""
+    try:
+        await client.delete(Namespace, name)
+    except ApiError as err:
+        if not is_not_found(err):
             raise
-    return True
+
+
+class SecretForbidden(RuntimeError):
+    """The operator may not read Secrets in a namespace: it has not been onboarded as a tenant namespace."""
+
+    def __init__(self, name: str, namespace: str) -> None:
+        super().__init__(
+            f"the operator may not read Secret {namespace}/{name}: onboard namespace {namespace} with "
+            f"`kubectl -n {namespace} create rolebinding communityhub-operator "
+            f"--clusterrole=communityhub-operator-tenant --serviceaccount=<operator namespace>:communityhub-operator` "
+            f"(or the operator chart's tenantNamespaces)")
 
 
 async def read_secret(client: AsyncClient, name: str, namespace: str) -> dict[str, bytes] | None:
-    """A Secret's data, decoded; None when it does not exist."""
+    """A Secret's data, decoded; None when it does not exist; SecretForbidden where the operator may not read."""
     try:
         secret = await client.get(Secret, name, namespace=namespace)
     except ApiError as err:
         if is_not_found(err):
             return None
+        if err.status.code == 403:
+            raise SecretForbidden(name, namespace) from err
         raise
     data = {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
     data.update({k: v.encode() for k, v in (secret.stringData or {}).items()})
@@ -104,25 +185,32 @@ async def read_secret(client: AsyncClient, name: str, namespace: str) -> dict[st
 
 async def ensure_secret(
     client: AsyncClient, name: str, namespace: str, data: Mapping[str, bytes], labels: Mapping[str, str],
-    owner_references: list[dict[str, Any]] | None = None,
+    owner_references: list[dict[str, Any]] | None = None, annotations: Mapping[str, str] | None = None,
+    check: OwnerCheck | None = None,
 ) -> bool:
-    """Create or update an Opaque Secret; True when something was written."""
+    """Create or update an Opaque Secret; True when something was written. With ``check``, an existing
+    Secret it refuses raises NotOwned, untouched."""
     encoded = {k: base64.b64encode(v).decode() for k, v in data.items()}
+    annotations = dict(annotations or {})
     try:
         live = await client.get(Secret, name, namespace=namespace)
     except ApiError as err:
         if not is_not_found(err):
             raise
-        body: Any = {"metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        body: Any = {"metadata": {"name": name, "namespace": namespace, "labels": dict(labels),
+                                  "annotations": annotations},
                      "type": "Opaque", "data": encoded}
         if owner_references:
             body["metadata"]["ownerReferences"] = owner_references
         await client.create(Secret.from_dict({"apiVersion": "v1", "kind": "Secret", **body}))
         return True
-    live_labels = (live.metadata.labels or {}) if live.metadata else {}
-    if (live.data or {}) == encoded and all(live_labels.get(k) == v for k, v in labels.items()):
+    meta = _meta(live)
+    if check is not None and (problem := check(meta)):
+        raise NotOwned(f"Secret {namespace}/{problem}")
+    if (live.data or {}) == encoded and _up_to_date(meta, labels, annotations):
         return False
-    await client.patch(Secret, name, {"metadata": {"labels": dict(labels)}, "data": encoded}, namespace=namespace)
+    await client.patch(Secret, name, {"metadata": {"labels": dict(labels), "annotations": annotations},
+                                      "data": encoded}, namespace=namespace)
     return True
 
 
@@ -144,7 +232,7 @@ def deployment_health(deployment: Mapping[str, Any]) -> dict[str, Any]:
 async def list_hub_deployments(client: AsyncClient, namespace: str, release: str) -> list[dict[str, Any]]:
     """For clusters the operator does not watch (remote ones): the release's Deployments, read directly."""
     out = []
-    async for dep in client.list(Deployment, namespace=namespace, labels={"app": "jupyterhub", "release": release}):
+    async for dep in client.list(Deployment, namespace=namespace, labels={**render.CHART_APP, "release": release}):
         out.append(deployment_health(dep.to_dict()))
     return out
 
@@ -153,7 +241,7 @@ async def rollout_objects(client: AsyncClient, namespace: str, release: str
                           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """The release's Pods and claims, and the events about claims that are not bound: read only while a
     rollout waits, to say why."""
-    selector = {"app": "jupyterhub", "release": release}
+    selector = {**render.CHART_APP, "release": release}
     pods = [pod.to_dict() async for pod in client.list(Pod, namespace=namespace, labels=selector)]
     claims = [c.to_dict() async for c in client.list(PersistentVolumeClaim, namespace=namespace, labels=selector)]
     events: list[dict[str, Any]] = []
@@ -200,3 +288,51 @@ async def ensure_config_map(client: AsyncClient, name: str, namespace: str, data
         return False
     await client.patch(ConfigMap, name, {"data": dict(data)}, namespace=namespace)
     return True
+
+
+class SecretIndex:
+    """Secrets of one namespace with one label, kept current by a list and a watch (server-side selector),
+    as ``key -> [value]`` like a Kopf index. Namespaced, so the operator needs no cluster-wide right to Secrets.
+
+    ``entry`` turns a Secret (as a dict) into its (key, value), or None to leave it out. The list is redone
+    on every reconnect and when the server ends the watch, so nothing missed while disconnected lingers."""
+
+    def __init__(self, namespace: str, labels: dict[str, Any],
+                 entry: Callable[[dict[str, Any]], tuple[Any, Any] | None], log: Any) -> None:
+        self.namespace, self.labels, self.entry, self.log = namespace, labels, entry, log
+        self.data: dict[Any, list[Any]] = {}
+        self.ready = asyncio.Event()
+        self._by_name: dict[str, Any] = {}
+
+    def _put(self, secret: dict[str, Any]) -> None:
+        name = secret["metadata"]["name"]
+        self._drop(name)
+        if (found := self.entry(secret)) is not None:
+            key, value = found
+            self.data[key] = [value]
+            self._by_name[name] = key
+
+    def _drop(self, name: str) -> None:
+        if (key := self._by_name.pop(name, None)) is not None:
+            self.data.pop(key, None)
+
+    async def run(self, client: AsyncClient, server_timeout: int = 300) -> None:
+        while True:
+            try:
+                self.data, self._by_name = {}, {}
+                async for secret in client.list(Secret, namespace=self.namespace, labels=self.labels):
+                    self._put(secret.to_dict())
+                self.ready.set()
+                async for kind, secret in client.watch(Secret, namespace=self.namespace, labels=self.labels,
+                                                       server_timeout=server_timeout):
+                    body = secret.to_dict()
+                    if kind == "DELETED":
+                        self._drop(body["metadata"]["name"])
+                    else:
+                        self._put(body)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # a dropped connection: list again after a pause
+                self.log.warning("secret watch restarts", namespace=self.namespace, labels=str(self.labels),
+                                 error=str(err))
+                await asyncio.sleep(2)

@@ -203,11 +203,13 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-def base_env(workdir: Path, extra: dict[str, str]) -> dict[str, str]:
-    """A minimal environment: no inherited cloud credentials, only what this run is given."""
+def base_env(workdir: Path, credentials: dict[str, str]) -> dict[str, str]:
+    """A minimal environment: no inherited cloud credentials, only what this run is given; the operator's own
+    variables are set last, so credentials can never change how Terraform runs."""
     keep = ("PATH", "HOME", "KUBECONFIG", "KUBE_CONFIG_PATH", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT",
             "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "NO_PROXY", "TMPDIR")
     env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(credentials)
     cli_config = workdir / "terraform.rc"
     if not cli_config.exists():
         cli_config.write_text("")  # no user-level CLI config, no warning about a missing one
@@ -218,5 +220,4 @@ def base_env(workdir: Path, extra: dict[str, str]) -> dict[str, str]:
         "TF_CLI_CONFIG_FILE": str(cli_config),
         "TF_DATA_DIR": str(workdir / ".terraform"),
     })
-    env.update(extra)
     return env

@@ -96,6 +96,8 @@ def crd() -> dict[str, Any]:
                      "description": "shared or dedicated"},
                     _condition_column("Ready", "status", "Whether the hub is delivered and serving"),
                     _condition_column("Reason", "reason", "Why the hub is (not) ready"),
+                    {"name": "Chart", "type": "string", "jsonPath": ".status.release.chart",
+                     "description": "JupyterHub chart name and version deployed"},
                     {"name": "URL", "type": "string", "jsonPath": ".status.url", "description": "Hub URL"},
                     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
                 ],
@@ -103,6 +105,7 @@ def crd() -> dict[str, Any]:
                     "description": models.CommunityHub.__doc__,
                     "type": "object",
                     "required": ["spec"],
+                    "x-kubernetes-validations": models.NAME_RULES,
                     "properties": {
                         "apiVersion": {"type": "string", "description": "APIVersion of this object."},
                         "kind": {"type": "string", "description": "Kind of this object."},

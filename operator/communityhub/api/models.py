@@ -29,9 +29,23 @@ IMAGE_REFERENCE = (
     r"^([a-zA-Z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*"
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 )
+#: A CommunityHub's name becomes part of Helm release, label and cluster names: it must be a DNS label of at
+#: most this many characters (Helm's release name limit).
+HUB_NAME_MAX = 53
+#: Rules on metadata.name (CEL at the root of the schema, the only place that sees it).
+NAME_RULES = [
+    {"rule": f"self.metadata.name.size() <= {HUB_NAME_MAX}",
+     "message": f"metadata.name must be at most {HUB_NAME_MAX} characters (it names the hub's Helm release)",
+     "reason": "FieldValueInvalid"},
+    {"rule": "!self.metadata.name.contains('.')",
+     "message": "metadata.name must not contain dots (it names Services and a cluster of the hub)",
+     "reason": "FieldValueInvalid"},
+]
 #: The essential tier's standard profiles: at most this many.
 ESSENTIAL_MAX_PROFILES = 3
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+#: Free text that lands in email headers and labels: one line, no control characters.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
 
 def _cel(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, str]:
@@ -52,7 +66,7 @@ class ApiModel(BaseModel):
 # --------------------------------------------------------------------------------------- spec
 class Community(ApiModel):
     display_name: str = Field(description="Human name of the community, shown in emails and invoices.",
-                              min_length=1, max_length=200)
+                              min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)
     contact_email: str = Field(description="Address that receives the DELIVERED email.", pattern=EMAIL,
                                max_length=254)
     archetype: Literal["education", "research", "partnership"] = Field(
@@ -225,7 +239,8 @@ class Profile(ApiModel):
     """A server option offered to users when they start their server."""
 
     name: str = Field(description="Profile slug shown to users.", pattern=DNS_LABEL, max_length=63)
-    display_name: str | None = Field(default=None, max_length=100, description="Human name of the profile.")
+    display_name: str | None = Field(default=None, max_length=100, pattern=NO_CONTROL_CHARACTERS,
+                                     description="Human name of the profile.")
     cpu: float = Field(gt=0, le=256, description="CPU guarantee and limit, in cores.")
     memory: str = Field(pattern=MEMORY_QUANTITY, max_length=20, description="Memory guarantee and limit, e.g. 4Gi.")
     gpu: int = Field(default=0, ge=0, le=16, description="Number of GPUs.")
@@ -331,6 +346,14 @@ class ReleaseStatus(ApiModel):
                                                               "rollout deadline counts from here.")
 
 
+class NamesStatus(ApiModel):
+    """The names the hub's objects were given, recorded once and kept (see communityhub.names)."""
+
+    namespace: str = Field(description="The hub's namespace on its cluster.")
+    release: str = Field(description="Helm release name.")
+    cluster_stem: str = Field(description="Stem of a dedicated cluster's name (Terraform's hub_name).")
+
+
 class CommunityHubStatus(ApiModel):
     observed_generation: int | None = Field(default=None, description="Last .metadata.generation acted on.")
     phase: Phase | None = Field(default=None, description="A summary for humans; conditions are the contract.")
@@ -341,6 +364,7 @@ class CommunityHubStatus(ApiModel):
     url: str | None = Field(default=None, description="URL of the hub.")
     cluster: ClusterStatus | None = Field(default=None, description="Where the hub runs.")
     release: ReleaseStatus | None = Field(default=None, description="The hub's Helm release.")
+    names: NamesStatus | None = Field(default=None, description="Names of the hub's objects, fixed once used.")
     delivered_at: str | None = Field(default=None, description="When the DELIVERED email went out (RFC 3339).")
 
 

@@ -7,7 +7,6 @@ in the operator's namespace. Dedicated placement (Terraform) is its own module.
 
 from __future__ import annotations
 
-from communityhub import render
 from communityhub.conditions import Verdict
 from communityhub.context import HubContext, Target, indexed
 from communityhub.steps import dedicated
@@ -22,7 +21,7 @@ def known_clusters(ctx: HubContext) -> list[str]:
 
 def resolve(ctx: HubContext) -> tuple[Target | None, Verdict]:
     """Pure placement decision for a shared hub, from the spec and the shared-cluster index."""
-    namespace = render.hub_namespace(ctx.namespace, ctx.name)
+    namespace = ctx.names.namespace
     placement = ctx.spec.placement
     name = placement.shared_cluster or LOCAL
     if name == LOCAL:

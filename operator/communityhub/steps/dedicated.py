@@ -29,7 +29,7 @@ from lightkube import ApiError
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Secret
 
-from communityhub import render
+from communityhub import conditions, policy, render
 from communityhub.adapters import kube
 from communityhub.adapters.terraform import StateLocked, TerraformError, TerraformRunner, base_env
 from communityhub.conditions import Verdict
@@ -37,24 +37,6 @@ from communityhub.context import HubContext, Target, indexed
 
 KUBECONFIG_LABEL = "hubs.2i2c.org/cluster-kubeconfig"
 _SEMAPHORES: dict[int, asyncio.Semaphore] = {}
-
-
-def state_suffix(namespace: str, name: str) -> str:
-    """The backend's secret_suffix: unique per hub, a valid label value (Terraform labels the Secret)."""
-    return render.hub_namespace(namespace, name).removeprefix("hub-")[:52]
-
-
-def state_secret_name(namespace: str, name: str) -> str:
-    return f"tfstate-default-{state_suffix(namespace, name)}"
-
-
-def lock_lease_name(namespace: str, name: str) -> str:
-    """The kubernetes backend's lock: a Lease named after the state Secret."""
-    return f"lock-{state_secret_name(namespace, name)}"
-
-
-def kubeconfig_secret_name(namespace: str, name: str) -> str:
-    return f"kubeconfig-{render.hub_namespace(namespace, name).removeprefix('hub-')}"[:253]
 
 
 def variables(ctx: HubContext) -> dict[str, Any]:
@@ -65,7 +47,7 @@ def variables(ctx: HubContext) -> dict[str, Any]:
         extra = {"kubeconfig_path": ctx.settings.local_cluster_kubeconfig,
                  "provision_seconds": str(ctx.settings.local_provision_seconds)}
     return {
-        "hub_name": ctx.name,
+        "hub_name": ctx.names.cluster_stem,
         "region": dedicated.region,
         "node_pools": [{"name": p.name, "machine_type": p.machine_type, "min": p.min, "max": p.max}
                        for p in dedicated.node_pools],
@@ -121,22 +103,39 @@ output "kubeconfig" {
 """
 
 
-async def _credentials_env(ctx: HubContext) -> dict[str, str] | Verdict:
+async def _credentials_env(ctx: HubContext, for_destroy: bool = False) -> dict[str, str] | Verdict:
+    """The customer's credentials for Terraform. Each apply keeps a copy in the operator's namespace, so a
+    destroy still has them when the hub's own Secret went first (a GitOps prune deletes both at once)."""
     dedicated = ctx.spec.placement.dedicated
     assert dedicated is not None
     if dedicated.account != "customer" or dedicated.credentials_secret_ref is None:
         return {}
     ref = dedicated.credentials_secret_ref.name
-    data = await kube.read_secret(ctx.clusters.get(None), ref, ctx.namespace)
+    local = ctx.clusters.get(None)
+    try:
+        data = await kube.read_secret(local, ref, ctx.namespace)
+    except kube.SecretForbidden as err:
+        if not for_destroy:
+            return Verdict.false("SecretForbidden", str(err))
+        data = None
+    if not data and for_destroy:
+        data = await kube.read_secret(local, ctx.names.credentials_secret, ctx.settings.namespace)
     if not data:
         return Verdict.false("CredentialsSecretNotFound",
                              f"Secret {ctx.namespace}/{ref} (placement.dedicated.credentialsSecretRef) not found or "
                              f"empty: its keys are the environment variables of the cloud's Terraform provider")
-    return {k: v.decode() for k, v in data.items()}
+    env = policy.credential_env(dedicated.cloud, data, f"{ctx.namespace}/{ref}")
+    if isinstance(env, dict) and not for_destroy:
+        try:
+            await kube.ensure_secret(local, ctx.names.credentials_secret, ctx.settings.namespace, data,
+                                     render.MANAGED_BY, annotations=ctx.owner_annotations, check=ctx.ownership)
+        except kube.NotOwned as err:
+            return Verdict.false("NameConflict", f"{err}: the credentials are not kept for the destroy")
+    return env
 
 
 def _backend_config(ctx: HubContext) -> dict[str, str]:
-    config = {"secret_suffix": state_suffix(ctx.namespace, ctx.name), "namespace": ctx.settings.namespace}
+    config = {"secret_suffix": ctx.names.state_suffix, "namespace": ctx.settings.namespace}
     kubeconfig = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
     if kubeconfig:
         config["config_path"] = kubeconfig
@@ -156,7 +155,7 @@ async def _take_over(ctx: HubContext, lock_id: str) -> None:
     """Release a stale lock: the kubernetes backend's lock is a Lease whose holderIdentity is the lock ID.
     Deleted only while that same lock still holds it (what `terraform force-unlock` does, without needing
     an initialised working directory, which a locked state prevents)."""
-    name = lock_lease_name(ctx.namespace, ctx.name)
+    name = ctx.names.lock_lease
     client = ctx.clusters.get(None)
     try:
         lease = await client.get(Lease, name, namespace=ctx.settings.namespace)
@@ -195,7 +194,7 @@ def _semaphore(ctx: HubContext) -> asyncio.Semaphore:
 async def _terraform(ctx: HubContext, credentials: dict[str, str]) -> AsyncIterator[TerraformRunner]:
     """A runner in a fresh scratch directory with the generated root module, within the operator's
     concurrency limit; the directory (and with it any credentials Terraform wrote) is removed after."""
-    workdir = Path(ctx.settings.terraform_workdir) / f"{ctx.namespace}--{ctx.name}"
+    workdir = Path(ctx.settings.terraform_workdir) / ctx.names.slug
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True, mode=0o700)
     (workdir / "main.tf").write_text(ROOT_MODULE % {"source": module_dir(ctx)})
@@ -209,12 +208,12 @@ async def _terraform(ctx: HubContext, credentials: dict[str, str]) -> AsyncItera
 
 
 def target_from_secret(ctx: HubContext) -> Target | None:
-    secret_name = kubeconfig_secret_name(ctx.namespace, ctx.name)
+    secret_name = ctx.names.kubeconfig_secret
     kubeconfig = indexed(ctx.dedicated_kubeconfigs, secret_name)
     if kubeconfig is None:
         return None
     cluster = ctx.status.get("cluster") or {}
-    return Target(cluster=cluster.get("name", ctx.name), namespace=render.hub_namespace(ctx.namespace, ctx.name),
+    return Target(cluster=cluster.get("name", ctx.names.cluster_stem), namespace=ctx.names.namespace,
                   kubeconfig=kubeconfig, endpoint=cluster.get("endpoint"), kubeconfig_secret=secret_name)
 
 
@@ -231,6 +230,10 @@ async def provision(ctx: HubContext) -> Verdict:
         target = target_from_secret(ctx)
         if target is not None:
             ctx.target, ctx.inputs_hash = target, wanted
+            # Unchanged: keep what the apply said (its counts), rather than rewriting the status every pass.
+            prior = conditions.find(ctx.status.get("conditions") or [], conditions.CLUSTER_READY)
+            if prior and prior.get("status") == "True" and prior.get("reason") == "ClusterProvisioned":
+                return Verdict.true("ClusterProvisioned", str(prior.get("message", "")))
             return Verdict.true("ClusterProvisioned",
                                 f"dedicated {dedicated.cloud} cluster {target.cluster} at {target.endpoint}")
     credentials = await _credentials_env(ctx)
@@ -246,12 +249,17 @@ async def provision(ctx: HubContext) -> Verdict:
                                               f"{ctx.settings.terraform_timeout_seconds + 30:.0f}s is taken over)")
     except TerraformError as err:
         return Verdict.false("TerraformFailed", f"terraform {err.command} failed: {err.summary}")
-    secret_name = kubeconfig_secret_name(ctx.namespace, ctx.name)
-    await kube.ensure_secret(
-        ctx.clusters.get(None), secret_name, ctx.settings.namespace, {"kubeconfig": outputs["kubeconfig"].encode()},
-        {KUBECONFIG_LABEL: "true", render.HUB_LABEL: render.label_value(ctx.name),
-         render.HUB_NAMESPACE_LABEL: render.label_value(ctx.namespace)})
-    ctx.target = Target(cluster=outputs["cluster_name"], namespace=render.hub_namespace(ctx.namespace, ctx.name),
+    secret_name = ctx.names.kubeconfig_secret
+    try:
+        await kube.ensure_secret(
+            ctx.clusters.get(None), secret_name, ctx.settings.namespace,
+            {"kubeconfig": outputs["kubeconfig"].encode()},
+            {KUBECONFIG_LABEL: "true", render.HUB_LABEL: render.label_value(ctx.name),
+             render.HUB_NAMESPACE_LABEL: render.label_value(ctx.namespace)},
+            annotations=ctx.owner_annotations, check=ctx.ownership)
+    except kube.NotOwned as err:
+        return Verdict.false("NameConflict", f"{err}: the cluster's kubeconfig is not stored")
+    ctx.target = Target(cluster=outputs["cluster_name"], namespace=ctx.names.namespace,
                         kubeconfig=outputs["kubeconfig"], endpoint=outputs["endpoint"], kubeconfig_secret=secret_name)
     ctx.inputs_hash = wanted
     return Verdict.true("ClusterProvisioned",
@@ -259,13 +267,27 @@ async def provision(ctx: HubContext) -> Verdict:
                         f"{outputs['cluster_name']} at {outputs['endpoint']}")
 
 
+#: Set to "true" on a CommunityHub being deleted whose Terraform state is lost: its cluster is abandoned.
+ABANDON_CLUSTER = "hubs.2i2c.org/abandon-cluster"
+
+
 async def destroy(ctx: HubContext) -> Verdict | None:
-    """terraform destroy, then the state and kubeconfig Secrets; None when all is gone."""
-    credentials = await _credentials_env(ctx)
+    """terraform destroy, then the state, lock, kubeconfig and credentials; None when all is gone. A hub
+    whose cluster was applied but whose state is gone keeps its finalizer until a human decides."""
+    credentials = await _credentials_env(ctx, for_destroy=True)
     if isinstance(credentials, Verdict):
         return credentials
     local = ctx.clusters.get(None)
-    if await kube.read_secret(local, state_secret_name(ctx.namespace, ctx.name), ctx.settings.namespace) is not None:
+    applied = bool((ctx.status.get("cluster") or {}).get("inputsHash"))
+    if await kube.read_secret(local, ctx.names.state_secret, ctx.settings.namespace) is None:
+        if applied and ctx.annotations.get(ABANDON_CLUSTER) != "true":
+            cluster = (ctx.status.get("cluster") or {}).get("name", "?")
+            return Verdict.false(
+                "StateMissing",
+                f"the Terraform state (Secret {ctx.settings.namespace}/{ctx.names.state_secret}) is gone, so "
+                f"cluster {cluster} cannot be destroyed and may still exist (and cost money). Restore the state "
+                f"Secret, or delete the cluster by hand and annotate this CommunityHub {ABANDON_CLUSTER}=true")
+    else:
         try:
             async with _terraform(ctx, credentials) as runner:
                 ctx.log.info("terraform destroy")
@@ -274,9 +296,8 @@ async def destroy(ctx: HubContext) -> Verdict | None:
             return Verdict.unknown("StateLocked", f"{locked.summary}; retrying")
         except TerraformError as err:
             return Verdict.false("DestroyFailed", f"terraform {err.command} failed: {err.summary}")
-    for kind, name in ((Secret, state_secret_name(ctx.namespace, ctx.name)),
-                       (Lease, lock_lease_name(ctx.namespace, ctx.name)),
-                       (Secret, kubeconfig_secret_name(ctx.namespace, ctx.name))):
+    for kind, name in ((Secret, ctx.names.state_secret), (Lease, ctx.names.lock_lease),
+                       (Secret, ctx.names.kubeconfig_secret), (Secret, ctx.names.credentials_secret)):
         try:
             await local.delete(kind, name, namespace=ctx.settings.namespace)
         except ApiError as err:

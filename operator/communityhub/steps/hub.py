@@ -14,12 +14,11 @@ import math
 import secrets
 from typing import Any
 
-from lightkube import ApiError
+from lightkube import ApiError, AsyncClient
 
-from communityhub import conditions, render
+from communityhub import conditions, policy, render
 from communityhub.adapters import kube
-from communityhub.adapters.helm import HelmError, kubeconfig_file
-from communityhub.api import models
+from communityhub.adapters.helm import IN_PROGRESS, HelmError, Release, kubeconfig_file
 from communityhub.conditions import Verdict
 from communityhub.context import HubContext, Target
 from communityhub.diagnosis import Cause, rollout_cause
@@ -44,7 +43,8 @@ def oauth_checksum(ctx: HubContext) -> str | None:
 
 
 def desired_values(ctx: HubContext) -> dict[str, Any]:
-    values = render.values(ctx.namespace, ctx.name, ctx.spec, ctx.oidc_endpoints, ctx.settings.namespace)
+    values = render.values(ctx.namespace, ctx.name, ctx.spec, ctx.oidc_endpoints, ctx.settings.namespace,
+                           ctx.names.release)
     checksum = oauth_checksum(ctx)
     if checksum:
         values = render.deep_merge(
@@ -52,31 +52,24 @@ def desired_values(ctx: HubContext) -> dict[str, Any]:
     return values
 
 
-def usage_token_secret(name: str) -> str:
-    """The Secret beside the CommunityHub that holds the token of the hub's usage service."""
-    return f"{name}-hub-api-token"
+async def usage_token(client: AsyncClient, hub_namespace: str) -> bytes | None:
+    """The token of the hub's usage service, kept only in the hub's namespace (it goes with it)."""
+    data = await kube.read_secret(client, render.USAGE_TOKEN_SECRET_NAME, hub_namespace)
+    return (data or {}).get(render.USAGE_TOKEN_KEY) or None
 
 
-async def ensure_usage_token(ctx: HubContext) -> bytes:
-    """The usage service's token: made once, kept beside the CommunityHub (owned by it, so it goes with it)."""
-    client = ctx.clusters.get(None)
-    name = usage_token_secret(ctx.name)
-    data = await kube.read_secret(client, name, ctx.namespace)
-    if data and data.get(render.USAGE_TOKEN_KEY):
-        return data[render.USAGE_TOKEN_KEY]
-    token = secrets.token_hex(32).encode()
-    owner = {"apiVersion": models.API_VERSION, "kind": models.KIND, "name": ctx.name, "uid": ctx.uid,
-             "controller": True, "blockOwnerDeletion": False}
-    await kube.ensure_secret(client, name, ctx.namespace, {render.USAGE_TOKEN_KEY: token},
-                             render.MANAGED_BY,
-                             owner_references=[owner] if ctx.uid else None)
-    return token
+async def ensure_usage_token(client: AsyncClient, hub_namespace: str, labels: dict[str, str]) -> None:
+    """Made once, in the hub's namespace: the operator writes nothing into the CommunityHub's namespace."""
+    if await usage_token(client, hub_namespace) is None:
+        await kube.ensure_secret(client, render.USAGE_TOKEN_SECRET_NAME, hub_namespace,
+                                 {render.USAGE_TOKEN_KEY: secrets.token_hex(32).encode()}, labels)
 
 
 async def deployment_health(ctx: HubContext, target: Target) -> list[dict[str, Any]]:
     if target.kubeconfig is None:  # our own cluster: the Kopf index, no API call
-        return list(ctx.deployments.get((target.namespace, ctx.name), []))
-    return await kube.list_hub_deployments(ctx.clusters.get(target.kubeconfig), target.namespace, ctx.name)
+        return list(ctx.deployments.get((target.namespace, ctx.names.release), []))
+    return await kube.list_hub_deployments(ctx.clusters.get(target.kubeconfig), target.namespace,
+                                           ctx.names.release)
 
 
 def waiting_for(deployments: list[dict[str, Any]]) -> list[str]:
@@ -115,17 +108,40 @@ async def observe(ctx: HubContext, target: Target, release: dict[str, Any],
     if not waiting_for(deployments):
         return health_verdict(release, deployments)
     client = ctx.clusters.get(target.kubeconfig)
-    pods, claims, events = await kube.rollout_objects(client, target.namespace, ctx.name)
+    pods, claims, events = await kube.rollout_objects(client, target.namespace, ctx.names.release)
     waited = seconds_since(release.get("deployedAt"), dt.datetime.now(dt.UTC))
     return health_verdict(release, deployments, rollout_cause(pods, claims, events), waited,
                           ctx.settings.rollout_deadline_seconds)
 
 
+async def install(ctx: HubContext, client: AsyncClient, target: Target, values: dict[str, Any]) -> Release:
+    """helm upgrade --install. A release that a helm killed mid-run (timeout, OOM, a restarted operator) left
+    pending is recovered: no helm of this hub runs now (one pass per hub at a time, one operator leads), so
+    nothing owns it; its pending records go, and the upgrade runs again."""
+    chart, version, repository = chart_source(ctx)
+    async with kubeconfig_file(target.kubeconfig) as kubeconfig:
+        async def upgrade() -> Release:
+            return await ctx.helm.upgrade_install(
+                ctx.names.release, target.namespace, chart, values,
+                version=version if repository else None, repository=repository, kubeconfig=kubeconfig)
+        try:
+            return await upgrade()
+        except HelmError as err:
+            if IN_PROGRESS not in err.summary:
+                raise
+            dropped = await kube.drop_pending_release(client, target.namespace, ctx.names.release)
+            ctx.log.warning("helm release left pending by an interrupted run; its pending record removed",
+                            release=ctx.names.release, records=dropped)
+            return await upgrade()
+
+
 async def deploy(ctx: HubContext) -> Verdict:
     target = ctx.target
     assert target is not None, "the cluster step runs first"
+    if refused := policy.hub_values(ctx.spec.hub.values, ctx.settings.hub_values_paths):
+        return refused
     values = desired_values(ctx)
-    chart, version, repository = chart_source(ctx)
+    chart, version, _ = chart_source(ctx)
     wanted_hash = render.values_hash(chart, version, values)
     release = dict(ctx.status.get("release") or {})
     try:
@@ -136,28 +152,30 @@ async def deploy(ctx: HubContext) -> Verdict:
 
         client = ctx.clusters.get(target.kubeconfig)
         labels = render.hub_labels(ctx.namespace, ctx.name, ctx.spec)
-        await kube.ensure_namespace(client, target.namespace, labels)
+        await kube.ensure_namespace(client, target.namespace, {**labels, **render.POD_SECURITY},
+                                    ctx.owner_annotations, ctx.ownership)
+        settings = ctx.settings
+        if target.kubeconfig is None and settings.hub_role:  # the operator's rights in this namespace, and no other
+            await kube.ensure_role_binding(client, target.namespace, settings.service_account, settings.hub_role,
+                                           settings.service_account, settings.namespace)
         if ctx.oauth_client:
             await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
-        token = await ensure_usage_token(ctx)
-        await kube.ensure_secret(client, render.USAGE_TOKEN_SECRET_NAME, target.namespace,
-                                 {render.USAGE_TOKEN_KEY: token}, labels)
-        ctx.log.info("helm upgrade", release=ctx.name, chart=chart, version=version, target=target.cluster,
+        await ensure_usage_token(client, target.namespace, labels)
+        ctx.log.info("helm upgrade", release=ctx.names.release, chart=chart, version=version, target=target.cluster,
                      reason="values changed" if release.get("valuesHash") else "first install")
-        async with kubeconfig_file(target.kubeconfig) as kubeconfig:
-            result = await ctx.helm.upgrade_install(
-                ctx.name, target.namespace, chart, values,
-                version=version if repository else None, repository=repository, kubeconfig=kubeconfig)
+        result = await install(ctx, client, target, values)
         ctx.release = {"name": result.name, "revision": result.revision, "chart": result.chart,
                        "valuesHash": wanted_hash, "deployedAt": conditions.now_rfc3339()}
         return await observe(ctx, target, ctx.release, await deployment_health(ctx, target))
     except HelmError as err:
         ctx.release = release or None
-        return Verdict.false("HelmFailed", f"helm {err.command} of release {ctx.name} failed: {err.summary}")
+        return Verdict.false("HelmFailed", f"helm {err.command} of release {ctx.names.release} failed: {err.summary}")
+    except kube.NotOwned as err:
+        return Verdict.false("NameConflict", f"{err}: the hub is not deployed there")
     except kube.NamespaceTerminating as err:
         return Verdict.unknown("NamespaceTerminating", f"{err}; the release is installed once it is gone")
     except ApiError as err:
         return Verdict.false("KubernetesError",
                              f"cluster {target.cluster}: {err.status.code} {err.status.reason}: {err.status.message}")
-    except OSError as err:  # a remote cluster that cannot be reached
+    except kube.UNREACHABLE as err:
         return Verdict.false("ClusterUnreachable", f"cluster {target.cluster} cannot be reached: {err}")

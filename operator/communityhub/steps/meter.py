@@ -82,11 +82,10 @@ class Meter:
 
 async def read_usage(ctx: HubContext, now: dt.datetime) -> usage.Usage:
     assert ctx.target is not None
-    data = await kube.read_secret(ctx.clusters.get(None), hub.usage_token_secret(ctx.name), ctx.namespace)
-    token = (data or {}).get(render.USAGE_TOKEN_KEY)
+    token = await hub.usage_token(ctx.clusters.get(ctx.target.kubeconfig), ctx.target.namespace)
     if not token:
-        raise http.HttpError(f"Secret {ctx.namespace}/{hub.usage_token_secret(ctx.name)} with the hub's API token "
-                             "is missing (it is created with the hub's release)")
+        raise http.HttpError(f"Secret {ctx.target.namespace}/{render.USAGE_TOKEN_SECRET_NAME} with the hub's API "
+                             "token is missing (it is created with the hub's release)")
     base = hub_api_url(ctx.settings, ctx.spec, ctx.target).rstrip("/")
     users: list[dict[str, Any]] = []
     offset = 0

@@ -55,7 +55,10 @@ async def discover(ctx: HubContext, issuer: str) -> dict[str, str]:
 async def prepare(ctx: HubContext) -> Verdict:
     """Read the client Secret (and discover an OIDC issuer); False, and the hub step waits, on any gap."""
     ref = ctx.spec.auth.client_secret_ref.name
-    data = await kube.read_secret(ctx.clusters.get(None), ref, ctx.namespace)
+    try:
+        data = await kube.read_secret(ctx.clusters.get(None), ref, ctx.namespace)
+    except kube.SecretForbidden as err:
+        return Verdict.false("SecretForbidden", str(err))
     if data is None:
         return Verdict.false(
             "ClientSecretNotFound",

@@ -1,0 +1,92 @@
+"""The operator's account holds the rights it uses and no others: `kubectl auth can-i` as its ServiceAccount,
+and server-side dry runs against the admission policy that confines it to the hub namespaces it made."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import OPERATOR_NAMESPACE, OPERATOR_USER, OperatorProcess
+from tests.support.hubs import create_hub, ns, wait_ready
+from tests.support.kube import Cluster
+
+pytestmark = pytest.mark.integration
+
+
+def can(cluster: Cluster, *args: str) -> bool:
+    result = cluster.kubectl("auth", "can-i", *args, as_user=OPERATOR_USER, check=False)
+    return result.stdout.strip() == "yes"
+
+
+@pytest.fixture(scope="module")
+def hub_namespace(management: Cluster, operator: OperatorProcess) -> str:
+    create_hub(management, "rbac", ns("team-rbac"))
+    obj = wait_ready(management, "rbac", ns("team-rbac"), timeout=120)
+    return str(obj["status"]["names"]["namespace"])
+
+
+def test_the_operator_can_do_what_it_needs(management: Cluster, hub_namespace: str) -> None:
+    tenant = ns("team-rbac")
+    needed = [
+        ("patch", "communityhubs.hubs.2i2c.org", "-n", tenant),
+        ("patch", "communityhubs.hubs.2i2c.org", "--subresource=status", "-n", tenant),
+        ("create", "events", "-n", tenant),
+        ("get", "secrets", "-n", tenant),  # an onboarded tenant namespace
+        ("create", "namespaces"),
+        ("list", "deployments.apps", "--all-namespaces"),
+        ("list", "pods", "--all-namespaces"),
+        ("list", "nodes"),
+        ("create", "rolebindings", "-n", "hub-anything"),
+        ("bind", "clusterroles/communityhub-operator-hub"),
+        ("create", "secrets", "-n", OPERATOR_NAMESPACE),
+        ("watch", "secrets", "-n", OPERATOR_NAMESPACE),
+        ("create", "leases.coordination.k8s.io", "-n", OPERATOR_NAMESPACE),
+        # In a hub namespace, through the RoleBinding the operator made there: what the chart creates.
+        *[(verb, kind, "-n", hub_namespace) for verb in ("create", "delete") for kind in (
+            "deployments.apps", "secrets", "services", "networkpolicies.networking.k8s.io", "roles",
+            "rolebindings", "persistentvolumeclaims", "poddisruptionbudgets.policy", "ingresses.networking.k8s.io")],
+        ("list", "events", "-n", hub_namespace),
+    ]
+    missing = [" ".join(args) for args in needed if not can(management, *args)]
+    assert missing == []
+
+
+def test_the_operator_cannot_do_what_it_does_not_need(management: Cluster, hub_namespace: str) -> None:
+    forbidden = [
+        ("get", "secrets", "-n", "kube-system"),
+        ("get", "secrets", "-n", "default"),  # not a tenant namespace
+        ("list", "secrets", "--all-namespaces"),
+        ("bind", "clusterroles/cluster-admin"),
+        ("escalate", "clusterroles"),
+        ("create", "clusterrolebindings"),
+        ("create", "clusterroles"),
+        ("delete", "nodes"),
+        ("create", "pods", "-n", "kube-system"),
+        ("create", "deployments.apps", "-n", "default"),
+        ("delete", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("update", "communityhubs.hubs.2i2c.org", "-n", "default"),
+        ("create", "secrets", "-n", ns("team-rbac")),  # tenant namespaces: read only
+        ("impersonate", "users"),
+    ]
+    granted = [" ".join(args) for args in forbidden if can(management, *args)]
+    assert granted == []
+
+
+def test_namespace_and_binding_writes_are_confined_to_its_hub_namespaces(
+        management: Cluster, hub_namespace: str) -> None:
+    """RBAC cannot scope by label: the admission policy does, on the real request (server-side dry run)."""
+    management.kubectl("create", "namespace", "rbac-victim", check=False)  # a tenant's, say
+    attempts = {
+        "delete a namespace it did not make": ("delete", "namespace", "rbac-victim", "--dry-run=server"),
+        "label one": ("label", "namespace", "kube-system", "x=y", "--dry-run=server"),
+        "bind its hub role in kube-system": (
+            "-n", "kube-system", "create", "rolebinding", "grab", "--clusterrole=communityhub-operator-hub",
+            f"--serviceaccount={OPERATOR_NAMESPACE}:communityhub-operator", "--dry-run=server"),
+        "create a namespace that is not a hub's": ("create", "namespace", "not-a-hub", "--dry-run=server"),
+    }
+    for what, args in attempts.items():
+        result = management.kubectl(*args, as_user=OPERATOR_USER, check=False)
+        assert result.returncode != 0, f"the operator could {what}"
+        assert "may only change hub namespaces it made" in result.stderr, (what, result.stderr)
+    allowed = management.kubectl("delete", "namespace", hub_namespace, "--dry-run=server", as_user=OPERATOR_USER,
+                                 check=False)
+    assert allowed.returncode == 0, allowed.stderr

@@ -1,0 +1,60 @@
+"""The helm adapter bounds its processes and fetches a repository chart once per version.
+
+A stand-in helm (a shell script) records when each run starts and ends and answers like helm; the
+adapter's scheduling is what is under test, not helm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from pathlib import Path
+
+from communityhub.adapters.helm import Helm
+
+FAKE_HELM = r"""#!/bin/sh
+log="$(dirname "$0")/runs.log"
+echo "start $1 $$" >> "$log"
+if [ "$1" = pull ]; then
+  dest=""; while [ $# -gt 0 ]; do [ "$1" = --destination ] && dest="$2"; shift; done
+  sleep 0.3; echo chart > "$dest/jupyterhub-4.4.0.tgz"
+else
+  sleep 0.2
+  echo '{"name": "r", "namespace": "n", "version": 1, "info": {"status": "deployed"},
+         "chart": {"metadata": {"name": "jupyterhub", "version": "4.4.0"}}}'
+fi
+echo "end $$" >> "$log"
+"""
+
+
+def fake_helm(tmp_path: Path) -> Path:
+    binary = tmp_path / "helm"
+    binary.write_text(FAKE_HELM)
+    binary.chmod(binary.stat().st_mode | stat.S_IEXEC)
+    return binary
+
+
+def most_at_once(log: Path) -> int:
+    running = peak = 0
+    for line in log.read_text().splitlines():
+        running += 1 if line.startswith("start") else -1
+        peak = max(peak, running)
+    return peak
+
+
+def test_at_most_concurrency_helms_and_one_fetch_per_chart_version(tmp_path: Path) -> None:
+    helm = Helm(binary=str(fake_helm(tmp_path)), concurrency=3, cache_dir=tmp_path / "cache")
+
+    async def fleet() -> list[str]:
+        results = await asyncio.gather(*(
+            helm.upgrade_install(f"hub{i}", f"ns{i}", "jupyterhub", {"i": i}, version="4.4.0",
+                                 repository="https://hub.jupyter.org/helm-chart/") for i in range(12)))
+        return [r.chart for r in results]
+
+    assert asyncio.run(fleet()) == ["jupyterhub-4.4.0"] * 12
+    log = tmp_path / "runs.log"
+    starts = [line.split()[1] for line in log.read_text().splitlines() if line.startswith("start")]
+    assert starts.count("pull") == 1, "the chart (and its repository index) is fetched once for all 12"
+    assert starts.count("upgrade") == 12
+    assert most_at_once(log) == 3
+    assert [p.name for p in (tmp_path / "cache").rglob("*.tgz")] == ["jupyterhub-4.4.0.tgz"]
