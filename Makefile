@@ -6,10 +6,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:/usr/local/go/bin:$(PATH)
 
-.PHONY: help venv binaries crds lint test test-unit test-integration cluster-up cluster-down run demo demo-down clean
+.PHONY: help venv binaries crds lint test test-unit test-integration cluster-up cluster-down run demo demo-down \
+	demo-dedicated demo-dedicated-down clean
 
 help:
 	@echo "make demo          local control plane, CRD, operator and an example hub, watched until Ready"
+	@echo "make demo-dedicated       after make demo: a dedicated (cloud: local) hub through Terraform, until Ready"
+	@echo "make demo-dedicated-down  delete it: release uninstalled, its cluster destroyed"
 	@echo "make demo-down     stop what make demo started"
 	@echo "make test          all tests (unit and integration on a real local control plane)"
 	@echo "make cluster-up    start a local control plane; last line: export KUBECONFIG=..."
@@ -65,6 +68,12 @@ demo: venv binaries
 
 demo-down: venv
 	@$(PY) -m localcluster.demo down
+
+demo-dedicated: venv
+	@$(PY) -m localcluster.demo dedicated
+
+demo-dedicated-down: venv
+	@$(PY) -m localcluster.demo dedicated-down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -23,8 +23,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from localcluster import binaries  # noqa: E402
-from localcluster.controlplane import ControlPlane  # noqa: E402
+from localcluster import binaries, charts  # noqa: E402
+from localcluster.controlplane import ControlPlane, default_nodes  # noqa: E402
 
 
 def kubectl(kubeconfig: Path, *args: str, input: str | None = None) -> str:
@@ -60,7 +60,8 @@ def main() -> None:
         plane.up()
         starts.append(time.monotonic() - t0)
         plane.down()
-    summary("warm control-plane start (etcd, apiserver, kcm, scheduler, kwok, 3 nodes Ready)", starts)
+    nodes = len(default_nodes())
+    summary(f"warm control-plane start (etcd, apiserver, kcm, scheduler, kwok, {nodes} nodes Ready)", starts)
 
     kubeconfig = plane.up()
     available = []
@@ -72,11 +73,13 @@ def main() -> None:
         available.append(time.monotonic() - t0)
     summary("kubectl create deployment (2 replicas) -> Available", available)
 
+    kubectl(kubeconfig, "create", "namespace", "communityhub-system")  # the operator's leader Lease lives there
     kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds" / "communityhub.yaml"))
     kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/communityhubs.hubs.2i2c.org")
     log = Path(tempfile.mkdtemp()) / "operator.log"
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "CHUB_CHART_REPOSITORY": "",
-           "CHUB_CHART_NAME": str(REPO / "tests" / "charts" / "jupyterhub-lite"),
+    chart = charts.jupyterhub_chart()
+    print(f"hub chart: {chart.describe()}")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), **charts.operator_env(chart),
            "CHUB_HELM": str(binaries.ensure(["helm"])["helm"]), "CHUB_METRICS_PORT": "0", "CHUB_HEALTH_PORT": "0"}
     with log.open("wb") as out:
         operator = subprocess.Popen([sys.executable, "-m", "communityhub"], stdout=out, stderr=subprocess.STDOUT,
@@ -104,7 +107,7 @@ def main() -> None:
                            for c in hub.get("status", {}).get("conditions", []))
             wait(is_ready)
             ready.append(time.monotonic() - t0)
-        summary("kubectl apply CommunityHub (shared, local) -> Ready", ready)
+        summary(f"kubectl apply CommunityHub (shared, local, {charts.NAME} {charts.VERSION}) -> Ready", ready)
     finally:
         operator.terminate()
         operator.wait()

@@ -1,8 +1,9 @@
 """``make demo``: a control plane, the CRD, the operator in the background, and an example hub
 watched until it is Ready. ``make demo-down`` stops all of it.
 
-The operator runs against the project's test chart (``tests/charts/jupyterhub-lite``), set through
-the operator's settings: ``CHUB_CHART_REPOSITORY=""`` and ``CHUB_CHART_NAME=<chart directory>``.
+Hubs are the real JupyterHub chart (``localcluster.charts``: ../shared/charts when present, else the
+official repository). A second control plane stands for a dedicated cluster: a ``cloud: local`` hub
+(``make demo-dedicated``) gets it through Terraform's local module.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from localcluster import binaries
+from localcluster import binaries, charts
 from localcluster.controlplane import ControlPlane, _pid_alive, state_root
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "climate-lab.yaml"
+DEDICATED_EXAMPLE = REPO / "examples" / "dedicated-local.yaml"
 CLUSTER = "dev"
+#: The control plane that `cloud: local` hubs get as their "dedicated" cluster.
+DEDICATED_CLUSTER = "dev-dedicated"
 
 
 def demo_dir() -> Path:
@@ -34,13 +38,15 @@ def _kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.Com
                           check=check)
 
 
-def _operator_env(kubeconfig: Path) -> dict[str, str]:
+def _operator_env(kubeconfig: Path, chart: charts.HubChart, dedicated_kubeconfig: Path) -> dict[str, str]:
     return {
         **os.environ,
         "KUBECONFIG": str(kubeconfig),
-        "CHUB_CHART_REPOSITORY": "",
-        "CHUB_CHART_NAME": str(REPO / "tests" / "charts" / "jupyterhub-lite"),
+        **charts.operator_env(chart),
         "CHUB_HELM": str(binaries.ensure(["helm"])["helm"]),
+        "CHUB_TERRAFORM": str(binaries.terraform()),
+        "CHUB_TERRAFORM_WORKDIR": str(demo_dir() / "terraform"),
+        "CHUB_LOCAL_CLUSTER_KUBECONFIG": str(dedicated_kubeconfig),
         "CHUB_RESYNC_SECONDS": "30",
         "CHUB_METRICS_PORT": os.environ.get("CHUB_METRICS_PORT", "18080"),
         "CHUB_HEALTH_PORT": "0",
@@ -80,8 +86,9 @@ def start_smtp_sink() -> int:
     return pid
 
 
-def start_operator(kubeconfig: Path) -> tuple[int, Path]:
-    env = {**_operator_env(kubeconfig), "CHUB_SMTP_HOST": "127.0.0.1", "CHUB_SMTP_PORT": str(SMTP_PORT),
+def start_operator(kubeconfig: Path, chart: charts.HubChart, dedicated_kubeconfig: Path) -> tuple[int, Path]:
+    env = {**_operator_env(kubeconfig, chart, dedicated_kubeconfig),
+           "CHUB_SMTP_HOST": "127.0.0.1", "CHUB_SMTP_PORT": str(SMTP_PORT),
            "CHUB_SMTP_STARTTLS": "false", "CHUB_SMTP_FROM": "CommunityHub demo <hubs@localhost>",
            "CHUB_SUPPORT_URL": "https://support.example.org"}
     return _start_background("operator", [sys.executable, "-m", "communityhub"], env)
@@ -121,14 +128,19 @@ def watch(kubeconfig: Path, namespace: str, name: str, timeout: float = 300) -> 
 
 def up() -> int:
     started = time.monotonic()
-    print("1/4 local control plane", flush=True)
+    print("1/4 local control plane, and a second one for dedicated (cloud: local) hubs", flush=True)
     plane = ControlPlane(CLUSTER)
     kubeconfig = plane.up()
+    dedicated_kubeconfig = ControlPlane(DEDICATED_CLUSTER, region="local-1").up()
+    chart = charts.jupyterhub_chart()
+    print(f"    hub chart: {chart.describe()}", flush=True)
     print(f"2/4 CommunityHub CRD ({REPO / 'crds' / 'communityhub.yaml'})", flush=True)
     _kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds" / "communityhub.yaml"))
     _kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/communityhubs.hubs.2i2c.org", "--timeout=60s")
+    # The operator's namespace: its leader Lease (and Terraform state) live there.
+    _kubectl(kubeconfig, "create", "namespace", "communityhub-system", check=False)
     smtp_pid = start_smtp_sink()
-    pid, log = start_operator(kubeconfig)
+    pid, log = start_operator(kubeconfig, chart, dedicated_kubeconfig)
     print(f"3/4 operator running in the background (pid {pid}), log: {log}", flush=True)
     print(f"    SMTP sink for the DELIVERED email on 127.0.0.1:{SMTP_PORT} (pid {smtp_pid}), Maildir {mail_dir()}",
           flush=True)
@@ -143,13 +155,48 @@ def up() -> int:
     print("status:", json.dumps(json.loads(status), indent=2))
     print(f"\nExplore it:\n  export KUBECONFIG={kubeconfig}\n  kubectl get chub -A\n"
           f"  kubectl -n {json.loads(status)['cluster']['namespace']} get deploy,svc,ingress\n"
-          f"  tail -f {log}\nStop everything with: make demo-down")
+          f"  tail -f {log}\nA dedicated hub (cloud: local, through Terraform): make demo-dedicated\n"
+          f"Stop everything with: make demo-down")
     mails = delivered_mail(applied_at)
     if mails:
         print(f"\nThe DELIVERED email landed in the demo's SMTP sink: {mails[-1]}\n  less {mails[-1]}")
     else:
         print(f"\nNo DELIVERED email yet (see the Delivered condition); the sink keeps mail in {mail_dir()}/new")
     return 0
+
+
+def dedicated() -> int:
+    """Apply the dedicated example after `make demo` and watch it until Ready."""
+    kubeconfig = ControlPlane(CLUSTER).kubeconfig
+    started = time.monotonic()
+    print(f"applying {DEDICATED_EXAMPLE.relative_to(REPO)} and watching ocean-local "
+          f"(its cluster: control plane {DEDICATED_CLUSTER!r}, through terraform's local module):", flush=True)
+    _kubectl(kubeconfig, "apply", "-f", str(DEDICATED_EXAMPLE))
+    hub = watch(kubeconfig, "hubs", "ocean-local")
+    print(f"\nocean-local is Ready ({time.monotonic() - started:.0f}s), on cluster {hub['status']['cluster']['name']} "
+          f"at {hub['status']['cluster']['endpoint']}, chart {hub['status']['release']['chart']}.\n"
+          f"Delete it, and with it its cluster (terraform destroy): make demo-dedicated-down")
+    return 0
+
+
+def dedicated_down() -> int:
+    """Delete the dedicated example and wait until its cluster is destroyed and the CommunityHub is gone."""
+    kubeconfig = ControlPlane(CLUSTER).kubeconfig
+    _kubectl(kubeconfig, "-n", "hubs", "delete", "communityhub", "ocean-local", "--wait=false", check=False)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        result = _kubectl(kubeconfig, "-n", "hubs", "get", "communityhub", "ocean-local", "-o", "json", check=False)
+        if result.returncode != 0:
+            print("ocean-local is gone: its release uninstalled, its cluster destroyed (terraform destroy), "
+                  "its state removed")
+            return 0
+        ready = next((c for c in json.loads(result.stdout).get("status", {}).get("conditions", [])
+                      if c["type"] == "Ready"), None)
+        if ready:
+            print(f"  {ready['reason']}: {ready['message']}", flush=True)
+        time.sleep(2)
+    print(f"ocean-local still exists after 300s; see {demo_dir() / 'operator.log'}")
+    return 1
 
 
 def down() -> int:
@@ -166,10 +213,14 @@ def down() -> int:
                 time.sleep(0.1)
             print(f"{name} (pid {pid}) stopped")
         pid_file.unlink()
-    ControlPlane(CLUSTER).down()
-    print(f"control plane {CLUSTER!r} stopped")
+    for name in (CLUSTER, DEDICATED_CLUSTER):
+        ControlPlane(name).down()
+        print(f"control plane {name!r} stopped")
     return 0
 
 
+COMMANDS = {"up": up, "down": down, "dedicated": dedicated, "dedicated-down": dedicated_down}
+
 if __name__ == "__main__":
-    sys.exit(up() if sys.argv[1:] == ["up"] else down() if sys.argv[1:] == ["down"] else 2)
+    command = COMMANDS.get(sys.argv[1] if len(sys.argv) == 2 else "")
+    sys.exit(command() if command else 2)
