@@ -34,8 +34,10 @@ def demo_dir() -> Path:
 
 def _kubectl(kubeconfig: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     kubectl = binaries.ensure(["kubectl"])["kubectl"]
-    return subprocess.run([str(kubectl), f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True,
-                          check=check)
+    result = subprocess.run([str(kubectl), f"--kubeconfig={kubeconfig}", *args], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise SystemExit(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
+    return result
 
 
 def _operator_env(kubeconfig: Path, chart: charts.HubChart, dedicated_kubeconfig: Path) -> dict[str, str]:

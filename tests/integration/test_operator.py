@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import OperatorProcess, oauth_secret
+from tests.conftest import REPO, OperatorProcess, oauth_secret
 from tests.support import smtp
 from tests.support.hubs import (
     SECRET_VALUE,
@@ -167,6 +168,14 @@ INVALID = [
                       "profiles": [{"name": "g", "cpu": 1, "memory": "4Gi", "gpu": 1}]}},
      "spec.environment.profiles: Forbidden: essential membership has no GPU profiles"),
 ]
+
+
+@pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_is_admitted_by_the_real_api_server(management: Cluster, crd: object, example: Path) -> None:
+    """What the README and the demo tell users to apply passes the CRD's schema and CEL rules."""
+    management.kubectl("create", "namespace", "hubs", check=False)
+    result = management.kubectl("apply", "--dry-run=server", "-f", str(example), check=False)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize(("override", "message"), INVALID, ids=[m for _, m in INVALID])

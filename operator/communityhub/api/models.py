@@ -261,9 +261,10 @@ class Environment(ApiModel):
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
-            _cel("self.profiles.filter(p, p.default).size() <= 1", "at most one profile may be the default",
-                 "profiles", "FieldValueInvalid"),
-            _cel("self.profiles.all(p, self.profiles.exists_one(q, q.name == p.name))",
+            # has(): profiles may be omitted (no default in the schema), and CEL fails on a missing key.
+            _cel("!has(self.profiles) || self.profiles.filter(p, has(p.default) && p.default).size() <= 1",
+                 "at most one profile may be the default", "profiles", "FieldValueInvalid"),
+            _cel("!has(self.profiles) || self.profiles.all(p, self.profiles.exists_one(q, q.name == p.name))",
                  "profile names must be unique", "profiles", "FieldValueDuplicate"),
         ]},
     )
