@@ -304,32 +304,36 @@ class SecretIndex:
         self.ready = asyncio.Event()
         self._by_name: dict[str, Any] = {}
 
-    def _put(self, secret: dict[str, Any]) -> None:
+    def _put(self, secret: dict[str, Any], data: dict[Any, list[Any]], by_name: dict[str, Any]) -> None:
         name = secret["metadata"]["name"]
-        self._drop(name)
+        self._drop(name, data, by_name)
         if (found := self.entry(secret)) is not None:
             key, value = found
-            self.data[key] = [value]
-            self._by_name[name] = key
+            data[key] = [value]
+            by_name[name] = key
 
-    def _drop(self, name: str) -> None:
-        if (key := self._by_name.pop(name, None)) is not None:
-            self.data.pop(key, None)
+    @staticmethod
+    def _drop(name: str, data: dict[Any, list[Any]], by_name: dict[str, Any]) -> None:
+        if (key := by_name.pop(name, None)) is not None:
+            data.pop(key, None)
 
     async def run(self, client: AsyncClient, server_timeout: int = 300) -> None:
         while True:
             try:
-                self.data, self._by_name = {}, {}
+                # A relist builds a new index and swaps it in whole: a pass never sees it half empty.
+                data: dict[Any, list[Any]] = {}
+                by_name: dict[str, Any] = {}
                 async for secret in client.list(Secret, namespace=self.namespace, labels=self.labels):
-                    self._put(secret.to_dict())
+                    self._put(secret.to_dict(), data, by_name)
+                self.data, self._by_name = data, by_name
                 self.ready.set()
                 async for kind, secret in client.watch(Secret, namespace=self.namespace, labels=self.labels,
                                                        server_timeout=server_timeout):
                     body = secret.to_dict()
                     if kind == "DELETED":
-                        self._drop(body["metadata"]["name"])
+                        self._drop(body["metadata"]["name"], self.data, self._by_name)
                     else:
-                        self._put(body)
+                        self._put(body, self.data, self._by_name)
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # a dropped connection: list again after a pause
