@@ -74,16 +74,15 @@ def default_nodes(region: str = "us-central1") -> list[FakeNode]:
     ]
 
 
-AUDIT_POLICY = {
-    "apiVersion": "audit.k8s.io/v1",
-    "kind": "Policy",
-    "omitStages": ["RequestReceived"],
-    "rules": [
-        {"level": "None", "verbs": ["get", "list", "watch"]},
-        {"level": "None", "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}]},
-        {"level": "Metadata"},
-    ],
-}
+def audit_policy() -> dict[str, Any]:
+    """Writes at Metadata level (the tests count them); reads too with ``CHUB_LOCAL_AUDIT_READS=1`` (the fleet
+    benchmark counts API requests by verb), leases never (renewals are noise)."""
+    rules: list[dict[str, Any]] = [{"level": "None", "resources": [{"group": "coordination.k8s.io",
+                                                                     "resources": ["leases"]}]}]
+    if os.environ.get("CHUB_LOCAL_AUDIT_READS") != "1":
+        rules.insert(0, {"level": "None", "verbs": ["get", "list", "watch"]})
+    return {"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+            "rules": [*rules, {"level": "Metadata"}]}
 
 
 def state_root() -> Path:
@@ -258,7 +257,7 @@ class ControlPlane:
             path = self.kubeconfig if stem == "admin" else self.dir / f"{stem}.kubeconfig"
             path.write_text(yaml.safe_dump(config))
             path.chmod(0o600)
-        (self.dir / "audit-policy.yaml").write_text(yaml.safe_dump(AUDIT_POLICY))
+        (self.dir / "audit-policy.yaml").write_text(yaml.safe_dump(audit_policy()))
         return {"ca": ca.cert_path, "ca_key": ca.key_path, "serving_cert": serving[0],
                 "serving_key": serving[1], "sa_key": sa_key, "sa_pub": sa_pub,
                 "admin_cert": pki_dir / "admin.crt", "admin_key": pki_dir / "admin.key"}

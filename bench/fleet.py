@@ -1,0 +1,247 @@
+"""A fleet of shared CommunityHubs on a local control plane, measured (issue 12).
+
+    .venv/bin/python bench/fleet.py --hubs 100 [--hubs 300 ...] [--deploy-loop 100] [--idle-passes 3]
+
+For each N, on a fresh control plane sized for it (enough kwok core nodes for N hubs' hub and proxy):
+N CommunityHubs are applied at once (the real JupyterHub chart), then it prints apply-to-Ready p50/p95
+per hub and the whole fleet's, API requests per hub by verb (the operator's, from the audit log, reads
+included), the operator's peak resident memory and CPU seconds (its own, and its helm/terraform
+children's apart), and the writes during an idle period of ``--idle-passes`` resync passes.
+``--deploy-loop M`` also deploys M releases of the same chart and values one after another with
+``helm upgrade --install --wait``, as a deploy command run from CI does, and prints the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "operator"))
+
+from communityhub import render  # noqa: E402
+from communityhub.adapters.helm import values_yaml  # noqa: E402
+from communityhub.api.models import CommunityHubSpec  # noqa: E402
+from localcluster import binaries, charts  # noqa: E402
+from localcluster.controlplane import ControlPlane  # noqa: E402
+
+OPERATOR_NAMESPACE = "communityhub-system"
+OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:communityhub-operator"
+TENANTS = 10  # hubs are spread over this many tenant namespaces
+RESYNC_SECONDS = 20
+#: What one hub reserves on the core pool (hub 200m/1Gi, proxy 50m/128Mi) and one core node offers.
+HUB_MEMORY_MI, CORE_NODE_MEMORY_MI = 1024 + 128, 13900
+
+
+def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool = True) -> str:
+    exe = binaries.ensure(["kubectl"])["kubectl"]
+    result = subprocess.run([str(exe), f"--kubeconfig={kubeconfig}", *args], input=input, capture_output=True,
+                            text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr}")
+    return result.stdout
+
+
+def example_hub() -> dict[str, Any]:
+    return list(yaml.safe_load_all((REPO / "examples" / "climate-lab.yaml").read_text()))[-1]
+
+
+def fleet_manifests(n: int) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    docs: list[dict[str, Any]] = []
+    hubs = []
+    for i in range(n):
+        namespace, name = f"fleet-{i % TENANTS}", f"hub{i:04d}"
+        hub = json.loads(json.dumps(example_hub()))
+        hub["metadata"] = {"name": name, "namespace": namespace}
+        hub["spec"]["hub"]["domain"] = f"{name}.fleet.example.org"
+        hub["spec"]["auth"]["clientSecretRef"] = {"name": f"{name}-oauth"}
+        docs += [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-oauth", "namespace": namespace},
+                  "stringData": {"client_id": "fleet", "client_secret": "fleet-secret"}}, hub]
+        hubs.append((namespace, name))
+    return docs, hubs
+
+
+def operator_kubeconfig(plane: ControlPlane, workdir: Path) -> Path:
+    """The operator as production runs it: the chart's RBAC and admission policy, its ServiceAccount's token."""
+    helm = binaries.ensure(["helm"])["helm"]
+    tenants = ",".join(f"fleet-{i}" for i in range(TENANTS))
+    rbac = subprocess.run([str(helm), "template", "chub", str(REPO / "helm" / "communityhub-operator"),
+                           "--namespace", OPERATOR_NAMESPACE, "--show-only", "templates/rbac.yaml",
+                           "--set", f"tenantNamespaces={{{tenants}}}"], capture_output=True, text=True,
+                          check=True).stdout
+    kubectl(plane.kubeconfig, "apply", "-f", "-", input=rbac)
+    token = kubectl(plane.kubeconfig, "create", "token", "communityhub-operator", "-n", OPERATOR_NAMESPACE,
+                    "--duration=24h").strip()
+    admin = yaml.safe_load(plane.kubeconfig.read_text())
+    config = {"apiVersion": "v1", "kind": "Config", "clusters": admin["clusters"],
+              "users": [{"name": "operator", "user": {"token": token}}],
+              "contexts": [{"name": "op", "context": {"cluster": admin["clusters"][0]["name"], "user": "operator"}}],
+              "current-context": "op"}
+    path = workdir / "operator.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+def proc_figures(pid: int) -> dict[str, float]:
+    """Peak resident memory (MiB) and CPU seconds of a process, and of its children it has waited for."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    utime, stime, cutime, cstime = (int(fields[i]) / tick for i in (11, 12, 13, 14))
+    return {"peak_rss_mib": hwm / 1024, "cpu_s": utime + stime, "children_cpu_s": cutime + cstime}
+
+
+def audit_entries(audit_log: Path, mark: int, user: str) -> list[dict[str, Any]]:
+    with audit_log.open("rb") as handle:
+        handle.seek(mark)
+        entries = [json.loads(line) for line in handle if line.strip()]
+    return [e for e in entries if e.get("user", {}).get("username") == user]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def ready_times(kubeconfig: Path) -> dict[tuple[str, str], str]:
+    hubs = json.loads(kubectl(kubeconfig, "get", "communityhubs", "-A", "-o", "json"))["items"]
+    out = {}
+    for hub in hubs:
+        for cond in hub.get("status", {}).get("conditions", []):
+            if cond["type"] == "Ready" and cond["status"] == "True":
+                out[(hub["metadata"]["namespace"], hub["metadata"]["name"])] = cond["lastTransitionTime"]
+    return out
+
+
+def measure(n: int, idle_passes: int, timeout: float) -> dict[str, Any]:
+    core = math.ceil(n * HUB_MEMORY_MI / CORE_NODE_MEMORY_MI) + 1
+    os.environ.update({"CHUB_LOCAL_CORE_NODES": str(core), "CHUB_LOCAL_USER_NODES": "2",
+                       "CHUB_LOCAL_AUDIT_READS": "1"})
+    plane = ControlPlane(f"fleet-{n}")
+    plane.down()
+    kubeconfig = plane.up(timeout=300)
+    workdir = Path(tempfile.mkdtemp(prefix=f"fleet-{n}-"))
+    chart = charts.jupyterhub_chart()
+    kubectl(kubeconfig, "create", "namespace", OPERATOR_NAMESPACE)
+    for i in range(TENANTS):
+        kubectl(kubeconfig, "create", "namespace", f"fleet-{i}")
+    kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds" / "communityhub.yaml"))
+    kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/communityhubs.hubs.2i2c.org")
+    env = {**os.environ, "KUBECONFIG": str(operator_kubeconfig(plane, workdir)), **charts.operator_env(chart),
+           "CHUB_NAMESPACE": OPERATOR_NAMESPACE, "CHUB_HELM": str(binaries.ensure(["helm"])["helm"]),
+           "CHUB_RESYNC_SECONDS": str(RESYNC_SECONDS), "CHUB_METER_SECONDS": "0", "CHUB_METRICS_PORT": "0",
+           "CHUB_HEALTH_PORT": "0", "CHUB_CHART_CACHE": str(workdir / "charts")}
+    log = workdir / "operator.log"
+    with log.open("wb") as out:
+        operator = subprocess.Popen([sys.executable, "-m", "communityhub"], stdout=out, stderr=subprocess.STDOUT,
+                                    env=env)
+    try:
+        while "Activity 'startup' succeeded" not in log.read_text(errors="replace"):
+            time.sleep(0.2)
+        docs, hubs = fleet_manifests(n)
+        mark = plane.audit_log.stat().st_size
+        applied = time.time()
+        kubectl(kubeconfig, "apply", "-f", "-", input=yaml.safe_dump_all(docs))
+        apply_done = time.time()
+        ready: dict[tuple[str, str], str] = {}
+        while len(ready) < n and time.time() - applied < timeout:
+            time.sleep(2)
+            ready = ready_times(kubeconfig)
+        all_ready = time.time()
+        delivery = proc_figures(operator.pid)
+        entries = audit_entries(plane.audit_log, mark, OPERATOR_USER)
+        verbs = collections.Counter(e["verb"] for e in entries)
+        # Idle: every hub Ready, nothing changes; at least idle_passes resync passes over each hub.
+        time.sleep(5)
+        idle_mark = plane.audit_log.stat().st_size
+        time.sleep(RESYNC_SECONDS * idle_passes + 5)
+        idle_writes = [e for e in audit_entries(plane.audit_log, idle_mark, OPERATOR_USER)
+                       if e["verb"] in ("create", "update", "patch", "delete")]
+        # Ready times carry whole seconds: per hub, from the apply (all hubs were applied within one command).
+        to_ready = [max(0.0, _epoch(ready[h]) - applied) for h in hubs if h in ready]
+        return {
+            "hubs": n, "core_nodes": core, "ready": len(ready), "apply_seconds": apply_done - applied,
+            "fleet_ready_seconds": all_ready - applied if len(ready) == n else None,
+            "p50": statistics.median(to_ready) if to_ready else None,
+            "p95": percentile(to_ready, 0.95) if to_ready else None,
+            "requests_per_hub": {verb: round(count / n, 2) for verb, count in sorted(verbs.items())},
+            **{k: round(v, 1) for k, v in delivery.items()},
+            "idle_writes": len(idle_writes), "idle_seconds": RESYNC_SECONDS * idle_passes + 5,
+            "helm_runs": log.read_text(errors="replace").count('"event": "helm upgrade"'),
+        }
+    finally:
+        operator.terminate()
+        operator.wait()
+        plane.down()
+
+
+def _epoch(rfc3339: str) -> float:
+    return dt.datetime.fromisoformat(rfc3339).timestamp()
+
+
+def deploy_loop(m: int) -> dict[str, Any]:
+    """The same chart and values, release after release, as `helm upgrade --install --wait` from CI."""
+    os.environ.update({"CHUB_LOCAL_CORE_NODES": str(math.ceil(m * HUB_MEMORY_MI / CORE_NODE_MEMORY_MI) + 1),
+                       "CHUB_LOCAL_AUDIT_READS": "0"})
+    plane = ControlPlane("fleet-loop")
+    plane.down()
+    kubeconfig = plane.up(timeout=300)
+    helm = binaries.ensure(["helm"])["helm"]
+    chart = charts.jupyterhub_chart()
+    workdir = Path(tempfile.mkdtemp(prefix="fleet-loop-"))
+    try:
+        started = time.time()
+        for i in range(m):
+            name = f"hub{i:04d}"
+            spec = CommunityHubSpec.model_validate(example_hub()["spec"])
+            values = render.values(f"fleet-{i % TENANTS}", name, spec, None, OPERATOR_NAMESPACE, name)
+            (workdir / "values.yaml").write_text(values_yaml(values))
+            subprocess.run([str(helm), "--kubeconfig", str(kubeconfig), "upgrade", "--install", name,
+                            str(chart.archive), "--namespace", f"loop-{name}", "--create-namespace",
+                            "--values", str(workdir / "values.yaml"), "--wait", "--timeout", "300s"],
+                           check=True, capture_output=True)
+        return {"releases": m, "seconds": time.time() - started}
+    finally:
+        plane.down()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hubs", type=int, action="append", help="fleet sizes (repeat); default 100")
+    parser.add_argument("--deploy-loop", type=int, default=0, help="also deploy this many releases in a loop")
+    parser.add_argument("--idle-passes", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=3600)
+    args = parser.parse_args()
+    print(f"hub chart: {charts.jupyterhub_chart().describe()}", flush=True)
+    results = []
+    for n in args.hubs or [100]:
+        result = measure(n, args.idle_passes, args.timeout)
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    if args.deploy_loop:
+        loop = deploy_loop(args.deploy_loop)
+        print(json.dumps({"deploy_loop": loop}), flush=True)
+        same = next((r for r in results if r["hubs"] == args.deploy_loop and r["fleet_ready_seconds"]), None)
+        if same:
+            print(f"operator {same['fleet_ready_seconds']:.0f}s vs deploy loop {loop['seconds']:.0f}s for "
+                  f"{args.deploy_loop} hubs: {loop['seconds'] / same['fleet_ready_seconds']:.1f}x faster")
+
+
+if __name__ == "__main__":
+    main()
