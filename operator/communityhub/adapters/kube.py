@@ -121,6 +121,21 @@ async def ensure_role_binding(client: AsyncClient, namespace: str, name: str, cl
     return True
 
 
+async def wait_for_rights(client: AsyncClient, namespace: str, attempts: int = 50) -> None:
+    """After a RoleBinding is created, the API server's authorizer needs a moment: wait (0.2 s a try) until a
+    read in the namespace is no longer Forbidden; a missing Secret answers 404 once it is allowed."""
+    for _ in range(attempts):
+        try:
+            await client.get(Secret, "communityhub-rights-probe", namespace=namespace)
+            return
+        except ApiError as err:
+            if err.status.code == 404:
+                return
+            if err.status.code != 403:
+                raise
+        await asyncio.sleep(0.2)
+
+
 PENDING_RELEASE = ("pending-install", "pending-upgrade", "pending-rollback")
 
 

@@ -155,9 +155,11 @@ async def deploy(ctx: HubContext) -> Verdict:
         await kube.ensure_namespace(client, target.namespace, {**labels, **render.POD_SECURITY},
                                     ctx.owner_annotations, ctx.ownership)
         settings = ctx.settings
-        if target.kubeconfig is None and settings.hub_role:  # the operator's rights in this namespace, and no other
-            await kube.ensure_role_binding(client, target.namespace, settings.service_account, settings.hub_role,
-                                           settings.service_account, settings.namespace)
+        # The operator's rights in this namespace, and no other (on its own cluster).
+        if target.kubeconfig is None and settings.hub_role and await kube.ensure_role_binding(
+                client, target.namespace, settings.service_account, settings.hub_role, settings.service_account,
+                settings.namespace):
+            await kube.wait_for_rights(client, target.namespace)
         if ctx.oauth_client:
             await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
         await ensure_usage_token(client, target.namespace, labels)
