@@ -122,17 +122,16 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
 
 async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigger: str,
                      hub_deployments: kopf.Index) -> float | None:
-    ctx = await _context(body, memo, hub_deployments)
-    key = (ctx.namespace, ctx.name)
+    namespace, name = str(body.metadata.namespace), str(body.metadata.name)
+    key = (namespace, name)
     # Metering (usage and cost of Ready hubs) rides on the resync pass, every meter_seconds per hub.
     if key not in memo.metered:
-        memo.metered[key] = meter.first_metering(ctx.namespace, ctx.name, memo.settings.meter_seconds,
-                                                 time.monotonic())
+        memo.metered[key] = meter.first_metering(namespace, name, memo.settings.meter_seconds, time.monotonic())
     meter_due = trigger == "resync" and time.monotonic() >= memo.metered[key]
     # Backoff counts failed passes in a row (not Kopf's retries, which include the polls of a rollout), and a
     # changed spec is tried at once: the fix a user just applied is not kept waiting.
     failures, next_attempt = memo.backoff.get(key, (0, 0.0))
-    if ctx.generation != ctx.status.get("observedGeneration"):
+    if body.metadata.get("generation") != (body.get("status") or {}).get("observedGeneration"):
         failures, next_attempt = 0, 0.0
     if trigger == "resync" and time.monotonic() < next_attempt:
         return None  # a failing hub is retried on its backoff, not on every resync
@@ -142,6 +141,8 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
         if trigger == "resync" and memo.passes.get(key, 0) != passes:
             return None  # another pass ran while this one waited: its body predates that pass's writes
         memo.passes[key] = memo.passes.get(key, 0) + 1
+        # Built only now: with what the pass before this one recorded (see _context).
+        ctx = await _context(body, memo, hub_deployments)
         with metrics.RECONCILE_SECONDS.labels(trigger).time():
             outcome = await reconcile(ctx, retry=failures, email_failures=memo.email_failures.get(key, 0),
                                       meter=memo.meter if meter_due else None)
