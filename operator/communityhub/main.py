@@ -33,8 +33,6 @@ from communityhub.steps.dedicated import KUBECONFIG_LABEL, decode_kubeconfig
 
 SETTINGS = Settings.from_env()
 RESOURCE = (models.GROUP, models.VERSION, models.PLURAL)
-#: Status fields that say what was deployed where: kept in memory too (see _context).
-RECORDED = ("release", "cluster", "names")
 PREFIX = models.GROUP  # our progress/diffbase annotations, and the marker that hides ours from diffs
 
 
@@ -65,7 +63,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.metered = {}  # (namespace, name) -> monotonic time the hub is metered next
     memo.backoff = {}  # (namespace, name) -> (failed passes in a row, monotonic time of the next attempt)
     memo.passes = {}  # (namespace, name) -> passes started, so a resync that waited behind another is skipped
-    memo.recorded = {}  # (namespace, name) -> the status fields naming deployed things that this process wrote
+    memo.recorded = {}  # (namespace, name) -> the status fields this process last wrote
     # Kubeconfigs from Secrets of the operator's own namespace, watched there only (no cluster-wide Secret rights).
     log = logs.hub_logger(SETTINGS.namespace, "secret-index")
     memo.shared_clusters = SecretIndex(SETTINGS.namespace, {SHARED_CLUSTER_LABEL: exists()}, _shared_cluster, log)
@@ -106,8 +104,9 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
         await asyncio.wait_for(index.ready.wait(), timeout=60)
     hub = models.CommunityHub.model_validate(dict(body))
     meta = body.metadata
-    # What this process last recorded (release, cluster, names) wins over a body read before that write
-    # landed: a pass queued behind a long helm or terraform run must not run it again.
+    # The operator is the only writer of status: what this process last wrote wins over a body read before that
+    # write landed, so a pass queued behind a long helm or terraform run neither runs it again nor rewrites
+    # conditions from an old copy.
     status = {**dict(body.get("status") or {}), **memo.recorded.get((str(meta.namespace), str(meta.name)), {})}
     return HubContext(
         name=str(meta.name), namespace=str(meta.namespace), generation=meta.get("generation"),
@@ -159,8 +158,7 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
         memo.backoff[key] = (failures + 1 if failed else 0, time.monotonic() + outcome.retry_after)
     for field, value in outcome.status_patch.items():
         patch.status[field] = value
-        if field in RECORDED:
-            memo.recorded.setdefault(key, {})[field] = value
+    memo.recorded.setdefault(key, {}).update(outcome.status_patch)
     for annotation, value in outcome.annotations.items():  # our prefix: Kopf's diffs leave these out
         patch.metadata.annotations[annotation] = value
     for kind, reason, message in outcome.events:
