@@ -43,7 +43,8 @@ def configure(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "aiohttp.access"):
+    # lightkube speaks through httpx2 (an httpx fork): one INFO line per request, most of a fleet's log.
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

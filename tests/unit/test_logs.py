@@ -37,3 +37,10 @@ def test_waiting_is_info_and_failures_stay_errors(json_logs: io.StringIO) -> Non
     logging.getLogger("communityhub").error(f"somebody else's text: {logs.WAITING}")
     levels = [(entry["level"], entry["event"]) for entry in lines(json_logs)]
     assert [level for level, _ in levels] == ["info", "error", "error", "error"], levels
+
+
+def test_one_line_per_http_request_is_not_logged(json_logs: io.StringIO) -> None:
+    """lightkube's transport (httpx2) logs every request at INFO: at fleet scale most of the log, and noise."""
+    logging.getLogger("httpx2").info('HTTP Request: GET https://api/v1/namespaces "HTTP/1.1 200 OK"')
+    logging.getLogger("httpx2").warning("connection pool full")
+    assert [entry["event"] for entry in lines(json_logs)] == ["connection pool full"]
