@@ -12,12 +12,21 @@ import structlog
 WAITING = "the hub is not ready yet (see its conditions)"
 
 
-class _WaitingIsNotAnError(logging.Filter):
+#: Kopf's line after every resync of every hub: one line per hub per interval that says nothing happened.
+RESYNC_DONE = "Timer 'resync' succeeded."
+
+
+class _KopfLevels(logging.Filter):
+    """Kopf's levels, corrected: a waiting hub is not an error, and an idle resync is DEBUG, not INFO."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.ERROR and record.name.startswith("kopf.") \
-                and str(record.msg).endswith(f"failed temporarily: {WAITING}"):
+        if not record.name.startswith("kopf."):
+            return True
+        if record.levelno == logging.ERROR and str(record.msg).endswith(f"failed temporarily: {WAITING}"):
             record.levelno, record.levelname = logging.INFO, "INFO"
-        return True
+        elif record.levelno == logging.INFO and record.msg == RESYNC_DONE:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return record.levelno >= logging.getLogger().getEffectiveLevel()
 
 
 def configure(level: int = logging.INFO) -> None:
@@ -34,7 +43,7 @@ def configure(level: int = logging.INFO) -> None:
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stdout)
-    handler.addFilter(_WaitingIsNotAnError())
+    handler.addFilter(_KopfLevels())
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, _kopf_object],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,

@@ -44,3 +44,12 @@ def test_one_line_per_http_request_is_not_logged(json_logs: io.StringIO) -> None
     logging.getLogger("httpx2").info('HTTP Request: GET https://api/v1/namespaces "HTTP/1.1 200 OK"')
     logging.getLogger("httpx2").warning("connection pool full")
     assert [entry["event"] for entry in lines(json_logs)] == ["connection pool full"]
+
+
+def test_an_idle_resync_is_debug(json_logs: io.StringIO) -> None:
+    logging.getLogger("kopf.objects").info(logs.RESYNC_DONE)
+    logging.getLogger("kopf.objects").info("Handler 'deliver' succeeded.")
+    assert [entry["event"] for entry in lines(json_logs)] == ["Handler 'deliver' succeeded."]
+    logging.getLogger().setLevel(logging.DEBUG)
+    logging.getLogger("kopf.objects").info(logs.RESYNC_DONE)
+    assert lines(json_logs)[-1] == {**lines(json_logs)[-1], "event": logs.RESYNC_DONE, "level": "debug"}
