@@ -8,7 +8,9 @@ per hub and the whole fleet's, API requests per hub by verb (the operator's, fro
 included), the operator's peak resident memory and CPU seconds (its own, and its helm/terraform
 children's apart), and the writes during an idle period of ``--idle-passes`` resync passes.
 ``--deploy-loop M`` also deploys M releases of the same chart and values one after another with
-``helm upgrade --install --wait``, as a deploy command run from CI does, and prints the ratio.
+``helm upgrade --install --wait``, as a deploy command run from CI does, then a fleet-wide bump (every hub's
+image to a new tag) both ways: for the N equal to M, all manifests re-applied at once until every hub is Ready
+on its new generation, against M ``helm upgrade --wait`` in a row. It prints both ratios.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ from localcluster.controlplane import ControlPlane  # noqa: E402
 OPERATOR_NAMESPACE = "communityhub-system"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:communityhub-operator"
 TENANTS = 10  # hubs are spread over this many tenant namespaces
-RESYNC_SECONDS = 20
 #: What one hub reserves on the core pool (hub 200m/1Gi, proxy 50m/128Mi) and one core node offers.
 HUB_MEMORY_MI, CORE_NODE_MEMORY_MI = 1024 + 128, 13900
 
@@ -59,12 +60,23 @@ def example_hub() -> dict[str, Any]:
     return list(yaml.safe_load_all((REPO / "examples" / "climate-lab.yaml").read_text()))[-1]
 
 
-def fleet_manifests(n: int) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+#: The fleet-wide change of a bump: every hub's image to a new tag, so every release is upgraded.
+BUMPED_IMAGE = "quay.io/example/climate-notebook:2026.12.01"
+
+
+def example_spec(image: str | None = None) -> dict[str, Any]:
+    spec = json.loads(json.dumps(example_hub()["spec"]))
+    if image:
+        spec["environment"]["image"] = image
+    return spec
+
+
+def fleet_manifests(n: int, image: str | None = None) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     docs: list[dict[str, Any]] = []
     hubs = []
     for i in range(n):
         namespace, name = f"fleet-{i % TENANTS}", f"hub{i:04d}"
-        hub = json.loads(json.dumps(example_hub()))
+        hub = {**example_hub(), "spec": example_spec(image)}
         hub["metadata"] = {"name": name, "namespace": namespace}
         hub["spec"]["hub"]["domain"] = f"{name}.fleet.example.org"
         hub["spec"]["auth"]["clientSecretRef"] = {"name": f"{name}-oauth"}
@@ -119,17 +131,34 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
 
 
-def ready_times(kubeconfig: Path) -> dict[tuple[str, str], str]:
+def ready_times(kubeconfig: Path, current: bool = False) -> dict[tuple[str, str], str]:
+    """Ready=True transition times; ``current``: only hubs whose status has seen their latest generation."""
     hubs = json.loads(kubectl(kubeconfig, "get", "communityhubs", "-A", "-o", "json"))["items"]
     out = {}
     for hub in hubs:
+        if current and hub.get("status", {}).get("observedGeneration") != hub["metadata"]["generation"]:
+            continue
         for cond in hub.get("status", {}).get("conditions", []):
             if cond["type"] == "Ready" and cond["status"] == "True":
                 out[(hub["metadata"]["namespace"], hub["metadata"]["name"])] = cond["lastTransitionTime"]
     return out
 
 
-def measure(n: int, idle_passes: int, timeout: float) -> dict[str, Any]:
+def fleet_bump(kubeconfig: Path, n: int, timeout: float) -> float | None:
+    """Every hub's manifest changed at once (one apply, as a git commit synced by Argo CD would), until every
+    hub is Ready on its new generation; None if that did not happen within ``timeout``."""
+    docs, _ = fleet_manifests(n, BUMPED_IMAGE)
+    started = time.time()
+    kubectl(kubeconfig, "apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    while time.time() - started < timeout:
+        time.sleep(2)
+        if len(ready_times(kubeconfig, current=True)) == n:
+            return time.time() - started
+    return None
+
+
+def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet: bool = False
+            ) -> dict[str, Any]:
     core = math.ceil(n * HUB_MEMORY_MI / CORE_NODE_MEMORY_MI) + 1
     os.environ.update({"CHUB_LOCAL_CORE_NODES": str(core), "CHUB_LOCAL_USER_NODES": "2",
                        "CHUB_LOCAL_AUDIT_READS": "1"})
@@ -145,7 +174,7 @@ def measure(n: int, idle_passes: int, timeout: float) -> dict[str, Any]:
     kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/communityhubs.hubs.2i2c.org")
     env = {**os.environ, "KUBECONFIG": str(operator_kubeconfig(plane, workdir)), **charts.operator_env(chart),
            "CHUB_NAMESPACE": OPERATOR_NAMESPACE, "CHUB_HELM": str(binaries.ensure(["helm"])["helm"]),
-           "CHUB_RESYNC_SECONDS": str(RESYNC_SECONDS), "CHUB_METER_SECONDS": "0", "CHUB_METRICS_PORT": "0",
+           "CHUB_RESYNC_SECONDS": str(resync), "CHUB_METER_SECONDS": "0", "CHUB_METRICS_PORT": "0",
            "CHUB_HEALTH_PORT": "0", "CHUB_CHART_CACHE": str(workdir / "charts")}
     log = workdir / "operator.log"
     with log.open("wb") as out:
@@ -170,9 +199,12 @@ def measure(n: int, idle_passes: int, timeout: float) -> dict[str, Any]:
         # Idle: every hub Ready, nothing changes; at least idle_passes resync passes over each hub.
         time.sleep(5)
         idle_mark = plane.audit_log.stat().st_size
-        time.sleep(RESYNC_SECONDS * idle_passes + 5)
+        idle_from = proc_figures(operator.pid)["cpu_s"]
+        time.sleep(resync * idle_passes + 5)
+        idle_cpu = proc_figures(operator.pid)["cpu_s"] - idle_from
         idle_writes = [e for e in audit_entries(plane.audit_log, idle_mark, OPERATOR_USER)
                        if e["verb"] in ("create", "update", "patch", "delete")]
+        bump = fleet_bump(kubeconfig, n, timeout) if bump_fleet else None
         # Ready times carry whole seconds: per hub, from the apply (all hubs were applied within one command).
         to_ready = [max(0.0, _epoch(ready[h]) - applied) for h in hubs if h in ready]
         return {
@@ -182,8 +214,12 @@ def measure(n: int, idle_passes: int, timeout: float) -> dict[str, Any]:
             "p95": percentile(to_ready, 0.95) if to_ready else None,
             "requests_per_hub": {verb: round(count / n, 2) for verb, count in sorted(verbs.items())},
             **{k: round(v, 1) for k, v in delivery.items()},
-            "idle_writes": len(idle_writes), "idle_seconds": RESYNC_SECONDS * idle_passes + 5,
+            "idle_writes": len(idle_writes), "idle_seconds": resync * idle_passes + 5,
+            # What one resync pass over one idle hub costs the operator (CPU milliseconds).
+            "idle_cpu_ms_per_hub_pass": round(1000 * idle_cpu / (n * (resync * idle_passes + 5)
+                                                                  / resync), 2),
             "helm_runs": log.read_text(errors="replace").count('"event": "helm upgrade"'),
+            **({"bump_seconds": bump} if bump_fleet else {}),
         }
     finally:
         operator.terminate()
@@ -205,18 +241,22 @@ def deploy_loop(m: int) -> dict[str, Any]:
     helm = binaries.ensure(["helm"])["helm"]
     chart = charts.jupyterhub_chart()
     workdir = Path(tempfile.mkdtemp(prefix="fleet-loop-"))
-    try:
+
+    def loop(image: str | None) -> float:
         started = time.time()
         for i in range(m):
             name = f"hub{i:04d}"
-            spec = CommunityHubSpec.model_validate(example_hub()["spec"])
+            spec = CommunityHubSpec.model_validate(example_spec(image))
             values = render.values(f"fleet-{i % TENANTS}", name, spec, None, OPERATOR_NAMESPACE, name)
             (workdir / "values.yaml").write_text(values_yaml(values))
             subprocess.run([str(helm), "--kubeconfig", str(kubeconfig), "upgrade", "--install", name,
                             str(chart.archive), "--namespace", f"loop-{name}", "--create-namespace",
                             "--values", str(workdir / "values.yaml"), "--wait", "--timeout", "300s"],
                            check=True, capture_output=True)
-        return {"releases": m, "seconds": time.time() - started}
+        return time.time() - started
+
+    try:
+        return {"releases": m, "seconds": loop(None), "bump_seconds": loop(BUMPED_IMAGE)}
     finally:
         plane.down()
 
@@ -226,12 +266,13 @@ def main() -> None:
     parser.add_argument("--hubs", type=int, action="append", help="fleet sizes (repeat); default 100")
     parser.add_argument("--deploy-loop", type=int, default=0, help="also deploy this many releases in a loop")
     parser.add_argument("--idle-passes", type=int, default=3)
+    parser.add_argument("--resync", type=float, default=20, help="the operator's CHUB_RESYNC_SECONDS")
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
     print(f"hub chart: {charts.jupyterhub_chart().describe()}", flush=True)
     results = []
     for n in args.hubs or [100]:
-        result = measure(n, args.idle_passes, args.timeout)
+        result = measure(n, args.idle_passes, args.timeout, args.resync, bump_fleet=n == args.deploy_loop)
         results.append(result)
         print(json.dumps(result), flush=True)
     if args.deploy_loop:
@@ -239,8 +280,11 @@ def main() -> None:
         print(json.dumps({"deploy_loop": loop}), flush=True)
         same = next((r for r in results if r["hubs"] == args.deploy_loop and r["fleet_ready_seconds"]), None)
         if same:
-            print(f"operator {same['fleet_ready_seconds']:.0f}s vs deploy loop {loop['seconds']:.0f}s for "
-                  f"{args.deploy_loop} hubs: {loop['seconds'] / same['fleet_ready_seconds']:.1f}x faster")
+            print(f"deploy of {args.deploy_loop} hubs: operator {same['fleet_ready_seconds']:.0f}s, deploy loop "
+                  f"{loop['seconds']:.0f}s: {loop['seconds'] / same['fleet_ready_seconds']:.1f}x")
+            if same.get("bump_seconds"):
+                print(f"fleet-wide bump: operator {same['bump_seconds']:.0f}s, deploy loop "
+                      f"{loop['bump_seconds']:.0f}s: {loop['bump_seconds'] / same['bump_seconds']:.1f}x")
 
 
 if __name__ == "__main__":
