@@ -175,3 +175,10 @@ def test_label_value() -> None:
     assert render.label_value("Climate Lab, Example University") == "Climate-Lab-Example-University"
     assert len(render.label_value("x" * 100)) == 63
     assert render.label_value("!!!") == "unnamed"
+
+
+def test_values_text_keeps_astral_characters_as_text() -> None:
+    """helm reads the values file; an escaped emoji (libyaml's dumper writes \\U0001F30A) is not what it shows."""
+    from communityhub.adapters.helm import values_yaml
+    text = values_yaml({"display_name": "🌊 Ocean 𠀋"})
+    assert "🌊 Ocean 𠀋" in text and "\\U" not in text

@@ -151,7 +151,8 @@ class Helm:
 
 
 def values_yaml(values: dict[str, Any]) -> str:
-    """Values as helm reads them: UTF-8 text, not escapes."""
+    """Values as helm reads them: UTF-8 text, not escapes (libyaml's dumper escapes astral characters,
+    so this stays the pure-Python one: once per helm run, not per pass)."""
     return yaml.safe_dump(values, allow_unicode=True)
 
 
