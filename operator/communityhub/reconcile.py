@@ -105,7 +105,9 @@ def retry_delay(verdicts: Mapping[str, Verdict], retry: int, email_failures: int
     before this pass), so the polls of a rollout do not stretch its first retry."""
     if all(verdicts[t].ok for t in conditions.STEP_CONDITIONS):
         email = verdicts.get(DELIVERED)
-        return backoff(email_failures) if email is not None and email.reason in delivery.RETRYABLE else None
+        if email is not None and email.reason in delivery.RETRYABLE:
+            return backoff(email_failures)
+        return ROLLOUT_POLL_SECONDS if email is not None and email.reason in delivery.RETRY_SOON else None
     if any(v.status == "False" for v in verdicts.values()):
         return backoff(retry)
     return ROLLOUT_POLL_SECONDS

@@ -71,3 +71,13 @@ def test_a_line_break_in_the_community_name_does_not_break_the_email_and_is_refu
     community = {**base_spec().community.model_dump(by_alias=True), "displayName": "Lab\nBcc: x@example.org"}
     with pytest.raises(ValidationError, match=r"display_name|displayName"):
         base_spec(community=community)
+
+
+def test_a_conflict_on_the_intent_is_a_retry_not_a_failure() -> None:
+    """The resourceVersion guard refusing the intent means another write landed (Kopf's progress annotation,
+    say): nothing went out, so it is tried again without a warning."""
+    from communityhub.steps.delivery import RETRYABLE, intent_refused
+    conflict = intent_refused(409, "the object has been modified")
+    assert (conflict.status, conflict.reason) == ("Unknown", "Sending")
+    forbidden = intent_refused(403, "forbidden")
+    assert (forbidden.status, forbidden.reason) == ("False", "EmailFailed") and forbidden.reason in RETRYABLE

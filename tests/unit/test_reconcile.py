@@ -58,6 +58,8 @@ def test_retry_delay() -> None:
     failing = {**ALL_TRUE, "HubReady": Verdict.false("HelmFailed")}
     delays = [reconcile.retry_delay(failing, retry=r) for r in range(10)]
     assert delays[0] == 5 and delays == sorted(delays) and delays[-1] == 300
+    raced = {**ALL_TRUE, "Delivered": Verdict.unknown("Sending")}  # the email's intent lost a race: soon again
+    assert reconcile.retry_delay(raced, retry=0) == reconcile.ROLLOUT_POLL_SECONDS
 
 
 def context(placement: dict, shared: dict | None = None) -> HubContext:

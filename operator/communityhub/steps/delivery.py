@@ -16,6 +16,8 @@ from communityhub.settings import Settings
 
 #: Delivered reasons that a later pass can change by itself (the hub keeps being retried for them).
 RETRYABLE = frozenset({"EmailFailed"})
+#: Not sent, not failed: tried again at the next poll.
+RETRY_SOON = frozenset({"Sending"})
 
 
 async def smtp_server(ctx: HubContext, settings: Settings) -> smtp.SmtpServer:
@@ -28,6 +30,15 @@ async def smtp_server(ctx: HubContext, settings: Settings) -> smtp.SmtpServer:
         username, password = data["username"].decode(), data.get("password", b"").decode()
     return smtp.SmtpServer(settings.smtp_host, settings.smtp_port, settings.smtp_starttls,
                            settings.smtp_timeout_seconds, username, password, settings.extra_ca_file)
+
+
+def intent_refused(code: int | None, message: str) -> Verdict:
+    """The intent's patch was refused. A conflict is the guard working (another write, often Kopf's own
+    progress annotation, landed since the read): nothing was sent, the next pass tries again, no failure."""
+    if code == 409:
+        return Verdict.unknown("Sending", "the hub changed while the DELIVERED email was being prepared; "
+                                          "trying again")
+    return Verdict.false("EmailFailed", f"recording the send failed: {code} {message}")
 
 
 async def deliver(ctx: HubContext, ready: bool) -> Verdict:
@@ -54,7 +65,7 @@ async def deliver(ctx: HubContext, ready: bool) -> Verdict:
         await kube.patch_hub_annotations(client, ctx.namespace, ctx.name, {delivered.EMAIL_ID: message_id},
                                          resource_version=resource_version)
     except ApiError as err:
-        return Verdict.false("EmailFailed", f"recording the send failed: {err.status.code} {err.status.message}")
+        return intent_refused(err.status.code, str(err.status.message))
     except smtp.SmtpError as err:
         return Verdict.false("EmailFailed", str(err))
     try:
