@@ -20,6 +20,9 @@ from tests.support.kube import Cluster, condition, wait_for
 
 pytestmark = pytest.mark.integration
 
+#: The customer's cloud credential: test_zz_secret_sweep looks for it everywhere afterwards.
+CUSTOMER_TOKEN = "cust-cloud-token-7f3a9c"
+
 
 def placement(machine_type: str = "n2-highmem-4", account: str = "provider", **extra: Any) -> dict[str, Any]:
     return {"type": "dedicated", "dedicated": {"cloud": "local", "account": account, "region": "local-1",
@@ -124,7 +127,7 @@ def test_terraform_failure_is_a_false_condition_then_recovers(
 def test_customer_credentials_reach_terraform_and_nothing_else(
         management: Cluster, operator: OperatorProcess) -> None:
     namespace = ns("team-cust")
-    token = "cust-cloud-token-7f3a9c"
+    token = CUSTOMER_TOKEN
     management.kubectl("create", "namespace", namespace, check=False)
     create_hub(management, "cust", namespace, placement=placement(
         account="customer", credentialsSecretRef={"name": "cust-cloud"}))
