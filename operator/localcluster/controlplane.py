@@ -288,6 +288,9 @@ class ControlPlane:
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--allow-privileged=true",
+            # Sized for a fleet where asked (bench/fleet.py): the defaults are 400 and 200.
+            f"--max-requests-inflight={os.environ.get('CHUB_LOCAL_APISERVER_INFLIGHT', '400')}",
+            f"--max-mutating-requests-inflight={int(os.environ.get('CHUB_LOCAL_APISERVER_INFLIGHT', '400')) // 2}",
             f"--audit-policy-file={self.dir / 'audit-policy.yaml'}",
             f"--audit-log-path={self.audit_log}", "--audit-log-format=json", "--audit-log-maxsize=200",
             "--audit-log-mode=blocking",  # every write is on disk before the response: tests can count them
