@@ -62,6 +62,9 @@ class Line:
     item: str  # setup-fee | monthly-fee | cloud-cost
     amount_usd: float
     note: str = ""
+    #: The amount is not known yet (the hub was not metered for the month, or its figure is unreadable): the
+    #: line is on the invoice at 0 with the reason in its note, and billed once the figure is there.
+    pending: bool = False
 
 
 @dataclasses.dataclass
@@ -74,9 +77,14 @@ class Invoices:
     def total(self, invoice: str | None = None) -> float:
         return round(sum(line.amount_usd for line in self.lines if invoice in (None, line.invoice)), 2)
 
+    @property
+    def pending(self) -> list[Line]:
+        return [line for line in self.lines if line.pending]
+
     def to_json(self) -> dict[str, Any]:
         return {"month": self.month, "lines": [dataclasses.asdict(line) for line in self.lines],
                 "totals": {"setup": self.total("setup"), "monthly": self.total("monthly"), "all": self.total()},
+                "pending": [{"hub": line.hub, "item": line.item, "reason": line.note} for line in self.pending],
                 "errors": self.errors, "notBilled": self.not_billed}
 
 
@@ -107,7 +115,8 @@ def cloud_cost_for(annotations: Mapping[str, str], month: str) -> float:
 
 
 def hub_lines(hub: str, community: str, cost_center: str, annotations: Mapping[str, str], month: str) -> list[Line]:
-    """The invoice lines of one hub for one month; raises AnnotationError on a missing or bad annotation."""
+    """The invoice lines of one hub for one month. A missing or bad cloud cost makes that line pending (the fees
+    are billed all the same); a missing or bad fee or delivery time raises AnnotationError."""
     start, end, days = month_bounds(month)
     delivered = ann.read_time(annotations, ann.DELIVERED_AT)
     if delivered >= end:
@@ -127,14 +136,20 @@ def hub_lines(hub: str, community: str, cost_center: str, annotations: Mapping[s
         amount, note = fee, plan_name
     lines.append(Line(hub, community, cost_center, "monthly", "monthly-fee", amount, note))
     if passthrough:
-        cost = round(cloud_cost_for(annotations, month), 2)
-        lines.append(Line(hub, community, cost_center, "monthly", "cloud-cost", cost,
-                          "cloud cost passed through (provider pays the cloud bill)"))
+        try:
+            cost = round(cloud_cost_for(annotations, month), 2)
+        except ann.AnnotationError as err:
+            lines.append(Line(hub, community, cost_center, "monthly", "cloud-cost", 0.0,
+                              f"pending: {err}", pending=True))
+        else:
+            lines.append(Line(hub, community, cost_center, "monthly", "cloud-cost", cost,
+                              "cloud cost passed through (provider pays the cloud bill)"))
     return lines
 
 
 def invoices(hubs: Iterable[Mapping[str, Any]], month: str) -> Invoices:
-    """Invoices for every CommunityHub object; a hub with bad annotations is listed, the rest billed."""
+    """Invoices for every CommunityHub object: a hub whose fee cannot be read is listed in ``errors``, one whose
+    cloud cost is not there yet gets a pending line; every other hub is billed regardless."""
     out = Invoices(month)
     month_bounds(month)
     for obj in sorted(hubs, key=lambda h: (h["metadata"].get("namespace", ""), h["metadata"]["name"])):

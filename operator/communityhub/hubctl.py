@@ -1,11 +1,16 @@
 """``hubctl``: the billing reader. It lists the CommunityHubs of the current kubeconfig and turns the
 operator's annotations into invoices and network KPIs (the logic is :mod:`communityhub.billing`).
 
-    hubctl billing invoices --month 2026-11 [--out DIR]   # invoices-2026-11.csv and .json
-    hubctl kpis [--json]
+    hubctl billing invoices --month 2026-11 [-o table|json|yaml|csv] [--out DIR] [--strict]
+    hubctl kpis [-o table|json|yaml|csv]
 
-Exit status: 0, or 1 when some hubs could not be billed (they are listed; the rest are billed), 2 on
-bad arguments or when the cluster cannot be read.
+As kubectl: the current context's namespace, ``-n NAMESPACE`` or ``-A`` for all; the result on standard
+output (a table by default); files only with ``--out`` (invoices-<month>.csv and .json there).
+
+A hub that was not metered yet (or whose cost figure is unreadable) is billed its fees, with its cloud cost
+pending and the reason on the line; a hub whose fee cannot be read is listed and left out. Exit status: 0,
+or with ``--strict`` 1 when anything is pending or left out; 2 on bad arguments or when the cluster cannot
+be read.
 """
 
 from __future__ import annotations
@@ -13,34 +18,65 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import io
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from lightkube import Client
 
 from communityhub import billing
 from communityhub.adapters.kube import HUB
 
+FORMATS = ("table", "json", "yaml", "csv")
 
-def list_hubs(namespace: str | None) -> list[dict[str, Any]]:
+
+def list_hubs(namespace: str | None, all_namespaces: bool = False) -> list[dict[str, Any]]:
+    """As kubectl: ``-A`` every namespace, ``-n`` that one, else the current context's."""
     client = Client(field_manager="hubctl")
-    return [hub.to_dict() for hub in client.list(HUB, namespace=namespace or "*")]
+    where = "*" if all_namespaces else (namespace or client.namespace)
+    return [hub.to_dict() for hub in client.list(HUB, namespace=where)]
+
+
+def _csv(rows: Sequence[dict[str, Any]], fields: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def invoices_csv(result: billing.Invoices) -> str:
+    fields = ["month", *(f.name for f in dataclasses.fields(billing.Line))]
+    return _csv([{"month": result.month, **dataclasses.asdict(line)} for line in result.lines], fields)
 
 
 def write_invoices(result: billing.Invoices, out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     json_path, csv_path = out / f"invoices-{result.month}.json", out / f"invoices-{result.month}.csv"
     json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
-    fields = [f.name for f in dataclasses.fields(billing.Line)]
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["month", *fields])
-        writer.writeheader()
-        for line in result.lines:
-            writer.writerow({"month": result.month, **dataclasses.asdict(line)})
+    csv_path.write_text(invoices_csv(result))
     return json_path, csv_path
+
+
+def render_invoices(result: billing.Invoices, output: str) -> str:
+    """The invoices as ``-o`` asks; the table is what a person reads at a glance (pending amounts say so)."""
+    if output == "json":
+        return json.dumps(result.to_json(), indent=2)
+    if output == "yaml":
+        return yaml.safe_dump(result.to_json(), sort_keys=False, allow_unicode=True).rstrip()
+    if output == "csv":
+        return invoices_csv(result).rstrip()
+    rows = [(line.hub, line.invoice, line.item, "pending" if line.pending else f"{line.amount_usd:.2f}", line.note)
+            for line in result.lines]
+    text = [_table(rows, ["HUB", "INVOICE", "ITEM", "USD", "NOTE"]) if rows else f"no invoice lines for {result.month}",
+            "", f"setup total {result.total('setup'):.2f} USD, monthly total {result.total('monthly'):.2f} USD"
+            + (f" (+ {len(result.pending)} pending)" if result.pending else "")]
+    text += [f"not billed: {entry['hub']}: {entry['reason']}" for entry in result.not_billed]
+    return "\n".join(text)
 
 
 def _table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
@@ -50,46 +86,66 @@ def _table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
 
 
 def cmd_invoices(args: argparse.Namespace) -> int:
-    result = billing.invoices(list_hubs(args.namespace), args.month)
-    json_path, csv_path = write_invoices(result, Path(args.out))
-    print(_table([(line.hub, line.invoice, line.item, f"{line.amount_usd:.2f}", line.note) for line in result.lines],
-                 ["HUB", "INVOICE", "ITEM", "USD", "NOTE"]))
-    print(f"\nsetup total {result.total('setup'):.2f} USD, monthly total {result.total('monthly'):.2f} USD")
-    print(f"wrote {csv_path} and {json_path}")
-    for entry in result.not_billed:
-        print(f"not billed: {entry['hub']}: {entry['reason']}")
+    result = billing.invoices(list_hubs(args.namespace, args.all_namespaces), args.month)
+    print(render_invoices(result, args.output))
+    if args.out:
+        json_path, csv_path = write_invoices(result, Path(args.out))
+        print(f"wrote {csv_path} and {json_path}", file=sys.stderr)
+    for line in result.pending:
+        print(f"pending: {line.hub}: {line.item}: {line.note.removeprefix('pending: ')}", file=sys.stderr)
     for entry in result.errors:
         print(f"error: {entry['hub']}: {entry['error']}", file=sys.stderr)
-    return 1 if result.errors else 0
+    return 1 if args.strict and (result.errors or result.pending) else 0
+
+
+def render_kpis(figures: dict[str, Any], output: str) -> str:
+    if output == "json":
+        return json.dumps(figures, indent=2)
+    if output == "yaml":
+        return yaml.safe_dump(figures, sort_keys=False, allow_unicode=True).rstrip()
+    if output == "csv":
+        return _csv(figures["hubs"], ["hub", "community", "weeklyActiveUsers", "monthlyActiveUsers",
+                                      "observedAt"]).rstrip()
+    return "\n".join([
+        _table([(r["hub"], r["community"], r["weeklyActiveUsers"], r["monthlyActiveUsers"], r["observedAt"])
+                for r in figures["hubs"]], ["HUB", "COMMUNITY", "WAU", "MAU", "OBSERVED AT"]), "",
+        f"communities: {figures['communities']} "
+        f"(historically marginalized: {figures['historicallyMarginalizedCommunities']})",
+        f"weekly active users: {figures['weeklyActiveUsers']}, "
+        f"monthly active users: {figures['monthlyActiveUsers']} (summed over hubs)"])
 
 
 def cmd_kpis(args: argparse.Namespace) -> int:
-    figures = billing.kpis(list_hubs(args.namespace))
-    if args.json:
-        print(json.dumps(figures, indent=2))
-    else:
-        print(_table([(r["hub"], r["community"], r["weeklyActiveUsers"], r["monthlyActiveUsers"], r["observedAt"])
-                      for r in figures["hubs"]], ["HUB", "COMMUNITY", "WAU", "MAU", "OBSERVED AT"]))
-        print(f"\ncommunities: {figures['communities']} "
-              f"(historically marginalized: {figures['historicallyMarginalizedCommunities']})")
-        print(f"weekly active users: {figures['weeklyActiveUsers']}, "
-              f"monthly active users: {figures['monthlyActiveUsers']} (summed over hubs)")
+    figures = billing.kpis(list_hubs(args.namespace, args.all_namespaces))
+    print(render_kpis(figures, "json" if args.json else args.output))
     for entry in figures["errors"]:
         print(f"error: {entry['hub']}: {entry['error']}", file=sys.stderr)
-    return 1 if figures["errors"] else 0
+    return 1 if args.strict and figures["errors"] else 0
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hubctl", description="Billing and KPIs from CommunityHub annotations.")
-    top.add_argument("-n", "--namespace", help="only this namespace (default: all)")
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: given after the command they win, else what was given before it (hubctl -n hubs kpis) stays.
+    common.add_argument("-n", "--namespace", default=argparse.SUPPRESS,
+                        help="this namespace (default: the current context's)")
+    common.add_argument("-A", "--all-namespaces", action="store_true", default=argparse.SUPPRESS,
+                        help="every namespace")
+    common.add_argument("-o", "--output", choices=FORMATS, default="table", help="output format (default: table)")
+    common.add_argument("--strict", action="store_true",
+                        help="exit 1 when a hub is left out or an amount is pending")
+    # Before the command too (hubctl -n hubs kpis), as the first version took it.
+    top.add_argument("-n", "--namespace", dest="namespace", default=None, help=argparse.SUPPRESS)
+    top.add_argument("-A", "--all-namespaces", dest="all_namespaces", action="store_true", help=argparse.SUPPRESS)
     commands = top.add_subparsers(dest="command", required=True)
     billing_cmd = commands.add_parser("billing", help="invoices").add_subparsers(dest="billing", required=True)
-    invoices = billing_cmd.add_parser("invoices", help="setup and monthly invoices of a month, as CSV and JSON")
+    invoices = billing_cmd.add_parser("invoices", parents=[common],
+                                      help="setup and monthly invoices of a month")
     invoices.add_argument("--month", required=True, type=_month, help="YYYY-MM")
-    invoices.add_argument("--out", default=".", help="directory for invoices-<month>.csv/.json (default: .)")
+    invoices.add_argument("--out", help="also write invoices-<month>.csv and .json into this directory")
     invoices.set_defaults(func=cmd_invoices)
-    kpis = commands.add_parser("kpis", help="network KPIs: communities and active users")
-    kpis.add_argument("--json", action="store_true", help="JSON instead of a table")
+    kpis = commands.add_parser("kpis", parents=[common], help="network KPIs: communities and active users")
+    kpis.add_argument("--json", action="store_true", help="the same as -o json")
     kpis.set_defaults(func=cmd_kpis)
     return top
 

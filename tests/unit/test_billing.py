@@ -103,9 +103,6 @@ def test_partnership_custom_fee_is_billed_as_written() -> None:
     ({ann.BILLING_MONTHLY_FEE: "-5"}, "not a non-negative amount"),
     ({ann.DELIVERED_AT: "yesterday"}, "not an RFC 3339 time"),
     ({ann.BILLING_PASSTHROUGH: "yes"}, "not true or false"),
-    ({ann.COST_MONTH: "2026-13"}, "not a month"),
-    ({ann.COST_MONTH: "2026-08"}, "no cloud cost recorded for 2026-11"),
-    ({ann.COST_MONTH_TO_DATE: ""}, "cost-cloud-usd-month-to-date is missing"),
 ])
 def test_malformed_annotations_are_listed_and_the_rest_still_billed(broken: dict[str, str], error: str) -> None:
     bad = delivered_hub("bad", "2026-01-01T00:00:00Z", **broken)
@@ -114,6 +111,27 @@ def test_malformed_annotations_are_listed_and_the_rest_still_billed(broken: dict
     assert error in result.errors[0]["error"]
     assert not lines_of(result, "bad")
     assert lines_of(result, "good")["monthly-fee"].amount_usd == 1500.0
+
+
+@pytest.mark.parametrize(("cost", "reason"), [
+    ({ann.COST_MONTH: "2026-13"}, "not a month"),
+    ({ann.COST_MONTH: "2026-08"}, "no cloud cost recorded for 2026-11"),
+    ({ann.COST_MONTH_TO_DATE: ""}, "cost-cloud-usd-month-to-date is missing"),
+    ({ann.COST_MONTH: "", ann.COST_MONTH_TO_DATE: "", ann.COST_PREVIOUS_MONTH: ""}, "cost-cloud-month is missing"),
+])
+def test_a_hub_not_metered_yet_is_billed_its_fees_with_the_cloud_cost_pending(
+        cost: dict[str, str], reason: str) -> None:
+    """Right after delivery no hub is metered: that blocks nobody's invoice, not even its own fees."""
+    result = billing.invoices([delivered_hub("new", "2026-11-01T00:00:00Z", **cost),
+                               delivered_hub("old", "2026-01-01T00:00:00Z")], "2026-11")
+    assert result.errors == []
+    new = lines_of(result, "new")
+    assert new["setup-fee"].amount_usd == 250.0 and new["monthly-fee"].amount_usd == 1500.0
+    assert new["cloud-cost"].pending and new["cloud-cost"].amount_usd == 0.0
+    assert reason in new["cloud-cost"].note and new["cloud-cost"].note.startswith("pending: ")
+    assert not lines_of(result, "old")["cloud-cost"].pending
+    assert result.to_json()["pending"] == [{"hub": "hubs/new", "item": "cloud-cost", "reason": new["cloud-cost"].note}]
+    assert result.total("monthly") == 1500.0 + 1500.0 + 120.5
 
 
 def test_undelivered_and_later_hubs_are_listed_as_not_billed() -> None:
