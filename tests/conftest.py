@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 import yaml
 
 from localcluster import binaries, charts
-from localcluster.controlplane import ControlPlane
+from localcluster.controlplane import ControlPlane, free_port
 from localcluster.pki import CertificateAuthority
 from tests.support import smtp
 from tests.support.kube import Cluster, wait_for
@@ -174,6 +175,15 @@ class OperatorProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def resyncs(self) -> float:
+        """Resync passes this process completed (its own metric: an idle resync logs nothing at INFO)."""
+        port = self.env.get("CHUB_METRICS_PORT", "0")
+        assert port != "0", "this operator process serves no metrics"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("communityhub_reconciles_total{") and 'trigger="resync"' in line)
+
 
 @pytest.fixture(scope="session")
 def tls_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
@@ -228,7 +238,7 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
         # A short Lease: the tests that kill the operator get it back within seconds.
         "CHUB_LEADER_LEASE_SECONDS": str(LEADER_LEASE_SECONDS),
         "CHUB_LEADER_RENEW_SECONDS": "2",
-        "CHUB_METRICS_PORT": "0",
+        "CHUB_METRICS_PORT": str(free_port()),  # tests read its counters (OperatorProcess.resyncs)
         "CHUB_HEALTH_PORT": "0",
         # Dedicated hubs with `cloud: local` get the workload control plane through terraform.
         "CHUB_TERRAFORM": str(terraform_bin),

@@ -14,11 +14,12 @@ from typing import Any
 
 import kopf
 import structlog
-from lightkube import Client
+from lightkube import ApiError, Client
 from lightkube.operators import exists
 from prometheus_client import start_http_server
 
 from communityhub import conditions, leader, logs, metrics, names, teardown
+from communityhub.adapters import kube
 from communityhub.adapters.helm import Helm
 from communityhub.adapters.kube import Clusters, SecretIndex, deployment_health
 from communityhub.api import models
@@ -145,6 +146,18 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
         with metrics.RECONCILE_SECONDS.labels(trigger).time():
             outcome = await reconcile(ctx, retry=failures, email_failures=memo.email_failures.get(key, 0),
                                       meter=memo.meter if meter_due else None)
+        if outcome.status_patch:
+            # Written now, under the hub's lock, not by Kopf after the handler returns: Kopf's patches of two
+            # passes (a change handler's and the resync timer's) could land out of order, an older status over a
+            # newer one this process remembers as written, and the hub stayed RolloutInProgress while Ready.
+            try:
+                await kube.patch_hub_status(memo.clusters.get(None), namespace, name, outcome.status_patch)
+            except ApiError as err:
+                if kube.is_not_found(err):
+                    return None
+                raise kopf.TemporaryError(f"writing the status failed: {err.status.code} {err.status.message}",
+                                          delay=5) from err
+            memo.recorded.setdefault(key, {}).update(outcome.status_patch)
     if meter_due and outcome.summary.ok:
         memo.metered[key] = meter.next_metering(memo.settings.meter_seconds, time.monotonic())
     if outcome.verdicts[conditions.DELIVERED].reason in delivery.RETRYABLE:
@@ -156,9 +169,6 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
     else:
         failed = any(v.status == "False" for v in outcome.verdicts.values())
         memo.backoff[key] = (failures + 1 if failed else 0, time.monotonic() + outcome.retry_after)
-    for field, value in outcome.status_patch.items():
-        patch.status[field] = value
-    memo.recorded.setdefault(key, {}).update(outcome.status_patch)
     for annotation, value in outcome.annotations.items():  # our prefix: Kopf's diffs leave these out
         patch.metadata.annotations[annotation] = value
     for kind, reason, message in outcome.events:

@@ -77,8 +77,8 @@ def test_dedicated_hub_is_planned_applied_and_deployed_on_the_workload_cluster(
         return sum(1 for line in operator.log().splitlines()
                    if '"event": "terraform apply"' in line and f'"hub": "{ns("team-ded")}/ded"' in line)
     applies = applies_of_this_hub()
-    resyncs = operator.log().count("Timer 'resync' succeeded")
-    wait_for(lambda: operator.log().count("Timer 'resync' succeeded") >= resyncs + 3, timeout=60,
+    resyncs = operator.resyncs()
+    wait_for(lambda: operator.resyncs() >= resyncs + 3, timeout=60,
              what="three resync passes")
     assert applies_of_this_hub() == applies
 

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.integration
 
 def test_a_standby_acts_only_after_the_leader_is_killed(
         management: Cluster, operator: OperatorProcess, tmp_path: Path) -> None:
-    standby = OperatorProcess(operator.kubeconfig, tmp_path / "standby.log", dict(operator.env))
+    standby = OperatorProcess(operator.kubeconfig, tmp_path / "standby.log",
+                              {**operator.env, "CHUB_METRICS_PORT": "0"})  # the leader's port is taken
     standby.start(wait=False)
     try:
         wait_for(lambda: "standing by" in standby.log(), timeout=30, what="the second replica to stand by")

@@ -111,11 +111,10 @@ def test_idle_resync_writes_nothing(management: Cluster, operator: OperatorProce
     create_hub(management, "idle", ns("team-idle"))
     wait_ready(management, "idle", ns("team-idle"))
     time.sleep(3)  # let the last handler's own bookkeeping land
-    resyncs_before = operator.log().count("Timer 'resync' succeeded")
+    resyncs_before = operator.resyncs()
     mark = management.audit_mark()
     # Several resync passes (every 2 s) over every hub the operator serves.
-    wait_for(lambda: operator.log().count("Timer 'resync' succeeded") >= resyncs_before + 4, timeout=60,
-             what="at least four resync passes")
+    wait_for(lambda: operator.resyncs() >= resyncs_before + 4, timeout=60, what="at least four resync passes")
     writes = management.writes_since(mark, operator.user)
     assert writes == [], [(w["verb"], w["requestURI"]) for w in writes]
 

@@ -287,6 +287,11 @@ async def patch_hub_annotations(client: AsyncClient, namespace: str, name: str, 
                        patch_type=PatchType.MERGE)
 
 
+async def patch_hub_status(client: AsyncClient, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+    """Merge-patch the status subresource (a list, as conditions, is replaced whole)."""
+    await client.patch(HUB.Status, name, {"status": dict(status)}, namespace=namespace, patch_type=PatchType.MERGE)
+
+
 async def ensure_config_map(client: AsyncClient, name: str, namespace: str, data: Mapping[str, str],
                             labels: Mapping[str, str]) -> bool:
     """Create or update a ConfigMap; True when something was written."""
