@@ -15,7 +15,9 @@ from functools import cache
 from typing import Any
 
 import jinja2
+import markupsafe
 import yaml
+from jinja2.utils import htmlsafe_json_dumps
 
 from communityhub import names
 from communityhub.api.models import CommunityHubSpec
@@ -57,7 +59,20 @@ def templates() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+    env.filters["tojson"] = _tojson
     return env
+
+
+#: Characters that JSON leaves as they are and YAML does not read back as written: DEL, the C1 controls and
+#: two non-characters are refused, NEL and the Unicode line and paragraph separators are folded into a space.
+#: A tenant may write them (the fuzz tests did), so they are escaped.
+_NOT_YAML_PRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+
+
+def _tojson(value: Any) -> markupsafe.Markup:
+    """jinja2's ``tojson`` (with the environment's dumps options), with what YAML cannot carry escaped."""
+    text = htmlsafe_json_dumps(value, dumps=json.dumps, sort_keys=True, ensure_ascii=False)
+    return markupsafe.Markup(_NOT_YAML_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", str(text)))
 
 
 def label_value(text: str) -> str:

@@ -182,3 +182,14 @@ def test_values_text_keeps_astral_characters_as_text() -> None:
     from communityhub.adapters.helm import values_yaml
     text = values_yaml({"display_name": "🌊 Ocean 𠀋"})
     assert "🌊 Ocean 𠀋" in text and "\\U" not in text
+
+
+@pytest.mark.parametrize("text", ["a\x7fb", "x\x81y", "\x85nel", "line\u2028sep", "\ufffe", "ok <b> & 'q'", "🌊"])
+def test_text_yaml_does_not_carry_as_is_reaches_the_values_unchanged(text: str) -> None:
+    """Found by the fuzz tests: DEL or a C1 control in a tenant's text made the rendered values unreadable
+    (every pass failed), and NEL became a space."""
+    spec = base_spec(hub={"domain": "x.example.org", "adminUsers": [text]},
+                     auth={**AUTHS["github"], "github": {"organization": text, "teams": [text]}})
+    values = render.values("ns", "n", spec, None, "op", "r")
+    assert values["hub"]["config"]["Authenticator"]["admin_users"] == [text]
+    assert values["hub"]["config"]["GitHubOAuthenticator"]["allowed_organizations"] == [f"{text}:{text}"]
