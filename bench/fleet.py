@@ -44,6 +44,8 @@ from localcluster.controlplane import ControlPlane  # noqa: E402
 OPERATOR_NAMESPACE = "communityhub-system"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:communityhub-operator"
 TENANTS = 10  # hubs are spread over this many tenant namespaces
+#: No hub turned Ready for this long: the run stops and says which hubs are not Ready, and why.
+STALL_SECONDS = 300
 #: What one hub reserves on the core pool (hub 200m/1Gi, proxy 50m/128Mi) and one core node offers.
 HUB_MEMORY_MI, CORE_NODE_MEMORY_MI = 1024 + 128, 13900
 
@@ -158,6 +160,22 @@ def ready_times(kubeconfig: Path, current: bool = False) -> dict[tuple[str, str]
     return out
 
 
+def poll_seconds(n: int) -> float:
+    """How often the benchmark lists the fleet: a list of 1,000 hubs is itself work for the API server."""
+    return max(2.0, n / 100)
+
+
+def not_ready(kubeconfig: Path) -> dict[str, str]:
+    """namespace/name -> Ready's reason and message, of every hub that is not Ready."""
+    out = {}
+    for hub in json.loads(kubectl(kubeconfig, "get", "communityhubs", "-A", "-o", "json"))["items"]:
+        ready = next((c for c in hub.get("status", {}).get("conditions", []) if c["type"] == "Ready"), None)
+        if not ready or ready["status"] != "True":
+            key = f"{hub['metadata']['namespace']}/{hub['metadata']['name']}"
+            out[key] = f"{ready['reason']}: {ready['message']}" if ready else "no status"
+    return out
+
+
 def fleet_bump(kubeconfig: Path, n: int, timeout: float) -> float | None:
     """Every hub's manifest changed at once (one apply, as a git commit synced by Argo CD would), until every
     hub is Ready on its new generation; None if that did not happen within ``timeout``."""
@@ -165,7 +183,7 @@ def fleet_bump(kubeconfig: Path, n: int, timeout: float) -> float | None:
     started = time.time()
     kubectl(kubeconfig, "apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(docs))
     while time.time() - started < timeout:
-        time.sleep(2)
+        time.sleep(poll_seconds(n))
         if len(ready_times(kubeconfig, current=True)) == n:
             return time.time() - started
     return None
@@ -175,7 +193,7 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
             audit_reads: bool = True) -> dict[str, Any]:
     core = math.ceil(n * HUB_MEMORY_MI / CORE_NODE_MEMORY_MI) + 1
     os.environ.update({"CHUB_LOCAL_CORE_NODES": str(core), "CHUB_LOCAL_USER_NODES": "2",
-                       "CHUB_LOCAL_AUDIT_READS": "1" if audit_reads else "0",
+                       "CHUB_LOCAL_AUDIT_READS": "1" if audit_reads else "0", "CHUB_LOCAL_AUDIT_MAXSIZE": "0",
                        "CHUB_LOCAL_APISERVER_INFLIGHT": str(max(400, n))})
     plane = ControlPlane(f"fleet-{n}")
     plane.down()
@@ -205,9 +223,16 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
         kubectl(kubeconfig, "apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(docs))
         apply_done = time.time()
         ready: dict[tuple[str, str], tuple[str, str]] = {}
+        progress = time.time()
         while len(ready) < n and time.time() - applied < timeout:
-            time.sleep(2)
-            ready = ready_times(kubeconfig)
+            time.sleep(poll_seconds(n))
+            now_ready = ready_times(kubeconfig)
+            if len(now_ready) > len(ready):
+                progress = time.time()
+            ready = now_ready
+            if time.time() - progress > STALL_SECONDS:
+                print(json.dumps({"stalled": not_ready(kubeconfig)}), flush=True)
+                break
         all_ready = time.time()
         delivery = proc_figures(operator.pid)
         plane_used = {name: round(cpu - plane_from.get(name, 0.0), 1) for name, cpu in plane_cpu(plane).items()}

@@ -292,7 +292,9 @@ class ControlPlane:
             f"--max-requests-inflight={os.environ.get('CHUB_LOCAL_APISERVER_INFLIGHT', '400')}",
             f"--max-mutating-requests-inflight={int(os.environ.get('CHUB_LOCAL_APISERVER_INFLIGHT', '400')) // 2}",
             f"--audit-policy-file={self.dir / 'audit-policy.yaml'}",
-            f"--audit-log-path={self.audit_log}", "--audit-log-format=json", "--audit-log-maxsize=200",
+            f"--audit-log-path={self.audit_log}", "--audit-log-format=json",
+            # MB before rotation; a fleet benchmark reads one unrotated log (CHUB_LOCAL_AUDIT_MAXSIZE=0: never).
+            f"--audit-log-maxsize={os.environ.get('CHUB_LOCAL_AUDIT_MAXSIZE', '200')}",
             "--audit-log-mode=blocking",  # every write is on disk before the response: tests can count them
         ]
 
