@@ -60,6 +60,8 @@ class HubContext:
     oidc_endpoints: dict[str, str] | None = None
     release: dict[str, Any] | None = None
     inputs_hash: str | None = None
+    #: A dedicated hub's cost estimate (status.estimate), once the cluster step priced it.
+    estimate: dict[str, Any] | None = None
     delivered_at: str | None = None
 
     @property

@@ -29,6 +29,8 @@ from communityhub.steps.meter import run as run_meter
 
 #: Seconds between passes while a rollout is in progress (nothing is wrong, just not done).
 ROLLOUT_POLL_SECONDS = 3.0
+#: Reasons of a hub that waits for a person (an approval), not for the cluster: not polled.
+WAITING_FOR_PEOPLE = frozenset({"AwaitingApproval"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +112,8 @@ def retry_delay(verdicts: Mapping[str, Verdict], retry: int, email_failures: int
         return ROLLOUT_POLL_SECONDS if email is not None and email.reason in delivery.RETRY_SOON else None
     if any(v.status == "False" for v in verdicts.values()):
         return backoff(retry)
+    if any(v.reason in WAITING_FOR_PEOPLE for v in verdicts.values()):
+        return None  # nothing to poll: the resync pass picks up what the person did
     return ROLLOUT_POLL_SECONDS
 
 
@@ -133,6 +137,8 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
             "kubeconfigSecret": target.kubeconfig_secret, "inputsHash": ctx.inputs_hash}.items() if v is not None}
     if ctx.release:
         extra["release"] = ctx.release
+    if ctx.estimate:
+        extra["estimate"] = ctx.estimate
     if ctx.delivered_at:
         extra["deliveredAt"] = ctx.delivered_at
     patch, events = status_patch(ctx.status, verdicts, generation=ctx.generation, url=render.hub_url(ctx.spec),

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from communityhub import names
+from communityhub.guards import estimate
 from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.hubs import create_hub, hub, hub_ns, ns, wait_condition, wait_ready
 from tests.support.kube import Cluster, condition, wait_for
@@ -63,6 +64,9 @@ def test_dedicated_hub_is_planned_applied_and_deployed_on_the_workload_cluster(
     assert status["endpoint"] == workload_server and status["name"] == f"{derived.cluster_stem}-local-1"
     assert status["kubeconfigSecret"] == derived.kubeconfig_secret
     assert status["inputsHash"].startswith("sha256:")
+    # Priced before anything was applied: the core pool (n2-standard-2, 1..2) and user (n2-highmem-4, 0..5).
+    assert obj["status"]["estimate"]["monthlyCloudUSDMin"] == round(730 * 0.0971, 2)
+    assert obj["status"]["estimate"]["monthlyCloudUSDMax"] == round(730 * (2 * 0.0971 + 5 * 0.2620), 2)
     # The hub runs on the workload cluster, not on the management cluster.
     assert workload.get("deployment", "hub", hub_ns("team-ded", "ded"))["status"]["availableReplicas"] == 1
     assert management.get("namespace", hub_ns("team-ded", "ded")) is None
@@ -107,6 +111,32 @@ def test_operator_killed_mid_apply_converges_to_one_cluster(
     assert not lock_held(management, ns("team-kill"), "kill")
     assert obj["status"]["cluster"]["name"] == f"{names.derive(ns('team-kill'), 'kill').cluster_stem}-local-1"
     management.kubectl("-n", ns("team-kill"), "delete", "communityhub", "kill", "--timeout=180s")
+
+
+def test_an_apply_waits_for_approval_of_its_estimate_and_plan(
+        management: Cluster, operator: OperatorProcess) -> None:
+    namespace = ns("team-approve")
+    create_hub(management, "approve", namespace, placement=placement(requireApproval=True))
+    cond = wait_condition(management, "approve", namespace, "ClusterReady", "Unknown", "AwaitingApproval", 120)
+    figures = hub(management, "approve", namespace)["status"]["estimate"]  # type: ignore[index]
+    assert figures["plan"] == "3 to add, 0 to change, 0 to destroy", figures
+    assert f"{estimate.APPROVED}={figures['approvalId']}" in cond["message"]
+    assert f"${figures['monthlyCloudUSDMax']:,.2f} a month" in cond["message"]
+    assert state(management, namespace, "approve") is None or not cluster_instances(
+        state(management, namespace, "approve")), "nothing is applied before the approval"  # type: ignore[arg-type]
+
+    # An approval of another figure approves nothing.
+    management.kubectl("-n", namespace, "annotate", "communityhub", "approve", f"{estimate.APPROVED}=0123456789ab")
+    resyncs = operator.resyncs()
+    wait_for(lambda: operator.resyncs() >= resyncs + 3, timeout=60, what="three resync passes")
+    assert condition(hub(management, "approve", namespace), "ClusterReady")["reason"] == "AwaitingApproval"  # type: ignore[index]
+
+    management.kubectl("-n", namespace, "annotate", "--overwrite", "communityhub", "approve",
+                       f"{estimate.APPROVED}={figures['approvalId']}")
+    obj = wait_ready(management, "approve", namespace, timeout=180)
+    assert len(cluster_instances(state(management, namespace, "approve"))) == 1  # type: ignore[arg-type]
+    assert obj["status"]["estimate"]["approvalId"] == figures["approvalId"]
+    management.kubectl("-n", namespace, "delete", "communityhub", "approve", "--timeout=180s")
 
 
 def test_terraform_failure_is_a_false_condition_then_recovers(

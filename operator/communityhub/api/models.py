@@ -112,6 +112,9 @@ class Dedicated(ApiModel):
     node_pools: list[NodePool] = Field(
         default_factory=lambda: [NodePool(name="user", machine_type="n2-highmem-4", min=0, max=20)],
         description="User node pools (a small core pool is always added).", max_length=10)
+    require_approval: bool = Field(
+        default=False, description="Hold Terraform's apply until a person approves the cost estimate and the "
+                                   "plan's counts (status.estimate; annotation hubs.2i2c.org/approved-estimate).")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
@@ -355,6 +358,29 @@ class NamesStatus(ApiModel):
     cluster_stem: str = Field(description="Stem of a dedicated cluster's name (Terraform's hub_name).")
 
 
+class EstimatePool(ApiModel):
+    name: str = Field(description="Node pool.")
+    machine_type: str = Field(description="Its machine type.")
+    min: int = Field(description="Nodes at its minimum (all zones).")
+    max: int = Field(description="Nodes at its maximum (all zones).")
+    usd_per_hour: float | None = Field(default=None, description="Catalog price of a node-hour; absent: unpriced.")
+
+
+class EstimateStatus(ApiModel):
+    """A dedicated hub's expected monthly cost, written before Terraform applies anything."""
+
+    monthly_cloud_usd_min: float = Field(alias="monthlyCloudUSDMin",
+                                         description="Cloud cost a month with every node pool at its minimum.")
+    monthly_cloud_usd_max: float = Field(alias="monthlyCloudUSDMax",
+                                         description="Cloud cost a month with every node pool at its maximum.")
+    monthly_fee_usd: float = Field(alias="monthlyFeeUSD", description="The hub's monthly fee.")
+    pass_through: bool = Field(description="Whether the cloud cost is passed on in the invoice.")
+    node_pools: list[EstimatePool] = Field(default_factory=list, description="What was priced.")
+    inputs_hash: str | None = Field(default=None, description="The Terraform inputs the plan below is for.")
+    plan: str | None = Field(default=None, description="The plan's counts, when an approval is required.")
+    approval_id: str | None = Field(default=None, description="What hubs.2i2c.org/approved-estimate must say.")
+
+
 class CommunityHubStatus(ApiModel):
     observed_generation: int | None = Field(default=None, description="Last .metadata.generation acted on.")
     phase: Phase | None = Field(default=None, description="A summary for humans; conditions are the contract.")
@@ -367,6 +393,7 @@ class CommunityHubStatus(ApiModel):
     release: ReleaseStatus | None = Field(default=None, description="The hub's Helm release.")
     names: NamesStatus | None = Field(default=None, description="Names of the hub's objects, fixed once used.")
     delivered_at: str | None = Field(default=None, description="When the DELIVERED email went out (RFC 3339).")
+    estimate: EstimateStatus | None = Field(default=None, description="Expected monthly cost of a dedicated hub.")
 
 
 class CommunityHub(ApiModel):

@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,12 @@ from lightkube import ApiError
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Secret
 
-from communityhub import conditions, policy, render
+from communityhub import conditions, cost, policy, render
 from communityhub.adapters import kube
 from communityhub.adapters.terraform import StateLocked, TerraformError, TerraformRunner, base_env
 from communityhub.conditions import Verdict
 from communityhub.context import HubContext, Target, indexed
+from communityhub.guards import estimate
 
 KUBECONFIG_LABEL = "hubs.2i2c.org/cluster-kubeconfig"
 _SEMAPHORES: dict[int, asyncio.Semaphore] = {}
@@ -167,12 +168,25 @@ async def _take_over(ctx: HubContext, lock_id: str) -> None:
         await client.delete(Lease, name, namespace=ctx.settings.namespace)
 
 
-async def _run_terraform(ctx: HubContext, runner: TerraformRunner, destroy: bool = False) -> str:
-    """init, plan, apply (or destroy); returns the plan's summary. Takes over a stale lock once."""
+class AwaitingApproval(Exception):
+    """The plan is made and not applied: a person approves it first."""
+
+    def __init__(self, plan: str) -> None:
+        super().__init__(plan)
+        self.plan = plan
+
+
+async def _run_terraform(ctx: HubContext, runner: TerraformRunner, destroy: bool = False,
+                         approved: Callable[[str], bool] | None = None) -> str:
+    """init, plan, apply (or destroy); returns the plan's summary. With ``approved``, a plan that changes
+    anything is applied only when it says yes to the plan's summary (else AwaitingApproval). Takes over a
+    stale lock once."""
     for attempt in (1, 2):
         try:
             await runner.init(_backend_config(ctx))
             summary = await runner.plan("hub.tfplan", destroy=destroy)
+            if not summary.empty and approved is not None and not approved(str(summary)):
+                raise AwaitingApproval(str(summary))
             if not summary.empty:
                 await runner.apply("hub.tfplan")
             return str(summary)
@@ -236,14 +250,45 @@ async def provision(ctx: HubContext) -> Verdict:
                 return Verdict.true("ClusterProvisioned", str(prior.get("message", "")))
             return Verdict.true("ClusterProvisioned",
                                 f"dedicated {dedicated.cloud} cluster {target.cluster} at {target.endpoint}")
+    # The cost is in the status before Terraform applies anything; with requireApproval, a person approves it.
+    figures = estimate.estimate(ctx.spec, cost.catalog(ctx.settings.price_catalog))
+    assert figures is not None
+    ctx.estimate = figures.to_status()
+    approval = ctx.annotations.get(estimate.APPROVED)
+    prior = ctx.status.get("estimate") or {}
+    if dedicated.require_approval and prior.get("inputsHash") == wanted and prior.get("approvalId") \
+            and prior.get("approvalId") == figures.approval_id(wanted, str(prior.get("plan"))) \
+            and approval != prior["approvalId"]:
+        ctx.estimate = prior  # planned already: nothing to run until someone approves
+        return Verdict.unknown("AwaitingApproval", estimate.awaiting(
+            figures, prior["approvalId"], str(prior.get("plan")), ctx.namespace, ctx.name))
+
+    def approved(plan: str) -> bool:
+        return approval == figures.approval_id(wanted, plan)
+
+    if not dedicated.require_approval and prior != ctx.estimate:
+        # Written now, not with the pass's status after the apply: the figure is there before any money is spent.
+        try:
+            await kube.patch_hub_status(ctx.clusters.get(None), ctx.namespace, ctx.name, {"estimate": ctx.estimate})
+        except ApiError as err:
+            return Verdict.false("KubernetesError", f"recording the cost estimate failed: {err.status.code} "
+                                                    f"{err.status.message}")
+        ctx.status = {**ctx.status, "estimate": ctx.estimate}
+
     credentials = await _credentials_env(ctx)
     if isinstance(credentials, Verdict):
         return credentials
     try:
         async with _terraform(ctx, credentials) as runner:
             ctx.log.info("terraform apply", cloud=dedicated.cloud, region=dedicated.region)
-            summary = await _run_terraform(ctx, runner)
+            summary = await _run_terraform(ctx, runner, approved=approved if dedicated.require_approval else None)
             outputs = await runner.outputs()
+    except AwaitingApproval as waiting:
+        approval_id = figures.approval_id(wanted, waiting.plan)
+        ctx.estimate = {**figures.to_status(), "inputsHash": wanted, "plan": waiting.plan, "approvalId": approval_id}
+        ctx.log.info("terraform plan waits for approval", plan=waiting.plan, approval_id=approval_id)
+        return Verdict.unknown("AwaitingApproval", estimate.awaiting(
+            figures, approval_id, waiting.plan, ctx.namespace, ctx.name))
     except StateLocked as locked:
         return Verdict.unknown("StateLocked", f"{locked.summary}; retrying (a lock older than "
                                               f"{ctx.settings.terraform_timeout_seconds + 30:.0f}s is taken over)")
@@ -262,6 +307,8 @@ async def provision(ctx: HubContext) -> Verdict:
     ctx.target = Target(cluster=outputs["cluster_name"], namespace=ctx.names.namespace,
                         kubeconfig=outputs["kubeconfig"], endpoint=outputs["endpoint"], kubeconfig_secret=secret_name)
     ctx.inputs_hash = wanted
+    if dedicated.require_approval:
+        ctx.estimate = {**figures.to_status(), "inputsHash": wanted, "plan": summary, "approvalId": approval}
     return Verdict.true("ClusterProvisioned",
                         f"terraform applied ({summary}); dedicated {dedicated.cloud} cluster "
                         f"{outputs['cluster_name']} at {outputs['endpoint']}")
