@@ -6,6 +6,7 @@ Run with ``communityhub-operator`` (or ``make run``); it serves every namespace.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -143,9 +144,15 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
         memo.passes[key] = memo.passes.get(key, 0) + 1
         # Built only now: with what the pass before this one recorded (see _context).
         ctx = await _context(body, memo, hub_deployments)
-        with metrics.RECONCILE_SECONDS.labels(trigger).time():
-            outcome = await reconcile(ctx, retry=failures, email_failures=memo.email_failures.get(key, 0),
-                                      meter=memo.meter if meter_due else None)
+        try:
+            with metrics.RECONCILE_SECONDS.labels(trigger).time():
+                outcome = await reconcile(ctx, retry=failures, email_failures=memo.email_failures.get(key, 0),
+                                          meter=memo.meter if meter_due else None)
+        except (kopf.TemporaryError, kopf.PermanentError):
+            raise
+        except Exception as err:
+            await _say_the_operator_failed(memo, ctx, err)
+            raise  # Kopf logs it with its traceback and retries on its own backoff
         if outcome.status_patch:
             # Written now, under the hub's lock, not by Kopf after the handler returns: Kopf's patches of two
             # passes (a change handler's and the resync timer's) could land out of order, an older status over a
@@ -178,6 +185,23 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
                      reason=outcome.summary.reason, fields=sorted(outcome.status_patch))
     metrics.RECONCILES.labels(trigger, outcome.summary.status).inc()
     return outcome.retry_after
+
+
+async def _say_the_operator_failed(memo: kopf.Memo, ctx: HubContext, err: Exception) -> None:
+    """A bug, not a condition any step knows: Ready says so (the log has the traceback), rather than a status
+    that stays as it was. Only the exception's type: its text may quote values."""
+    old = list(ctx.status.get("conditions") or [])
+    failed = Verdict.false("OperatorError", f"the operator failed on this hub ({type(err).__name__}); its log "
+                                            f"has the details, and it retries")
+    new = conditions.apply(old, {conditions.READY: failed}, generation=ctx.generation, now=conditions.now_rfc3339())
+    if not conditions.changed(old, new):
+        return
+    with contextlib.suppress(Exception):  # the original error is the one to report
+        await kube.patch_hub_status(memo.clusters.get(None), ctx.namespace, ctx.name, {"conditions": new})
+        memo.recorded.setdefault((ctx.namespace, ctx.name), {})["conditions"] = new
+        hub = {"apiVersion": models.API_VERSION, "kind": models.KIND,
+               "metadata": {"name": ctx.name, "namespace": ctx.namespace, "uid": ctx.uid}}
+        kopf.event(hub, type="Warning", reason="OperatorError", message=failed.message)
 
 
 @kopf.on.resume(*RESOURCE)

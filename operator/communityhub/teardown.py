@@ -66,6 +66,10 @@ async def teardown(ctx: HubContext) -> Verdict | None:
             ctx.log.info("dedicated cluster destroyed")
         return blocked
     target, verdict = cluster.resolve(ctx)
+    if target is None and not ctx.status.get("cluster"):
+        # Never placed (a shared cluster that does not exist, say): nothing was deployed anywhere.
+        ctx.log.info("hub removed: it was never placed on a cluster", reason=verdict.message)
+        return None
     if target is None:
         return Verdict.false(
             "TeardownBlocked",

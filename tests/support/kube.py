@@ -25,7 +25,9 @@ class Cluster:
         cmd = [str(self.kubectl_bin), f"--kubeconfig={self.kubeconfig}", *args]
         if as_user:
             cmd.append(f"--as={as_user}")
-        result = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=120)
+        # kubectl's own --timeout=<N>s (a delete that waits for finalizers) plus a margin, else two minutes.
+        waits = [float(a.removeprefix("--timeout=").removesuffix("s")) for a in args if a.startswith("--timeout=")]
+        result = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=max([120, *waits]) + 30)
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
