@@ -235,6 +235,7 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
         "CHUB_HELM": str(helm_bin),
         "CHUB_RESYNC_SECONDS": "2",
         "CHUB_ROLLOUT_DEADLINE_SECONDS": str(ROLLOUT_DEADLINE_SECONDS),
+        "CHUB_DRIFT_GRACE_SECONDS": "5",
         # A short Lease: the tests that kill the operator get it back within seconds.
         "CHUB_LEADER_LEASE_SECONDS": str(LEADER_LEASE_SECONDS),
         "CHUB_LEADER_RENEW_SECONDS": "2",

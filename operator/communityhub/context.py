@@ -63,6 +63,8 @@ class HubContext:
     #: A dedicated hub's cost estimate (status.estimate), once the cluster step priced it.
     estimate: dict[str, Any] | None = None
     delivered_at: str | None = None
+    #: Events a step posts besides those of condition changes: (type, reason, message).
+    events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def owner_annotations(self) -> dict[str, str]:

@@ -9,3 +9,6 @@ RECONCILES = Counter("communityhub_reconciles_total", "Reconcile passes, by trig
 RECONCILE_SECONDS = Histogram("communityhub_reconcile_seconds", "Duration of a reconcile pass", ["trigger"])
 HELM_COMMANDS = Counter("communityhub_helm_commands_total", "helm commands that change a cluster",
                         ["command", "result"])
+DRIFT_REPAIRS = Counter("communityhub_drift_repairs_total",
+                        "Releases deployed again because objects of theirs were deleted outside the operator",
+                        ["cluster"])

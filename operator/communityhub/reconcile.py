@@ -144,4 +144,4 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
     patch, events = status_patch(ctx.status, verdicts, generation=ctx.generation, url=render.hub_url(ctx.spec),
                                  extra=extra, now=conditions.now_rfc3339())
     delay = retry_delay(verdicts, retry, email_failures)
-    return Outcome(verdicts, patch, events, delay, summary, annotations)
+    return Outcome(verdicts, patch, [*ctx.events, *events], delay, summary, annotations)

@@ -40,6 +40,10 @@ class Settings(BaseModel):
     hub_values_allowed: str = ""
     #: How long a deployed release may take to become Available before HubReady turns False with the cause.
     rollout_deadline_seconds: float = Field(default=600, gt=0)
+    #: A release's Deployments missing this long after its deploy were deleted outside the operator: it deploys
+    #: the release again (helm's three-way merge makes them anew). Shorter, and a watch that lags behind helm
+    #: under load would look like drift.
+    drift_grace_seconds: float = Field(default=30, ge=0)
     resync_seconds: float = Field(default=300, gt=0)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     health_port: int = Field(default=8081, ge=0, le=65535)

@@ -260,3 +260,21 @@ def test_missing_client_secret_is_reported_then_recovered(management: Cluster, o
     assert "client_secret" in cond["message"]
     management.apply(oauth_secret("nosecret-oauth", ns("team-ns")))
     wait_ready(management, "nosecret", ns("team-ns"), timeout=180)
+
+
+def test_a_deployment_deleted_by_hand_is_restored_within_a_resync(
+        management: Cluster, operator: OperatorProcess) -> None:
+    """Drift: a release whose hub Deployment was deleted is deployed again (helm's three-way merge), with an
+    Event; before, HubReady waited for it for good."""
+    create_hub(management, "drift", ns("team-drift"))
+    obj = wait_ready(management, "drift", ns("team-drift"))
+    namespace, revision = obj["status"]["names"]["namespace"], obj["status"]["release"]["revision"]
+    time.sleep(6)  # past the operator's drift grace (CHUB_DRIFT_GRACE_SECONDS=5 here)
+    management.kubectl("-n", namespace, "delete", "deployment", "hub")
+    wait_for(lambda: (management.get("deployment", "hub", namespace) or {}).get("status", {}).get(
+        "availableReplicas") == 1, timeout=60, what="the hub Deployment to be back and Available")
+    wait_for(lambda: hub(management, "drift", ns("team-drift"))["status"]["release"]["revision"] == revision + 1,
+             timeout=30, what="the status to record the new revision")
+    wait_ready(management, "drift", ns("team-drift"))
+    events = management.get("events", namespace=ns("team-drift"))["items"]
+    assert any(e["reason"] == "DriftRepaired" and "hub" in e["message"] for e in events)

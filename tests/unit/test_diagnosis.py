@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from communityhub.diagnosis import rollout_cause
@@ -82,3 +83,14 @@ def test_waiting_verdict_says_the_cause_and_turns_false_after_the_deadline() -> 
 def test_available_wins_over_any_wait() -> None:
     ready = [{"name": "hub", "ready": True}, {"name": "proxy", "ready": True}]
     assert hub.health_verdict(RELEASE, ready, None, waited=9999, deadline=600).ok
+
+
+def test_deployments_gone_after_the_grace_are_drift() -> None:
+    now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+    old = {"deployedAt": (now - dt.timedelta(seconds=31)).isoformat()}
+    fresh = {"deployedAt": (now - dt.timedelta(seconds=2)).isoformat()}
+    proxy_only = [{"name": "proxy", "ready": True}]
+    assert hub.drifted(old, proxy_only, now) == ["hub"]
+    assert hub.drifted(old, [], now) == ["hub", "proxy"]
+    assert hub.drifted(fresh, proxy_only, now) == []  # helm just made it: the index may not have it yet
+    assert hub.drifted(old, [*proxy_only, {"name": "hub", "ready": False}], now) == []

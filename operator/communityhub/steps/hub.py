@@ -16,7 +16,7 @@ from typing import Any
 
 from lightkube import ApiError, AsyncClient
 
-from communityhub import conditions, policy, render
+from communityhub import conditions, metrics, policy, render
 from communityhub.adapters import kube
 from communityhub.adapters.helm import IN_PROGRESS, HelmError, Release, kubeconfig_file
 from communityhub.conditions import Verdict
@@ -70,6 +70,16 @@ async def deployment_health(ctx: HubContext, target: Target) -> list[dict[str, A
         return list(ctx.deployments.get((target.namespace, ctx.names.release), []))
     return await kube.list_hub_deployments(ctx.clusters.get(target.kubeconfig), target.namespace,
                                            ctx.names.release)
+
+
+def drifted(release: dict[str, Any], deployments: list[dict[str, Any]], now: dt.datetime,
+            grace: float = 30.0) -> list[str]:
+    """The release's Deployments that are gone although it was deployed ``grace`` seconds ago or more (deleted
+    by hand, say); within the grace they may just not have reached the operator's watch yet."""
+    if seconds_since(release.get("deployedAt"), now) < grace:
+        return []
+    present = {d["name"] for d in deployments}
+    return [n for n in EXPECTED_DEPLOYMENTS if n not in present]
 
 
 def waiting_for(deployments: list[dict[str, Any]]) -> list[str]:
@@ -146,9 +156,17 @@ async def deploy(ctx: HubContext) -> Verdict:
     release = dict(ctx.status.get("release") or {})
     try:
         deployments = await deployment_health(ctx, target)
-        if release.get("valuesHash") == wanted_hash and deployments:
+        gone = drifted(release, deployments, dt.datetime.now(dt.UTC), ctx.settings.drift_grace_seconds) \
+            if release.get("valuesHash") else []
+        if release.get("valuesHash") == wanted_hash and deployments and not gone:
             ctx.release = release
             return await observe(ctx, target, release, deployments)
+        if gone and release.get("valuesHash") == wanted_hash:
+            # Deleted outside the operator: helm's three-way merge makes them again from the release's manifest.
+            metrics.DRIFT_REPAIRS.labels(target.cluster).inc()
+            ctx.events.append(("Warning", "DriftRepaired", f"Deployment(s) {', '.join(gone)} of release "
+                                                           f"{ctx.names.release} were deleted outside the operator; "
+                                                           f"the release is deployed again"))
 
         client = ctx.clusters.get(target.kubeconfig)
         labels = render.hub_labels(ctx.namespace, ctx.name, ctx.spec)
@@ -163,8 +181,9 @@ async def deploy(ctx: HubContext) -> Verdict:
         if ctx.oauth_client:
             await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
         await ensure_usage_token(client, target.namespace, labels)
+        reason = "values changed" if release.get("valuesHash") != wanted_hash else f"drift: {', '.join(gone)} gone"
         ctx.log.info("helm upgrade", release=ctx.names.release, chart=chart, version=version, target=target.cluster,
-                     reason="values changed" if release.get("valuesHash") else "first install")
+                     reason=reason if release.get("valuesHash") else "first install")
         result = await install(ctx, client, target, values)
         ctx.release = {"name": result.name, "revision": result.revision, "chart": result.chart,
                        "valuesHash": wanted_hash, "deployedAt": conditions.now_rfc3339()}
