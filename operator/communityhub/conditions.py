@@ -93,6 +93,24 @@ def apply(
     return sorted(by_type.values(), key=lambda c: (order.get(c["type"], len(order)), c["type"]))
 
 
+#: kstatus's conditions (what Flux, kpt and `kubectl wait` read besides Ready): abnormal-true, so True only
+#: while the hub is being worked on, or while it is stuck on something only a person can fix.
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+
+
+def kstatus(summary: Verdict) -> dict[str, Verdict]:
+    """Reconciling and Stalled from the Ready summary: Reconciling while a step is still on its way (Unknown),
+    Stalled while one is False; both False once Ready."""
+    working, stuck = summary.status == "Unknown", summary.status == "False"
+    return {
+        RECONCILING: Verdict("True", summary.reason, summary.message) if working
+        else Verdict("False", "NotReconciling", "no step is in progress"),
+        STALLED: Verdict("True", summary.reason, summary.message) if stuck
+        else Verdict("False", "NotStalled", "no step failed"),
+    }
+
+
 def summarize(verdicts: Mapping[str, Verdict]) -> Verdict:
     """Ready: True when every step is True; else False with the first failed step's reason (a step that
     waits on a failed one is not the news), else Unknown with the first step still in progress."""

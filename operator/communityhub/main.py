@@ -193,7 +193,8 @@ async def _say_the_operator_failed(memo: kopf.Memo, ctx: HubContext, err: Except
     old = list(ctx.status.get("conditions") or [])
     failed = Verdict.false("OperatorError", f"the operator failed on this hub ({type(err).__name__}); its log "
                                             f"has the details, and it retries")
-    new = conditions.apply(old, {conditions.READY: failed}, generation=ctx.generation, now=conditions.now_rfc3339())
+    new = conditions.apply(old, {conditions.READY: failed, **conditions.kstatus(failed)}, generation=ctx.generation,
+                           now=conditions.now_rfc3339())
     if not conditions.changed(old, new):
         return
     with contextlib.suppress(Exception):  # the original error is the one to report

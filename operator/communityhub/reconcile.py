@@ -77,7 +77,9 @@ def status_patch(
     old_conditions = list(old.get("conditions") or [])
     summary = conditions.summarize(verdicts)
     all_verdicts = {**verdicts, READY: summary}
-    new_conditions = conditions.apply(old_conditions, all_verdicts, generation=generation, now=now)
+    # kstatus's two are derived from Ready: written, but no Events of their own (Ready's says it all).
+    new_conditions = conditions.apply(old_conditions, {**all_verdicts, **conditions.kstatus(summary)},
+                                      generation=generation, now=now)
     was_ready = bool((c := conditions.find(old_conditions, READY)) and c.get("status") == "True") or bool(
         old.get("phase") in ("Available", "Degraded"))
     desired: dict[str, Any] = {

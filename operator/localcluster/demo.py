@@ -116,6 +116,8 @@ def watch(kubeconfig: Path, namespace: str, name: str, timeout: float = 300) -> 
         if result.returncode == 0:
             hub = json.loads(result.stdout)
             for cond in hub.get("status", {}).get("conditions", []):
+                if cond["type"] in ("Reconciling", "Stalled"):  # kstatus's, derived from Ready
+                    continue
                 key = (cond["status"], cond["reason"])
                 if seen.get(cond["type"]) != key:
                     seen[cond["type"]] = key

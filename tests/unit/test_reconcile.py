@@ -32,6 +32,22 @@ def test_a_pass_that_decides_nothing_new_patches_nothing() -> None:
     assert second == {} and events_again == []
 
 
+def test_kstatus_reconciling_and_stalled_follow_ready_without_events_of_their_own() -> None:
+    """What Flux and kstatus read: Reconciling while a step is on its way, Stalled while one failed."""
+    def kstatus(patch: dict) -> tuple[str, str]:
+        by_type = {c["type"]: c["status"] for c in patch["conditions"]}
+        return by_type["Reconciling"], by_type["Stalled"]
+    waiting, events = patch_of({}, {**ALL_TRUE, "HubReady": Verdict.unknown("RolloutInProgress", "rolling")})
+    assert kstatus(waiting) == ("True", "False")
+    assert not {"Reconciling", "Stalled"} & {e[2].split("=")[0] for e in events}
+    failed, _ = patch_of(waiting, {**ALL_TRUE, "HubReady": Verdict.false("HelmFailed", "boom")}, now=T1)
+    assert kstatus(failed) == ("False", "True")
+    stalled = next(c for c in failed["conditions"] if c["type"] == "Stalled")
+    assert (stalled["reason"], stalled["observedGeneration"]) == ("HelmFailed", 1)
+    ready, _ = patch_of(failed, ALL_TRUE, now=T1)
+    assert kstatus(ready) == ("False", "False")
+
+
 def test_only_changed_fields_and_changed_conditions_are_reported() -> None:
     first, _ = patch_of({}, ALL_TRUE)
     broken = {**ALL_TRUE, "HubReady": Verdict.false("HelmFailed", "boom")}
