@@ -175,14 +175,20 @@ class OperatorProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def resyncs(self) -> float:
-        """Resync passes this process completed (its own metric: an idle resync logs nothing at INFO)."""
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of this process's samples of ``name`` that carry these labels (scraped from its endpoint)."""
         port = self.env.get("CHUB_METRICS_PORT", "0")
         assert port != "0", "this operator process serves no metrics"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             text = response.read().decode()
+        wanted = [f'{key}="{value}"' for key, value in labels.items()]
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("communityhub_reconciles_total{") and 'trigger="resync"' in line)
+                   if (line.startswith(name + "{") or line.startswith(name + " "))
+                   and all(label in line for label in wanted))
+
+    def resyncs(self) -> float:
+        """Resync passes this process completed (its own metric: an idle resync logs nothing at INFO)."""
+        return self.metric("communityhub_reconciles_total", trigger="resync")
 
 
 @pytest.fixture(scope="session")

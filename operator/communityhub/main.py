@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import os
 import time
@@ -151,6 +152,7 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
         except (kopf.TemporaryError, kopf.PermanentError):
             raise
         except Exception as err:
+            metrics.RECONCILE_ERRORS.labels(trigger).inc()
             await _say_the_operator_failed(memo, ctx, err)
             raise  # Kopf logs it with its traceback and retries on its own backoff
         if outcome.status_patch:
@@ -165,6 +167,13 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
                 raise kopf.TemporaryError(f"writing the status failed: {err.status.code} {err.status.message}",
                                           delay=5) from err
             memo.recorded.setdefault(key, {}).update(outcome.status_patch)
+            if "conditions" in outcome.status_patch:
+                for phase, seconds in metrics.first_delivery(
+                        ctx.status.get("conditions") or [], outcome.status_patch["conditions"],
+                        body.metadata.get("creationTimestamp"), bool(ctx.status.get("deliveredAt")),
+                        datetime.datetime.now(datetime.UTC)).items():
+                    metrics.DELIVERY_SECONDS.labels(phase).observe(seconds)
+        metrics.HUBS.update(key, memo.recorded.get(key, {}).get("conditions") or ctx.status.get("conditions") or [])
     if meter_due and outcome.summary.ok:
         memo.metered[key] = meter.next_metering(memo.settings.meter_seconds, time.monotonic())
     if outcome.verdicts[conditions.DELIVERED].reason in delivery.RETRYABLE:
@@ -249,6 +258,7 @@ async def remove(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
         raise kopf.TemporaryError(result.message, delay=min(5 * 2 ** min(retry, 6), 120))
     for per_hub in (memo.locks, memo.metered, memo.backoff, memo.email_failures, memo.passes, memo.recorded):
         per_hub.pop((ctx.namespace, ctx.name), None)
+    metrics.HUBS.forget((ctx.namespace, ctx.name))
 
 
 def run() -> None:

@@ -43,6 +43,10 @@ def test_create_goes_to_ready_with_conditions_events_and_a_labelled_namespace(
         assert cond["observedGeneration"] == obj["metadata"]["generation"]
     assert status["observedGeneration"] == obj["metadata"]["generation"]
     assert status["phase"] == "Available"
+    # What Prometheus sees of it: its state, how long its delivery took, the helm run that made it.
+    assert operator.metric("communityhub_hubs", condition="Ready", status="True", reason="HubAvailable") >= 1
+    assert operator.metric("communityhub_delivery_seconds_count", phase="Ready") >= 1
+    assert operator.metric("communityhub_helm_seconds_count", command="upgrade") >= 1
     assert status["url"] == "https://alpha.hubs.example.org"
     assert status["release"]["revision"] == 1
     assert condition(obj, "HubReady")["reason"] == "ReleaseDeployed"  # type: ignore[index]

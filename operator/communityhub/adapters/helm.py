@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from communityhub.metrics import HELM_COMMANDS
+from communityhub.metrics import HELM_COMMANDS, HELM_SECONDS, WAITING_FOR_SLOT
 
 
 class HelmError(RuntimeError):
@@ -84,8 +84,13 @@ class Helm:
         return out
 
     async def _run(self, args: list[str], kubeconfig: Path | None) -> str:
-        async with self.slots:
-            return await self._run_now(args, kubeconfig)
+        with WAITING_FOR_SLOT.labels("helm").track_inprogress():
+            await self.slots.acquire()
+        try:
+            with HELM_SECONDS.labels(args[0]).time():
+                return await self._run_now(args, kubeconfig)
+        finally:
+            self.slots.release()
 
     async def _run_now(self, args: list[str], kubeconfig: Path | None) -> str:
         cmd = [self.binary, *args]

@@ -31,6 +31,8 @@ from typing import Any
 
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
+from communityhub.metrics import TERRAFORM_COMMANDS, TERRAFORM_SECONDS
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _BOX = re.compile(r"^\s*[│╷╵├─]+\s?")
 
@@ -132,6 +134,16 @@ class TerraformRunner:
                          is_env_vars_included=False)
 
     async def _run(self, cmd: list[str], command: str, ok_codes: tuple[int, ...] = (0,)) -> tuple[int, str]:
+        try:
+            with TERRAFORM_SECONDS.labels(command).time():
+                result = await self._run_now(cmd, command, ok_codes)
+        except TerraformError:
+            TERRAFORM_COMMANDS.labels(command, "error").inc()
+            raise
+        TERRAFORM_COMMANDS.labels(command, "ok").inc()
+        return result
+
+    async def _run_now(self, cmd: list[str], command: str, ok_codes: tuple[int, ...]) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
             *cmd, cwd=self.workdir, env=self.env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)

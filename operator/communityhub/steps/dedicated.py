@@ -29,7 +29,7 @@ from lightkube import ApiError
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Secret
 
-from communityhub import conditions, cost, policy, render
+from communityhub import conditions, cost, metrics, policy, render
 from communityhub.adapters import kube
 from communityhub.adapters.terraform import StateLocked, TerraformError, TerraformRunner, base_env
 from communityhub.conditions import Verdict
@@ -213,10 +213,14 @@ async def _terraform(ctx: HubContext, credentials: dict[str, str]) -> AsyncItera
     workdir.mkdir(parents=True, mode=0o700)
     (workdir / "main.tf").write_text(ROOT_MODULE % {"source": module_dir(ctx)})
     try:
-        async with _semaphore(ctx):
+        with metrics.WAITING_FOR_SLOT.labels("terraform").track_inprogress():
+            await _semaphore(ctx).acquire()
+        try:
             yield TerraformRunner(workdir=workdir, binary=ctx.settings.terraform,
                                   env=base_env(workdir, credentials),
                                   timeout=ctx.settings.terraform_timeout_seconds, variables=variables(ctx))
+        finally:
+            _semaphore(ctx).release()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
