@@ -14,46 +14,47 @@ from tests.support.kube import Cluster
 pytestmark = pytest.mark.integration
 
 
+def register_shared_cluster(cluster: Cluster, name: str, kubeconfig: dict) -> None:
+    cluster.apply({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": f"cluster-{name}", "namespace": OPERATOR_NAMESPACE,
+                     "labels": {"hubs.2i2c.org/shared-cluster": name}},
+        "data": {"kubeconfig": base64.b64encode(yaml.safe_dump(kubeconfig).encode()).decode()}})
+
+
+def abandon(cluster: Cluster, name: str, namespace: str, shared_cluster: str) -> None:
+    """Its cluster is no use: delete the hub without teardown, as docs/operations.md says, and the cluster's Secret."""
+    cluster.kubectl("-n", namespace, "delete", "communityhub", name, "--wait=false")
+    cluster.kubectl("-n", namespace, "patch", "communityhub", name, "--type=merge",
+                    "-p", '{"metadata": {"finalizers": []}}')
+    cluster.kubectl("-n", OPERATOR_NAMESPACE, "delete", "secret", f"cluster-{shared_cluster}")
+
+
 def test_an_unreachable_shared_cluster_is_a_condition_not_a_crash(
         management: Cluster, operator: OperatorProcess) -> None:
     """lightkube raises httpx2 errors, which are not OSError: they escaped the step and skipped the conditions."""
     config = yaml.safe_load(management.kubeconfig.read_text())
     config["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:9"  # nothing listens there
-    management.apply({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "cluster-gone", "namespace": OPERATOR_NAMESPACE,
-                     "labels": {"hubs.2i2c.org/shared-cluster": "gone"}},
-        "data": {"kubeconfig": base64.b64encode(yaml.safe_dump(config).encode()).decode()}})
+    register_shared_cluster(management, "gone", config)
     create_hub(management, "far", ns("team-far"), placement={"type": "shared", "sharedCluster": "gone"})
     cond = wait_condition(management, "far", ns("team-far"), "HubReady", "False", "ClusterUnreachable", timeout=90)
     assert "cluster gone cannot be reached" in cond["message"]
-    # Its cluster is gone for good: abandon what is left there, as docs/operations.md says.
-    management.kubectl("-n", ns("team-far"), "delete", "communityhub", "far", "--wait=false")
-    management.kubectl("-n", ns("team-far"), "patch", "communityhub", "far", "--type=merge",
-                       "-p", '{"metadata": {"finalizers": []}}')
-    management.kubectl("-n", OPERATOR_NAMESPACE, "delete", "secret", "cluster-gone")
+    abandon(management, "far", ns("team-far"), "gone")  # its cluster is gone for good
 
 
 def test_an_operator_bug_says_so_in_ready_rather_than_nothing(
         management: Cluster, operator: OperatorProcess) -> None:
     """A failure no step knows (here: a shared-cluster Secret whose kubeconfig names no cluster, which the
     client library refuses with its own error) turns Ready False with the exception's type, not its text."""
-    broken = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
-    management.apply({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "cluster-broken", "namespace": OPERATOR_NAMESPACE,
-                     "labels": {"hubs.2i2c.org/shared-cluster": "broken"}},
-        "data": {"kubeconfig": base64.b64encode(yaml.safe_dump(broken).encode()).decode()}})
+    register_shared_cluster(management, "broken",
+                            {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []})
     create_hub(management, "bug", ns("team-bug"), placement={"type": "shared", "sharedCluster": "broken"})
     cond = wait_condition(management, "bug", ns("team-bug"), "Ready", "False", "OperatorError", timeout=90)
     assert "the operator failed on this hub (" in cond["message"] and "its log has the details" in cond["message"]
     events = management.get("events", namespace=ns("team-bug"))["items"]
     assert any(e["reason"] == "OperatorError" and e["type"] == "Warning" for e in events)
     assert operator.alive()
-    management.kubectl("-n", ns("team-bug"), "delete", "communityhub", "bug", "--wait=false")
-    management.kubectl("-n", ns("team-bug"), "patch", "communityhub", "bug", "--type=merge",
-                       "-p", '{"metadata": {"finalizers": []}}')
-    management.kubectl("-n", OPERATOR_NAMESPACE, "delete", "secret", "cluster-broken")
+    abandon(management, "bug", ns("team-bug"), "broken")
 
 
 def test_a_hub_never_placed_is_deleted_without_help(management: Cluster, operator: OperatorProcess) -> None:
