@@ -61,13 +61,23 @@ def node_counts() -> tuple[int, int]:
     return int(os.environ.get("CHUB_LOCAL_CORE_NODES", "4")), int(os.environ.get("CHUB_LOCAL_USER_NODES", "2"))
 
 
+def core_node_size() -> tuple[int, int]:
+    """CPU and memory (GiB) of each core node: ``CHUB_LOCAL_CORE_CPU`` / ``CHUB_LOCAL_CORE_MEMORY_GIB`` (an
+    n2-standard-4 by default: 4 and 16). A node keeps what a real one keeps for the system (2 % of its CPU,
+    15 % of its memory) out of what pods may request."""
+    return int(os.environ.get("CHUB_LOCAL_CORE_CPU", "4")), int(os.environ.get("CHUB_LOCAL_CORE_MEMORY_GIB", "16"))
+
+
 def default_nodes(region: str = "us-central1") -> list[FakeNode]:
     """A core pool for hub infrastructure (hub, proxy: each hub reserves 250m and about 1.1Gi there) and a
     user pool, spread over zones a, b and c."""
     core, user = node_counts()
+    cpu, memory_gib = core_node_size()
+    machine = "n2-standard-4" if (cpu, memory_gib) == (4, 16) else f"custom-{cpu}-{memory_gib * 1024}"
+    allocatable = (f"{cpu * 980}m", f"{round(memory_gib * 1024 * 13900 / 16384)}Mi")
     zones = [f"{region}-{z}" for z in "abc"]
     return [
-        *(FakeNode(f"kwok-core-{i}", "core", "n2-standard-4", zones[i % 3], "4", "16Gi", "3920m", "13900Mi")
+        *(FakeNode(f"kwok-core-{i}", "core", machine, zones[i % 3], str(cpu), f"{memory_gib}Gi", *allocatable)
           for i in range(core)),
         *(FakeNode(f"kwok-user-{i}", "user", "n2-highmem-4", zones[i % 3], "4", "32Gi", "3920m", "29000Mi")
           for i in range(user)),

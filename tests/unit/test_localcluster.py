@@ -72,3 +72,18 @@ def test_certificates(tmp_path: Path) -> None:
     assert sans.get_values_for_type(x509.DNSName) == ["localhost"]
     # Reopening the directory reuses the CA instead of minting a new one.
     assert pki.CertificateAuthority(tmp_path).cert == ca.cert
+
+
+def test_core_nodes_are_sized_by_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from localcluster import controlplane
+    default = [n for n in controlplane.default_nodes() if n.pool == "core"]
+    assert len(default) == 4
+    assert (default[0].instance_type, default[0].allocatable_cpu, default[0].allocatable_memory) == (
+        "n2-standard-4", "3920m", "13900Mi")
+    monkeypatch.setenv("CHUB_LOCAL_CORE_NODES", "90")
+    monkeypatch.setenv("CHUB_LOCAL_CORE_CPU", "16")
+    monkeypatch.setenv("CHUB_LOCAL_CORE_MEMORY_GIB", "64")
+    big = [n for n in controlplane.default_nodes() if n.pool == "core"]
+    assert len(big) == 90 and {n.zone for n in big} == {"us-central1-a", "us-central1-b", "us-central1-c"}
+    assert (big[0].cpu, big[0].memory, big[0].allocatable_cpu, big[0].allocatable_memory) == (
+        "16", "64Gi", "15680m", "55600Mi")
