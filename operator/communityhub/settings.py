@@ -44,6 +44,10 @@ class Settings(BaseModel):
     #: the release again (helm's three-way merge makes them anew). Shorter, and a watch that lags behind helm
     #: under load would look like drift.
     drift_grace_seconds: float = Field(default=30, ge=0)
+    #: After a release is Available, HubReady waits for the hub's own /hub/health (at the hub API's address,
+    #: see hub_api_url) to answer, and a Ready hub that stops answering turns False. Off only where the operator
+    #: cannot reach hubs (fake nodes: the local demo, benchmarks).
+    hub_health_probe: bool = True
     resync_seconds: float = Field(default=300, gt=0)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     health_port: int = Field(default=8081, ge=0, le=65535)

@@ -94,3 +94,16 @@ def test_deployments_gone_after_the_grace_are_drift() -> None:
     assert hub.drifted(old, [], now) == ["hub", "proxy"]
     assert hub.drifted(fresh, proxy_only, now) == []  # helm just made it: the index may not have it yet
     assert hub.drifted(old, [*proxy_only, {"name": "hub", "ready": False}], now) == []
+
+
+def test_hub_ready_follows_the_hubs_own_answer() -> None:
+    available = hub.health_verdict(RELEASE, [{"name": "hub", "ready": True}, {"name": "proxy", "ready": True}])
+    assert hub.health_url("http://hub.ns.svc:8081/hub/api") == "http://hub.ns.svc:8081/hub/health"
+    answering = hub.answer_verdict(available, None, was_ready=False, waited=5, deadline=600)
+    assert (answering.status, answering.reason) == ("True", "ReleaseDeployed")
+    new = hub.answer_verdict(available, "GET x: connection refused", was_ready=False, waited=5, deadline=600)
+    assert (new.status, new.reason) == ("Unknown", "WaitingForHub") and "connection refused" in new.message
+    late = hub.answer_verdict(available, "GET x: connection refused", was_ready=False, waited=700, deadline=600)
+    assert (late.status, late.reason) == ("False", "HubNotAnswering")
+    stopped = hub.answer_verdict(available, "GET x: HTTP 503", was_ready=True, waited=5, deadline=600)
+    assert (stopped.status, stopped.reason) == ("False", "HubNotAnswering")

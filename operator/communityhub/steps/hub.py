@@ -17,11 +17,13 @@ from typing import Any
 from lightkube import ApiError, AsyncClient
 
 from communityhub import conditions, metrics, policy, render
-from communityhub.adapters import kube
+from communityhub.adapters import http, kube
 from communityhub.adapters.helm import IN_PROGRESS, HelmError, Release, kubeconfig_file
+from communityhub.api.models import CommunityHubSpec
 from communityhub.conditions import Verdict
 from communityhub.context import HubContext, Target
 from communityhub.diagnosis import Cause, rollout_cause
+from communityhub.settings import Settings
 
 EXPECTED_DEPLOYMENTS = ("hub", "proxy")
 
@@ -112,11 +114,53 @@ def seconds_since(timestamp: str | None, now: dt.datetime) -> float:
     return (now - dt.datetime.fromisoformat(timestamp)).total_seconds()
 
 
+def hub_api_url(settings: Settings, spec: CommunityHubSpec, target: Target) -> str:
+    """Where the hub's REST API answers: the setting's template, else the in-cluster Service for the
+    operator's own cluster and the public URL for any other."""
+    fields = {"domain": spec.hub.domain, "namespace": target.namespace, "cluster": target.cluster}
+    if settings.hub_api_url:
+        return settings.hub_api_url.format(**fields)
+    if target.kubeconfig is None:
+        return f"http://hub.{target.namespace}.svc:{render.HUB_API_PORT}/hub/api"
+    return f"{render.hub_url(spec)}/hub/api"
+
+
+def health_url(api_url: str) -> str:
+    """JupyterHub's health endpoint beside its REST API (/hub/api -> /hub/health)."""
+    return api_url.rstrip("/").removesuffix("/api") + "/health"
+
+
+def answer_verdict(available: Verdict, failure: str | None, was_ready: bool, waited: float,
+                   deadline: float) -> Verdict:
+    """HubReady once the Deployments are Available: True when the hub answers; while a new release does not
+    answer yet, Unknown until the rollout deadline, then False; a hub that was Ready and stops answering, False."""
+    if failure is None:
+        return Verdict.true(available.reason, f"{available.message}; the hub answers")
+    message = f"{available.message}, but the hub does not answer: {failure}"
+    if was_ready or waited > deadline:
+        return Verdict.false("HubNotAnswering", message)
+    return Verdict.unknown("WaitingForHub", message)
+
+
 async def observe(ctx: HubContext, target: Target, release: dict[str, Any],
                   deployments: list[dict[str, Any]]) -> Verdict:
-    """HubReady from the Deployments; while they wait, the cause the cluster gives (read only then)."""
+    """HubReady from the Deployments and the hub's own health endpoint; while the Deployments wait, the cause
+    the cluster gives (read only then)."""
     if not waiting_for(deployments):
-        return health_verdict(release, deployments)
+        available = health_verdict(release, deployments)
+        if not ctx.settings.hub_health_probe:
+            return available
+        url = health_url(hub_api_url(ctx.settings, ctx.spec, target))
+        try:
+            await http.probe(url, timeout_seconds=ctx.settings.http_timeout_seconds,
+                             extra_ca_file=ctx.settings.extra_ca_file)
+            failure = None
+        except http.HttpError as err:
+            failure = str(err)
+        before = conditions.find(ctx.status.get("conditions") or [], conditions.HUB_READY)
+        return answer_verdict(available, failure, bool(before and before.get("status") == "True"),
+                              seconds_since(release.get("deployedAt"), dt.datetime.now(dt.UTC)),
+                              ctx.settings.rollout_deadline_seconds)
     client = ctx.clusters.get(target.kubeconfig)
     pods, claims, events = await kube.rollout_objects(client, target.namespace, ctx.names.release)
     waited = seconds_since(release.get("deployedAt"), dt.datetime.now(dt.UTC))

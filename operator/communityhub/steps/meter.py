@@ -23,7 +23,6 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace, Node, Pod
 from communityhub import cost, render, usage
 from communityhub.adapters import http, kube
 from communityhub.api import annotations as ann
-from communityhub.api.models import CommunityHubSpec
 from communityhub.conditions import Verdict, rfc3339
 from communityhub.context import HubContext, Target
 from communityhub.settings import Settings
@@ -45,17 +44,6 @@ def first_metering(namespace: str, name: str, interval: float, now: float) -> fl
 def next_metering(interval: float, now: float) -> float:
     """When a hub just metered is metered again (never when metering is off)."""
     return math.inf if interval <= 0 else now + interval
-
-
-def hub_api_url(settings: Settings, spec: CommunityHubSpec, target: Target) -> str:
-    """Where the hub's REST API answers: the setting's template, else the in-cluster Service for the
-    operator's own cluster and the public URL for any other."""
-    fields = {"domain": spec.hub.domain, "namespace": target.namespace, "cluster": target.cluster}
-    if settings.hub_api_url:
-        return settings.hub_api_url.format(**fields)
-    if target.kubeconfig is None:
-        return f"http://hub.{target.namespace}.svc:{render.HUB_API_PORT}/hub/api"
-    return f"{render.hub_url(spec)}/hub/api"
 
 
 def ledger_name(cluster: str) -> str:
@@ -86,7 +74,7 @@ async def read_usage(ctx: HubContext, now: dt.datetime) -> usage.Usage:
     if not token:
         raise http.HttpError(f"Secret {ctx.target.namespace}/{render.USAGE_TOKEN_SECRET_NAME} with the hub's API "
                              "token is missing (it is created with the hub's release)")
-    base = hub_api_url(ctx.settings, ctx.spec, ctx.target).rstrip("/")
+    base = hub.hub_api_url(ctx.settings, ctx.spec, ctx.target).rstrip("/")
     users: list[dict[str, Any]] = []
     offset = 0
     while True:  # JupyterHub pages its user list; ask for stopped servers too (their activity counts)
