@@ -153,7 +153,7 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
             raise
         except Exception as err:
             metrics.RECONCILE_ERRORS.labels(trigger).inc()
-            await _say_the_operator_failed(memo, ctx, err)
+            await _say_the_operator_failed(memo, body, ctx, err)
             raise  # Kopf logs it with its traceback and retries on its own backoff
         if outcome.status_patch:
             # Written now, under the hub's lock, not by Kopf after the handler returns: Kopf's patches of two
@@ -196,7 +196,7 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
     return outcome.retry_after
 
 
-async def _say_the_operator_failed(memo: kopf.Memo, ctx: HubContext, err: Exception) -> None:
+async def _say_the_operator_failed(memo: kopf.Memo, body: kopf.Body, ctx: HubContext, err: Exception) -> None:
     """A bug, not a condition any step knows: Ready says so (the log has the traceback), rather than a status
     that stays as it was. Only the exception's type: its text may quote values."""
     old = list(ctx.status.get("conditions") or [])
@@ -209,9 +209,7 @@ async def _say_the_operator_failed(memo: kopf.Memo, ctx: HubContext, err: Except
     with contextlib.suppress(Exception):  # the original error is the one to report
         await kube.patch_hub_status(memo.clusters.get(None), ctx.namespace, ctx.name, {"conditions": new})
         memo.recorded.setdefault((ctx.namespace, ctx.name), {})["conditions"] = new
-        hub = {"apiVersion": models.API_VERSION, "kind": models.KIND,
-               "metadata": {"name": ctx.name, "namespace": ctx.namespace, "uid": ctx.uid}}
-        kopf.event(hub, type="Warning", reason="OperatorError", message=failed.message)
+        kopf.event(body, type="Warning", reason="OperatorError", message=failed.message)
 
 
 @kopf.on.resume(*RESOURCE)

@@ -73,8 +73,11 @@ class Estimate:
         blob = json.dumps([inputs_hash, dataclasses.asdict(self), plan], sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
-    def to_status(self) -> dict[str, Any]:
-        return {"monthlyCloudUSDMin": self.cloud_usd("min"), "monthlyCloudUSDMax": self.cloud_usd("max"),
+    def to_status(self, inputs_hash: str | None = None, plan: str | None = None,
+                  approval_id: str | None = None) -> dict[str, Any]:
+        """status.estimate; with an approval gate, also the inputs and plan the approval id is for."""
+        gate = {"inputsHash": inputs_hash, "plan": plan, "approvalId": approval_id} if approval_id else {}
+        return {**gate, "monthlyCloudUSDMin": self.cloud_usd("min"), "monthlyCloudUSDMax": self.cloud_usd("max"),
                 "monthlyFeeUSD": self.fee_usd, "passThrough": self.passthrough,
                 "nodePools": [{"name": p.name, "machineType": p.machine_type, "min": p.min_nodes, "max": p.max_nodes,
                                **({"usdPerHour": p.usd_per_hour} if p.usd_per_hour is not None else {})}

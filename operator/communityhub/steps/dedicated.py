@@ -289,7 +289,7 @@ async def provision(ctx: HubContext) -> Verdict:
             outputs = await runner.outputs()
     except AwaitingApproval as waiting:
         approval_id = figures.approval_id(wanted, waiting.plan)
-        ctx.estimate = {**figures.to_status(), "inputsHash": wanted, "plan": waiting.plan, "approvalId": approval_id}
+        ctx.estimate = figures.to_status(wanted, waiting.plan, approval_id)
         ctx.log.info("terraform plan waits for approval", plan=waiting.plan, approval_id=approval_id)
         return Verdict.unknown("AwaitingApproval", estimate.awaiting(
             figures, approval_id, waiting.plan, ctx.namespace, ctx.name))
@@ -312,7 +312,7 @@ async def provision(ctx: HubContext) -> Verdict:
                         kubeconfig=outputs["kubeconfig"], endpoint=outputs["endpoint"], kubeconfig_secret=secret_name)
     ctx.inputs_hash = wanted
     if dedicated.require_approval:
-        ctx.estimate = {**figures.to_status(), "inputsHash": wanted, "plan": summary, "approvalId": approval}
+        ctx.estimate = figures.to_status(wanted, summary, approval)
     return Verdict.true("ClusterProvisioned",
                         f"terraform applied ({summary}); dedicated {dedicated.cloud} cluster "
                         f"{outputs['cluster_name']} at {outputs['endpoint']}")
