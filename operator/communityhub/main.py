@@ -27,6 +27,7 @@ from communityhub.adapters.kube import Clusters, SecretIndex, deployment_health
 from communityhub.api import models
 from communityhub.conditions import Verdict
 from communityhub.context import HubContext
+from communityhub.reconcile import failures as reconcile_failures
 from communityhub.reconcile import reconcile
 from communityhub.render import CHART_APP
 from communityhub.settings import Settings
@@ -64,7 +65,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.email_failures = {}  # (namespace, name) -> DELIVERED email failures in a row
     memo.meter = meter.Meter.from_settings(SETTINGS)
     memo.metered = {}  # (namespace, name) -> monotonic time the hub is metered next
-    memo.backoff = {}  # (namespace, name) -> (failed passes in a row, monotonic time of the next attempt)
+    # (namespace, name) -> (failed passes in a row, monotonic time of the next attempt, their reasons)
+    memo.backoff = {}
     memo.passes = {}  # (namespace, name) -> passes started, so a resync that waited behind another is skipped
     memo.recorded = {}  # (namespace, name) -> the status fields this process last wrote
     # Kubeconfigs from Secrets of the operator's own namespace, watched there only (no cluster-wide Secret rights).
@@ -132,9 +134,9 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
     meter_due = trigger == "resync" and time.monotonic() >= memo.metered[key]
     # Backoff counts failed passes in a row (not Kopf's retries, which include the polls of a rollout), and a
     # changed spec is tried at once: the fix a user just applied is not kept waiting.
-    failures, next_attempt = memo.backoff.get(key, (0, 0.0))
+    failures, next_attempt, failing = memo.backoff.get(key, (0, 0.0, frozenset()))
     if body.metadata.get("generation") != (body.get("status") or {}).get("observedGeneration"):
-        failures, next_attempt = 0, 0.0
+        failures, next_attempt, failing = 0, 0.0, frozenset()
     if trigger == "resync" and time.monotonic() < next_attempt:
         return None  # a failing hub is retried on its backoff, not on every resync
     lock = memo.locks.setdefault(key, asyncio.Lock())
@@ -183,8 +185,10 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
     if outcome.retry_after is None:
         memo.backoff.pop(key, None)
     else:
-        failed = any(v.status == "False" for v in outcome.verdicts.values())
-        memo.backoff[key] = (failures + 1 if failed else 0, time.monotonic() + outcome.retry_after)
+        now_failing = reconcile_failures(outcome.verdicts)
+        # Counted only while the same steps fail for the same reasons: a new failure is progress.
+        in_a_row = failures + 1 if now_failing and now_failing == failing else 1 if now_failing else 0
+        memo.backoff[key] = (in_a_row, time.monotonic() + outcome.retry_after, now_failing)
     for annotation, value in outcome.annotations.items():  # our prefix: Kopf's diffs leave these out
         patch.metadata.annotations[annotation] = value
     for kind, reason, message in outcome.events:

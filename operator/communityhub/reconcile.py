@@ -31,6 +31,14 @@ from communityhub.steps.meter import run as run_meter
 ROLLOUT_POLL_SECONDS = 3.0
 #: Reasons of a hub that waits for a person (an approval), not for the cluster: not polled.
 WAITING_FOR_PEOPLE = frozenset({"AwaitingApproval"})
+#: Failures that wait for an object the user creates or fixes (a Secret, a shared cluster), found by one
+#: read: polled at most this often however long they last, so a fix is seen within seconds, not at the end
+#: of a five-minute backoff.
+USER_INPUT_POLL_SECONDS = 30.0
+WAITING_FOR_INPUT = frozenset({
+    "CredentialsSecretNotFound", "CredentialsSecretInvalid", "ClientSecretNotFound", "ClientSecretKeyMissing",
+    "SecretForbidden", "SharedClusterNotFound",
+})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +111,12 @@ def backoff(retry: int) -> float:
     return float(min(5 * 2 ** min(retry, 10), 300))
 
 
+def failures(verdicts: Mapping[str, Verdict]) -> frozenset[str]:
+    """The reasons of the False conditions: a pass that fails for other reasons than the one before made
+    progress, and its backoff starts again."""
+    return frozenset(v.reason for v in verdicts.values() if v.status == "False")
+
+
 def retry_delay(verdicts: Mapping[str, Verdict], retry: int, email_failures: int = 0) -> float | None:
     """None when every step is True (and the DELIVERED email needs no retry); a short poll while only
     waiting; a growing backoff on errors. The email keeps a backoff of its own (``email_failures``
@@ -112,8 +126,10 @@ def retry_delay(verdicts: Mapping[str, Verdict], retry: int, email_failures: int
         if email is not None and email.reason in delivery.RETRYABLE:
             return backoff(email_failures)
         return ROLLOUT_POLL_SECONDS if email is not None and email.reason in delivery.RETRY_SOON else None
-    if any(v.status == "False" for v in verdicts.values()):
-        return backoff(retry)
+    failing = failures(verdicts)
+    if failing:
+        delay = backoff(retry)
+        return min(delay, USER_INPUT_POLL_SECONDS) if failing <= WAITING_FOR_INPUT else delay
     if any(v.reason in WAITING_FOR_PEOPLE for v in verdicts.values()):
         return None  # nothing to poll: the resync pass picks up what the person did
     return ROLLOUT_POLL_SECONDS

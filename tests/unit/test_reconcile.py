@@ -74,6 +74,13 @@ def test_retry_delay() -> None:
     failing = {**ALL_TRUE, "HubReady": Verdict.false("HelmFailed")}
     delays = [reconcile.retry_delay(failing, retry=r) for r in range(10)]
     assert delays[0] == 5 and delays == sorted(delays) and delays[-1] == 300
+    # A Secret the user has yet to create or fix is one read: polled at a short interval however long it lasts,
+    # unless something costlier fails too.
+    missing = {**ALL_TRUE, "ClusterReady": Verdict.false("CredentialsSecretNotFound")}
+    assert reconcile.retry_delay(missing, retry=0) == 5
+    assert reconcile.retry_delay(missing, retry=9) == reconcile.USER_INPUT_POLL_SECONDS < 300
+    assert reconcile.retry_delay({**missing, "HubReady": Verdict.false("HelmFailed")}, retry=9) == 300
+    assert reconcile.failures(missing) == {"CredentialsSecretNotFound"}
     raced = {**ALL_TRUE, "Delivered": Verdict.unknown("Sending")}  # the email's intent lost a race: soon again
     assert reconcile.retry_delay(raced, retry=0) == reconcile.ROLLOUT_POLL_SECONDS
 
