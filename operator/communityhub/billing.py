@@ -16,6 +16,7 @@ from typing import Any
 
 from communityhub.api import annotations as ann
 from communityhub.api.models import CommunityHubSpec
+from communityhub.conditions import rfc3339
 
 PRICE_TABLE: dict[str, dict[str, float]] = {
     "education": {"shared": 1000.0, "dedicated": 1500.0},
@@ -42,13 +43,16 @@ def cloud_cost_passthrough(spec: CommunityHubSpec) -> bool:
     return placement.type == "shared" or (placement.dedicated is not None and placement.dedicated.account == "provider")
 
 
-def billing_annotations(spec: CommunityHubSpec) -> dict[str, str]:
-    """What the operator writes from the spec (it changes only when the spec does)."""
+def billing_annotations(spec: CommunityHubSpec) -> dict[str, str | None]:
+    """What the operator writes from the spec (it changes only when the spec does); None removes one."""
+    window = spec.lifecycle.window
     return {
         ann.BILLING_PLAN: plan(spec),
         ann.BILLING_MONTHLY_FEE: ann.usd(monthly_fee(spec)),
         ann.BILLING_SETUP_FEE: ann.usd(spec.billing.setup_fee_usd),
         ann.BILLING_PASSTHROUGH: "true" if cloud_cost_passthrough(spec) else "false",
+        ann.BILLING_WINDOW_START: rfc3339(window.start) if window else None,
+        ann.BILLING_WINDOW_END: rfc3339(window.end) if window else None,
     }
 
 
@@ -114,6 +118,14 @@ def cloud_cost_for(annotations: Mapping[str, str], month: str) -> float:
     raise ann.AnnotationError(f"no cloud cost recorded for {month} ({ann.COST_MONTH} is {recorded})")
 
 
+def window_days(opens: dt.datetime, closes: dt.datetime, start: dt.datetime, end: dt.datetime) -> int:
+    """The calendar days (UTC) of the month [start, end) that a window [opens, closes) touches."""
+    lo, hi = max(opens, start), min(closes, end)
+    if hi <= lo:
+        return 0
+    return (hi - dt.timedelta(microseconds=1)).date().toordinal() - lo.date().toordinal() + 1
+
+
 def hub_lines(hub: str, community: str, cost_center: str, annotations: Mapping[str, str], month: str) -> list[Line]:
     """The invoice lines of one hub for one month. A missing or bad cloud cost makes that line pending (the fees
     are billed all the same); a missing or bad fee or delivery time raises AnnotationError."""
@@ -129,12 +141,22 @@ def hub_lines(hub: str, community: str, cost_center: str, annotations: Mapping[s
         setup = ann.read_usd(annotations, ann.BILLING_SETUP_FEE)
         lines.append(Line(hub, community, cost_center, "setup", "setup-fee", setup,
                           f"delivered {delivered.date().isoformat()}"))
+    if annotations.get(ann.BILLING_WINDOW_START) or annotations.get(ann.BILLING_WINDOW_END):
+        opens, closes = ann.read_time(annotations, ann.BILLING_WINDOW_START), \
+            ann.read_time(annotations, ann.BILLING_WINDOW_END)
+        billed_days = window_days(opens, closes, start, end)
+        span = f"{opens.date().isoformat()} to {closes.date().isoformat()}"
+        if billed_days:
+            lines.append(Line(hub, community, cost_center, "monthly", "monthly-fee",
+                              round(fee * billed_days / days, 2),
+                              f"{plan_name}; time-boxed: {billed_days} of {days} days, its window {span}"))
+    elif start <= delivered:
         billed_days = days - (delivered.date() - start.date()).days
-        amount = round(fee * billed_days / days, 2)
-        note = f"{plan_name}; prorated: {billed_days} of {days} days from delivery on {delivered.date().isoformat()}"
+        lines.append(Line(hub, community, cost_center, "monthly", "monthly-fee", round(fee * billed_days / days, 2),
+                          f"{plan_name}; prorated: {billed_days} of {days} days from delivery on "
+                          f"{delivered.date().isoformat()}"))
     else:
-        amount, note = fee, plan_name
-    lines.append(Line(hub, community, cost_center, "monthly", "monthly-fee", amount, note))
+        lines.append(Line(hub, community, cost_center, "monthly", "monthly-fee", fee, plan_name))
     if passthrough:
         try:
             cost = round(cloud_cost_for(annotations, month), 2)

@@ -21,6 +21,11 @@ ENVIRONMENT_READY = "EnvironmentReady"
 READY = "Ready"
 DELIVERED = "Delivered"
 
+#: HubReady's reason while a guard keeps the hub scaled down (its data kept), and the steps' while a time-boxed
+#: hub waits for its window.
+SCALED_DOWN = "ScaledDown"
+WAITING_FOR_WINDOW = "WaitingForWindow"
+
 #: Delivery steps in the order of the delivery flow; Ready summarises them.
 STEP_CONDITIONS = (CLUSTER_READY, HUB_READY, SSO_READY, ENVIRONMENT_READY)
 
@@ -127,7 +132,13 @@ def summarize(verdicts: Mapping[str, Verdict]) -> Verdict:
 
 
 def phase(verdicts: Mapping[str, Verdict], was_ready: bool) -> str:
-    """The human summary: the step in progress, Available, or Degraded after having been ready."""
+    """The human summary: the step in progress, Available, or Degraded after having been ready; Scheduled and
+    ScaledDown while a guard holds the hub."""
+    reasons = {v.reason for t, v in verdicts.items() if t in STEP_CONDITIONS}
+    if WAITING_FOR_WINDOW in reasons:
+        return "Scheduled"
+    if SCALED_DOWN in reasons:
+        return "ScaledDown"
     for type_ in STEP_CONDITIONS:
         verdict = verdicts.get(type_)
         if verdict is None or not verdict.ok:

@@ -10,6 +10,7 @@ from communityhub import names as hub_names
 from communityhub.adapters.helm import Helm
 from communityhub.adapters.kube import Clusters
 from communityhub.api.models import CommunityHubSpec
+from communityhub.guards.lifecycle import Guards
 from communityhub.names import HubNames
 from communityhub.settings import Settings
 
@@ -54,6 +55,8 @@ class HubContext:
     uid: str = ""
     #: The CommunityHub's annotations as Kopf last saw them.
     annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: The money and lifecycle guards of this pass (decided before the steps run).
+    guards: Guards | None = None
     # Filled in by the steps as they run:
     target: Target | None = None
     oauth_client: dict[str, bytes] | None = None
@@ -63,6 +66,8 @@ class HubContext:
     #: A dedicated hub's cost estimate (status.estimate), once the cluster step priced it.
     estimate: dict[str, Any] | None = None
     delivered_at: str | None = None
+    #: What the deletion keeps (status.decommission), once recorded.
+    decommission: dict[str, Any] | None = None
     #: Events a step posts besides those of condition changes: (type, reason, message).
     events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 

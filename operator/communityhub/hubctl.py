@@ -3,6 +3,7 @@ operator's annotations into invoices and network KPIs (the logic is :mod:`commun
 
     hubctl billing invoices --month 2026-11 [-o table|json|yaml|csv] [--out DIR] [--strict]
     hubctl kpis [-o table|json|yaml|csv]
+    hubctl guards [--all] [-o table|json|yaml|csv]
 
 As kubectl: the current context's namespace, ``-n NAMESPACE`` or ``-A`` for all; the result on standard
 output (a table by default); files only with ``--out`` (invoices-<month>.csv and .json there).
@@ -30,6 +31,7 @@ from lightkube import Client
 
 from communityhub import billing
 from communityhub.adapters.kube import HUB
+from communityhub.guards import report
 
 FORMATS = ("table", "json", "yaml", "csv")
 
@@ -123,6 +125,28 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     return 1 if args.strict and figures["errors"] else 0
 
 
+GUARD_FIELDS = ["hub", "guard", "status", "reason", "attention", "since", "message"]
+
+
+def render_guards(found: list[dict[str, str]], output: str) -> str:
+    if output == "json":
+        return json.dumps(found, indent=2)
+    if output == "yaml":
+        return yaml.safe_dump(found, sort_keys=False, allow_unicode=True).rstrip()
+    if output == "csv":
+        return _csv(found, GUARD_FIELDS).rstrip()
+    if not found:
+        return "no hub past contract, idle, over budget or closed"
+    return _table([(r["hub"], r["attention"] or r["reason"], r["since"], r["message"]) for r in found],
+                  ["HUB", "ATTENTION", "SINCE", "MESSAGE"])
+
+
+def cmd_guards(args: argparse.Namespace) -> int:
+    found = report.rows(list_hubs(args.namespace, args.all_namespaces), everything=args.all)
+    print(render_guards(found, args.output))
+    return 1 if args.strict and any(r["attention"] for r in found) else 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hubctl", description="Billing and KPIs from CommunityHub annotations.")
     common = argparse.ArgumentParser(add_help=False)
@@ -147,6 +171,10 @@ def parser() -> argparse.ArgumentParser:
     kpis = commands.add_parser("kpis", parents=[common], help="network KPIs: communities and active users")
     kpis.add_argument("--json", action="store_true", help="the same as -o json")
     kpis.set_defaults(func=cmd_kpis)
+    guards = commands.add_parser("guards", parents=[common],
+                                 help="hubs past contract, idle, over budget or closed (from their conditions)")
+    guards.add_argument("--all", action="store_true", help="every guard condition, fine ones too")
+    guards.set_defaults(func=cmd_guards)
     return top
 
 

@@ -20,18 +20,19 @@ from lightkube import ApiError, Client
 from lightkube.operators import exists
 from prometheus_client import start_http_server
 
-from communityhub import conditions, leader, logs, metrics, names, teardown
+from communityhub import clock, conditions, leader, logs, metrics, names, teardown
 from communityhub.adapters import kube
 from communityhub.adapters.helm import Helm
 from communityhub.adapters.kube import Clusters, SecretIndex, deployment_health
 from communityhub.api import models
 from communityhub.conditions import Verdict
 from communityhub.context import HubContext
+from communityhub.guards import decommission, lifecycle
 from communityhub.reconcile import failures as reconcile_failures
 from communityhub.reconcile import reconcile
 from communityhub.render import CHART_APP
 from communityhub.settings import Settings
-from communityhub.steps import delivery, meter
+from communityhub.steps import delivery, meter, notify
 from communityhub.steps.cluster import SHARED_CLUSTER_LABEL
 from communityhub.steps.dedicated import KUBECONFIG_LABEL, decode_kubeconfig
 
@@ -237,6 +238,36 @@ async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, hub_deploy
     await _reconcile(body, patch, memo, "resync", hub_deployments)
 
 
+#: Attempts at the DECOMMISSIONED email before the hub goes without it (a Warning Event says so): a broken
+#: SMTP server must not keep a deleted hub, and its finalizer, forever.
+DECOMMISSION_EMAIL_ATTEMPTS = 4
+
+
+async def _say_it_is_decommissioned(ctx: HubContext, body: kopf.Body, memo: kopf.Memo) -> None:
+    """The final condition, Event and DECOMMISSIONED email: what was kept and where, what to revoke."""
+    record = ctx.decommission or dict(ctx.status.get("decommission") or {})
+    verdict, notice = decommission.summary(ctx.spec, ctx.namespace, ctx.name, str(record.get("cluster") or "-"),
+                                           list(record.get("volumes") or []))
+    failed = await notify.send(ctx, [notice], lifecycle.month_of(clock.now(ctx.settings.clock_file)))
+    for kind, reason, message in ctx.events:
+        kopf.event(body, type=kind, reason=reason, message=message)
+    key = (ctx.namespace, ctx.name)
+    attempts = memo.email_failures[key] = memo.email_failures.get(key, 0) + 1 if failed else 0
+    if failed and attempts < DECOMMISSION_EMAIL_ATTEMPTS:
+        raise kopf.TemporaryError("the DECOMMISSIONED email failed; trying again", delay=10)
+    if failed:
+        kopf.event(body, type="Warning", reason="DecommissionEmailFailed",
+                   message=f"the DECOMMISSIONED email failed {DECOMMISSION_EMAIL_ATTEMPTS} times; the hub goes "
+                           f"without it. What it said: {verdict.message}")
+    old = list(ctx.status.get("conditions") or [])
+    new = conditions.apply(old, {decommission.DECOMMISSIONED: verdict}, generation=ctx.generation,
+                           now=conditions.now_rfc3339())
+    with contextlib.suppress(ApiError):  # gone already: the Event and the email carry it
+        await kube.patch_hub_status(ctx.clusters.get(None), ctx.namespace, ctx.name, {"conditions": new})
+    kopf.event(body, type="Normal", reason=decommission.DECOMMISSIONED, message=verdict.message)
+    ctx.log.info("hub decommissioned", kept=verdict.message)
+
+
 @kopf.on.delete(*RESOURCE)
 async def remove(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int,
                  hub_deployments: kopf.Index, **_: Any) -> None:
@@ -258,6 +289,7 @@ async def remove(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
             kopf.event(body, type="Warning" if result.status == "False" else "Normal", reason=result.reason,
                        message=result.message)
         raise kopf.TemporaryError(result.message, delay=min(5 * 2 ** min(retry, 6), 120))
+    await _say_it_is_decommissioned(ctx, body, memo)
     for per_hub in (memo.locks, memo.metered, memo.backoff, memo.email_failures, memo.passes, memo.recorded):
         per_hub.pop((ctx.namespace, ctx.name), None)
     metrics.HUBS.forget((ctx.namespace, ctx.name))

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from communityhub import billing, conditions, render
+from communityhub import billing, clock, conditions, render
 from communityhub.conditions import (
     CLUSTER_READY,
     DELIVERED,
@@ -23,14 +23,16 @@ from communityhub.conditions import (
     Verdict,
 )
 from communityhub.context import HubContext
-from communityhub.steps import cluster, delivery, environment, hub, sso
+from communityhub.guards import lifecycle
+from communityhub.steps import cluster, delivery, environment, hub, notify, sso
 from communityhub.steps.meter import Meter, changed
 from communityhub.steps.meter import run as run_meter
 
 #: Seconds between passes while a rollout is in progress (nothing is wrong, just not done).
 ROLLOUT_POLL_SECONDS = 3.0
-#: Reasons of a hub that waits for a person (an approval), not for the cluster: not polled.
-WAITING_FOR_PEOPLE = frozenset({"AwaitingApproval"})
+#: Reasons of a hub that waits for a person (an approval) or a date (a window, a renewal), not for the cluster:
+#: not polled, and not failures (the resync pass picks up what changed).
+WAITING_FOR_PEOPLE = frozenset({"AwaitingApproval", conditions.SCALED_DOWN, conditions.WAITING_FOR_WINDOW})
 #: Failures that wait for an object the user creates or fixes (a Secret, a shared cluster), found by one
 #: read: polled at most this often however long they last, so a fix is seen within seconds, not at the end
 #: of a five-minute backoff.
@@ -50,12 +52,14 @@ class Outcome:
     retry_after: float | None
     summary: Verdict
     #: Annotations whose value changes (billing, usage, cost): patched with the status.
-    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    annotations: dict[str, str | None] = dataclasses.field(default_factory=dict)
 
 
 async def run_steps(ctx: HubContext) -> dict[str, Verdict]:
     """The delivery flow. SSO and the environment are checked before the hub is deployed (the hub
     waits for them), and turn True once the release that carries them is Available."""
+    if ctx.guards is not None and ctx.guards.hold is not None:
+        return dict.fromkeys(conditions.STEP_CONDITIONS, ctx.guards.hold)  # nothing is made before its window
     verdicts: dict[str, Verdict] = {CLUSTER_READY: await cluster.place(ctx)}
     sso_prepared = await sso.prepare(ctx)
     env_prepared = environment.prepare(ctx)
@@ -65,6 +69,8 @@ async def run_steps(ctx: HubContext) -> dict[str, Verdict]:
         blocking = "SSOReady" if sso_prepared.status == "False" else "EnvironmentReady"
         verdicts[HUB_READY] = Verdict.unknown(
             "WaitingForConfiguration", f"the hub is deployed once {blocking} is no longer False")
+    elif ctx.guards is not None and ctx.guards.scale_down is not None:
+        verdicts[HUB_READY] = await hub.scale_down(ctx, ctx.guards.scale_down)
     else:
         verdicts[HUB_READY] = await hub.deploy(ctx)
     verdicts[SSO_READY] = sso.verdict(ctx, sso_prepared, verdicts[HUB_READY])
@@ -80,9 +86,11 @@ def status_patch(
     url: str,
     extra: Mapping[str, Any],
     now: str,
+    remove: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
-    """The status fields that change, and an event for every condition that changes."""
-    old_conditions = list(old.get("conditions") or [])
+    """The status fields that change, and an event for every condition that changes; conditions of ``remove``
+    (guards the spec no longer sets) leave the status."""
+    old_conditions = [c for c in old.get("conditions") or [] if c.get("type") not in remove]
     summary = conditions.summarize(verdicts)
     all_verdicts = {**verdicts, READY: summary}
     # kstatus's two are derived from Ready: written, but no Events of their own (Ready's says it all).
@@ -112,9 +120,10 @@ def backoff(retry: int) -> float:
 
 
 def failures(verdicts: Mapping[str, Verdict]) -> frozenset[str]:
-    """The reasons of the False conditions: a pass that fails for other reasons than the one before made
-    progress, and its backoff starts again."""
-    return frozenset(v.reason for v in verdicts.values() if v.status == "False")
+    """The reasons of the delivery's False conditions (a guard's is news, not a failure to retry): a pass that
+    fails for other reasons than the one before made progress, and its backoff starts again."""
+    return frozenset(v.reason for t, v in verdicts.items() if v.status == "False"
+                     and t not in lifecycle.GUARD_CONDITIONS and v.reason not in WAITING_FOR_PEOPLE)
 
 
 def retry_delay(verdicts: Mapping[str, Verdict], retry: int, email_failures: int = 0) -> float | None:
@@ -138,6 +147,8 @@ def retry_delay(verdicts: Mapping[str, Verdict], retry: int, email_failures: int
 async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
                     meter: Meter | None = None) -> Outcome:
     """One pass; with ``meter`` (metering is due) a Ready hub's usage and cost are read too."""
+    now = clock.now(ctx.settings.clock_file)
+    ctx.guards = lifecycle.evaluate(ctx.spec, ctx.annotations, now)
     verdicts = await run_steps(ctx)
     summary = conditions.summarize(verdicts)  # of the delivery steps: what follows does not change it
     ready = summary.ok
@@ -147,6 +158,11 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
         meter_verdicts, meter_annotations = await run_meter(ctx, meter)
         verdicts.update(meter_verdicts)
         annotations.update(meter_annotations)
+    # Decided again on what metering just wrote: a budget crossed in this pass is reported in this pass.
+    guards = ctx.guards if not annotations else lifecycle.evaluate(
+        ctx.spec, {k: v for k, v in {**ctx.annotations, **annotations}.items() if v is not None}, now)
+    verdicts.update(guards.verdicts)
+    await notify.send(ctx, guards.notices, lifecycle.month_of(now))
     target = ctx.target
     extra: dict[str, Any] = {"names": ctx.names.to_status()}
     if target is not None:
@@ -160,6 +176,6 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
     if ctx.delivered_at:
         extra["deliveredAt"] = ctx.delivered_at
     patch, events = status_patch(ctx.status, verdicts, generation=ctx.generation, url=render.hub_url(ctx.spec),
-                                 extra=extra, now=conditions.now_rfc3339())
+                                 extra=extra, now=conditions.now_rfc3339(), remove=guards.removed)
     delay = retry_delay(verdicts, retry, email_failures)
     return Outcome(verdicts, patch, [*ctx.events, *events], delay, summary, annotations)

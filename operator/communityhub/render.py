@@ -206,6 +206,19 @@ def usage_service_config() -> str:
     )
 
 
+def refuse_spawn_config(message: str) -> str:
+    """hub.extraConfig that refuses every new user server with ``message`` (an enforced budget): JupyterHub
+    shows it on the spawn page. Servers already running are not touched."""
+    return (
+        "from tornado import web\n"
+        "\n"
+        "def communityhub_refuse_spawn(spawner):\n"
+        f"    raise web.HTTPError(403, {message!r})\n"
+        "\n"
+        "c.Spawner.pre_spawn_hook = communityhub_refuse_spawn\n"
+    )
+
+
 #: Pod Security Admission on every hub namespace: the chart's pods (with the iptables init container off) meet
 #: `baseline`, which is enforced: no privileged, hostPath, host network or added capabilities. `restricted`
 #: is reported (warn, audit) so the gap is visible.
@@ -254,8 +267,10 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 def values(namespace: str, name: str, spec: CommunityHubSpec,
            oidc_endpoints: Mapping[str, str] | None = None,
-           operator_namespace: str = "communityhub-system", release: str | None = None) -> dict[str, Any]:
-    """The chart values for this hub: rendered from the spec, then ``spec.hub.values`` merged last."""
+           operator_namespace: str = "communityhub-system", release: str | None = None,
+           refuse_spawn: str | None = None) -> dict[str, Any]:
+    """The chart values for this hub: rendered from the spec, then ``spec.hub.values`` merged last; with
+    ``refuse_spawn``, new user servers are refused with that message (an enforced budget)."""
     class_name, config_key = AUTHENTICATORS[spec.auth.provider]
     image_name, image_tag = split_image(spec.environment.image)
     text = templates().get_template("jupyterhub-values.yaml.j2").render(
@@ -271,6 +286,7 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
         environment={"image_name": image_name, "image_tag": image_tag, "profile_list": profile_list(spec)},
         production=production(spec, operator_namespace),
         usage={"secret_name": USAGE_TOKEN_SECRET_NAME, "token_key": USAGE_TOKEN_KEY, "config": usage_service_config()},
+        refuse_spawn=refuse_spawn_config(refuse_spawn) if refuse_spawn else None,
     )
     # libyaml: every pass renders the values to see whether helm has anything to do, and the pure-Python
     # loader took 95% of that (about 20 ms per hub per pass on this machine).

@@ -91,6 +91,8 @@ class Settings(BaseModel):
     hub_api_url: str = ""
     #: A YAML price catalog (cloud -> region -> machine type -> USD/hour) merged over the shipped one.
     price_catalog: str = ""
+    #: Tests only: a file with an RFC 3339 time that guards and metering take for now (communityhub.clock).
+    clock_file: str = ""
     #: The cloud of nodes that neither carry a hubs.2i2c.org/cloud label nor a known providerID scheme.
     default_cloud: str = "gcp"
 

@@ -13,10 +13,30 @@ from communityhub.adapters import kube
 from communityhub.adapters.helm import HelmError, kubeconfig_file
 from communityhub.conditions import Verdict
 from communityhub.context import HubContext, Target
+from communityhub.guards import decommission
 from communityhub.steps import cluster, dedicated
 
 #: What helm says when it cannot reach the cluster's API.
 UNREACHABLE_BY_HELM = "Kubernetes cluster unreachable"
+
+
+async def keep_volumes(ctx: HubContext, target: Target) -> None:
+    """Before the namespace goes: its volumes retained (unless the spec lets them go), and what they are
+    recorded in the status, where the last pass finds them for the final condition and email."""
+    client = ctx.clusters.get(target.kubeconfig)
+    volumes = await kube.claimed_volumes(client, target.namespace)
+    labels = decommission.volume_labels(ctx.namespace, ctx.name)
+    for volume in decommission.to_keep(ctx.spec, volumes):
+        await kube.retain_volume(client, volume["volume"], labels,
+                                 {decommission.CLAIM_ANNOTATION: f"{target.namespace}/{volume['claim']}"})
+    record = {"cluster": target.cluster,
+              "volumes": [{k: v[k] for k in ("claim", "volume", "capacity")} for v in volumes]}
+    if ctx.status.get("decommission") != record:
+        await kube.patch_hub_status(ctx.clusters.get(None), ctx.namespace, ctx.name, {"decommission": record})
+    ctx.decommission = record
+    if volumes:
+        ctx.log.info("hub volumes " + ("kept" if decommission.to_keep(ctx.spec, volumes) else "let go"),
+                     volumes=[v["volume"] for v in volumes])
 
 
 async def remove_release(ctx: HubContext, target: Target) -> Verdict | None:
@@ -32,6 +52,7 @@ async def remove_release(ctx: HubContext, target: Target) -> Verdict | None:
             ctx.log.warning("hub namespace left in place", reason=f"namespace {problem}")
             return None
         if not meta["terminating"]:
+            await keep_volumes(ctx, target)
             async with kubeconfig_file(target.kubeconfig) as kubeconfig:
                 removed = await ctx.helm.uninstall(ctx.names.release, target.namespace, kubeconfig=kubeconfig)
             if removed:

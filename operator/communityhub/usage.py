@@ -22,6 +22,8 @@ class Usage:
     monthly_active: int
     users: int
     observed_at: dt.datetime
+    #: The latest start or activity of any user's server; None: no user ever started one.
+    last_activity: dt.datetime | None = None
 
 
 def _time(value: Any) -> dt.datetime | None:
@@ -40,6 +42,7 @@ def last_server_activity(user: Mapping[str, Any]) -> dt.datetime | None:
 
 def active_users(users: Iterable[Mapping[str, Any]], as_of: dt.datetime) -> Usage:
     weekly = monthly = total = 0
+    latest: dt.datetime | None = None
     for user in users:
         if user.get("kind", "user") != "user":
             continue
@@ -47,6 +50,7 @@ def active_users(users: Iterable[Mapping[str, Any]], as_of: dt.datetime) -> Usag
         last = last_server_activity(user)
         if last is None:
             continue
+        latest = max(latest, last) if latest else last
         weekly += last >= as_of - WEEK
         monthly += last >= as_of - MONTH
-    return Usage(weekly, monthly, total, as_of)
+    return Usage(weekly, monthly, total, as_of, latest)

@@ -45,6 +45,7 @@ def test_the_operator_can_do_what_it_needs(management: Cluster, hub_namespace: s
             "deployments.apps", "secrets", "services", "networkpolicies.networking.k8s.io", "roles",
             "rolebindings", "persistentvolumeclaims", "poddisruptionbudgets.policy", "ingresses.networking.k8s.io")],
         ("list", "events", "-n", hub_namespace),
+        ("patch", "persistentvolumes"),  # decommissioning retains a hub's volumes
     ]
     missing = [" ".join(args) for args in needed if not can(management, *args)]
     assert missing == []
@@ -66,6 +67,8 @@ def test_the_operator_cannot_do_what_it_does_not_need(management: Cluster, hub_n
         ("update", "communityhubs.hubs.2i2c.org", "-n", "default"),
         ("create", "secrets", "-n", ns("team-rbac")),  # tenant namespaces: read only
         ("impersonate", "users"),
+        ("delete", "persistentvolumes"),
+        ("create", "persistentvolumes"),
     ]
     granted = [" ".join(args) for args in forbidden if can(management, *args)]
     assert granted == []

@@ -114,7 +114,7 @@ def test_deployment_health_needs_a_finished_rollout() -> None:
     dep = {"metadata": {"name": "hub", "generation": 2}, "spec": {"replicas": 1},
            "status": {"observedGeneration": 2, "updatedReplicas": 1, "availableReplicas": 1,
                       "conditions": [{"type": "Available", "status": "True"}]}}
-    assert deployment_health(dep) == {"name": "hub", "ready": True}
+    assert deployment_health(dep) == {"name": "hub", "ready": True, "replicas": 1}
     stale = {**dep, "status": {**dep["status"], "observedGeneration": 1}}
     assert deployment_health(stale)["ready"] is False
 

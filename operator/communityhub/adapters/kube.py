@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -14,7 +15,15 @@ import yaml
 from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import ConfigMap, Event, Namespace, PersistentVolumeClaim, Pod, Secret
+from lightkube.resources.core_v1 import (
+    ConfigMap,
+    Event,
+    Namespace,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    Pod,
+    Secret,
+)
 from lightkube.resources.rbac_authorization_v1 import RoleBinding
 from lightkube.types import PatchType
 
@@ -241,7 +250,7 @@ def deployment_health(deployment: Mapping[str, Any]) -> dict[str, Any]:
         and status.get("updatedReplicas", 0) >= replicas
         and status.get("availableReplicas", 0) >= replicas
     )
-    return {"name": meta.get("name"), "ready": bool(available and rolled_out)}
+    return {"name": meta.get("name"), "ready": bool(available and rolled_out), "replicas": replicas}
 
 
 async def list_hub_deployments(client: AsyncClient, namespace: str, release: str) -> list[dict[str, Any]]:
@@ -264,6 +273,56 @@ async def rollout_objects(client: AsyncClient, namespace: str, release: str
         events = [e.to_dict() async for e in client.list(
             Event, namespace=namespace, fields={"involvedObject.kind": "PersistentVolumeClaim"})]
     return pods, claims, events
+
+
+async def scale_deployments(client: AsyncClient, namespace: str, names: list[str], replicas: int) -> None:
+    for name in names:
+        await client.patch(Deployment, name, {"spec": {"replicas": replicas}}, namespace=namespace,
+                           patch_type=PatchType.MERGE)
+
+
+#: The label KubeSpawner puts on user server pods.
+USER_SERVER = {"component": "singleuser-server"}
+
+
+async def delete_user_servers(client: AsyncClient, namespace: str) -> list[str]:
+    """Stop every user server of a hub namespace (their home volumes stay); the names of the pods stopped."""
+    names = [str(p.metadata.name) async for p in client.list(Pod, namespace=namespace, labels=USER_SERVER)
+             if p.metadata]
+    for name in names:
+        with contextlib.suppress(ApiError):  # gone meanwhile
+            await client.delete(Pod, name, namespace=namespace)
+    return names
+
+
+async def claimed_volumes(client: AsyncClient, namespace: str) -> list[dict[str, Any]]:
+    """The namespace's claims and the volumes bound to them: {claim, volume, capacity, reclaimPolicy}."""
+    out = []
+    async for claim in client.list(PersistentVolumeClaim, namespace=namespace):
+        volume = claim.spec.volumeName if claim.spec else None
+        if not volume or not claim.metadata:
+            continue
+        try:
+            pv = await client.get(PersistentVolume, volume)
+        except ApiError as err:
+            if is_not_found(err):
+                continue
+            raise
+        ref = pv.spec.claimRef if pv.spec else None
+        if ref is None or ref.namespace != namespace or ref.name != claim.metadata.name:
+            continue  # bound elsewhere: not this namespace's to keep
+        out.append({"claim": str(claim.metadata.name), "volume": volume,
+                    "capacity": str(((pv.spec.capacity or {}) if pv.spec else {}).get("storage", "")),
+                    "reclaimPolicy": str(pv.spec.persistentVolumeReclaimPolicy if pv.spec else "")})
+    return out
+
+
+async def retain_volume(client: AsyncClient, name: str, labels: Mapping[str, str],
+                        annotations: Mapping[str, str]) -> None:
+    """Keep a volume after its claim goes (reclaim policy Retain), labelled with whose it was."""
+    await client.patch(PersistentVolume, name, {
+        "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
+        "spec": {"persistentVolumeReclaimPolicy": "Retain"}}, patch_type=PatchType.MERGE)
 
 
 #: The CommunityHub resource for lightkube.

@@ -17,6 +17,9 @@ BILLING_PLAN = f"{GROUP}/billing-plan"
 BILLING_MONTHLY_FEE = f"{GROUP}/billing-monthly-fee-usd"
 BILLING_SETUP_FEE = f"{GROUP}/billing-setup-fee-usd"
 BILLING_PASSTHROUGH = f"{GROUP}/billing-cloud-cost-passthrough"
+#: A time-boxed hub's window (RFC 3339): its monthly fee is billed for the days of the window only.
+BILLING_WINDOW_START = f"{GROUP}/billing-window-start"
+BILLING_WINDOW_END = f"{GROUP}/billing-window-end"
 COST_MONTH_TO_DATE = f"{GROUP}/cost-cloud-usd-month-to-date"
 #: The month (YYYY-MM) the month-to-date figure belongs to, and the closed figure of the month before it.
 COST_MONTH = f"{GROUP}/cost-cloud-month"
@@ -24,9 +27,13 @@ COST_PREVIOUS_MONTH = f"{GROUP}/cost-cloud-usd-previous-month"
 USAGE_WAU = f"{GROUP}/usage-weekly-active-users"
 USAGE_MAU = f"{GROUP}/usage-monthly-active-users"
 USAGE_OBSERVED_AT = f"{GROUP}/usage-observed-at"
+#: The latest start or activity of any user's server (absent: no user ever started one).
+USAGE_LAST_ACTIVITY = f"{GROUP}/usage-last-activity"
 DELIVERED_AT = f"{GROUP}/delivered-at"
 #: The Message-ID of a DELIVERED email in flight (written before the send; see communityhub.delivered).
 DELIVERED_EMAIL_ID = f"{GROUP}/delivered-email-id"
+#: The guards' notices (JSON: occurrence key -> Message-ID and, once the SMTP server took it, sentAt).
+NOTICES = f"{GROUP}/notices"
 
 MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 

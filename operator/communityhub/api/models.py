@@ -8,6 +8,7 @@ Field descriptions become ``kubectl explain`` text; cross-field rules are CEL ru
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -273,6 +274,15 @@ class Environment(ApiModel):
     )
 
 
+class Budget(ApiModel):
+    """A monthly cloud budget: notices at 50, 90 and 100 % of it (each once a month), and optionally a stop."""
+
+    monthly_cloud_usd: float = Field(alias="monthlyCloudUSD", gt=0, le=10_000_000,
+                                     description="Cloud cost in USD the hub may run up in a calendar month (UTC).")
+    enforce: bool = Field(default=False, description="At 100 %: no new user servers (running ones are left alone) "
+                                                     "until the month closes or the budget rises.")
+
+
 class Billing(ApiModel):
     monthly_fee_usd: float | None = Field(
         default=None, alias="monthlyFeeUSD", ge=0,
@@ -280,6 +290,58 @@ class Billing(ApiModel):
     setup_fee_usd: float = Field(default=0, alias="setupFeeUSD", ge=0,
                                  description="One-time fee in USD, invoiced after delivery.")
     cost_center: str | None = Field(default=None, max_length=100, description="Customer's reference for invoices.")
+    budget: Budget | None = Field(default=None, description="Optional monthly cloud budget, watched by the operator.")
+
+
+class Window(ApiModel):
+    """A time-boxed hub (a workshop, a course, an event): delivered ahead of its start, scaled down after its end
+    (its data kept), billed for its window."""
+
+    start: dt.datetime = Field(description="When users start using the hub (RFC 3339).")
+    end: dt.datetime = Field(description="When the hub is scaled down (RFC 3339).")
+    lead_hours: int = Field(default=24, ge=0, le=24 * 30,
+                            description="How many hours before the start the hub is delivered.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("self.end > self.start", "end must be after start", "end", "FieldValueInvalid"),
+            _cel("self.end - self.start <= duration('8760h')", "a window lasts at most a year (365 days)", "end",
+                 "FieldValueInvalid"),
+        ]},
+    )
+
+
+class Decommission(ApiModel):
+    """What deleting the hub keeps of what the community owns."""
+
+    volumes: Literal["Retain", "Delete"] = Field(
+        default="Retain", description="The hub's home directories and database: Retain keeps their volumes "
+                                      "(released, labelled with the hub) after the hub's namespace goes; Delete "
+                                      "lets them go with it.")
+
+
+class Lifecycle(ApiModel):
+    """Dates the operator watches: the contract's end, inactivity, a time-boxed window, and decommissioning."""
+
+    contract_end: dt.date | None = Field(
+        default=None, description="Last day of the contract (UTC). A reminder goes out reminderDays before; after "
+                                  "the end a condition says so, and graceDays later the hub is scaled down (its data "
+                                  "kept) until the date moves or the hub is deleted.")
+    reminder_days: int = Field(default=30, ge=1, le=365, description="Days before contractEnd the reminder goes out.")
+    grace_days: int = Field(default=14, ge=0, le=365, description="Days after contractEnd before the scale-down.")
+    inactive_days: int | None = Field(
+        default=None, ge=1, le=3650, description="A hub with no active user for this many days gets a condition "
+                                                 "and one email; unset: not watched.")
+    window: Window | None = Field(default=None, description="Start and end of a time-boxed hub.")
+    decommission: Decommission = Field(default_factory=Decommission, description="What deleting the hub keeps.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("!has(self.window) || !has(self.contractEnd)",
+                 "a time-boxed hub (window) has no contractEnd: its window's end is when it is scaled down",
+                 "window", "FieldValueForbidden"),
+        ]},
+    )
 
 
 class CommunityHubSpec(ApiModel):
@@ -289,6 +351,8 @@ class CommunityHubSpec(ApiModel):
     auth: Auth = Field(description="Who may log in.")
     environment: Environment = Field(description="The software environment users get.")
     billing: Billing = Field(default_factory=Billing, description="Fees and references for invoices.")
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle,
+                                 description="Contract end, inactivity, time-boxed window and decommissioning.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
@@ -314,9 +378,9 @@ class CommunityHubSpec(ApiModel):
 
 # ------------------------------------------------------------------------------------- status
 ConditionType = Literal["ClusterReady", "HubReady", "SSOReady", "EnvironmentReady", "Ready", "Delivered",
-                        "UsageReported", "CostReported"]
-Phase = Literal["Pending", "ProvisioningCluster", "DeployingHub", "ConfiguringSSO", "ConfiguringEnvironment",
-                "Available", "Degraded", "Deleting"]
+                        "UsageReported", "CostReported", "WithinBudget", "ContractActive", "UsersActive", "InWindow"]
+Phase = Literal["Pending", "Scheduled", "ProvisioningCluster", "DeployingHub", "ConfiguringSSO",
+                "ConfiguringEnvironment", "Available", "Degraded", "ScaledDown", "Deleting"]
 
 
 class Condition(ApiModel):
@@ -381,6 +445,21 @@ class EstimateStatus(ApiModel):
     approval_id: str | None = Field(default=None, description="What hubs.2i2c.org/approved-estimate must say.")
 
 
+class KeptVolume(ApiModel):
+    claim: str = Field(description="The claim in the hub's namespace.")
+    volume: str = Field(description="The PersistentVolume bound to it.")
+    capacity: str = Field(default="", description="Its size.")
+
+
+class DecommissionStatus(ApiModel):
+    """Recorded when the deletion starts, before the hub's namespace goes: what the final condition and the
+    DECOMMISSIONED email list."""
+
+    cluster: str = Field(description="The cluster the volumes are on.")
+    volumes: list[KeptVolume] = Field(default_factory=list, description="The hub's volumes, kept unless "
+                                                                        "lifecycle.decommission.volumes is Delete.")
+
+
 class CommunityHubStatus(ApiModel):
     observed_generation: int | None = Field(default=None, description="Last .metadata.generation acted on.")
     phase: Phase | None = Field(default=None, description="A summary for humans; conditions are the contract.")
@@ -394,6 +473,7 @@ class CommunityHubStatus(ApiModel):
     names: NamesStatus | None = Field(default=None, description="Names of the hub's objects, fixed once used.")
     delivered_at: str | None = Field(default=None, description="When the DELIVERED email went out (RFC 3339).")
     estimate: EstimateStatus | None = Field(default=None, description="Expected monthly cost of a dedicated hub.")
+    decommission: DecommissionStatus | None = Field(default=None, description="What the deletion keeps.")
 
 
 class CommunityHub(ApiModel):

@@ -46,7 +46,7 @@ def oauth_checksum(ctx: HubContext) -> str | None:
 
 def desired_values(ctx: HubContext) -> dict[str, Any]:
     values = render.values(ctx.namespace, ctx.name, ctx.spec, ctx.oidc_endpoints, ctx.settings.namespace,
-                           ctx.names.release)
+                           ctx.names.release, refuse_spawn=ctx.guards.refuse_spawn if ctx.guards else None)
     checksum = oauth_checksum(ctx)
     if checksum:
         values = render.deep_merge(
@@ -187,6 +187,38 @@ async def install(ctx: HubContext, client: AsyncClient, target: Target, values: 
             ctx.log.warning("helm release left pending by an interrupted run; its pending record removed",
                             release=ctx.names.release, records=dropped)
             return await upgrade()
+
+
+#: What status.release.valuesHash says while a guard keeps the hub scaled down: matches no values, so helm runs
+#: when the guard lifts, and its three-way merge brings the Deployments' replicas back.
+SCALED_DOWN_HASH = "scaled-down"
+
+
+async def scale_down(ctx: HubContext, why: Verdict) -> Verdict:
+    """A guard's scale-down: the release's Deployments to 0 replicas and the user servers stopped, once; the
+    release, its volumes and the hub's database stay. HubReady says why, with the guard's message."""
+    target = ctx.target
+    assert target is not None, "the cluster step runs first"
+    release = dict(ctx.status.get("release") or {})
+    if not release.get("name"):
+        return Verdict.false(why.reason, f"{why.message} (nothing was deployed yet)")
+    ctx.release = {**release, "valuesHash": SCALED_DOWN_HASH}
+    try:
+        running = [d["name"] for d in await deployment_health(ctx, target) if d.get("replicas", 1) > 0]
+        if running:
+            client = ctx.clusters.get(target.kubeconfig)
+            await kube.scale_deployments(client, target.namespace, running, 0)
+            stopped = await kube.delete_user_servers(client, target.namespace)
+            ctx.log.info("hub scaled down", deployments=running, user_servers=len(stopped), reason=why.message)
+            ctx.events.append(("Normal", "HubScaledDown",
+                               f"Deployment(s) {', '.join(running)} of release {ctx.names.release} scaled to 0 and "
+                               f"{len(stopped)} user server(s) stopped; volumes and the hub's database kept"))
+    except ApiError as err:
+        return Verdict.false("KubernetesError",
+                             f"scaling down on cluster {target.cluster}: {err.status.code} {err.status.message}")
+    except kube.UNREACHABLE as err:
+        return Verdict.false("ClusterUnreachable", f"cluster {target.cluster} cannot be reached: {err}")
+    return why
 
 
 async def deploy(ctx: HubContext) -> Verdict:

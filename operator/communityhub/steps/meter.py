@@ -20,7 +20,7 @@ from typing import Any
 from lightkube import ApiError
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Node, Pod
 
-from communityhub import cost, render, usage
+from communityhub import clock, cost, render, usage
 from communityhub.adapters import http, kube
 from communityhub.api import annotations as ann
 from communityhub.conditions import Verdict, rfc3339
@@ -50,7 +50,8 @@ def ledger_name(cluster: str) -> str:
     return f"communityhub-cost-{render.label_value(cluster).lower().replace('_', '-').replace('.', '-')}"[:253]
 
 
-def changed(current: Mapping[str, str], wanted: Mapping[str, str]) -> dict[str, str]:
+def changed(current: Mapping[str, str], wanted: Mapping[str, str | None]) -> dict[str, str | None]:
+    """The annotations to patch: those whose value differs (None: remove one that is there)."""
     return {k: v for k, v in wanted.items() if current.get(k) != v}
 
 
@@ -93,10 +94,13 @@ async def read_usage(ctx: HubContext, now: dt.datetime) -> usage.Usage:
     return usage.active_users(users, now)
 
 
-def usage_annotations(current: Mapping[str, str], figures: usage.Usage, refresh_seconds: float) -> dict[str, str]:
+def usage_annotations(current: Mapping[str, str], figures: usage.Usage, refresh_seconds: float
+                      ) -> dict[str, str | None]:
     """The usage annotations to write: the figures when they change, with their time; the time alone only when
     it is older than ``refresh_seconds`` (so an idle hub is not rewritten on every pass)."""
     wanted = {ann.USAGE_WAU: str(figures.weekly_active), ann.USAGE_MAU: str(figures.monthly_active)}
+    if figures.last_activity is not None:
+        wanted[ann.USAGE_LAST_ACTIVITY] = rfc3339(figures.last_activity)
     patch = changed(current, wanted)
     try:
         age = figures.observed_at - ann.read_time(current, ann.USAGE_OBSERVED_AT)
@@ -161,10 +165,10 @@ def cost_annotations(ledger: Mapping[str, Any], owner: str) -> dict[str, str]:
     return out
 
 
-async def run(ctx: HubContext, meter: Meter) -> tuple[dict[str, Verdict], dict[str, str]]:
-    now = dt.datetime.now(dt.UTC)
+async def run(ctx: HubContext, meter: Meter) -> tuple[dict[str, Verdict], dict[str, str | None]]:
+    now = clock.now(ctx.settings.clock_file)
     verdicts: dict[str, Verdict] = {}
-    patch: dict[str, str] = {}
+    patch: dict[str, str | None] = {}
     try:
         figures = await read_usage(ctx, now)
         patch.update(usage_annotations(ctx.annotations, figures, ctx.settings.usage_refresh_seconds))
