@@ -71,7 +71,7 @@ def test_the_refusal_is_a_real_pre_spawn_hook() -> None:
     values = render.values("hubs", "lab", base_spec(), refuse_spawn=message)
     code = values["hub"]["extraConfig"]["communityhub-budget"]
     c = Config()
-    exec(compile(code, "extraConfig", "exec"), {"c": c})  # noqa: S102 - the snippet the hub itself executes
+    exec(compile(code, "extraConfig", "exec"), {"c": c})
     with pytest.raises(web.HTTPError) as refused:
         c.Spawner.pre_spawn_hook(object())
     assert refused.value.status_code == 403 and refused.value.log_message == message
