@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:/usr/local/go/bin:$(PATH)
 
 .PHONY: help venv binaries crds lint test test-unit test-integration cluster-up cluster-down run demo demo-down \
-	demo-dedicated demo-dedicated-down clean
+	demo-dedicated demo-dedicated-down clean image image-tools
 
 help:
 	@echo "make demo          local control plane, CRD, operator and an example hub, watched until Ready"
@@ -20,11 +20,12 @@ help:
 	@echo "make run           the operator in the foreground against the current KUBECONFIG"
 	@echo "make crds          regenerate crds/ from the pydantic models"
 	@echo "make binaries      build (or find) etcd, kube-*, kwok, helm, kubectl"
+	@echo "make image         the operator image, with buildah (IMAGE=..., BASES=official|standin|auto)"
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml hack/requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c hack/requirements.lock -e '.[dev]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -45,7 +46,7 @@ define run_pytest
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 endef
 
-test: venv binaries lint
+test: venv binaries lint image-tools
 	$(call run_pytest,tests)
 
 test-unit: venv
@@ -74,6 +75,21 @@ demo-dedicated: venv
 
 demo-dedicated-down: venv
 	@$(PY) -m localcluster.demo dedicated-down
+
+# buildah builds the image without a Docker engine; debootstrap makes stand-in base images where the official
+# ones cannot be pulled. Installed from Debian's packages when missing (root only; else the image test is
+# skipped and says why).
+image-tools:
+	@if ! command -v buildah >/dev/null || ! command -v debootstrap >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing buildah and debootstrap (Debian's packages)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q buildah debootstrap >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q buildah debootstrap >/dev/null; }; \
+	  else echo "buildah or debootstrap missing and not root: install them to build the image"; fi; \
+	fi
+
+image: image-tools
+	@hack/image/build.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

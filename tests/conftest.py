@@ -137,8 +137,13 @@ def token_kubeconfig(cluster: Cluster, service_account: str, namespace: str, pat
 class OperatorProcess:
     """The operator as production runs it: its own process, its own ServiceAccount and RBAC."""
 
-    def __init__(self, kubeconfig: Path, log: Path, env: dict[str, str]) -> None:
+    def __init__(self, kubeconfig: Path, log: Path, env: dict[str, str], command: list[str] | None = None,
+                 base_env: dict[str, str] | None = None) -> None:
+        """``command`` and ``base_env``: another way to run it (the image's entrypoint in its root, say) and the
+        environment it starts from (else this process's)."""
         self.kubeconfig, self.log_path, self.env = kubeconfig, log, env
+        self.command = command or [sys.executable, "-m", "communityhub"]
+        self.base_env = base_env
         self.proc: subprocess.Popen[bytes] | None = None
         self.user = OPERATOR_USER
 
@@ -146,9 +151,10 @@ class OperatorProcess:
         """Start it; with ``wait``, until it leads and watches (a killed predecessor's Lease expires first)."""
         mark = len(self.log())
         log = self.log_path.open("ab")
+        base = dict(os.environ) if self.base_env is None else self.base_env
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "communityhub"], stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env, "KUBECONFIG": str(self.kubeconfig)}, start_new_session=True)
+            self.command, stdout=log, stderr=subprocess.STDOUT,
+            env={**base, **self.env, "KUBECONFIG": str(self.kubeconfig)}, start_new_session=True)
         log.close()
         if wait:
             wait_for(lambda: "Activity 'startup' succeeded" in self.log()[mark:], timeout=60,

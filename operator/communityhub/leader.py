@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import http.server
 import os
 import socket
 import threading
@@ -150,3 +151,27 @@ class LeaderElection:
                 self.client.replace(lease)
         except (ApiError, OSError) as err:
             self.log("leader election: could not release the lease", error=str(err))
+
+
+class StandbyHealth:
+    """``/healthz`` while a standby waits for the Lease: Kopf serves it only once it runs, and a liveness probe
+    that found nothing would restart a healthy standby every few minutes. Stopped before Kopf binds the port."""
+
+    def __init__(self, port: int) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                found = self.path.split("?")[0] == "/healthz"
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(b"standby\n" if found else b"")
+
+            def log_message(self, *_: object) -> None:  # probes every few seconds: not worth a log line
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler)
+        threading.Thread(target=self.server.serve_forever, name="standby-health", daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -306,7 +306,12 @@ def run() -> None:
         election = leader.LeaderElection(
             Client(field_manager="communityhub-operator"), SETTINGS.namespace, SETTINGS.leader_lease,
             SETTINGS.leader_lease_seconds, SETTINGS.leader_renew_seconds, log=log.info)
-        election.acquire()
+        standby = leader.StandbyHealth(SETTINGS.health_port) if SETTINGS.health_port else None
+        try:
+            election.acquire()
+        finally:
+            if standby is not None:
+                standby.stop()
         # Lost leadership: stop at once, before another replica's work can overlap ours (restarted as standby).
         election.keep(lost=lambda: os._exit(1))
     try:

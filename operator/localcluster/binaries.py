@@ -15,10 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+from localcluster.versions import PINNED
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = REPO_ROOT / "hack" / "tools"
 
-KUBERNETES_VERSION = "v1.36.3"
+KUBERNETES_VERSION = PINNED["KUBERNETES_VERSION"]
 _K8S_VERSION_LDFLAGS = " ".join(
     f"-X {pkg}.{key}={value}"
     for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
@@ -50,7 +52,7 @@ class Tool:
 
 
 TOOLS: tuple[Tool, ...] = (
-    Tool("etcd", "v3.6.16", {"etcd": "."}),
+    Tool("etcd", PINNED["ETCD_VERSION"], {"etcd": "."}),
     Tool(
         "kubernetes",
         KUBERNETES_VERSION,
@@ -61,12 +63,12 @@ TOOLS: tuple[Tool, ...] = (
         },
         _K8S_VERSION_LDFLAGS,
     ),
-    Tool("kwok", "v0.8.0", {"kwok": "sigs.k8s.io/kwok/cmd/kwok"}),
-    Tool("helm", "v3.22.0", {"helm": "helm.sh/helm/v3/cmd/helm"},
-         "-X helm.sh/helm/v3/internal/version.version=v3.22.0"),
+    Tool("kwok", PINNED["KWOK_VERSION"], {"kwok": "sigs.k8s.io/kwok/cmd/kwok"}),
+    Tool("helm", PINNED["HELM_VERSION"], {"helm": "helm.sh/helm/v3/cmd/helm"},
+         f"-X helm.sh/helm/v3/internal/version.version={PINNED['HELM_VERSION']}"),
     Tool("kubectl", KUBERNETES_VERSION, {"kubectl": "k8s.io/kubernetes/cmd/kubectl"}, _K8S_VERSION_LDFLAGS),
     # Built only where no `terraform` is on PATH; the operator accepts either binary.
-    Tool("opentofu", "v1.10.10", {"tofu": "github.com/opentofu/opentofu/cmd/tofu"},
+    Tool("opentofu", PINNED["OPENTOFU_VERSION"], {"tofu": "github.com/opentofu/opentofu/cmd/tofu"},
          "-X github.com/opentofu/opentofu/version.dev=no"),
 )
 # kubectl shares the kubernetes wrapper module.

@@ -13,10 +13,11 @@ import subprocess
 from pathlib import Path
 
 from localcluster import binaries
+from localcluster.versions import PINNED
 
 REPOSITORY = "https://hub.jupyter.org/helm-chart/"
 NAME = "jupyterhub"
-VERSION = "4.4.0"
+VERSION = PINNED["JUPYTERHUB_CHART_VERSION"]
 #: sha256 of the upstream 4.4.0 package (see ../shared/charts/README.md).
 SHA256 = "504f1872ec464e8958f06e05395bbae5743d8770ba1bda69f65dbba1b9378f48"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "charts" / f"{NAME}-{VERSION}.tgz"

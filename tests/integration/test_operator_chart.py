@@ -65,3 +65,44 @@ def test_defaults_mount_nothing_extra(helm_bin: Path, tmp_path: Path) -> None:
     env = {e["name"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert not {"CHUB_EXTRA_CA_FILE", "CHUB_PRICE_CATALOG"} & env
     assert [d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"] == []
+
+
+def test_lint_is_clean_and_a_typo_fails_at_install(helm_bin: Path, tmp_path: Path) -> None:
+    lint = subprocess.run([str(helm_bin), "lint", "--strict", str(OPERATOR_CHART)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    (tmp_path / "typo.yaml").write_text(yaml.safe_dump({"settings": {"resyncSecond": 30}}))
+    typo = subprocess.run([str(helm_bin), "template", "chub", str(OPERATOR_CHART), "-f", str(tmp_path / "typo.yaml")],
+                          capture_output=True, text=True)
+    assert typo.returncode != 0 and "resyncSecond" in typo.stderr  # values.schema.json refuses it by name
+    wrong = subprocess.run([str(helm_bin), "template", "chub", str(OPERATOR_CHART), "--set", "replicas=0"],
+                           capture_output=True, text=True)
+    assert wrong.returncode != 0 and "replicas" in wrong.stderr
+
+
+def test_it_runs_locked_down_with_probes_a_budget_and_optional_monitoring(management: Cluster, helm_bin: Path,
+                                                                          tmp_path: Path) -> None:
+    docs = render(helm_bin, tmp_path, {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}})
+    kinds = {d["kind"]: d for d in docs}
+    pod = kinds["Deployment"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["runAsUser"] == 10001
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["resources"]["limits"]["memory"]
+    assert kinds["PodDisruptionBudget"]["spec"]["minAvailable"] == 1
+    monitor = kinds["ServiceMonitor"]
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    service = kinds["Service"]
+    assert all(service["metadata"]["labels"].get(k) == v for k, v in monitor["spec"]["selector"]["matchLabels"].items())
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    single = render(helm_bin, tmp_path, {"replicas": 1})
+    assert "PodDisruptionBudget" not in {d["kind"] for d in single}  # one replica: a budget would block drains
+    # The ServiceMonitor aside (its CRD is Prometheus Operator's), the API server takes every object.
+    management.kubectl("create", "namespace", "chub-chart-test", check=False)
+    objects = [d for d in docs if d["kind"] != "ServiceMonitor"]
+    result = management.kubectl("apply", "--dry-run=server", "-n", "chub-chart-test", "-f", "-",
+                                input=yaml.safe_dump_all(objects), check=False)
+    assert result.returncode == 0, result.stderr

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import urllib.error
+import urllib.request
 
 import pytest
 
+from communityhub import leader
 from communityhub.leader import decide, identity
 
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
@@ -27,3 +31,21 @@ def test_a_live_lease_of_another_is_respected_until_it_expires() -> None:
 def test_the_pod_name_the_chart_sets_names_the_holder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POD_NAME", "communityhub-operator-7d9f-abcde")
     assert identity().startswith("communityhub-operator-7d9f-abcde_")
+
+
+def test_a_standby_answers_its_liveness_probe_until_kopf_takes_the_port() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    standby = leader.StandbyHealth(port)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+        assert response.status == 200 and response.read() == b"standby\n"
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        raise AssertionError("only /healthz answers")
+    except urllib.error.HTTPError as err:
+        assert err.code == 404
+    standby.stop()
+    with socket.socket() as kopf_port:  # free again for Kopf's own endpoint
+        kopf_port.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        kopf_port.bind(("0.0.0.0", port))
