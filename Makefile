@@ -34,8 +34,8 @@ binaries: venv
 	$(PY) -m localcluster build
 
 crds: venv
-	$(PY) -m communityhub.api.crd > crds/communityhub.yaml
-	cp crds/communityhub.yaml helm/communityhub-operator/crds/communityhub.yaml
+	for f in communityhub.yaml fleetrollout.yaml; do \
+	  $(PY) -m communityhub.api.crd $$f > crds/$$f && cp crds/$$f helm/communityhub-operator/crds/$$f || exit 1; done
 
 lint: venv
 	$(VENV)/bin/ruff check operator tests

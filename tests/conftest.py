@@ -112,8 +112,9 @@ def workload(kubectl_bin: Path) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def crd(management: Cluster) -> Path:
-    management.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    management.kubectl("wait", "--for=condition=Established", "crd/communityhubs.hubs.2i2c.org", "--timeout=60s")
+    management.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD.parent))
+    management.kubectl("wait", "--for=condition=Established", "crd/communityhubs.hubs.2i2c.org",
+                       "crd/fleetrollouts.hubs.2i2c.org", "--timeout=60s")
     return CRD
 
 
@@ -246,6 +247,7 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
         **charts.operator_env(hub_chart),
         "CHUB_HELM": str(helm_bin),
         "CHUB_RESYNC_SECONDS": "2",
+        "CHUB_ROLLOUT_SECONDS": "2",
         "CHUB_ROLLOUT_DEADLINE_SECONDS": str(ROLLOUT_DEADLINE_SECONDS),
         "CHUB_DRIFT_GRACE_SECONDS": "5",
         # A short Lease: the tests that kill the operator get it back within seconds.

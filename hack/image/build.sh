@@ -43,5 +43,5 @@ if command -v go >/dev/null; then
 fi
 
 buildah bud --isolation "${ISOLATION:-chroot}" --network host --layers --quiet -f Dockerfile -t "$image" "${args[@]}" . >&2
-echo "built ${image}: $(buildah inspect --type image --format '{{.Docker.Size}}' "$image" 2>/dev/null || true)" >&2
+echo "built ${image} ($(buildah images --format "{{.Size}}" "$image" 2>/dev/null || true))" >&2
 echo "$image"

@@ -55,6 +55,9 @@ class HubContext:
     uid: str = ""
     #: The CommunityHub's annotations as Kopf last saw them.
     annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: The FleetRollout whose label the hub carries, and its target ({chartVersion, values}), if it still exists.
+    rollout: str | None = None
+    rollout_target: Mapping[str, Any] | None = None
     #: The money and lifecycle guards of this pass (decided before the steps run).
     guards: Guards | None = None
     # Filled in by the steps as they run:

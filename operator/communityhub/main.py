@@ -31,6 +31,8 @@ from communityhub.guards import decommission, lifecycle
 from communityhub.reconcile import failures as reconcile_failures
 from communityhub.reconcile import reconcile
 from communityhub.render import CHART_APP
+from communityhub.rollouts import controller as rollout_controller
+from communityhub.rollouts import plan as rollout_plan
 from communityhub.settings import Settings
 from communityhub.steps import delivery, meter, notify
 from communityhub.steps.cluster import SHARED_CLUSTER_LABEL
@@ -38,6 +40,7 @@ from communityhub.steps.dedicated import KUBECONFIG_LABEL, decode_kubeconfig
 
 SETTINGS = Settings.from_env()
 RESOURCE = (models.GROUP, models.VERSION, models.PLURAL)
+ROLLOUTS = (models.GROUP, models.VERSION, models.ROLLOUT_PLURAL)
 PREFIX = models.GROUP  # our progress/diffbase annotations, and the marker that hides ours from diffs
 
 
@@ -105,7 +108,8 @@ def hub_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: A
     return {(namespace, labels.get("release")): deployment_health(body)}
 
 
-async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index, **_: Any) -> HubContext:
+async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index, fleet_rollouts: kopf.Index,
+                   **_: Any) -> HubContext:
     for index in (memo.shared_clusters, memo.dedicated_kubeconfigs):  # listed once at start
         await asyncio.wait_for(index.ready.wait(), timeout=60)
     hub = models.CommunityHub.model_validate(dict(body))
@@ -114,7 +118,10 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
     # write landed, so a pass queued behind a long helm or terraform run neither runs it again nor rewrites
     # conditions from an old copy.
     status = {**dict(body.get("status") or {}), **memo.recorded.get((str(meta.namespace), str(meta.name)), {})}
+    rollout = (meta.labels or {}).get(rollout_plan.ROLLOUT_LABEL)
+    found = rollout_controller.first(fleet_rollouts).get(rollout) if rollout else None
     return HubContext(
+        rollout=rollout, rollout_target=found["target"] if found else None,
         name=str(meta.name), namespace=str(meta.namespace), generation=meta.get("generation"),
         spec=hub.spec, status=status, settings=memo.settings, helm=memo.helm,
         names=names.resolve(str(meta.namespace), str(meta.name), status),
@@ -126,7 +133,7 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
 
 
 async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigger: str,
-                     hub_deployments: kopf.Index) -> float | None:
+                     hub_deployments: kopf.Index, fleet_rollouts: kopf.Index) -> float | None:
     namespace, name = str(body.metadata.namespace), str(body.metadata.name)
     key = (namespace, name)
     # Metering (usage and cost of Ready hubs) rides on the resync pass, every meter_seconds per hub.
@@ -147,7 +154,7 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
             return None  # another pass ran while this one waited: its body predates that pass's writes
         memo.passes[key] = memo.passes.get(key, 0) + 1
         # Built only now: with what the pass before this one recorded (see _context).
-        ctx = await _context(body, memo, hub_deployments)
+        ctx = await _context(body, memo, hub_deployments, fleet_rollouts)
         try:
             with metrics.RECONCILE_SECONDS.labels(trigger).time():
                 outcome = await reconcile(ctx, retry=failures, email_failures=memo.email_failures.get(key, 0),
@@ -220,10 +227,11 @@ async def _say_the_operator_failed(memo: kopf.Memo, body: kopf.Body, ctx: HubCon
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
 @kopf.on.update(*RESOURCE, field="spec")
+@kopf.on.update(*RESOURCE, field="metadata.labels")  # a FleetRollout reaching the hub (its label), or leaving it
 async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str,
-                  hub_deployments: kopf.Index, **_: Any) -> None:
+                  hub_deployments: kopf.Index, fleet_rollouts: kopf.Index, **_: Any) -> None:
     """Walk the hub through the delivery flow; retried until every step is True."""
-    delay = await _reconcile(body, patch, memo, str(reason), hub_deployments)
+    delay = await _reconcile(body, patch, memo, str(reason), hub_deployments, fleet_rollouts)
     if delay is not None:
         raise kopf.TemporaryError(logs.WAITING, delay=delay)
 
@@ -231,11 +239,11 @@ async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: s
 @kopf.timer(*RESOURCE, interval=SETTINGS.resync_seconds, initial_delay=SETTINGS.resync_seconds,
             idle=SETTINGS.resync_seconds)
 async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, hub_deployments: kopf.Index,
-                 **_: Any) -> None:
+                 fleet_rollouts: kopf.Index, **_: Any) -> None:
     """Drift check: the same pass, which writes nothing when nothing changed."""
     if body.metadata.get("deletionTimestamp"):
         return
-    await _reconcile(body, patch, memo, "resync", hub_deployments)
+    await _reconcile(body, patch, memo, "resync", hub_deployments, fleet_rollouts)
 
 
 #: Attempts at the DECOMMISSIONED email before the hub goes without it (a Warning Event says so): a broken
@@ -270,9 +278,9 @@ async def _say_it_is_decommissioned(ctx: HubContext, body: kopf.Body, memo: kopf
 
 @kopf.on.delete(*RESOURCE)
 async def remove(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int,
-                 hub_deployments: kopf.Index, **_: Any) -> None:
+                 hub_deployments: kopf.Index, fleet_rollouts: kopf.Index, **_: Any) -> None:
     """Tear down in reverse: the release and namespace, then a dedicated cluster; the finalizer goes last."""
-    ctx = await _context(body, memo, hub_deployments)
+    ctx = await _context(body, memo, hub_deployments, fleet_rollouts)
     lock = memo.locks.setdefault((ctx.namespace, ctx.name), asyncio.Lock())
     async with lock:
         result = await teardown.teardown(ctx)
@@ -293,6 +301,59 @@ async def remove(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
     for per_hub in (memo.locks, memo.metered, memo.backoff, memo.email_failures, memo.passes, memo.recorded):
         per_hub.pop((ctx.namespace, ctx.name), None)
     metrics.HUBS.forget((ctx.namespace, ctx.name))
+
+
+# ------------------------------------------------------------------------------------- FleetRollouts
+@kopf.index(*RESOURCE)
+def fleet_hubs(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict[Any, Any]:
+    """(namespace, name) -> what a rollout needs of each hub (its labels, Ready, the rollout it runs)."""
+    return {(namespace, name): rollout_controller.index_entry(body)}
+
+
+@kopf.index(*ROLLOUTS)
+def fleet_rollouts(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
+    """Rollout name -> its target and age (the hubs read their rollout's target here)."""
+    return {name: rollout_controller.rollout_entry(body)}
+
+
+@kopf.on.resume(*ROLLOUTS)
+@kopf.on.create(*ROLLOUTS)
+@kopf.on.update(*ROLLOUTS, field="spec")
+async def start_rollout(body: kopf.Body, name: str, memo: kopf.Memo, fleet_hubs: kopf.Index,
+                        fleet_rollouts: kopf.Index, **_: Any) -> None:
+    await _advance(body, name, memo, fleet_hubs, fleet_rollouts)
+
+
+@kopf.timer(*ROLLOUTS, interval=SETTINGS.rollout_seconds, initial_delay=SETTINGS.rollout_seconds)
+async def advance_rollout(body: kopf.Body, name: str, memo: kopf.Memo, fleet_hubs: kopf.Index,
+                          fleet_rollouts: kopf.Index, **_: Any) -> None:
+    """The next hubs, once those before them are Ready on the target (a pass that starts nothing writes
+    nothing)."""
+    if not body.metadata.get("deletionTimestamp"):
+        await _advance(body, name, memo, fleet_hubs, fleet_rollouts)
+
+
+async def _advance(body: kopf.Body, name: str, memo: kopf.Memo, fleet_hubs: kopf.Index,
+                   fleet_rollouts: kopf.Index) -> None:
+    log = structlog.get_logger("communityhub").bind(rollout=name)
+    decided, changed, started = await rollout_controller.advance(
+        memo.clusters.get(None), name, dict(body), fleet_hubs, fleet_rollouts)
+    for key in started:
+        log.info("rollout reaches hub", hub=key, wave=decided.wave)
+    if started:
+        kopf.event(body, type="Normal", reason="HubsStarted",
+                   message=f"wave {decided.wave}: {', '.join(started)}")
+    if "phase" in changed:
+        log.info("rollout phase", phase=decided.phase, reason=decided.verdict.reason, progress=decided.progress)
+        kopf.event(body, type="Warning" if decided.verdict.status == "False" and decided.phase == "Halted"
+                   else "Normal", reason=decided.verdict.reason, message=decided.verdict.message)
+
+
+@kopf.on.delete(*ROLLOUTS)
+async def roll_back(name: str, memo: kopf.Memo, fleet_hubs: kopf.Index, **_: Any) -> None:
+    """Deleting a rollout rolls it back: its hubs return to the rollout they ran before, or to the defaults."""
+    back = await rollout_controller.roll_back(memo.clusters.get(None), name, fleet_hubs)
+    structlog.get_logger("communityhub").bind(rollout=name).info("rollout rolled back", hubs=back)
 
 
 def run() -> None:

@@ -268,9 +268,10 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 def values(namespace: str, name: str, spec: CommunityHubSpec,
            oidc_endpoints: Mapping[str, str] | None = None,
            operator_namespace: str = "communityhub-system", release: str | None = None,
-           refuse_spawn: str | None = None) -> dict[str, Any]:
-    """The chart values for this hub: rendered from the spec, then ``spec.hub.values`` merged last; with
-    ``refuse_spawn``, new user servers are refused with that message (an enforced budget)."""
+           refuse_spawn: str | None = None, fleet_values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The chart values for this hub: rendered from the spec, a FleetRollout's ``fleet_values`` over them, then
+    ``spec.hub.values`` merged last; with ``refuse_spawn``, new user servers are refused with that message (an
+    enforced budget)."""
     class_name, config_key = AUTHENTICATORS[spec.auth.provider]
     image_name, image_tag = split_image(spec.environment.image)
     text = templates().get_template("jupyterhub-values.yaml.j2").render(
@@ -291,6 +292,8 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
     # libyaml: every pass renders the values to see whether helm has anything to do, and the pure-Python
     # loader took 95% of that (about 20 ms per hub per pass on this machine).
     rendered = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    if fleet_values:
+        rendered = deep_merge(rendered, fleet_values)
     return deep_merge(rendered, spec.hub.values)
 
 

@@ -49,6 +49,8 @@ class Settings(BaseModel):
     #: cannot reach hubs (fake nodes: the local demo, benchmarks).
     hub_health_probe: bool = True
     resync_seconds: float = Field(default=300, gt=0)
+    #: How often an unfinished FleetRollout looks at its hubs to start the next ones.
+    rollout_seconds: float = Field(default=10, gt=0)
     metrics_port: int = Field(default=8080, ge=0, le=65535)
     health_port: int = Field(default=8081, ge=0, le=65535)
     #: terraform or tofu: the operator accepts either.

@@ -271,8 +271,8 @@ def test_missing_client_secret_is_reported_then_recovered(management: Cluster, o
 
 def test_a_deployment_deleted_by_hand_is_restored_within_a_resync(
         management: Cluster, operator: OperatorProcess) -> None:
-    """Drift: a release whose hub Deployment was deleted is deployed again (helm's three-way merge), with an
-    Event; before, HubReady waited for it for good."""
+    """Drift: a release whose hub Deployment was deleted, or whose Deployments were edited, is deployed again
+    (helm's three-way merge), with an Event; before, HubReady waited for a deleted one for good."""
     create_hub(management, "drift", ns("team-drift"))
     obj = wait_ready(management, "drift", ns("team-drift"))
     namespace, revision = obj["status"]["names"]["namespace"], obj["status"]["release"]["revision"]
@@ -284,4 +284,21 @@ def test_a_deployment_deleted_by_hand_is_restored_within_a_resync(
              timeout=30, what="the status to record the new revision")
     wait_ready(management, "drift", ns("team-drift"))
     events = management.get("events", namespace=ns("team-drift"))["items"]
-    assert any(e["reason"] == "DriftRepaired" and "hub" in e["message"] for e in events)
+    assert any(e["reason"] == "DriftRepaired" and "deleted: hub" in e["message"] for e in events)
+
+    # Edited outside the operator: the release is deployed again, and helm's three-way merge undoes the edit.
+    revision += 1
+    time.sleep(6)  # settled: the operator recorded the Deployments' generations
+    wait_for(lambda: hub(management, "drift", ns("team-drift"))["status"]["release"].get("generations"),
+             timeout=30, what="the settled generations in the status")
+    management.kubectl("-n", namespace, "scale", "deployment", "proxy", "--replicas=3")
+    management.kubectl("-n", namespace, "set", "env", "deployment/hub", "SOMEONE_WAS_HERE=1")
+    wait_for(lambda: hub(management, "drift", ns("team-drift"))["status"]["release"]["revision"] > revision,
+             timeout=30, what="the release deployed again")
+    wait_for(lambda: management.get("deployment", "proxy", namespace)["spec"]["replicas"] == 1, timeout=30,
+             what="the proxy back at 1 replica")
+    env = management.get("deployment", "hub", namespace)["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert "SOMEONE_WAS_HERE" not in {e["name"] for e in env}
+    wait_ready(management, "drift", ns("team-drift"))
+    events = management.get("events", namespace=ns("team-drift"))["items"]
+    assert any(e["reason"] == "DriftRepaired" and "edited: hub, proxy" in e["message"] for e in events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import kopf
@@ -114,7 +115,7 @@ def test_deployment_health_needs_a_finished_rollout() -> None:
     dep = {"metadata": {"name": "hub", "generation": 2}, "spec": {"replicas": 1},
            "status": {"observedGeneration": 2, "updatedReplicas": 1, "availableReplicas": 1,
                       "conditions": [{"type": "Available", "status": "True"}]}}
-    assert deployment_health(dep) == {"name": "hub", "ready": True, "replicas": 1}
+    assert deployment_health(dep) == {"name": "hub", "ready": True, "replicas": 1, "generation": 2}
     stale = {**dep, "status": {**dep["status"], "observedGeneration": 1}}
     assert deployment_health(stale)["ready"] is False
 
@@ -141,3 +142,19 @@ def test_our_annotations_are_invisible_to_kopfs_diffs() -> None:
                "spec": {"a": 1}}
     assert storage.build(body=kopf.Body(base)) != storage.build(body=kopf.Body(foreign))
     logging.getLogger().debug("ok")
+
+
+def test_an_edit_outside_the_operator_is_drift_once_the_release_settled() -> None:
+    now = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
+    release = {"name": "lab", "valuesHash": "h", "deployedAt": "2026-11-25T11:59:50+00:00"}
+    deployments = [{"name": "hub", "ready": True, "generation": 4}, {"name": "proxy", "ready": True, "generation": 2}]
+    assert hub.settled(release, deployments, now, grace=30) == release  # within the grace: the watch may lag
+    later = now + dt.timedelta(seconds=30)
+    recorded = hub.settled(release, deployments, later, grace=30)
+    assert recorded["generations"] == {"hub": 4, "proxy": 2}
+    assert hub.settled(recorded, deployments, later, grace=30) is recorded  # recorded once: no rewrite
+    assert hub.edited(recorded, deployments) == []
+    assert hub.edited(recorded, [{"name": "hub", "generation": 5}, {"name": "proxy", "generation": 2}]) == ["hub"]
+    assert hub.edited(release, [{"name": "hub", "generation": 9}]) == []  # nothing recorded: nothing to compare
+    rolling = [{"name": "hub", "ready": False, "generation": 5}, {"name": "proxy", "ready": True, "generation": 2}]
+    assert "generations" not in hub.settled(release, rolling, later, grace=30)

@@ -15,7 +15,8 @@ from localcluster.versions import PINNED
 from tests.conftest import OPERATOR_CHART, REPO
 from tests.integration.test_image import lock, normalize
 
-MODULES = {"helm": ("helm.sh/helm/v3", "HELM_VERSION"), "opentofu": ("github.com/opentofu/opentofu", "OPENTOFU_VERSION"),
+MODULES = {"helm": ("helm.sh/helm/v3", "HELM_VERSION"),
+           "opentofu": ("github.com/opentofu/opentofu", "OPENTOFU_VERSION"),
            "etcd": ("go.etcd.io/etcd/server/v3", "ETCD_VERSION"), "kwok": ("sigs.k8s.io/kwok", "KWOK_VERSION"),
            "kubernetes": ("k8s.io/kubernetes", "KUBERNETES_VERSION")}
 

@@ -250,7 +250,8 @@ def deployment_health(deployment: Mapping[str, Any]) -> dict[str, Any]:
         and status.get("updatedReplicas", 0) >= replicas
         and status.get("availableReplicas", 0) >= replicas
     )
-    return {"name": meta.get("name"), "ready": bool(available and rolled_out), "replicas": replicas}
+    return {"name": meta.get("name"), "ready": bool(available and rolled_out), "replicas": replicas,
+            "generation": meta.get("generation", 0)}
 
 
 async def list_hub_deployments(client: AsyncClient, namespace: str, release: str) -> list[dict[str, Any]]:

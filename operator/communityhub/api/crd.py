@@ -69,43 +69,32 @@ def _condition_column(name: str, field: str, description: str) -> dict[str, str]
             "jsonPath": f'.status.conditions[?(@.type=="Ready")].{field}'}
 
 
-def crd() -> dict[str, Any]:
-    spec_schema = openapi_schema(models.CommunityHubSpec)
-    status_schema = openapi_schema(models.CommunityHubStatus)
-    spec_schema["description"] = "Desired state of the community's hub."
+def _definition(kind: str, plural: str, singular: str, short_names: list[str], scope: str,
+                spec: type[models.ApiModel], status: type[models.ApiModel], root: type[models.ApiModel],
+                columns: list[dict[str, str]], root_rules: list[dict[str, str]]) -> dict[str, Any]:
+    spec_schema, status_schema = openapi_schema(spec), openapi_schema(status)
+    spec_schema["description"] = (spec.__doc__ or "").strip() or "Desired state."
     status_schema["description"] = "Observed state, written by the operator."
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{models.PLURAL}.{models.GROUP}"},
+        "metadata": {"name": f"{plural}.{models.GROUP}"},
         "spec": {
             "group": models.GROUP,
-            "scope": "Namespaced",
-            "names": {"kind": models.KIND, "plural": models.PLURAL, "singular": models.SINGULAR,
-                      "listKind": f"{models.KIND}List", "shortNames": models.SHORT_NAMES,
-                      "categories": ["hubs"]},
+            "scope": scope,
+            "names": {"kind": kind, "plural": plural, "singular": singular, "listKind": f"{kind}List",
+                      "shortNames": short_names, "categories": ["hubs"]},
             "versions": [{
                 "name": models.VERSION,
                 "served": True,
                 "storage": True,
                 "subresources": {"status": {}},
-                "additionalPrinterColumns": [
-                    {"name": "Archetype", "type": "string", "jsonPath": ".spec.community.archetype",
-                     "description": "education, research or partnership"},
-                    {"name": "Placement", "type": "string", "jsonPath": ".spec.placement.type",
-                     "description": "shared or dedicated"},
-                    _condition_column("Ready", "status", "Whether the hub is delivered and serving"),
-                    _condition_column("Reason", "reason", "Why the hub is (not) ready"),
-                    {"name": "Chart", "type": "string", "jsonPath": ".status.release.chart",
-                     "description": "JupyterHub chart name and version deployed"},
-                    {"name": "URL", "type": "string", "jsonPath": ".status.url", "description": "Hub URL"},
-                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                ],
+                "additionalPrinterColumns": columns,
                 "schema": {"openAPIV3Schema": {
-                    "description": models.CommunityHub.__doc__,
+                    "description": root.__doc__,
                     "type": "object",
                     "required": ["spec"],
-                    "x-kubernetes-validations": models.NAME_RULES,
+                    "x-kubernetes-validations": root_rules,
                     "properties": {
                         "apiVersion": {"type": "string", "description": "APIVersion of this object."},
                         "kind": {"type": "string", "description": "Kind of this object."},
@@ -119,10 +108,55 @@ def crd() -> dict[str, Any]:
     }
 
 
-def render() -> str:
+def crd() -> dict[str, Any]:
+    """The CommunityHub CRD."""
+    doc = _definition(
+        models.KIND, models.PLURAL, models.SINGULAR, models.SHORT_NAMES, "Namespaced",
+        models.CommunityHubSpec, models.CommunityHubStatus, models.CommunityHub,
+        [
+            {"name": "Archetype", "type": "string", "jsonPath": ".spec.community.archetype",
+             "description": "education, research or partnership"},
+            {"name": "Placement", "type": "string", "jsonPath": ".spec.placement.type",
+             "description": "shared or dedicated"},
+            _condition_column("Ready", "status", "Whether the hub is delivered and serving"),
+            _condition_column("Reason", "reason", "Why the hub is (not) ready"),
+            {"name": "Chart", "type": "string", "jsonPath": ".status.release.chart",
+             "description": "JupyterHub chart name and version deployed"},
+            {"name": "URL", "type": "string", "jsonPath": ".status.url", "description": "Hub URL"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+        models.NAME_RULES)
+    doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["description"] = (
+        "Desired state of the community's hub.")
+    return doc
+
+
+def rollout_crd() -> dict[str, Any]:
+    """The FleetRollout CRD (cluster-scoped: the provider's, not a tenant's)."""
+    return _definition(
+        models.ROLLOUT_KIND, models.ROLLOUT_PLURAL, models.ROLLOUT_SINGULAR, models.ROLLOUT_SHORT_NAMES, "Cluster",
+        models.FleetRolloutSpec, models.FleetRolloutStatus, models.FleetRollout,
+        [
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase",
+             "description": "Progressing, Paused, Halted, Complete or Superseded"},
+            {"name": "Wave", "type": "string", "jsonPath": ".status.wave", "description": "The wave in progress"},
+            {"name": "Done", "type": "string", "jsonPath": ".status.progress",
+             "description": "Hubs Ready on the target / hubs in the waves"},
+            {"name": "Paused", "type": "boolean", "jsonPath": ".spec.paused", "description": "Paused by a person"},
+            _condition_column("Reason", "reason", "Why it is (not) complete"),
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+        models.ROLLOUT_NAME_RULES)
+
+
+#: File name under crds/ -> its definition.
+FILES = {"communityhub.yaml": crd, "fleetrollout.yaml": rollout_crd}
+
+
+def render(name: str = "communityhub.yaml") -> str:
     header = "# Generated from operator/communityhub/api/models.py by `make crds`. Do not edit.\n"
-    return header + yaml.safe_dump(crd(), sort_keys=False, width=120)
+    return header + yaml.safe_dump(FILES[name](), sort_keys=False, width=120)
 
 
 if __name__ == "__main__":
-    sys.stdout.write(render())
+    sys.stdout.write(render(sys.argv[1] if len(sys.argv) > 1 else "communityhub.yaml"))

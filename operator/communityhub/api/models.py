@@ -410,6 +410,10 @@ class ReleaseStatus(ApiModel):
     revision: int | None = Field(default=None, description="Deployed revision.")
     chart: str | None = Field(default=None, description="Chart name and version.")
     values_hash: str | None = Field(default=None, description="Hash of the rendered values last deployed.")
+    rollout: str | None = Field(default=None, description="The FleetRollout whose target this release carries.")
+    generations: dict[str, int] = Field(
+        default_factory=dict, description="Its Deployments' generations once settled: a higher one is an edit made "
+                                          "outside the operator, which deploys the release again.")
     deployed_at: str | None = Field(default=None, description="When helm last deployed it (RFC 3339): the "
                                                               "rollout deadline counts from here.")
 
@@ -484,5 +488,99 @@ class CommunityHub(ApiModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     spec: CommunityHubSpec
     status: CommunityHubStatus = Field(default_factory=CommunityHubStatus)
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# ---------------------------------------------------------------------------------- FleetRollout
+ROLLOUT_KIND = "FleetRollout"
+ROLLOUT_PLURAL = "fleetrollouts"
+ROLLOUT_SINGULAR = "fleetrollout"
+ROLLOUT_SHORT_NAMES = ["frollout"]
+#: A rollout's name is the value of a label on the hubs it reaches: at most a label value's 63 characters.
+ROLLOUT_NAME_RULES = [
+    {"rule": "self.metadata.name.size() <= 63",
+     "message": "metadata.name must be at most 63 characters (it is a label value on the hubs it reaches)",
+     "reason": "FieldValueInvalid"},
+]
+
+
+class RolloutTarget(ApiModel):
+    """What the rollout brings to each hub it reaches (a hub's own spec.hub.chart.version and spec.hub.values
+    still win over it)."""
+
+    chart_version: str | None = Field(
+        default=None, max_length=64, pattern=r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$",
+        description="JupyterHub chart version, instead of the operator's default.")
+    values: dict[str, Any] = Field(
+        default_factory=dict, description="Helm values merged over the rendered ones (under the hub's own "
+                                          "spec.hub.values): new defaults for the fleet, a new default image.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("has(self.chartVersion) || (has(self.values) && size(self.values) > 0)",
+                 "a target needs a chartVersion or values", reason="FieldValueRequired"),
+            _cel("self == oldSelf", "a rollout's target cannot change: create a new FleetRollout (deleting this "
+                                    "one rolls it back)", reason="FieldValueForbidden"),
+        ]},
+    )
+
+
+class RolloutWave(ApiModel):
+    """A group of hubs, selected by their labels; a wave starts once every hub of the waves before it is Ready
+    on the target."""
+
+    name: str = Field(description="Wave name, e.g. staging.", pattern=DNS_LABEL, max_length=63)
+    match_labels: dict[str, Annotated[str, Field(max_length=63)]] = Field(
+        description="Labels a CommunityHub must carry to be in this wave (a hub is in the first wave it matches).",
+        min_length=1, max_length=20)
+
+
+class FleetRolloutSpec(ApiModel):
+    target: RolloutTarget = Field(description="What reaches the hubs.")
+    waves: list[RolloutWave] = Field(min_length=1, max_length=20, description="Waves, in order.")
+    max_per_cluster: int = Field(default=2, ge=1, le=100,
+                                 description="Hubs of one cluster being upgraded at once (its API server's limits).")
+    paused: bool = Field(default=False, description="No hub is started while true; those started finish.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("self.waves.all(w, self.waves.exists_one(v, v.name == w.name))", "wave names must be unique",
+                 "waves", "FieldValueDuplicate"),
+        ]},
+    )
+
+
+class WaveStatus(ApiModel):
+    name: str = Field(description="Wave name.")
+    total: int = Field(default=0, description="Hubs in the wave.")
+    done: int = Field(default=0, description="Hubs Ready on the target.")
+    in_flight: int = Field(default=0, description="Hubs started and not yet Ready on the target.")
+    failed: list[str] = Field(default_factory=list, description="Hubs (namespace/name) that failed on the target.")
+
+
+class FleetRolloutStatus(ApiModel):
+    observed_generation: int | None = Field(default=None, description="Last .metadata.generation acted on.")
+    phase: Literal["Progressing", "Paused", "Halted", "Complete", "Superseded"] | None = Field(
+        default=None, description="Progressing, Paused, Halted (a hub failed: later waves untouched), Complete, "
+                                  "or Superseded by a newer rollout.")
+    wave: str | None = Field(default=None, description="The wave in progress (the last one once Complete).")
+    progress: str | None = Field(default=None, description="Hubs Ready on the target / hubs in the waves.")
+    waves: list[WaveStatus] = Field(default_factory=list, description="Each wave's figures.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready (Complete), Reconciling and Stalled (Halted), as kstatus reads.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
+
+
+class FleetRollout(ApiModel):
+    """A fleet-wide change (a chart version, new default values) brought to the hubs in waves, each gated on
+    the health of the one before."""
+
+    api_version: Literal["hubs.2i2c.org/v1alpha1"] = Field(default=API_VERSION)
+    kind: Literal["FleetRollout"] = Field(default=ROLLOUT_KIND)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: FleetRolloutSpec
+    status: FleetRolloutStatus = Field(default_factory=FleetRolloutStatus)
 
     model_config = ConfigDict(extra="ignore")

@@ -9,11 +9,15 @@ cluster) and writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import math
 import secrets
+import tarfile
+from pathlib import Path
 from typing import Any
 
+import yaml
 from lightkube import ApiError, AsyncClient
 
 from communityhub import conditions, metrics, policy, render
@@ -29,11 +33,45 @@ EXPECTED_DEPLOYMENTS = ("hub", "proxy")
 
 
 def chart_source(ctx: HubContext) -> tuple[str, str, str | None]:
-    """(chart reference, version, repository); a local chart directory has no repository."""
+    """(chart reference, version, repository); a local chart archive or directory has no repository. The
+    version: the hub's own pin, else its FleetRollout's, else the operator's default."""
     settings = ctx.settings
-    version = ctx.spec.hub.chart.version or settings.chart_version
+    target = ctx.rollout_target or {}
+    version = ctx.spec.hub.chart.version or target.get("chartVersion") or settings.chart_version
     repository = settings.chart_repository or None
     return settings.chart_name, version, repository
+
+
+@functools.cache
+def local_chart_version(path: str) -> str | None:
+    """The version in a local chart's Chart.yaml (an archive's or a directory's), or None when unreadable."""
+    try:
+        if Path(path).is_dir():
+            text = (Path(path) / "Chart.yaml").read_text()
+        else:
+            with tarfile.open(path) as archive:
+                member = next(m for m in archive.getmembers() if m.name.count("/") == 1
+                              and m.name.endswith("/Chart.yaml"))
+                extracted = archive.extractfile(member)
+                text = extracted.read().decode() if extracted else ""
+        return str(yaml.safe_load(text).get("version"))
+    except (OSError, StopIteration, tarfile.TarError, yaml.YAMLError, AttributeError):
+        return None
+
+
+def unavailable_version(ctx: HubContext) -> Verdict | None:
+    """A version the operator cannot deploy: with a local chart (no repository) only that chart's own."""
+    chart, version, repository = chart_source(ctx)
+    if repository:
+        return None
+    local = local_chart_version(chart)
+    if local is None or local.lstrip("v") == version.lstrip("v"):
+        return None
+    source = "spec.hub.chart.version" if ctx.spec.hub.chart.version else (
+        f"FleetRollout {ctx.rollout}" if (ctx.rollout_target or {}).get("chartVersion") else "CHUB_CHART_VERSION")
+    return Verdict.false("ChartVersionUnavailable",
+                         f"{source} asks for chart version {version}, and the operator deploys the local chart "
+                         f"{chart} (version {local}) only (CHUB_CHART_REPOSITORY is empty)")
 
 
 def oauth_checksum(ctx: HubContext) -> str | None:
@@ -46,12 +84,27 @@ def oauth_checksum(ctx: HubContext) -> str | None:
 
 def desired_values(ctx: HubContext) -> dict[str, Any]:
     values = render.values(ctx.namespace, ctx.name, ctx.spec, ctx.oidc_endpoints, ctx.settings.namespace,
-                           ctx.names.release, refuse_spawn=ctx.guards.refuse_spawn if ctx.guards else None)
+                           ctx.names.release, refuse_spawn=ctx.guards.refuse_spawn if ctx.guards else None,
+                           fleet_values=dict((ctx.rollout_target or {}).get("values") or {}))
     checksum = oauth_checksum(ctx)
     if checksum:
         values = render.deep_merge(
             {"hub": {"annotations": {"hubs.2i2c.org/oauth-client-checksum": checksum}}}, values)
     return values
+
+
+def rollout_of(ctx: HubContext) -> str | None:
+    """The rollout a deployed release carries: the hub's label, when that rollout still exists."""
+    return ctx.rollout if ctx.rollout_target is not None else None
+
+
+def carrying(release: dict[str, Any], rollout: str | None) -> dict[str, Any]:
+    """The release record with the rollout it carries (no key at all without one: an unchanged record is not
+    rewritten)."""
+    out = {k: v for k, v in release.items() if k != "rollout"}
+    if rollout:
+        out["rollout"] = rollout
+    return out
 
 
 async def usage_token(client: AsyncClient, hub_namespace: str) -> bytes | None:
@@ -82,6 +135,24 @@ def drifted(release: dict[str, Any], deployments: list[dict[str, Any]], now: dt.
         return []
     present = {d["name"] for d in deployments}
     return [n for n in EXPECTED_DEPLOYMENTS if n not in present]
+
+
+def edited(release: dict[str, Any], deployments: list[dict[str, Any]]) -> list[str]:
+    """The release's Deployments whose spec changed since the operator last saw them settled (their generation
+    moved past the recorded one): edited outside the operator (kubectl edit, scale, set image)."""
+    recorded = release.get("generations") or {}
+    return sorted(d["name"] for d in deployments
+                  if d["name"] in recorded and d.get("generation", 0) > recorded[d["name"]])
+
+
+def settled(release: dict[str, Any], deployments: list[dict[str, Any]], now: dt.datetime,
+            grace: float) -> dict[str, Any]:
+    """The release record with its Deployments' generations, once they are Available and ``grace`` after the
+    deploy (so the watch has caught up with helm's own change); unchanged otherwise."""
+    if release.get("generations") or waiting_for(deployments) or \
+            seconds_since(release.get("deployedAt"), now) < grace:
+        return release
+    return {**release, "generations": {d["name"]: d.get("generation", 0) for d in deployments}}
 
 
 def waiting_for(deployments: list[dict[str, Any]]) -> list[str]:
@@ -226,23 +297,32 @@ async def deploy(ctx: HubContext) -> Verdict:
     assert target is not None, "the cluster step runs first"
     if refused := policy.hub_values(ctx.spec.hub.values, ctx.settings.hub_values_paths):
         return refused
+    if refused := unavailable_version(ctx):
+        return refused
     values = desired_values(ctx)
     chart, version, _ = chart_source(ctx)
     wanted_hash = render.values_hash(chart, version, values)
     release = dict(ctx.status.get("release") or {})
     try:
         deployments = await deployment_health(ctx, target)
-        gone = drifted(release, deployments, dt.datetime.now(dt.UTC), ctx.settings.drift_grace_seconds) \
+        now = dt.datetime.now(dt.UTC)
+        gone = drifted(release, deployments, now, ctx.settings.drift_grace_seconds) \
             if release.get("valuesHash") else []
-        if release.get("valuesHash") == wanted_hash and deployments and not gone:
-            ctx.release = release
+        changed = edited(release, deployments) if release.get("valuesHash") == wanted_hash else []
+        if release.get("valuesHash") == wanted_hash and deployments and not gone and not changed:
+            # The hash covers the rollout's target: what runs is what the rollout asks for.
+            ctx.release = carrying(settled(release, deployments, now, ctx.settings.drift_grace_seconds),
+                                   rollout_of(ctx))
             return await observe(ctx, target, release, deployments)
-        if gone and release.get("valuesHash") == wanted_hash:
-            # Deleted outside the operator: helm's three-way merge makes them again from the release's manifest.
+        if (gone or changed) and release.get("valuesHash") == wanted_hash:
+            # Deleted or edited outside the operator: helm's three-way merge makes them again, as the release's
+            # manifest says, from what is there now.
             metrics.DRIFT_REPAIRS.labels(target.cluster).inc()
-            ctx.events.append(("Warning", "DriftRepaired", f"Deployment(s) {', '.join(gone)} of release "
-                                                           f"{ctx.names.release} were deleted outside the operator; "
-                                                           f"the release is deployed again"))
+            what = "; ".join(part for part in (f"deleted: {', '.join(gone)}" if gone else "",
+                                               f"edited: {', '.join(changed)}" if changed else "") if part)
+            ctx.events.append(("Warning", "DriftRepaired", f"Deployment(s) of release {ctx.names.release} changed "
+                                                           f"outside the operator ({what}); the release is deployed "
+                                                           f"again"))
 
         client = ctx.clusters.get(target.kubeconfig)
         labels = render.hub_labels(ctx.namespace, ctx.name, ctx.spec)
@@ -257,12 +337,13 @@ async def deploy(ctx: HubContext) -> Verdict:
         if ctx.oauth_client:
             await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
         await ensure_usage_token(client, target.namespace, labels)
-        reason = "values changed" if release.get("valuesHash") != wanted_hash else f"drift: {', '.join(gone)} gone"
+        reason = "values changed" if release.get("valuesHash") != wanted_hash else \
+            f"drift: {', '.join([*(f'{n} gone' for n in gone), *(f'{n} edited' for n in changed)])}"
         ctx.log.info("helm upgrade", release=ctx.names.release, chart=chart, version=version, target=target.cluster,
                      reason=reason if release.get("valuesHash") else "first install")
         result = await install(ctx, client, target, values)
-        ctx.release = {"name": result.name, "revision": result.revision, "chart": result.chart,
-                       "valuesHash": wanted_hash, "deployedAt": conditions.now_rfc3339()}
+        ctx.release = carrying({"name": result.name, "revision": result.revision, "chart": result.chart,
+                                "valuesHash": wanted_hash, "deployedAt": conditions.now_rfc3339()}, rollout_of(ctx))
         return await observe(ctx, target, ctx.release, await deployment_health(ctx, target))
     except HelmError as err:
         ctx.release = release or None

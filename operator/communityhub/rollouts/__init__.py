@@ -1,0 +1,1 @@
+"""Fleet operations: staged rollouts of chart and value changes across the hubs."""
