@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -291,14 +292,17 @@ def test_a_deployment_deleted_by_hand_is_restored_within_a_resync(
     time.sleep(6)  # settled: the operator recorded the Deployments' generations
     wait_for(lambda: hub(management, "drift", ns("team-drift"))["status"]["release"].get("generations"),
              timeout=30, what="the settled generations in the status")
+    image = management.get("deployment", "hub", namespace)["spec"]["template"]["spec"]["containers"][0]["image"]
     management.kubectl("-n", namespace, "scale", "deployment", "proxy", "--replicas=3")
-    management.kubectl("-n", namespace, "set", "env", "deployment/hub", "SOMEONE_WAS_HERE=1")
+    management.kubectl("-n", namespace, "set", "image", "deployment/hub", "hub=example.org/someone-else:1")
     wait_for(lambda: hub(management, "drift", ns("team-drift"))["status"]["release"]["revision"] > revision,
              timeout=30, what="the release deployed again")
     wait_for(lambda: management.get("deployment", "proxy", namespace)["spec"]["replicas"] == 1, timeout=30,
              what="the proxy back at 1 replica")
-    env = management.get("deployment", "hub", namespace)["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert "SOMEONE_WAS_HERE" not in {e["name"] for e in env}
+    wait_for(lambda: management.get("deployment", "hub", namespace)["spec"]["template"]["spec"]["containers"][0][
+        "image"] == image, timeout=30, what="the hub's image restored")
     wait_ready(management, "drift", ns("team-drift"))
     events = management.get("events", namespace=ns("team-drift"))["items"]
-    assert any(e["reason"] == "DriftRepaired" and "edited: hub, proxy" in e["message"] for e in events)
+    edited = {name.strip() for e in events if e["reason"] == "DriftRepaired"
+              for found in re.findall(r"edited: ([a-z, -]+)\)", e["message"]) for name in found.split(",")}
+    assert {"hub", "proxy"} <= edited
