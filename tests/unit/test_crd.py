@@ -37,8 +37,11 @@ def test_schema_is_structural_and_documented(name: str) -> None:
     version = doc["spec"]["versions"][0]
     root = version["schema"]["openAPIV3Schema"]
     for path, node in _walk(root["properties"]["spec"], ".spec") + _walk(root["properties"]["status"], ".status"):
-        for forbidden in ("anyOf", "oneOf", "$ref", "title", "additionalProperties"):
+        for forbidden in ("anyOf", "oneOf", "$ref", "title"):
             assert forbidden not in node, f"{path} has {forbidden}"
+        # A map's values have a schema; else unknown fields are preserved or refused, never "additional: false".
+        assert node.get("additionalProperties", {}) is not False and not (
+            "additionalProperties" in node and "properties" in node), f"{path}: additionalProperties with properties"
         assert node.get("type") or node.get("x-kubernetes-int-or-string"), f"{path} has no type"
         if path.startswith(".spec") and not (path.endswith("[]") and node.get("type") != "object"):
             assert node.get("description"), f"{path} has no description (kubectl explain would be empty)"

@@ -42,6 +42,8 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
         if key == "additionalProperties":
             if value is True or value == {}:
                 out["x-kubernetes-preserve-unknown-fields"] = True
+            elif isinstance(value, dict):
+                out[key] = _resolve(value, defs)  # a map with typed values (labels, say)
             continue
         if key == "exclusiveMinimum" and not isinstance(value, bool):
             out["minimum"], out["exclusiveMinimum"] = value, True

@@ -512,14 +512,14 @@ class RolloutTarget(ApiModel):
     chart_version: str | None = Field(
         default=None, max_length=64, pattern=r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$",
         description="JupyterHub chart version, instead of the operator's default.")
-    values: dict[str, Any] = Field(
-        default_factory=dict, description="Helm values merged over the rendered ones (under the hub's own "
+    values: dict[str, Any] | None = Field(
+        default=None, min_length=1, description="Helm values merged over the rendered ones (under the hub's own "
                                           "spec.hub.values): new defaults for the fleet, a new default image.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
-            _cel("has(self.chartVersion) || (has(self.values) && size(self.values) > 0)",
+            _cel("has(self.chartVersion) || has(self.values)",
                  "a target needs a chartVersion or values", reason="FieldValueRequired"),
             _cel("self == oldSelf", "a rollout's target cannot change: create a new FleetRollout (deleting this "
                                     "one rolls it back)", reason="FieldValueForbidden"),
