@@ -31,6 +31,7 @@ from tests.support.hubs import RUN, hub_manifest, ns, wait_ready
 from tests.support.kube import Cluster, wait_for
 
 BUILDAH = shutil.which("buildah")
+CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"  # the host's: the image's PATH does not have it
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.image,
@@ -51,7 +52,7 @@ class ImageRoot:
     config: dict[str, Any]
 
     def run(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
-        chroot = ["chroot", *([f"--userspec={user}"] if user else []), str(self.root)]
+        chroot = [CHROOT, *([f"--userspec={user}"] if user else []), str(self.root)]
         return subprocess.run([*chroot, *args], capture_output=True, text=True, timeout=120,
                               env=self.environment())
 
@@ -161,18 +162,18 @@ def resolve_env(container: dict[str, Any], namespace: str, pod: str) -> dict[str
     fields = {"metadata.namespace": namespace, "metadata.name": pod}
     env = {}
     for entry in container["env"]:
-        if "value" in entry:
-            env[entry["name"]] = entry["value"]
-        else:
+        if "valueFrom" in entry:
             env[entry["name"]] = fields[entry["valueFrom"]["fieldRef"]["fieldPath"]]
+        else:  # the API server leaves out an empty value
+            env[entry["name"]] = entry.get("value", "")
     return env
 
 
 def test_the_packaged_chart_installs_upgrades_its_crd_and_its_image_delivers_a_hub(
         workload: Cluster, image: ImageRoot, helm_bin: Path, hub_chart: charts.HubChart, tmp_path: Path) -> None:
     namespace, tenant = f"chub-image-{RUN}", ns("team-image")
-    if workload.get("crd", CRD_NAME) is not None:
-        workload.kubectl("delete", "crd", CRD_NAME)  # nothing else puts it here; a kept cluster may have one
+    # Nothing else puts the CRDs or a release here; a kept cluster may have what an interrupted run left.
+    workload.kubectl("delete", "crd", CRD_NAME, f"fleetrollouts.{CRD_NAME.split('.', 1)[1]}", "--ignore-not-found")
     workload.kubectl("create", "namespace", tenant, check=False)
     inside = Path("/tmp/chub")  # the chart archive and kubeconfig, where the pod's emptyDir /tmp would have them
     values = ["--set", "replicas=1", "--set", "settings.chartRepository=", "--set",
@@ -180,40 +181,42 @@ def test_the_packaged_chart_installs_upgrades_its_crd_and_its_image_delivers_a_h
               "--set", "settings.resyncSeconds=5", "--set", f"settings.metricsPort={free_port()}",
               "--set", f"settings.healthPort={free_port()}", "--set", f"tenantNamespaces={{{tenant}}}"]
 
-    # The release before this one: its CRD has no spec.lifecycle.
-    helm(helm_bin, workload, "install", "chub", str(previous_chart(helm_bin, tmp_path)), "-n", namespace,
-         "--create-namespace", *values)
-    assert "lifecycle" not in crd_spec_fields(workload)
-    # helm upgrade to this chart, packaged: Helm leaves crds/ alone on upgrades...
-    packaged = package(helm_bin, OPERATOR_CHART, tmp_path)
-    helm(helm_bin, workload, "upgrade", "chub", str(packaged), "-n", namespace, "--reuse-values")
-    assert "lifecycle" not in crd_spec_fields(workload)
-    # ...so the README's upgrade step applies the new chart's CRD first.
-    crds = helm(helm_bin, workload, "show", "crds", str(packaged)).stdout
-    workload.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=crds)
-    assert "lifecycle" in crd_spec_fields(workload)
-    notes = helm(helm_bin, workload, "get", "notes", "chub", "-n", namespace).stdout
-    assert "helm show crds" in notes and "tenantNamespaces" in notes
-
-    # The operator the installed Deployment describes: its image's entrypoint, its environment, its account.
-    deployment = workload.get("deployment", "communityhub-operator", namespace)
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["image"].endswith(f":{yaml.safe_load((OPERATOR_CHART / 'Chart.yaml').read_text())['appVersion']}")
-    env = resolve_env(container, namespace, "communityhub-operator-0")
-    (image.root / "tmp" / "chub").mkdir(parents=True, exist_ok=True)
-    shutil.copy(hub_chart.archive, image.root / "tmp" / "chub" / hub_chart.archive.name)
-    kubeconfig = token_kubeconfig(workload, "communityhub-operator", namespace,
-                                  image.root / "tmp" / "chub" / "kubeconfig")
-    for path in (image.root / "tmp" / "chub").rglob("*"):
-        os.chown(path, 10001, 10001)
-    os.chown(image.root / "tmp" / "chub", 10001, 10001)
-    command = ["chroot", "--userspec=10001:10001", str(image.root),
-               *image.config["Entrypoint"], *(container.get("args") or [])]
-    operator = OperatorProcess(kubeconfig, tmp_path / "image-operator.log", env, command=command,
-                               base_env=image.environment())
-    operator.kubeconfig = inside / "kubeconfig"  # KUBECONFIG as the process inside the root sees it
-    operator.start()
+    operator: OperatorProcess | None = None
     try:
+        # The release before this one: its CRD has no spec.lifecycle.
+        helm(helm_bin, workload, "install", "chub", str(previous_chart(helm_bin, tmp_path)), "-n", namespace,
+             "--create-namespace", *values)
+        assert "lifecycle" not in crd_spec_fields(workload)
+        # helm upgrade to this chart, packaged: Helm leaves crds/ alone on upgrades...
+        packaged = package(helm_bin, OPERATOR_CHART, tmp_path)
+        helm(helm_bin, workload, "upgrade", "chub", str(packaged), "-n", namespace, "--reuse-values")
+        assert "lifecycle" not in crd_spec_fields(workload)
+        # ...so the README's upgrade step applies the new chart's CRD first.
+        crds = helm(helm_bin, workload, "show", "crds", str(packaged)).stdout
+        workload.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=crds)
+        assert "lifecycle" in crd_spec_fields(workload)
+        notes = helm(helm_bin, workload, "get", "notes", "chub", "-n", namespace).stdout
+        assert "helm show crds" in notes and "tenantNamespaces" in notes
+
+        # The operator the installed Deployment describes: its image's entrypoint, its environment, its account.
+        deployment = workload.get("deployment", "communityhub-operator", namespace)
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        app_version = yaml.safe_load((OPERATOR_CHART / "Chart.yaml").read_text())["appVersion"]
+        assert container["image"].endswith(f":{app_version}")
+        env = resolve_env(container, namespace, "communityhub-operator-0")
+        (image.root / "tmp" / "chub").mkdir(parents=True, exist_ok=True)
+        shutil.copy(hub_chart.archive, image.root / "tmp" / "chub" / hub_chart.archive.name)
+        kubeconfig = token_kubeconfig(workload, "communityhub-operator", namespace,
+                                      image.root / "tmp" / "chub" / "kubeconfig")
+        for path in (image.root / "tmp" / "chub").rglob("*"):
+            os.chown(path, 10001, 10001)
+        os.chown(image.root / "tmp" / "chub", 10001, 10001)
+        command = [CHROOT, "--userspec=10001:10001", str(image.root),
+                   *image.config["Entrypoint"], *(container.get("args") or [])]
+        operator = OperatorProcess(kubeconfig, tmp_path / "image-operator.log", env, command=command,
+                                   base_env=image.environment())
+        operator.kubeconfig = inside / "kubeconfig"  # KUBECONFIG as the process inside the root sees it
+        operator.start()
         workload.apply(oauth_secret("imaged-oauth", tenant))
         workload.apply(hub_manifest("imaged", tenant, lifecycle={"inactiveDays": 30}))
         obj = wait_ready(workload, "imaged", tenant, timeout=240)
@@ -225,8 +228,10 @@ def test_the_packaged_chart_installs_upgrades_its_crd_and_its_image_delivers_a_h
         wait_for(lambda: workload.get("namespace", hub_namespace) is None, timeout=120,
                  what="the hub's namespace to go")
     finally:
-        operator.stop()
-        print(f"image operator log: {operator.log_path}")
-        helm(helm_bin, workload, "uninstall", "chub", "-n", namespace)
-        workload.kubectl("delete", "crd", CRD_NAME, "--ignore-not-found")
+        if operator is not None:
+            operator.stop()
+            print(f"image operator log: {operator.log_path}")
+        subprocess.run([str(helm_bin), "--kubeconfig", str(workload.kubeconfig), "uninstall", "chub", "-n",
+                        namespace], capture_output=True, check=False)
+        workload.kubectl("delete", "crd", CRD_NAME, f"fleetrollouts.{CRD_NAME.split('.', 1)[1]}", "--ignore-not-found")
         workload.kubectl("delete", "namespace", namespace, tenant, "--wait=false", check=False)

@@ -156,7 +156,8 @@ FILES = {"communityhub.yaml": crd, "fleetrollout.yaml": rollout_crd}
 
 
 def render(name: str = "communityhub.yaml") -> str:
-    header = "# Generated from operator/communityhub/api/models.py by `make crds`. Do not edit.\n"
+    # The document marker: `helm show crds` concatenates the chart's CRD files as they are.
+    header = "# Generated from operator/communityhub/api/models.py by `make crds`. Do not edit.\n---\n"
     return header + yaml.safe_dump(FILES[name](), sort_keys=False, width=120)
 
 
