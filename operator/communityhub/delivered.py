@@ -66,6 +66,18 @@ def login_instructions(spec: CommunityHubSpec) -> str:
             f"Who may log in: {sso.who_gets_in(spec)}.")
 
 
+def envelope(spec: CommunityHubSpec, namespace: str, name: str, subject: str, kind: str, *, sender: str,
+             domain: str) -> EmailMessage:
+    """An email to the hub's contact: its headers (a fresh Message-ID that names the kind and the hub)."""
+    msg = EmailMessage()
+    msg["Subject"] = f"{subject}: {one_line(spec.community.display_name)}"
+    msg["From"] = sender
+    msg["To"] = formataddr((one_line(spec.community.display_name), spec.community.contact_email))
+    msg["Message-ID"] = make_msgid(idstring=f"{kind}.{namespace}.{name}", domain=domain)
+    msg["X-CommunityHub"] = f"{namespace}/{name}"
+    return msg
+
+
 def message(spec: CommunityHubSpec, namespace: str, name: str, *, sender: str, support_url: str,
             support_email: str, domain: str = "communityhub.local") -> EmailMessage:
     """The DELIVERED email for one hub, with a fresh Message-ID."""
@@ -80,12 +92,7 @@ def message(spec: CommunityHubSpec, namespace: str, name: str, *, sender: str, s
         "reference": f"{namespace}/{name}",
     }
     env = render.templates()
-    msg = EmailMessage()
-    msg["Subject"] = f"Your JupyterHub is ready: {one_line(spec.community.display_name)}"
-    msg["From"] = sender
-    msg["To"] = formataddr((one_line(spec.community.display_name), spec.community.contact_email))
-    msg["Message-ID"] = make_msgid(idstring=f"delivered.{namespace}.{name}", domain=domain)
-    msg["X-CommunityHub"] = f"{namespace}/{name}"
+    msg = envelope(spec, namespace, name, "Your JupyterHub is ready", "delivered", sender=sender, domain=domain)
     msg.set_content(env.get_template("delivered.txt.j2").render(context))
     msg.add_alternative(env.get_template("delivered.html.j2").render(context), subtype="html")
     return msg

@@ -12,13 +12,12 @@ import json
 import re
 from collections.abc import Mapping
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
 from typing import Any, Literal
 
 from communityhub import render
 from communityhub.api.annotations import NOTICES
 from communityhub.api.models import CommunityHubSpec
-from communityhub.delivered import one_line
+from communityhub.delivered import envelope
 from communityhub.guards.lifecycle import Notice
 
 Ledger = dict[str, dict[str, str]]
@@ -64,12 +63,7 @@ def message(spec: CommunityHubSpec, namespace: str, name: str, notice: Notice, *
         "support_url": support_url, "support_email": support_email, "reference": f"{namespace}/{name}",
         "key": notice.key,
     }
-    msg = EmailMessage()
-    msg["Subject"] = f"{notice.subject}: {one_line(spec.community.display_name)}"
-    msg["From"] = sender
-    msg["To"] = formataddr((one_line(spec.community.display_name), spec.community.contact_email))
-    msg["Message-ID"] = make_msgid(idstring=f"notice.{namespace}.{name}", domain=domain)
-    msg["X-CommunityHub"] = f"{namespace}/{name}"
+    msg = envelope(spec, namespace, name, notice.subject, "notice", sender=sender, domain=domain)
     msg["X-CommunityHub-Notice"] = notice.key
     msg.set_content(render.templates().get_template("notice.txt.j2").render(context))
     return msg
