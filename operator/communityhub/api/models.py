@@ -412,8 +412,8 @@ class ReleaseStatus(ApiModel):
     values_hash: str | None = Field(default=None, description="Hash of the rendered values last deployed.")
     rollout: str | None = Field(default=None, description="The FleetRollout whose target this release carries.")
     generations: dict[str, int] = Field(
-        default_factory=dict, description="Its Deployments' generations once settled: a higher one is an edit made "
-                                          "outside the operator, which deploys the release again.")
+        default_factory=dict, description="Its Deployments' generations right after helm deployed it: a higher one "
+                                          "is an edit made outside the operator, which deploys the release again.")
     deployed_at: str | None = Field(default=None, description="When helm last deployed it (RFC 3339): the "
                                                               "rollout deadline counts from here.")
 

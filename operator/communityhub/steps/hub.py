@@ -138,21 +138,11 @@ def drifted(release: dict[str, Any], deployments: list[dict[str, Any]], now: dt.
 
 
 def edited(release: dict[str, Any], deployments: list[dict[str, Any]]) -> list[str]:
-    """The release's Deployments whose spec changed since the operator last saw them settled (their generation
-    moved past the recorded one): edited outside the operator (kubectl edit, scale, set image)."""
+    """The release's Deployments whose spec changed since helm last deployed them (their generation moved past
+    the one read right after that deploy): edited outside the operator (kubectl edit, scale, set image)."""
     recorded = release.get("generations") or {}
     return sorted(d["name"] for d in deployments
                   if d["name"] in recorded and d.get("generation", 0) > recorded[d["name"]])
-
-
-def settled(release: dict[str, Any], deployments: list[dict[str, Any]], now: dt.datetime,
-            grace: float) -> dict[str, Any]:
-    """The release record with its Deployments' generations, once they are Available and ``grace`` after the
-    deploy (so the watch has caught up with helm's own change); unchanged otherwise."""
-    if release.get("generations") or waiting_for(deployments) or \
-            seconds_since(release.get("deployedAt"), now) < grace:
-        return release
-    return {**release, "generations": {d["name"]: d.get("generation", 0) for d in deployments}}
 
 
 def waiting_for(deployments: list[dict[str, Any]]) -> list[str]:
@@ -311,8 +301,7 @@ async def deploy(ctx: HubContext) -> Verdict:
         changed = edited(release, deployments) if release.get("valuesHash") == wanted_hash else []
         if release.get("valuesHash") == wanted_hash and deployments and not gone and not changed:
             # The hash covers the rollout's target: what runs is what the rollout asks for.
-            ctx.release = carrying(settled(release, deployments, now, ctx.settings.drift_grace_seconds),
-                                   rollout_of(ctx))
+            ctx.release = carrying(release, rollout_of(ctx))
             return await observe(ctx, target, release, deployments)
         if (gone or changed) and release.get("valuesHash") == wanted_hash:
             # Deleted or edited outside the operator: helm's three-way merge makes them again, as the release's
@@ -342,9 +331,13 @@ async def deploy(ctx: HubContext) -> Verdict:
         ctx.log.info("helm upgrade", release=ctx.names.release, chart=chart, version=version, target=target.cluster,
                      reason=reason if release.get("valuesHash") else "first install")
         result = await install(ctx, client, target, values)
+        # Read now, not from the watch (it may lag behind helm): the generations helm left are the baseline an
+        # edit outside the operator moves past. Recorded with the release, in the same status write.
+        fresh = await kube.list_hub_deployments(client, target.namespace, ctx.names.release)
         ctx.release = carrying({"name": result.name, "revision": result.revision, "chart": result.chart,
-                                "valuesHash": wanted_hash, "deployedAt": conditions.now_rfc3339()}, rollout_of(ctx))
-        return await observe(ctx, target, ctx.release, await deployment_health(ctx, target))
+                                "valuesHash": wanted_hash, "deployedAt": conditions.now_rfc3339(),
+                                "generations": {d["name"]: d["generation"] for d in fresh}}, rollout_of(ctx))
+        return await observe(ctx, target, ctx.release, fresh)
     except HelmError as err:
         ctx.release = release or None
         return Verdict.false("HelmFailed", f"helm {err.command} of release {ctx.names.release} failed: {err.summary}")
