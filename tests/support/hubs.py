@@ -69,13 +69,20 @@ def released_values(cluster: Cluster, hub_namespace: str) -> Any:
 
 def wait_condition(cluster: Cluster, name: str, namespace: str, type_: str, status: str,
                    reason: str | None = None, timeout: float = 90) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
     def check() -> dict[str, Any] | None:
         c = condition(hub(cluster, name, namespace), type_)
+        seen["last"] = c
         if c and c["status"] == status and (reason is None or c["reason"] == reason):
             return c
         return None
-    found: dict[str, Any] = wait_for(check, timeout=timeout,
-                                     what=f"{namespace}/{name} {type_}={status}{f' ({reason})' if reason else ''}")
+    what = f"{namespace}/{name} {type_}={status}{f' ({reason})' if reason else ''}"
+    try:
+        found: dict[str, Any] = wait_for(check, timeout=timeout, what=what)
+    except AssertionError:  # say where the hub was instead: the condition as last seen
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; the condition was "
+                             f"{seen.get('last')!r}") from None
     return found
 
 

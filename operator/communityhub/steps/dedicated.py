@@ -297,6 +297,7 @@ async def provision(ctx: HubContext) -> Verdict:
         return Verdict.unknown("StateLocked", f"{locked.summary}; retrying (a lock older than "
                                               f"{ctx.settings.terraform_timeout_seconds + 30:.0f}s is taken over)")
     except TerraformError as err:
+        ctx.log.warning("terraform failed", command=err.command, error=err.summary)
         return Verdict.false("TerraformFailed", f"terraform {err.command} failed: {err.summary}")
     secret_name = ctx.names.kubeconfig_secret
     try:
