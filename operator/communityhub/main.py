@@ -24,6 +24,7 @@ from communityhub import clock, conditions, leader, logs, metrics, names, teardo
 from communityhub.adapters import kube
 from communityhub.adapters.helm import Helm
 from communityhub.adapters.kube import Clusters, SecretIndex, deployment_health
+from communityhub.api import annotations as ann
 from communityhub.api import models
 from communityhub.conditions import Verdict
 from communityhub.context import HubContext
@@ -256,7 +257,10 @@ async def _say_it_is_decommissioned(ctx: HubContext, body: kopf.Body, memo: kopf
     record = ctx.decommission or dict(ctx.status.get("decommission") or {})
     verdict, notice = decommission.summary(ctx.spec, ctx.namespace, ctx.name, str(record.get("cluster") or "-"),
                                            list(record.get("volumes") or []))
-    failed = await notify.send(ctx, [notice], lifecycle.month_of(clock.now(ctx.settings.clock_file)))
+    # Only to a community that got its hub: one deleted before its delivery (a mistaken manifest) never ran.
+    delivered = bool(ctx.annotations.get(ann.DELIVERED_AT))
+    failed = await notify.send(ctx, [notice] if delivered else [],
+                               lifecycle.month_of(clock.now(ctx.settings.clock_file)))
     for kind, reason, message in ctx.events:
         kopf.event(body, type=kind, reason=reason, message=message)
     key = (ctx.namespace, ctx.name)

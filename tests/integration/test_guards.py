@@ -329,3 +329,12 @@ def test_decommission_keeps_the_volumes_and_says_where(management: Cluster, time
     final = [e for e in events if e.get("reason") == "Decommissioned" and e["involvedObject"]["name"] == "renew"]
     assert final and volume in final[0]["message"] and "renew-oauth" in final[0]["message"]
     management.kubectl("delete", "persistentvolume", volume, "--wait=false")  # the test's own cleanup
+
+    # A hub deleted before its delivery never ran: the Event says it went, and its contact gets no email.
+    create_hub(management, "never", namespace, community=community("never"),
+               placement={"type": "shared", "sharedCluster": "nowhere"})
+    wait_condition(management, "never", namespace, "ClusterReady", "False", "SharedClusterNotFound", 60)
+    management.kubectl("-n", namespace, "delete", "communityhub", "never", "--timeout=120s")
+    events = management.get("events", namespace=namespace)["items"]
+    assert any(e.get("reason") == "Decommissioned" and e["involvedObject"]["name"] == "never" for e in events)
+    assert notices(smtp_sink, "never") == []
