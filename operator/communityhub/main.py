@@ -27,7 +27,7 @@ from communityhub.adapters.kube import Clusters, SecretIndex, deployment_health
 from communityhub.api import annotations as ann
 from communityhub.api import models
 from communityhub.conditions import Verdict
-from communityhub.context import HubContext
+from communityhub.context import HubContext, indexed
 from communityhub.guards import decommission, lifecycle
 from communityhub.reconcile import failures as reconcile_failures
 from communityhub.reconcile import reconcile
@@ -120,7 +120,7 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
     # conditions from an old copy.
     status = {**dict(body.get("status") or {}), **memo.recorded.get((str(meta.namespace), str(meta.name)), {})}
     rollout = (meta.labels or {}).get(rollout_plan.ROLLOUT_LABEL)
-    found = rollout_controller.first(fleet_rollouts).get(rollout) if rollout else None
+    found = indexed(fleet_rollouts, rollout) if rollout else None  # one lookup, not a copy of the index
     return HubContext(
         rollout=rollout, rollout_target=found["target"] if found else None,
         name=str(meta.name), namespace=str(meta.namespace), generation=meta.get("generation"),

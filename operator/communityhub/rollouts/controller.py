@@ -17,6 +17,7 @@ from lightkube.types import PatchType
 from communityhub import conditions
 from communityhub.adapters import kube
 from communityhub.api import models
+from communityhub.context import indexed
 from communityhub.rollouts.plan import PREVIOUS_ANNOTATION, ROLLOUT_LABEL, Plan, hub_view, newest, plan
 
 ROLLOUT = create_global_resource(models.GROUP, models.VERSION, models.ROLLOUT_KIND, models.ROLLOUT_PLURAL)
@@ -36,7 +37,8 @@ def rollout_entry(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def first(index: Mapping[Any, Any]) -> dict[Any, Any]:
-    return {key: next(iter(store)) for key, store in index.items() if store}
+    """Every key of a one-object-per-key Kopf index with its object (context.indexed, for all keys)."""
+    return {key: found for key in index if (found := indexed(index, key)) is not None}
 
 
 async def label(client: AsyncClient, key: str, rollout: str | None, previous: str | None) -> None:
