@@ -35,9 +35,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "operator"))
 
-from communityhub import render  # noqa: E402
 from communityhub.adapters.helm import values_yaml  # noqa: E402
 from communityhub.api.models import CommunityHubSpec  # noqa: E402
+from communityhub.delivery import render  # noqa: E402
 from localcluster import binaries, charts  # noqa: E402
 from localcluster.controlplane import ControlPlane  # noqa: E402
 

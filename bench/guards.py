@@ -19,8 +19,8 @@ from metering import timed
 
 from communityhub.api import annotations as ann
 from communityhub.api.models import CommunityHubSpec, FleetRolloutSpec
-from communityhub.guards import lifecycle, report
-from communityhub.rollouts.plan import HubView, plan
+from communityhub.fleet import lifecycle, report
+from communityhub.fleet.rollout_plan import HubView, plan
 
 SPEC = {
     "community": {"displayName": "Bench", "contactEmail": "b@example.org", "archetype": "research"},

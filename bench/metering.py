@@ -16,8 +16,8 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-from communityhub import billing, cost, usage
 from communityhub.api import annotations as ann
+from communityhub.money import billing, cost, usage
 
 
 def timed(fn: Callable[[], Any], runs: int = 5) -> float:

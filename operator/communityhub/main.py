@@ -20,23 +20,24 @@ from lightkube import ApiError, Client
 from lightkube.operators import exists
 from prometheus_client import start_http_server
 
-from communityhub import clock, conditions, leader, logs, metrics, names, teardown
+from communityhub import teardown
 from communityhub.adapters import kube
 from communityhub.adapters.helm import Helm
 from communityhub.adapters.kube import Clusters, SecretIndex, deployment_health
 from communityhub.api import annotations as ann
-from communityhub.api import models
-from communityhub.conditions import Verdict
-from communityhub.context import HubContext, indexed
-from communityhub.guards import decommission, lifecycle
+from communityhub.api import conditions, models
+from communityhub.api.conditions import Verdict
+from communityhub.delivery import names
+from communityhub.delivery.render import CHART_APP
+from communityhub.fleet import decommission, lifecycle, rollout_plan
 from communityhub.reconcile import failures as reconcile_failures
 from communityhub.reconcile import reconcile
-from communityhub.render import CHART_APP
-from communityhub.rollouts import controller as rollout_controller
-from communityhub.rollouts import plan as rollout_plan
-from communityhub.settings import Settings
-from communityhub.steps import delivery, meter, notify
+from communityhub.runtime import clock, leader, logs, metrics
+from communityhub.runtime.settings import Settings
+from communityhub.steps import delivered, meter, notify
+from communityhub.steps import rollout as rollout_controller
 from communityhub.steps.cluster import SHARED_CLUSTER_LABEL
+from communityhub.steps.context import HubContext, indexed
 from communityhub.steps.dedicated import KUBECONFIG_LABEL, decode_kubeconfig
 
 SETTINGS = Settings.from_env()
@@ -187,7 +188,7 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
         metrics.HUBS.update(key, memo.recorded.get(key, {}).get("conditions") or ctx.status.get("conditions") or [])
     if meter_due and outcome.summary.ok:
         memo.metered[key] = meter.next_metering(memo.settings.meter_seconds, time.monotonic())
-    if outcome.verdicts[conditions.DELIVERED].reason in delivery.RETRYABLE:
+    if outcome.verdicts[conditions.DELIVERED].reason in delivered.RETRYABLE:
         memo.email_failures[key] = memo.email_failures.get(key, 0) + 1
     else:
         memo.email_failures.pop(key, None)

@@ -12,8 +12,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from communityhub import billing, clock, conditions, render
-from communityhub.conditions import (
+from communityhub.api import conditions
+from communityhub.api.conditions import (
     CLUSTER_READY,
     DELIVERED,
     ENVIRONMENT_READY,
@@ -22,9 +22,12 @@ from communityhub.conditions import (
     SSO_READY,
     Verdict,
 )
-from communityhub.context import HubContext
-from communityhub.guards import lifecycle
-from communityhub.steps import cluster, delivery, environment, hub, notify, sso
+from communityhub.delivery import render
+from communityhub.fleet import lifecycle
+from communityhub.money import billing
+from communityhub.runtime import clock
+from communityhub.steps import cluster, delivered, environment, hub, notify, sso
+from communityhub.steps.context import HubContext
 from communityhub.steps.meter import Meter, changed
 from communityhub.steps.meter import run as run_meter
 
@@ -132,9 +135,9 @@ def retry_delay(verdicts: Mapping[str, Verdict], retry: int, email_failures: int
     before this pass), so the polls of a rollout do not stretch its first retry."""
     if all(verdicts[t].ok for t in conditions.STEP_CONDITIONS):
         email = verdicts.get(DELIVERED)
-        if email is not None and email.reason in delivery.RETRYABLE:
+        if email is not None and email.reason in delivered.RETRYABLE:
             return backoff(email_failures)
-        return ROLLOUT_POLL_SECONDS if email is not None and email.reason in delivery.RETRY_SOON else None
+        return ROLLOUT_POLL_SECONDS if email is not None and email.reason in delivered.RETRY_SOON else None
     failing = failures(verdicts)
     if failing:
         delay = backoff(retry)
@@ -152,7 +155,7 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
     verdicts = await run_steps(ctx)
     summary = conditions.summarize(verdicts)  # of the delivery steps: what follows does not change it
     ready = summary.ok
-    verdicts[DELIVERED] = await delivery.deliver(ctx, ready)
+    verdicts[DELIVERED] = await delivered.deliver(ctx, ready)
     annotations = changed(ctx.annotations, billing.billing_annotations(ctx.spec))
     if meter is not None and ready:
         meter_verdicts, meter_annotations = await run_meter(ctx, meter)

@@ -11,10 +11,10 @@ from lightkube import ApiError
 
 from communityhub.adapters import kube
 from communityhub.adapters.helm import HelmError, kubeconfig_file
-from communityhub.conditions import Verdict
-from communityhub.context import HubContext, Target
-from communityhub.guards import decommission
+from communityhub.api.conditions import Verdict
+from communityhub.fleet import decommission
 from communityhub.steps import cluster, dedicated
+from communityhub.steps.context import HubContext, Target
 
 #: What helm says when it cannot reach the cluster's API.
 UNREACHABLE_BY_HELM = "Kubernetes cluster unreachable"

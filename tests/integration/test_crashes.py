@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from communityhub import names
+from communityhub.delivery import names
 from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess, oauth_secret
 from tests.integration.test_dedicated import placement
 from tests.support.hubs import hub, hub_manifest, ns, onboard, wait_condition, wait_ready

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from communityhub import names
-from communityhub.guards import estimate
+from communityhub.delivery import names
+from communityhub.money import estimate
 from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.hubs import create_hub, hub, hub_ns, ns, wait_condition, wait_ready
 from tests.support.kube import Cluster, condition, wait_for

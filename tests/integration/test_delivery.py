@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from communityhub import delivered
+from communityhub.delivery import emails
 from tests.conftest import OperatorProcess
 from tests.support.hubs import RUN, create_hub, hub, hub_ns, ns, released_values, wait_condition, wait_ready
 from tests.support.kube import Cluster, condition
@@ -40,8 +40,8 @@ def test_one_delivered_email_across_an_operator_restart(management: Cluster, ope
     obj = hub(management, "mail", ns("team-mail"))
     assert obj is not None
     annotations = obj["metadata"]["annotations"]
-    assert annotations[delivered.EMAIL_ID] == message["Message-ID"]
-    assert annotations[delivered.DELIVERED_AT] == obj["status"]["deliveredAt"]
+    assert annotations[emails.EMAIL_ID] == message["Message-ID"]
+    assert annotations[emails.DELIVERED_AT] == obj["status"]["deliveredAt"]
     assert message["Message-ID"] in cond["message"]
 
     # Killed right after the send was recorded, as a node failure would: the new process sends nothing.
@@ -72,14 +72,14 @@ def test_a_send_cut_short_by_a_crash_is_not_repeated_until_a_human_says_so(
     """The intent without a record is what a crash in the middle of the SMTP exchange leaves behind."""
     manifest = create_hub(management, "cut", ns("team-cut"), community=community("cut"))
     management.kubectl("annotate", "communityhub", "cut", "-n", ns("team-cut"),
-                       f"{delivered.EMAIL_ID}=<interrupted@test>")
+                       f"{emails.EMAIL_ID}=<interrupted@test>")
     wait_ready(management, "cut", ns("team-cut"))
     cond = wait_condition(management, "cut", ns("team-cut"), "Delivered", "Unknown", "DeliveryUnconfirmed")
-    assert "<interrupted@test>" in cond["message"] and f"{delivered.EMAIL_ID}-" in cond["message"]
+    assert "<interrupted@test>" in cond["message"] and f"{emails.EMAIL_ID}-" in cond["message"]
     time.sleep(5)
     assert smtp_sink.to(contact("cut")) == []
     # The human checked the mail log and asks for the email again.
-    management.kubectl("annotate", "communityhub", "cut", "-n", ns("team-cut"), f"{delivered.EMAIL_ID}-")
+    management.kubectl("annotate", "communityhub", "cut", "-n", ns("team-cut"), f"{emails.EMAIL_ID}-")
     wait_condition(management, "cut", ns("team-cut"), "Delivered", "True", "EmailSent", timeout=60)
     assert len(smtp_sink.to(contact("cut"))) == 1
     assert manifest["spec"]["community"]["contactEmail"] == contact("cut")

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from communityhub.api import annotations as ann
-from communityhub.conditions import rfc3339
+from communityhub.api.conditions import rfc3339
 from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.hubs import (
     create_hub,
@@ -270,7 +270,7 @@ def test_an_idle_hub_gets_a_condition_and_one_email(management: Cluster, operato
 
 
 def hubctl(management: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "communityhub.hubctl", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "communityhub.cli.hubctl", *args], capture_output=True, text=True,
                           env={"KUBECONFIG": str(management.kubeconfig), "PATH": "/usr/bin:/bin"}, timeout=60)
 
 

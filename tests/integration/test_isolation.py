@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from communityhub import names
+from communityhub.delivery import names
 from tests.conftest import OperatorProcess
 from tests.support.hubs import RUN, create_hub, hub, hub_manifest, wait_condition, wait_ready
 from tests.support.kube import Cluster

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from communityhub.leader import RETRY_SECONDS
+from communityhub.runtime.leader import RETRY_SECONDS
 from tests.conftest import LEADER_LEASE_SECONDS, OperatorProcess
 from tests.support.hubs import create_hub, ns, wait_ready
 from tests.support.kube import Cluster, wait_for

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from communityhub.settings import Settings
+from communityhub.runtime.settings import Settings
 from tests.conftest import OPERATOR_CHART
 from tests.support.kube import Cluster
 

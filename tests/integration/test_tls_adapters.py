@@ -12,7 +12,7 @@ import pytest
 
 from communityhub.adapters import http
 from communityhub.adapters.smtp import SmtpError, SmtpServer, send
-from communityhub.settings import Settings
+from communityhub.runtime.settings import Settings
 from localcluster.pki import CertificateAuthority
 from tests.support import smtp
 from tests.support.oidc import WELL_KNOWN, OidcIssuer, discovery_document

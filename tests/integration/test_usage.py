@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from communityhub import cost
 from communityhub.api import annotations as ann
-from communityhub.quantities import parse_cpu, parse_memory
+from communityhub.api.quantities import parse_cpu, parse_memory
+from communityhub.money import cost
 from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.hubs import create_hub, hub, hub_ns, ns, released_values, wait_condition, wait_ready
 from tests.support.jupyterhub import JupyterHubProcess
@@ -152,7 +152,7 @@ def test_an_unreachable_hub_keeps_its_last_figures(management: Cluster, metered:
 
 
 def hubctl(management: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "communityhub.hubctl", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "communityhub.cli.hubctl", *args], capture_output=True, text=True,
                           env={"KUBECONFIG": str(management.kubeconfig), "PATH": "/usr/bin:/bin"}, timeout=60)
 
 

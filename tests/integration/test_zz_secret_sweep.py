@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from communityhub.render import USAGE_TOKEN_KEY, USAGE_TOKEN_SECRET_NAME
+from communityhub.delivery.render import USAGE_TOKEN_KEY, USAGE_TOKEN_SECRET_NAME
 from tests.conftest import OperatorProcess
 from tests.integration.test_dedicated import CUSTOMER_TOKEN
 from tests.support import smtp

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from communityhub import names
+from communityhub.delivery import names
 from tests.conftest import OPERATOR_NAMESPACE, REPO, oauth_secret
 from tests.support.kube import Cluster, condition, wait_for
 

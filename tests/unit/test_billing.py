@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from communityhub import billing
 from communityhub.api import annotations as ann
+from communityhub.money import billing
 from tests.unit.test_render import base_spec
 
 PLACEMENTS = {

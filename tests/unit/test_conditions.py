@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from communityhub import conditions
-from communityhub.conditions import Verdict
+from communityhub.api import conditions
+from communityhub.api.conditions import Verdict
 
 T0, T1 = "2026-11-23T10:00:00Z", "2026-11-23T11:00:00Z"
 ALL_TRUE = {t: Verdict.true("Ok", "fine") for t in conditions.STEP_CONDITIONS}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from communityhub import cost, usage
 from communityhub.api import annotations as ann
+from communityhub.money import cost, usage
 from communityhub.steps.meter import first_metering, next_metering, usage_annotations
 
 PRICES = {"gcp": {"us-central1": {"n2-highmem-4": 2.0, "n2-standard-4": 1.0}}}

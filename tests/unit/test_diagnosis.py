@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from communityhub.diagnosis import rollout_cause
+from communityhub.delivery.diagnosis import rollout_cause
 from communityhub.steps import hub
 
 RELEASE = {"name": "lab", "revision": 1}

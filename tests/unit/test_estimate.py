@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from communityhub import cost
-from communityhub.guards import estimate
+from communityhub.money import cost, estimate
 from tests.conftest import REPO
 from tests.unit.test_render import base_spec
 

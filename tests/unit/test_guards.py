@@ -11,11 +11,14 @@ from pydantic import ValidationError
 from tornado import web
 from traitlets.config import Config
 
-from communityhub import billing, conditions, reconcile, render
+from communityhub import reconcile
 from communityhub.api import annotations as ann
-from communityhub.conditions import Verdict
-from communityhub.guards import decommission, lifecycle, notices, report
-from communityhub.hubctl import render_guards
+from communityhub.api import conditions
+from communityhub.api.conditions import Verdict
+from communityhub.cli.hubctl import render_guards
+from communityhub.delivery import render
+from communityhub.fleet import decommission, lifecycle, notices, report
+from communityhub.money import billing
 from tests.unit.test_render import base_spec
 
 NOW = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)

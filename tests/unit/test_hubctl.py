@@ -8,8 +8,9 @@ import json
 
 import yaml
 
-from communityhub import billing, hubctl
 from communityhub.api import annotations as ann
+from communityhub.cli import hubctl
+from communityhub.money import billing
 from tests.unit.test_billing import delivered_hub
 
 

@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 
-from communityhub import leader
-from communityhub.leader import decide, identity
+from communityhub.runtime import leader
+from communityhub.runtime.leader import decide, identity
 
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
 

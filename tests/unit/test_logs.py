@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from communityhub import logs
+from communityhub.runtime import logs
 
 
 @pytest.fixture

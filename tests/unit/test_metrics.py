@@ -8,7 +8,7 @@ import re
 
 from prometheus_client import REGISTRY
 
-from communityhub import metrics
+from communityhub.runtime import metrics
 from tests.conftest import REPO
 
 DASHBOARD = REPO / "helm" / "communityhub-operator" / "dashboards" / "fleet.json"

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from communityhub import names
+from communityhub.delivery import names
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from communityhub import policy
-from communityhub.quantities import parse_cpu, parse_memory
+from communityhub.api.quantities import parse_cpu, parse_memory
+from communityhub.delivery import policy
 from tests.unit.test_render import base_spec
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from communityhub import render
 from communityhub.adapters.helm import values_yaml
+from communityhub.delivery import render
 from localcluster import binaries, charts
 from tests.unit.test_render import AUTHS, ENDPOINTS, base_spec
 

@@ -7,13 +7,15 @@ import logging
 import kopf
 import structlog
 
-from communityhub import conditions, names, reconcile
+from communityhub import reconcile
 from communityhub.adapters.helm import Helm, _summarize
 from communityhub.adapters.kube import Clusters, deployment_health
-from communityhub.conditions import Verdict
-from communityhub.context import HubContext
-from communityhub.settings import Settings
+from communityhub.api import conditions
+from communityhub.api.conditions import Verdict
+from communityhub.delivery import names
+from communityhub.runtime.settings import Settings
 from communityhub.steps import cluster, hub
+from communityhub.steps.context import HubContext
 from tests.unit.test_render import base_spec
 
 T0, T1 = "2026-11-23T10:00:00Z", "2026-11-23T11:00:00Z"

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from traitlets.config import Config
 
-from communityhub import render
 from communityhub.api.models import CommunityHubSpec
+from communityhub.delivery import render
 from tests.conftest import REPO
 
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from communityhub.api.models import FleetRolloutSpec
-from communityhub.rollouts.plan import ROLLOUT_LABEL, HubView, hub_view, newest, plan
+from communityhub.fleet.rollout_plan import ROLLOUT_LABEL, HubView, hub_view, newest, plan
 
 SPEC = FleetRolloutSpec.model_validate({
     "target": {"values": {"cull": {"timeout": 7200}}},

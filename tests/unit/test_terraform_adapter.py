@@ -4,7 +4,7 @@ import datetime as dt
 from pathlib import Path
 
 from communityhub.adapters.terraform import base_env, parse_lock, plan_summary, summarize_error
-from communityhub.policy import credential_env
+from communityhub.delivery.policy import credential_env
 
 LOCKED = """\
 \x1b[31m╷\x1b[0m

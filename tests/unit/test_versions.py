@@ -9,7 +9,7 @@ import re
 import pytest
 import yaml
 
-from communityhub.settings import Settings
+from communityhub.runtime.settings import Settings
 from localcluster import binaries, charts
 from localcluster.versions import PINNED
 from tests.conftest import OPERATOR_CHART, REPO

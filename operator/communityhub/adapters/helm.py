@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from communityhub.metrics import HELM_COMMANDS, HELM_SECONDS, WAITING_FOR_SLOT
+from communityhub.runtime.metrics import HELM_COMMANDS, HELM_SECONDS, WAITING_FOR_SLOT
 
 
 class HelmError(RuntimeError):

@@ -27,8 +27,8 @@ from lightkube.resources.core_v1 import (
 from lightkube.resources.rbac_authorization_v1 import RoleBinding
 from lightkube.types import PatchType
 
-from communityhub import render
 from communityhub.api import models
+from communityhub.delivery import render
 
 
 @dataclasses.dataclass
@@ -64,7 +64,7 @@ def is_not_found(err: ApiError) -> bool:
     return err.status.code == 404
 
 
-#: Decides whether an existing object may be used: None, or why not (see communityhub.names.ownership).
+#: Decides whether an existing object may be used: None, or why not (see communityhub.delivery.names.ownership).
 OwnerCheck = Callable[[Mapping[str, Any]], "str | None"]
 
 

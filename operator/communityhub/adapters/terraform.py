@@ -31,7 +31,7 @@ from typing import Any
 
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
-from communityhub.metrics import TERRAFORM_COMMANDS, TERRAFORM_SECONDS
+from communityhub.runtime.metrics import TERRAFORM_COMMANDS, TERRAFORM_SECONDS
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _BOX = re.compile(r"^\s*[│╷╵├─]+\s?")

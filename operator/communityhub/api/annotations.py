@@ -30,7 +30,7 @@ USAGE_OBSERVED_AT = f"{GROUP}/usage-observed-at"
 #: The latest start or activity of any user's server (absent: no user ever started one).
 USAGE_LAST_ACTIVITY = f"{GROUP}/usage-last-activity"
 DELIVERED_AT = f"{GROUP}/delivered-at"
-#: The Message-ID of a DELIVERED email in flight (written before the send; see communityhub.delivered).
+#: The Message-ID of a DELIVERED email in flight (written before the send; see communityhub.delivery.emails).
 DELIVERED_EMAIL_ID = f"{GROUP}/delivered-email-id"
 #: The guards' notices (JSON: occurrence key -> Message-ID and, once the SMTP server took it, sentAt).
 NOTICES = f"{GROUP}/notices"

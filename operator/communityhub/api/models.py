@@ -419,7 +419,7 @@ class ReleaseStatus(ApiModel):
 
 
 class NamesStatus(ApiModel):
-    """The names the hub's objects were given, recorded once and kept (see communityhub.names)."""
+    """The names the hub's objects were given, recorded once and kept (see communityhub.delivery.names)."""
 
     namespace: str = Field(description="The hub's namespace on its cluster.")
     release: str = Field(description="Helm release name.")

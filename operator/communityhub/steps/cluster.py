@@ -7,9 +7,9 @@ in the operator's namespace. Dedicated placement (Terraform) is its own module.
 
 from __future__ import annotations
 
-from communityhub.conditions import Verdict
-from communityhub.context import HubContext, Target, indexed
+from communityhub.api.conditions import Verdict
 from communityhub.steps import dedicated
+from communityhub.steps.context import HubContext, Target, indexed
 
 LOCAL = "local"
 SHARED_CLUSTER_LABEL = "hubs.2i2c.org/shared-cluster"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from communityhub import policy
-from communityhub.conditions import Verdict
-from communityhub.context import HubContext
+from communityhub.api.conditions import Verdict
+from communityhub.delivery import policy
+from communityhub.steps.context import HubContext
 
 
 def prepare(ctx: HubContext) -> Verdict:

@@ -20,14 +20,16 @@ from typing import Any
 import yaml
 from lightkube import ApiError, AsyncClient
 
-from communityhub import conditions, metrics, policy, render
 from communityhub.adapters import http, kube
 from communityhub.adapters.helm import IN_PROGRESS, HelmError, Release, kubeconfig_file
+from communityhub.api import conditions
+from communityhub.api.conditions import Verdict
 from communityhub.api.models import CommunityHubSpec
-from communityhub.conditions import Verdict
-from communityhub.context import HubContext, Target
-from communityhub.diagnosis import Cause, rollout_cause
-from communityhub.settings import Settings
+from communityhub.delivery import policy, render
+from communityhub.delivery.diagnosis import Cause, rollout_cause
+from communityhub.runtime import metrics
+from communityhub.runtime.settings import Settings
+from communityhub.steps.context import HubContext, Target
 
 EXPECTED_DEPLOYMENTS = ("hub", "proxy")
 

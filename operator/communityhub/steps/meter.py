@@ -20,13 +20,15 @@ from typing import Any
 from lightkube import ApiError
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Node, Pod
 
-from communityhub import clock, cost, render, usage
 from communityhub.adapters import http, kube
 from communityhub.api import annotations as ann
-from communityhub.conditions import Verdict, rfc3339
-from communityhub.context import HubContext, Target
-from communityhub.settings import Settings
+from communityhub.api.conditions import Verdict, rfc3339
+from communityhub.delivery import render
+from communityhub.money import cost, usage
+from communityhub.runtime import clock
+from communityhub.runtime.settings import Settings
 from communityhub.steps import hub
+from communityhub.steps.context import HubContext, Target
 
 USAGE_REPORTED = "UsageReported"
 COST_REPORTED = "CostReported"

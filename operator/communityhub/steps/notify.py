@@ -1,4 +1,4 @@
-"""The guards' emails, each sent exactly once per occurrence (see :mod:`communityhub.guards.notices`).
+"""The guards' emails, each sent exactly once per occurrence (see :mod:`communityhub.fleet.notices`).
 
 A notice already recorded as sent in the annotations Kopf handed over costs nothing; one that looks
 due is decided again on the hub read fresh, its intent written on that version (a concurrent write
@@ -12,13 +12,13 @@ from collections.abc import Sequence
 
 from lightkube import ApiError
 
-from communityhub import conditions
 from communityhub.adapters import kube, smtp
+from communityhub.api import conditions
 from communityhub.api.annotations import NOTICES
-from communityhub.context import HubContext
-from communityhub.guards import notices as record
-from communityhub.guards.lifecycle import Notice
-from communityhub.steps.delivery import smtp_server
+from communityhub.fleet import notices as record
+from communityhub.fleet.lifecycle import Notice
+from communityhub.steps.context import HubContext
+from communityhub.steps.delivered import smtp_server
 
 
 async def send(ctx: HubContext, due: Sequence[Notice], month: str) -> list[str]:

@@ -9,35 +9,13 @@ appear in values, status, events or logs.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from typing import Any
 
-from communityhub import render
 from communityhub.adapters import http, kube
-from communityhub.api.models import CommunityHubSpec
-from communityhub.conditions import Verdict
-from communityhub.context import HubContext
+from communityhub.api.conditions import Verdict
+from communityhub.delivery import identity, render
+from communityhub.steps.context import HubContext
 
 CLIENT_KEYS = ("client_id", "client_secret")
-
-
-def discovery_url(issuer: str) -> str:
-    return issuer.rstrip("/") + "/.well-known/openid-configuration"
-
-
-def oidc_endpoints(issuer: str, document: Any) -> dict[str, str]:
-    """The endpoints GenericOAuthenticator needs, from an issuer's discovery document (pure).
-
-    Raises ValueError when the document is not for this issuer or lacks an endpoint.
-    """
-    if not isinstance(document, Mapping):
-        raise ValueError("the discovery document is not a JSON object")
-    if str(document.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
-        raise ValueError(f"the discovery document names issuer {document.get('issuer')!r}, not {issuer!r}")
-    missing = [k for k in render.OIDC_ENDPOINTS if not isinstance(document.get(k), str) or not document[k]]
-    if missing:
-        raise ValueError(f"the discovery document has no {', '.join(missing)}")
-    return {k: str(document[k]) for k in render.OIDC_ENDPOINTS}
 
 
 async def discover(ctx: HubContext, issuer: str) -> dict[str, str]:
@@ -45,9 +23,9 @@ async def discover(ctx: HubContext, issuer: str) -> dict[str, str]:
     cached = ctx.discovery.get(issuer)
     if cached and cached[0] > time.monotonic():
         return cached[1]
-    document = await http.get_json(discovery_url(issuer), timeout_seconds=ctx.settings.http_timeout_seconds,
+    document = await http.get_json(identity.discovery_url(issuer), timeout_seconds=ctx.settings.http_timeout_seconds,
                                    extra_ca_file=ctx.settings.extra_ca_file)
-    endpoints = oidc_endpoints(issuer, document)
+    endpoints = identity.oidc_endpoints(issuer, document)
     ctx.discovery[issuer] = (time.monotonic() + ctx.settings.oidc_discovery_seconds, endpoints)
     return endpoints
 
@@ -82,29 +60,8 @@ async def prepare(ctx: HubContext) -> Verdict:
 
 def describe(ctx: HubContext) -> str:
     """Who gets in, in one line (status message and the DELIVERED email)."""
-    return f"{render.AUTHENTICATORS[ctx.spec.auth.provider][1]} lets in {who_gets_in(ctx.spec)}; " \
+    return f"{render.AUTHENTICATORS[ctx.spec.auth.provider][1]} lets in {identity.who_gets_in(ctx.spec)}; " \
            f"callback {render.callback_url(ctx.spec)}"
-
-
-def who_gets_in(spec: CommunityHubSpec) -> str:
-    auth = spec.auth
-    if auth.provider == "github" and auth.github:
-        who = f"members of GitHub organization {auth.github.organization}"
-        if auth.github.teams:
-            who += f" (teams {', '.join(auth.github.teams)})"
-    elif auth.provider == "cilogon" and auth.cilogon:
-        who = "CILogon users from " + "; ".join(
-            idp.entity_id + (f" (email domains {', '.join(idp.allowed_domains)})" if idp.allowed_domains else "")
-            for idp in auth.cilogon.allowed_idps)
-    elif auth.oidc:
-        who = f"users of OIDC issuer {auth.oidc.issuer}"
-        if auth.oidc.allowed_groups:
-            who += f" in group(s) {', '.join(auth.oidc.allowed_groups)}"
-    else:
-        who = "nobody"
-    if auth.allowed_users:
-        who += f", and by name: {', '.join(auth.allowed_users)}"
-    return who
 
 
 def verdict(ctx: HubContext, prepared: Verdict, hub: Verdict) -> Verdict:

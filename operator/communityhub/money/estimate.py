@@ -18,8 +18,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from communityhub import billing
 from communityhub.api.models import CommunityHubSpec
+from communityhub.money import billing
 
 HOURS_PER_MONTH = 730
 #: The core pool each Terraform module adds (machine type, min, max): tests/unit/test_estimate.py checks

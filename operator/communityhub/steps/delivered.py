@@ -1,4 +1,4 @@
-"""Step 6, Delivered: the DELIVERED email, exactly once per hub (see :mod:`communityhub.delivered`).
+"""Step 6, Delivered: the DELIVERED email, exactly once per hub (see :mod:`communityhub.delivery.emails`).
 
 Runs after Ready is decided; its outcome never changes Ready. A failed send is retried on the hub's
 backoff; the message names the SMTP server's answer, never the credentials.
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from lightkube import ApiError
 
-from communityhub import conditions, delivered
 from communityhub.adapters import kube, smtp
-from communityhub.conditions import Verdict
-from communityhub.context import HubContext
-from communityhub.settings import Settings
+from communityhub.api import conditions
+from communityhub.api.conditions import Verdict
+from communityhub.delivery import emails
+from communityhub.runtime.settings import Settings
+from communityhub.steps.context import HubContext
 
 #: Delivered reasons that a later pass can change by itself (the hub keeps being retried for them).
 RETRYABLE = frozenset({"EmailFailed"})
@@ -44,25 +45,25 @@ def intent_refused(code: int | None, message: str) -> Verdict:
 async def deliver(ctx: HubContext, ready: bool) -> Verdict:
     settings = ctx.settings
     annotations, resource_version = dict(ctx.annotations), None
-    decision = delivered.decide(annotations, ready, ctx.namespace, ctx.name)
+    decision = emails.decide(annotations, ready, ctx.namespace, ctx.name)
     if decision.action == "send":
         if not settings.smtp_host:
             return Verdict.false("EmailNotConfigured", "no SMTP server in the operator's settings (CHUB_SMTP_HOST); "
                                                        "the email goes out once there is one")
         # Kopf's body may predate our own writes: decide again on the annotations as they are now.
         annotations, resource_version = await kube.hub_annotations(ctx.clusters.get(None), ctx.namespace, ctx.name)
-        decision = delivered.decide(annotations, ready, ctx.namespace, ctx.name)
+        decision = emails.decide(annotations, ready, ctx.namespace, ctx.name)
     if decision.action != "send":
-        ctx.delivered_at = annotations.get(delivered.DELIVERED_AT)
+        ctx.delivered_at = annotations.get(emails.DELIVERED_AT)
         return decision.verdict
     client = ctx.clusters.get(None)
     try:
         server = await smtp_server(ctx, settings)
-        message = delivered.message(ctx.spec, ctx.namespace, ctx.name, sender=settings.smtp_from,
+        message = emails.message(ctx.spec, ctx.namespace, ctx.name, sender=settings.smtp_from,
                                     support_url=settings.support_url, support_email=settings.support_email)
         message_id = str(message["Message-ID"])
         # The intent first, on the version just read: a concurrent writer makes this fail (409), not send twice.
-        await kube.patch_hub_annotations(client, ctx.namespace, ctx.name, {delivered.EMAIL_ID: message_id},
+        await kube.patch_hub_annotations(client, ctx.namespace, ctx.name, {emails.EMAIL_ID: message_id},
                                          resource_version=resource_version)
     except ApiError as err:
         return intent_refused(err.status.code, str(err.status.message))
@@ -72,11 +73,11 @@ async def deliver(ctx: HubContext, ready: bool) -> Verdict:
         await smtp.send(server, message)
     except smtp.SmtpError as err:
         # Cleanly failed: nothing went out, so the next attempt may send.
-        await kube.patch_hub_annotations(client, ctx.namespace, ctx.name, {delivered.EMAIL_ID: None})
+        await kube.patch_hub_annotations(client, ctx.namespace, ctx.name, {emails.EMAIL_ID: None})
         ctx.log.warning("DELIVERED email failed", error=str(err))
         return Verdict.false("EmailFailed", f"sending to {ctx.spec.community.contact_email} failed: {err}")
     sent_at = conditions.now_rfc3339()
-    await kube.patch_hub_annotations(client, ctx.namespace, ctx.name, {delivered.DELIVERED_AT: sent_at})
+    await kube.patch_hub_annotations(client, ctx.namespace, ctx.name, {emails.DELIVERED_AT: sent_at})
     ctx.delivered_at = sent_at
     ctx.log.info("DELIVERED email sent", message_id=message_id, to=ctx.spec.community.contact_email)
     return Verdict.true("EmailSent", f"DELIVERED email {message_id} sent to "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from communityhub.guards.lifecycle import GUARD_CONDITIONS
+from communityhub.fleet.lifecycle import GUARD_CONDITIONS
 
 #: What each guard's reasons mean for a person reading the list.
 ATTENTION = {

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from communityhub.api import annotations as ann
+from communityhub.api.conditions import rfc3339
 from communityhub.api.models import CommunityHubSpec
-from communityhub.conditions import rfc3339
 
 PRICE_TABLE: dict[str, dict[str, float]] = {
     "education": {"shared": 1000.0, "dedicated": 1500.0},

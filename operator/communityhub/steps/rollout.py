@@ -14,11 +14,10 @@ from lightkube import ApiError, AsyncClient
 from lightkube.generic_resource import create_global_resource
 from lightkube.types import PatchType
 
-from communityhub import conditions
 from communityhub.adapters import kube
-from communityhub.api import models
-from communityhub.context import indexed
-from communityhub.rollouts.plan import PREVIOUS_ANNOTATION, ROLLOUT_LABEL, Plan, hub_view, newest, plan
+from communityhub.api import conditions, models
+from communityhub.fleet.rollout_plan import PREVIOUS_ANNOTATION, ROLLOUT_LABEL, Plan, hub_view, newest, plan
+from communityhub.steps.context import indexed
 
 ROLLOUT = create_global_resource(models.GROUP, models.VERSION, models.ROLLOUT_KIND, models.ROLLOUT_PLURAL)
 

@@ -19,8 +19,8 @@ import markupsafe
 import yaml
 from jinja2.utils import htmlsafe_json_dumps
 
-from communityhub import names
 from communityhub.api.models import CommunityHubSpec
+from communityhub.delivery import names
 
 OAUTH_SECRET_NAME = "hub-oauth-client"
 #: On everything the operator creates (and how it finds the hub namespaces it made).

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from communityhub.quantities import parse_cpu, parse_memory
+from communityhub.api.quantities import parse_cpu, parse_memory
 
 OVERHEAD = "(overhead)"
 REGION_LABEL = "topology.kubernetes.io/region"

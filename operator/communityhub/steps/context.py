@@ -6,13 +6,13 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from communityhub import names as hub_names
 from communityhub.adapters.helm import Helm
 from communityhub.adapters.kube import Clusters
 from communityhub.api.models import CommunityHubSpec
-from communityhub.guards.lifecycle import Guards
-from communityhub.names import HubNames
-from communityhub.settings import Settings
+from communityhub.delivery import names as hub_names
+from communityhub.delivery.names import HubNames
+from communityhub.fleet.lifecycle import Guards
+from communityhub.runtime.settings import Settings
 
 
 def indexed(index: Mapping[Any, Any], key: Any) -> Any:
@@ -46,7 +46,7 @@ class HubContext:
     deployments: Mapping[Any, Any]
     shared_clusters: Mapping[Any, Any]
     log: Any
-    #: Every name of the hub's objects (namespace, release, Terraform state...): see communityhub.names.
+    #: Every name of the hub's objects (namespace, release, Terraform state...): see communityhub.delivery.names.
     names: HubNames
     #: Kopf index: (namespace, name) -> kubeconfig of the hub's dedicated cluster.
     dedicated_kubeconfigs: Mapping[Any, Any] = dataclasses.field(default_factory=dict)

@@ -2,7 +2,7 @@
 
 The record is one annotation on the CommunityHub (``hubs.2i2c.org/notices``), a JSON map from a
 notice's key to ``{"id": <Message-ID>}`` written *before* the send and ``sentAt`` added after the SMTP
-server took it: the DELIVERED email's protocol (:mod:`communityhub.delivered`), one entry per
+server took it: the DELIVERED email's protocol (:mod:`communityhub.delivery.emails`), one entry per
 occurrence. An id without ``sentAt`` means the operator stopped while sending: not sent again.
 """
 
@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Any, Literal
 
-from communityhub import render
 from communityhub.api.annotations import NOTICES
 from communityhub.api.models import CommunityHubSpec
-from communityhub.delivered import envelope
-from communityhub.guards.lifecycle import Notice
+from communityhub.delivery import render
+from communityhub.delivery.emails import envelope
+from communityhub.fleet.lifecycle import Notice
 
 Ledger = dict[str, dict[str, str]]
 #: Keys of monthly notices: dropped from the record once their month is over (they cannot recur).

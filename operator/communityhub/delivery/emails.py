@@ -18,12 +18,11 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from typing import Literal
 
-from communityhub import policy, render
 from communityhub.api.annotations import DELIVERED_AT
 from communityhub.api.annotations import DELIVERED_EMAIL_ID as EMAIL_ID
+from communityhub.api.conditions import Verdict
 from communityhub.api.models import CommunityHubSpec
-from communityhub.conditions import Verdict
-from communityhub.steps import sso
+from communityhub.delivery import identity, policy, render
 
 
 def one_line(text: str) -> str:
@@ -63,7 +62,7 @@ LOGIN_BUTTONS = {"github": "Sign in with GitHub", "cilogon": "Sign in with CILog
 
 def login_instructions(spec: CommunityHubSpec) -> str:
     return (f"Open {render.hub_url(spec)} and choose \"{LOGIN_BUTTONS[spec.auth.provider]}\". "
-            f"Who may log in: {sso.who_gets_in(spec)}.")
+            f"Who may log in: {identity.who_gets_in(spec)}.")
 
 
 def envelope(spec: CommunityHubSpec, namespace: str, name: str, subject: str, kind: str, *, sender: str,

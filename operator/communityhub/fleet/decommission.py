@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from communityhub import render
+from communityhub.api.conditions import Verdict
 from communityhub.api.models import GROUP, CommunityHubSpec
-from communityhub.conditions import Verdict
-from communityhub.guards.lifecycle import Notice
+from communityhub.delivery import render
+from communityhub.fleet.lifecycle import Notice
 
 DECOMMISSIONED = "Decommissioned"
 #: On a kept volume: which hub it was (namespace.name of the CommunityHub) and which claim.

@@ -55,7 +55,7 @@ class Settings(BaseModel):
     health_port: int = Field(default=8081, ge=0, le=65535)
     #: terraform or tofu: the operator accepts either.
     terraform: str = "terraform"
-    terraform_modules: str = str(Path(__file__).resolve().parents[2] / "terraform" / "modules")
+    terraform_modules: str = str(Path(__file__).resolve().parents[3] / "terraform" / "modules")
     terraform_workdir: str = str(Path(tempfile.gettempdir()) / "communityhub-terraform")
     terraform_timeout_seconds: float = Field(default=1800, gt=0)
     terraform_concurrency: int = Field(default=4, ge=1)
@@ -93,7 +93,7 @@ class Settings(BaseModel):
     hub_api_url: str = ""
     #: A YAML price catalog (cloud -> region -> machine type -> USD/hour) merged over the shipped one.
     price_catalog: str = ""
-    #: Tests only: a file with an RFC 3339 time that guards and metering take for now (communityhub.clock).
+    #: Tests only: a file with an RFC 3339 time that guards and metering take for now (communityhub.runtime.clock).
     clock_file: str = ""
     #: The cloud of nodes that neither carry a hubs.2i2c.org/cloud label nor a known providerID scheme.
     default_cloud: str = "gcp"

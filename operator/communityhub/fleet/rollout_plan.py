@@ -15,8 +15,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from communityhub.api.conditions import SCALED_DOWN, WAITING_FOR_WINDOW, Verdict
 from communityhub.api.models import GROUP, FleetRolloutSpec
-from communityhub.conditions import SCALED_DOWN, WAITING_FOR_WINDOW, Verdict
 
 #: On a CommunityHub: the rollout whose target it runs; and the one it ran before (a rollback restores it).
 ROLLOUT_LABEL = f"{GROUP}/rollout"

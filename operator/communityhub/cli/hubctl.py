@@ -1,5 +1,5 @@
 """``hubctl``: the billing reader. It lists the CommunityHubs of the current kubeconfig and turns the
-operator's annotations into invoices and network KPIs (the logic is :mod:`communityhub.billing`).
+operator's annotations into invoices and network KPIs (the logic is :mod:`communityhub.money.billing`).
 
     hubctl billing invoices --month 2026-11 [-o table|json|yaml|csv] [--out DIR] [--strict]
     hubctl kpis [-o table|json|yaml|csv]
@@ -29,9 +29,9 @@ from typing import Any
 import yaml
 from lightkube import Client
 
-from communityhub import billing
 from communityhub.adapters.kube import HUB
-from communityhub.guards import report
+from communityhub.fleet import report
+from communityhub.money import billing
 
 FORMATS = ("table", "json", "yaml", "csv")
 

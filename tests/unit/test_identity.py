@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from communityhub.adapters import http
-from communityhub.steps import sso
+from communityhub.delivery import identity
 from tests.support.httpserver import HttpServer
 
 ISSUER = "https://id.example.org/realms/hub"
@@ -16,10 +16,10 @@ DOC = {"issuer": ISSUER, "authorization_endpoint": f"{ISSUER}/auth", "token_endp
 
 
 def test_endpoints_from_a_discovery_document() -> None:
-    assert sso.oidc_endpoints(ISSUER + "/", DOC) == {
+    assert identity.oidc_endpoints(ISSUER + "/", DOC) == {
         "authorization_endpoint": f"{ISSUER}/auth", "token_endpoint": f"{ISSUER}/token",
         "userinfo_endpoint": f"{ISSUER}/userinfo"}
-    assert sso.discovery_url(ISSUER + "/") == f"{ISSUER}/.well-known/openid-configuration"
+    assert identity.discovery_url(ISSUER + "/") == f"{ISSUER}/.well-known/openid-configuration"
 
 
 @pytest.mark.parametrize(("document", "error"), [
@@ -29,7 +29,7 @@ def test_endpoints_from_a_discovery_document() -> None:
 ])
 def test_bad_discovery_documents_are_refused(document: object, error: str) -> None:
     with pytest.raises(ValueError, match=error):
-        sso.oidc_endpoints(ISSUER, document)
+        identity.oidc_endpoints(ISSUER, document)
 
 
 def test_get_json_reads_and_reports_errors_without_the_token() -> None:

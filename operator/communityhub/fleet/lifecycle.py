@@ -5,7 +5,7 @@ time-boxed window, each decided from the spec, the hub's annotations and the tim
 (hold the hub before its window, scale it down after its contract or window, refuse new user servers
 over budget) and the notices due now. A notice has a key naming its occurrence (the 90 % notice of
 2026-11, the reminder of a contract ending 2027-06-30): sent once per key (see
-:mod:`communityhub.guards.notices`), so a pass that decides the same thing again sends nothing.
+:mod:`communityhub.fleet.notices`), so a pass that decides the same thing again sends nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import datetime as dt
 from collections.abc import Mapping
 
 from communityhub.api import annotations as ann
+from communityhub.api.conditions import SCALED_DOWN, WAITING_FOR_WINDOW, Verdict, rfc3339
 from communityhub.api.models import CommunityHubSpec
-from communityhub.conditions import SCALED_DOWN, WAITING_FOR_WINDOW, Verdict, rfc3339
 
 WITHIN_BUDGET = "WithinBudget"
 CONTRACT_ACTIVE = "ContractActive"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from communityhub.api.conditions import Verdict
 from communityhub.api.models import ESSENTIAL_MAX_PROFILES, CommunityHubSpec
-from communityhub.conditions import Verdict
-from communityhub.quantities import parse_memory
+from communityhub.api.quantities import parse_memory
 
 #: Largest profile per archetype (CPU cores, memory bytes): the standard platform, not one-offs.
 PROFILE_LIMITS = {

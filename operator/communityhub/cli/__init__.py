@@ -1,0 +1,1 @@
+"""The command lines for people: ``hubctl`` (billing, KPIs, guards)."""

@@ -1,0 +1,50 @@
+"""Who may log in (pure): an OIDC issuer's endpoints from its discovery document, and who a hub's
+authenticator lets in, in words (the SSOReady condition and the DELIVERED email)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from communityhub.api.models import CommunityHubSpec
+from communityhub.delivery import render
+
+
+def discovery_url(issuer: str) -> str:
+    return issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+def oidc_endpoints(issuer: str, document: Any) -> dict[str, str]:
+    """The endpoints GenericOAuthenticator needs, from an issuer's discovery document (pure).
+
+    Raises ValueError when the document is not for this issuer or lacks an endpoint.
+    """
+    if not isinstance(document, Mapping):
+        raise ValueError("the discovery document is not a JSON object")
+    if str(document.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
+        raise ValueError(f"the discovery document names issuer {document.get('issuer')!r}, not {issuer!r}")
+    missing = [k for k in render.OIDC_ENDPOINTS if not isinstance(document.get(k), str) or not document[k]]
+    if missing:
+        raise ValueError(f"the discovery document has no {', '.join(missing)}")
+    return {k: str(document[k]) for k in render.OIDC_ENDPOINTS}
+
+
+def who_gets_in(spec: CommunityHubSpec) -> str:
+    auth = spec.auth
+    if auth.provider == "github" and auth.github:
+        who = f"members of GitHub organization {auth.github.organization}"
+        if auth.github.teams:
+            who += f" (teams {', '.join(auth.github.teams)})"
+    elif auth.provider == "cilogon" and auth.cilogon:
+        who = "CILogon users from " + "; ".join(
+            idp.entity_id + (f" (email domains {', '.join(idp.allowed_domains)})" if idp.allowed_domains else "")
+            for idp in auth.cilogon.allowed_idps)
+    elif auth.oidc:
+        who = f"users of OIDC issuer {auth.oidc.issuer}"
+        if auth.oidc.allowed_groups:
+            who += f" in group(s) {', '.join(auth.oidc.allowed_groups)}"
+    else:
+        who = "nobody"
+    if auth.allowed_users:
+        who += f", and by name: {', '.join(auth.allowed_users)}"
+    return who

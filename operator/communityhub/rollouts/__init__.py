@@ -1,1 +1,0 @@
-"""Fleet operations: staged rollouts of chart and value changes across the hubs."""

@@ -1,0 +1,222 @@
+"""The Terraform run of a dedicated hub's cluster, read in one place: the root module generated per hub and
+the variables the operator passes it, the customer's credentials in its environment, the scratch
+directory, the operator-wide concurrency slot, the ``kubernetes`` backend, and the takeover of a stale
+state lock. :mod:`communityhub.steps.dedicated` decides when to run it; the cost gate before an apply is
+:mod:`communityhub.steps.approval`; every name (state Secret, lock Lease, cluster stem) comes from
+:mod:`communityhub.delivery.names`.
+
+The root module puts the cloud's module from ``terraform/modules/<cloud>`` behind a ``kubernetes``
+backend (state in a Secret of the operator's namespace, so a restarted operator, or another replica,
+finds it). Customer-cloud credentials reach Terraform only through its environment; the scratch
+directory is removed after every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from lightkube import ApiError
+from lightkube.resources.coordination_v1 import Lease
+
+from communityhub.adapters import kube
+from communityhub.adapters.terraform import StateLocked, TerraformRunner, base_env
+from communityhub.api.conditions import Verdict
+from communityhub.delivery import policy, render
+from communityhub.runtime import metrics
+from communityhub.steps.context import HubContext
+
+_SEMAPHORES: dict[int, asyncio.Semaphore] = {}
+
+
+def variables(ctx: HubContext) -> dict[str, Any]:
+    dedicated = ctx.spec.placement.dedicated
+    assert dedicated is not None
+    extra: dict[str, str] = {}
+    if dedicated.cloud == "local":
+        extra = {"kubeconfig_path": ctx.settings.local_cluster_kubeconfig,
+                 "provision_seconds": str(ctx.settings.local_provision_seconds)}
+    return {
+        "hub_name": ctx.names.cluster_stem,
+        "region": dedicated.region,
+        "node_pools": [{"name": p.name, "machine_type": p.machine_type, "min": p.min, "max": p.max}
+                       for p in dedicated.node_pools],
+        "labels": {"hub": ctx.name, "hub-namespace": ctx.namespace, "archetype": ctx.spec.community.archetype,
+                   "cost-center": render.label_value(ctx.spec.billing.cost_center or "none").lower()},
+        "billing_account": dedicated.account,
+        "extra": extra,
+    }
+
+
+def module_dir(ctx: HubContext) -> Path:
+    assert ctx.spec.placement.dedicated is not None
+    return Path(ctx.settings.terraform_modules) / ctx.spec.placement.dedicated.cloud
+
+
+def inputs_hash(ctx: HubContext) -> str:
+    """Changes when the variables or the module's code change."""
+    digest = hashlib.sha256(json.dumps(variables(ctx), sort_keys=True).encode())
+    for path in sorted(module_dir(ctx).glob("*.tf")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return "sha256:" + digest.hexdigest()[:32]
+
+
+ROOT_MODULE = """\
+terraform {
+  backend "kubernetes" {}
+}
+
+variable "hub_name" { type = string }
+variable "region" { type = string }
+variable "node_pools" { type = list(object({ name = string, machine_type = string, min = number, max = number })) }
+variable "labels" { type = map(string) }
+variable "billing_account" { type = string }
+variable "extra" { type = map(string) }
+
+module "cluster" {
+  source          = "%(source)s"
+  hub_name        = var.hub_name
+  region          = var.region
+  node_pools      = var.node_pools
+  labels          = var.labels
+  billing_account = var.billing_account
+  extra           = var.extra
+}
+
+output "cluster_name" { value = module.cluster.cluster_name }
+output "endpoint" { value = module.cluster.endpoint }
+output "ca_certificate" { value = module.cluster.ca_certificate }
+output "kubeconfig" {
+  value     = module.cluster.kubeconfig
+  sensitive = true
+}
+"""
+
+
+async def credentials_env(ctx: HubContext, for_destroy: bool = False) -> dict[str, str] | Verdict:
+    """The customer's credentials for Terraform. Each apply keeps a copy in the operator's namespace, so a
+    destroy still has them when the hub's own Secret went first (a GitOps prune deletes both at once)."""
+    dedicated = ctx.spec.placement.dedicated
+    assert dedicated is not None
+    if dedicated.account != "customer" or dedicated.credentials_secret_ref is None:
+        return {}
+    ref = dedicated.credentials_secret_ref.name
+    local = ctx.clusters.get(None)
+    try:
+        data = await kube.read_secret(local, ref, ctx.namespace)
+    except kube.SecretForbidden as err:
+        if not for_destroy:
+            return Verdict.false("SecretForbidden", str(err))
+        data = None
+    if not data and for_destroy:
+        data = await kube.read_secret(local, ctx.names.credentials_secret, ctx.settings.namespace)
+    if not data:
+        return Verdict.false("CredentialsSecretNotFound",
+                             f"Secret {ctx.namespace}/{ref} (placement.dedicated.credentialsSecretRef) not found or "
+                             f"empty: its keys are the environment variables of the cloud's Terraform provider")
+    env = policy.credential_env(dedicated.cloud, data, f"{ctx.namespace}/{ref}")
+    if isinstance(env, dict) and not for_destroy:
+        try:
+            await kube.ensure_secret(local, ctx.names.credentials_secret, ctx.settings.namespace, data,
+                                     render.MANAGED_BY, annotations=ctx.owner_annotations, check=ctx.ownership)
+        except kube.NotOwned as err:
+            return Verdict.false("NameConflict", f"{err}: the credentials are not kept for the destroy")
+    return env
+
+
+def backend_config(ctx: HubContext) -> dict[str, str]:
+    config = {"secret_suffix": ctx.names.state_suffix, "namespace": ctx.settings.namespace}
+    kubeconfig = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+    if kubeconfig:
+        config["config_path"] = kubeconfig
+    else:
+        config["in_cluster_config"] = "true"
+    return config
+
+
+def _stale(lock_created: dt.datetime | None, timeout: float) -> bool:
+    """A lock older than the longest run the operator allows belongs to a run that is gone."""
+    if lock_created is None:
+        return False
+    return dt.datetime.now(dt.UTC) - lock_created > dt.timedelta(seconds=timeout + 30)
+
+
+async def _take_over(ctx: HubContext, lock_id: str) -> None:
+    """Release a stale lock: the kubernetes backend's lock is a Lease whose holderIdentity is the lock ID.
+    Deleted only while that same lock still holds it (what `terraform force-unlock` does, without needing
+    an initialised working directory, which a locked state prevents)."""
+    name = ctx.names.lock_lease
+    client = ctx.clusters.get(None)
+    try:
+        lease = await client.get(Lease, name, namespace=ctx.settings.namespace)
+    except ApiError as err:
+        if kube.is_not_found(err):
+            return
+        raise
+    if lease.spec is not None and lease.spec.holderIdentity == lock_id:
+        await client.delete(Lease, name, namespace=ctx.settings.namespace)
+
+
+class AwaitingApproval(Exception):
+    """The plan is made and not applied: a person approves it first."""
+
+    def __init__(self, plan: str) -> None:
+        super().__init__(plan)
+        self.plan = plan
+
+
+async def run(ctx: HubContext, runner: TerraformRunner, destroy: bool = False,
+                         approved: Callable[[str], bool] | None = None) -> str:
+    """init, plan, apply (or destroy); returns the plan's summary. With ``approved``, a plan that changes
+    anything is applied only when it says yes to the plan's summary (else AwaitingApproval). Takes over a
+    stale lock once."""
+    for attempt in (1, 2):
+        try:
+            await runner.init(backend_config(ctx))
+            summary = await runner.plan("hub.tfplan", destroy=destroy)
+            if not summary.empty and approved is not None and not approved(str(summary)):
+                raise AwaitingApproval(str(summary))
+            if not summary.empty:
+                await runner.apply("hub.tfplan")
+            return str(summary)
+        except StateLocked as locked:
+            if attempt == 2 or not _stale(locked.lock.created, ctx.settings.terraform_timeout_seconds):
+                raise
+            ctx.log.warning("taking over a stale terraform state lock", lock=locked.lock.id, who=locked.lock.who,
+                            created=str(locked.lock.created))
+            await _take_over(ctx, locked.lock.id)
+    raise AssertionError("unreachable")
+
+
+def _semaphore(ctx: HubContext) -> asyncio.Semaphore:
+    key = ctx.settings.terraform_concurrency
+    return _SEMAPHORES.setdefault(key, asyncio.Semaphore(key))
+
+
+@contextlib.asynccontextmanager
+async def workspace(ctx: HubContext, credentials: dict[str, str]) -> AsyncIterator[TerraformRunner]:
+    """A runner in a fresh scratch directory with the generated root module, within the operator's
+    concurrency limit; the directory (and with it any credentials Terraform wrote) is removed after."""
+    workdir = Path(ctx.settings.terraform_workdir) / ctx.names.slug
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True, mode=0o700)
+    (workdir / "main.tf").write_text(ROOT_MODULE % {"source": module_dir(ctx)})
+    try:
+        with metrics.WAITING_FOR_SLOT.labels("terraform").track_inprogress():
+            await _semaphore(ctx).acquire()
+        try:
+            yield TerraformRunner(workdir=workdir, binary=ctx.settings.terraform,
+                                  env=base_env(workdir, credentials),
+                                  timeout=ctx.settings.terraform_timeout_seconds, variables=variables(ctx))
+        finally:
+            _semaphore(ctx).release()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
