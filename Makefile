@@ -34,7 +34,7 @@ binaries: venv
 	$(PY) -m localcluster build
 
 crds: venv
-	for f in communityhub.yaml fleetrollout.yaml; do \
+	for f in $$($(PY) -c "from communityhub.api import crd; print(*crd.FILES)"); do \
 	  $(PY) -m communityhub.api.crd $$f > crds/$$f && cp crds/$$f helm/communityhub-operator/crds/$$f || exit 1; done
 
 lint: venv

@@ -114,7 +114,7 @@ def workload(kubectl_bin: Path) -> Iterator[Cluster]:
 def crd(management: Cluster) -> Path:
     management.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD.parent))
     management.kubectl("wait", "--for=condition=Established", "crd/communityhubs.hubs.2i2c.org",
-                       "crd/fleetrollouts.hubs.2i2c.org", "--timeout=60s")
+                       "crd/fleetrollouts.hubs.2i2c.org", "crd/hubclasses.hubs.2i2c.org", "--timeout=60s")
     return CRD
 
 

@@ -27,7 +27,7 @@ from communityhub.adapters.kube import Clusters, SecretIndex, deployment_health
 from communityhub.api import annotations as ann
 from communityhub.api import conditions, models
 from communityhub.api.conditions import Verdict
-from communityhub.delivery import names
+from communityhub.delivery import classes, names
 from communityhub.delivery.render import CHART_APP
 from communityhub.fleet import decommission, lifecycle, rollout_plan
 from communityhub.reconcile import failures as reconcile_failures
@@ -43,6 +43,7 @@ from communityhub.steps.dedicated import KUBECONFIG_LABEL, decode_kubeconfig
 SETTINGS = Settings.from_env()
 RESOURCE = (models.GROUP, models.VERSION, models.PLURAL)
 ROLLOUTS = (models.GROUP, models.VERSION, models.ROLLOUT_PLURAL)
+HUB_CLASSES = (models.GROUP, models.VERSION, models.HUB_CLASS_PLURAL)
 PREFIX = models.GROUP  # our progress/diffbase annotations, and the marker that hides ours from diffs
 
 
@@ -110,8 +111,19 @@ def hub_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: A
     return {(namespace, labels.get("release")): deployment_health(body)}
 
 
+@kopf.index(*HUB_CLASSES)
+def hub_classes(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
+    """Class name -> its spec, generation and whether it is the default (communityhub.delivery.classes)."""
+    return {name: classes.index_entry(body)}
+
+
+def _classes(index: kopf.Index) -> dict[str, Any]:
+    """The HubClasses by name: a handful per operator, so a copy per pass is cheap."""
+    return {name: entry for name in index if (entry := indexed(index, name)) is not None}
+
+
 async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index, fleet_rollouts: kopf.Index,
-                   **_: Any) -> HubContext:
+                   hub_classes: kopf.Index, **_: Any) -> HubContext:
     for index in (memo.shared_clusters, memo.dedicated_kubeconfigs):  # listed once at start
         await asyncio.wait_for(index.ready.wait(), timeout=60)
     hub = models.CommunityHub.model_validate(dict(body))
@@ -124,6 +136,7 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
     found = indexed(fleet_rollouts, rollout) if rollout else None  # one lookup, not a copy of the index
     return HubContext(
         rollout=rollout, rollout_target=found["target"] if found else None,
+        hub_class=classes.resolve(hub.spec, _classes(hub_classes)),
         name=str(meta.name), namespace=str(meta.namespace), generation=meta.get("generation"),
         spec=hub.spec, status=status, settings=memo.settings, helm=memo.helm,
         names=names.resolve(str(meta.namespace), str(meta.name), status),
@@ -135,7 +148,7 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
 
 
 async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigger: str,
-                     hub_deployments: kopf.Index, fleet_rollouts: kopf.Index) -> float | None:
+                     hub_deployments: kopf.Index, fleet_rollouts: kopf.Index, hub_classes: kopf.Index) -> float | None:
     namespace, name = str(body.metadata.namespace), str(body.metadata.name)
     key = (namespace, name)
     # Metering (usage and cost of Ready hubs) rides on the resync pass, every meter_seconds per hub.
@@ -156,7 +169,7 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
             return None  # another pass ran while this one waited: its body predates that pass's writes
         memo.passes[key] = memo.passes.get(key, 0) + 1
         # Built only now: with what the pass before this one recorded (see _context).
-        ctx = await _context(body, memo, hub_deployments, fleet_rollouts)
+        ctx = await _context(body, memo, hub_deployments, fleet_rollouts, hub_classes)
         try:
             with metrics.RECONCILE_SECONDS.labels(trigger).time():
                 outcome = await reconcile(ctx, retry=failures, email_failures=memo.email_failures.get(key, 0),
@@ -231,9 +244,9 @@ async def _say_the_operator_failed(memo: kopf.Memo, body: kopf.Body, ctx: HubCon
 @kopf.on.update(*RESOURCE, field="spec")
 @kopf.on.update(*RESOURCE, field="metadata.labels")  # a FleetRollout reaching the hub (its label), or leaving it
 async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str,
-                  hub_deployments: kopf.Index, fleet_rollouts: kopf.Index, **_: Any) -> None:
+                  hub_deployments: kopf.Index, fleet_rollouts: kopf.Index, hub_classes: kopf.Index, **_: Any) -> None:
     """Walk the hub through the delivery flow; retried until every step is True."""
-    delay = await _reconcile(body, patch, memo, str(reason), hub_deployments, fleet_rollouts)
+    delay = await _reconcile(body, patch, memo, str(reason), hub_deployments, fleet_rollouts, hub_classes)
     if delay is not None:
         raise kopf.TemporaryError(logs.WAITING, delay=delay)
 
@@ -241,11 +254,11 @@ async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: s
 @kopf.timer(*RESOURCE, interval=SETTINGS.resync_seconds, initial_delay=SETTINGS.resync_seconds,
             idle=SETTINGS.resync_seconds)
 async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, hub_deployments: kopf.Index,
-                 fleet_rollouts: kopf.Index, **_: Any) -> None:
-    """Drift check: the same pass, which writes nothing when nothing changed."""
+                 fleet_rollouts: kopf.Index, hub_classes: kopf.Index, **_: Any) -> None:
+    """Drift check: the same pass, which writes nothing when nothing changed (a changed HubClass is a change)."""
     if body.metadata.get("deletionTimestamp"):
         return
-    await _reconcile(body, patch, memo, "resync", hub_deployments, fleet_rollouts)
+    await _reconcile(body, patch, memo, "resync", hub_deployments, fleet_rollouts, hub_classes)
 
 
 #: Attempts at the DECOMMISSIONED email before the hub goes without it (a Warning Event says so): a broken
@@ -283,9 +296,10 @@ async def _say_it_is_decommissioned(ctx: HubContext, body: kopf.Body, memo: kopf
 
 @kopf.on.delete(*RESOURCE)
 async def remove(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int,
-                 hub_deployments: kopf.Index, fleet_rollouts: kopf.Index, **_: Any) -> None:
+                 hub_deployments: kopf.Index, fleet_rollouts: kopf.Index, hub_classes: kopf.Index,
+                 **_: Any) -> None:
     """Tear down in reverse: the release and namespace, then a dedicated cluster; the finalizer goes last."""
-    ctx = await _context(body, memo, hub_deployments, fleet_rollouts)
+    ctx = await _context(body, memo, hub_deployments, fleet_rollouts, hub_classes)
     lock = memo.locks.setdefault((ctx.namespace, ctx.name), asyncio.Lock())
     async with lock:
         result = await teardown.teardown(ctx)

@@ -92,7 +92,7 @@ def status_patch(
     remove: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
     """The status fields that change, and an event for every condition that changes; conditions of ``remove``
-    (guards the spec no longer sets) leave the status."""
+    (guards the spec no longer sets) leave the status, and so does a field ``extra`` sets to None."""
     old_conditions = [c for c in old.get("conditions") or [] if c.get("type") not in remove]
     summary = conditions.summarize(verdicts)
     all_verdicts = {**verdicts, READY: summary}
@@ -109,6 +109,7 @@ def status_patch(
         **{k: v for k, v in extra.items() if v is not None},
     }
     patch = {k: v for k, v in desired.items() if old.get(k) != v}
+    patch.update({k: None for k, v in extra.items() if v is None and old.get(k) is not None})
     events = []
     for type_, verdict in all_verdicts.items():
         before = conditions.find(old_conditions, type_)
@@ -167,7 +168,7 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
     verdicts.update(guards.verdicts)
     await notify.send(ctx, guards.notices, lifecycle.month_of(now))
     target = ctx.target
-    extra: dict[str, Any] = {"names": ctx.names.to_status()}
+    extra: dict[str, Any] = {"names": ctx.names.to_status(), "hubClass": ctx.hub_class.to_status()}
     if target is not None:
         extra["cluster"] = {k: v for k, v in {
             "name": target.cluster, "namespace": target.namespace, "endpoint": target.endpoint,

@@ -23,6 +23,8 @@ from localcluster.controlplane import ControlPlane, _pid_alive, state_root
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "climate-lab.yaml"
 DEDICATED_EXAMPLE = REPO / "examples" / "dedicated-local.yaml"
+#: The provider's default platform layer: hubs without spec.hubClassName get it.
+DEFAULT_CLASS = REPO / "examples" / "hubclasses" / "basehub.yaml"
 CLUSTER = "dev"
 #: The control plane that `cloud: local` hubs get as their "dedicated" cluster.
 DEDICATED_CLUSTER = "dev-dedicated"
@@ -138,9 +140,12 @@ def up() -> int:
     dedicated_kubeconfig = ControlPlane(DEDICATED_CLUSTER, region="local-1").up()
     chart = charts.jupyterhub_chart()
     print(f"    hub chart: {chart.describe()}", flush=True)
-    print(f"2/4 CommunityHub CRD ({REPO / 'crds' / 'communityhub.yaml'})", flush=True)
-    _kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds" / "communityhub.yaml"))
-    _kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/communityhubs.hubs.2i2c.org", "--timeout=60s")
+    crds = sorted((REPO / "crds").glob("*.yaml"))
+    print(f"2/4 CRDs ({', '.join(p.name for p in crds)} from {REPO / 'crds'}) and the default HubClass "
+          f"({DEFAULT_CLASS.relative_to(REPO)})", flush=True)
+    _kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    _kubectl(kubeconfig, "wait", "--for=condition=Established", "-f", str(REPO / "crds"), "--timeout=60s")
+    _kubectl(kubeconfig, "apply", "-f", str(DEFAULT_CLASS))
     # The operator's namespace: its leader Lease (and Terraform state) live there.
     _kubectl(kubeconfig, "create", "namespace", "communityhub-system", check=False)
     smtp_pid = start_smtp_sink()

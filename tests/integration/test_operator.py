@@ -157,6 +157,26 @@ def test_delete_leaves_nothing_behind(management: Cluster, operator: OperatorPro
 
 INVALID = [
     ({"placement": {"type": "shared"}}, "spec.placement.sharedCluster: Required value"),
+    ({"environment": {"image": "quay.io/example/x:1",
+                      "profiles": [{"name": "a", "cpu": 2, "cpuLimit": 1, "memory": "1Gi"}]}},
+     "cpuLimit must not be below cpu"),
+    ({"environment": {"image": "quay.io/example/x:1",
+                      "resources": {"cpu": 1, "memory": "2Gi", "memoryLimit": "1500Mi"}}},
+     "memoryLimit must not be below its guarantee (memory)"),
+    ({"environment": {"image": "quay.io/example/x:1", "profiles": [
+        {"name": "a", "cpu": 1, "memory": "1Gi", "image": "quay.io/x/y:1", "imageChoices": ["pangeo"]}]}},
+     "a profile has one image or imageChoices, not both"),
+    ({"hub": {"domain": "x.hubs.example.org", "branding": {"orgName": "<b>bold</b>"}}},
+     "spec.hub.branding.orgName"),
+    ({"environment": {"image": "quay.io/example/x:1", "storage": {
+        "sharedDirectories": [{"name": "shared", "mountPath": "/home/jovyan/shared"}]}}},
+     "sharedDirectories need type sharedNFS"),
+    ({"environment": {"image": "quay.io/example/x:1", "storage": {"type": "sharedNFS", "sharedDirectories": [
+        {"name": "a", "mountPath": "/home/jovyan/shared"}, {"name": "b", "mountPath": "/home/jovyan/shared"}]}}},
+     "mount paths must be unique"),
+    ({"environment": {"image": "quay.io/example/x:1", "storage": {"type": "sharedNFS", "sharedDirectories": [
+        {"name": "a", "mountPath": "/course", "who": "groups"}]}}},
+     "groups are required when who is groups"),
     ({"placement": {"type": "dedicated"}}, "dedicated is required when type is dedicated"),
     ({"community": {"displayName": "X", "contactEmail": "x@example.org", "archetype": "partnership"}},
      "billing.monthlyFeeUSD is required for partnership hubs"),
@@ -177,7 +197,8 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("example", sorted(p for p in (REPO / "examples").rglob("*.yaml") if "argocd" not in p.parts),
+                         ids=lambda p: str(p.relative_to(REPO / "examples")))
 def test_every_example_is_admitted_by_the_real_api_server(management: Cluster, crd: object, example: Path) -> None:
     """What the README and the demo tell users to apply passes the CRD's schema and CEL rules."""
     management.kubectl("create", "namespace", "hubs", check=False)

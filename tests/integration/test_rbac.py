@@ -46,6 +46,7 @@ def test_the_operator_can_do_what_it_needs(management: Cluster, hub_namespace: s
             "rolebindings", "persistentvolumeclaims", "poddisruptionbudgets.policy", "ingresses.networking.k8s.io")],
         ("list", "events", "-n", hub_namespace),
         ("patch", "persistentvolumes"),  # decommissioning retains a hub's volumes
+        ("watch", "hubclasses.hubs.2i2c.org"),  # the provider's platform layer, read only
     ]
     missing = [" ".join(args) for args in needed if not can(management, *args)]
     assert missing == []
@@ -54,6 +55,8 @@ def test_the_operator_can_do_what_it_needs(management: Cluster, hub_namespace: s
 def test_the_operator_cannot_do_what_it_does_not_need(management: Cluster, hub_namespace: str) -> None:
     forbidden = [
         ("get", "secrets", "-n", "kube-system"),
+        ("patch", "hubclasses.hubs.2i2c.org"),  # never writes the provider's classes
+        ("create", "communityhubs.hubs.2i2c.org", "-n", "default"),
         ("get", "secrets", "-n", "default"),  # not a tenant namespace
         ("list", "secrets", "--all-namespaces"),
         ("bind", "clusterroles/cluster-admin"),

@@ -36,7 +36,8 @@ def test_schema_is_structural_and_documented(name: str) -> None:
     doc = crd.FILES[name]()
     version = doc["spec"]["versions"][0]
     root = version["schema"]["openAPIV3Schema"]
-    for path, node in _walk(root["properties"]["spec"], ".spec") + _walk(root["properties"]["status"], ".status"):
+    status = root["properties"].get("status")  # a HubClass has none (configuration, like a StorageClass)
+    for path, node in _walk(root["properties"]["spec"], ".spec") + (_walk(status, ".status") if status else []):
         for forbidden in ("anyOf", "oneOf", "$ref", "title"):
             assert forbidden not in node, f"{path} has {forbidden}"
         # A map's values have a schema; else unknown fields are preserved or refused, never "additional: false".
@@ -71,3 +72,14 @@ def test_numeric_exclusive_bounds_become_booleans() -> None:
     text = yaml.safe_dump(crd.crd())
     assert "exclusiveMinimum: true" in text
     assert "exclusiveMinimum: 0" not in text
+
+
+def test_hub_class_is_cluster_scoped_configuration() -> None:
+    spec = crd.hub_class_crd()["spec"]
+    assert spec["scope"] == "Cluster" and spec["names"]["kind"] == "HubClass"
+    version = spec["versions"][0]
+    assert "subresources" not in version and "status" not in version["schema"]["openAPIV3Schema"]["properties"]
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert columns["Default"] == ".metadata.annotations.hubs\\.2i2c\\.org/is-default-class"
+    values = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["values"]
+    assert values.get("x-kubernetes-preserve-unknown-fields") is True  # the provider's values: any shape

@@ -4,15 +4,25 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from communityhub.api.models import CommunityHub, CommunityHubSpec
+from communityhub.api.models import CommunityHub, CommunityHubSpec, HubClass
 from tests.conftest import REPO
 
 
-def example_hubs() -> list[dict]:
+def example_docs(kind: str) -> list[dict]:
     docs = []
-    for path in sorted((REPO / "examples").glob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == "CommunityHub"]
+    for path in sorted((REPO / "examples").rglob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d and d.get("kind") == kind]
     return docs
+
+
+def example_hubs() -> list[dict]:
+    return example_docs("CommunityHub")
+
+
+@pytest.mark.parametrize("doc", example_docs("HubClass"), ids=lambda d: d["metadata"]["name"])
+def test_example_classes_parse(doc: dict) -> None:
+    hub_class = HubClass.model_validate(doc)
+    assert hub_class.spec.description
 
 
 @pytest.mark.parametrize("doc", example_hubs(), ids=lambda d: d["metadata"]["name"])

@@ -20,6 +20,7 @@ import yaml
 from communityhub.adapters.helm import values_yaml
 from communityhub.delivery import render
 from localcluster import binaries, charts
+from tests.conftest import REPO
 from tests.unit.test_render import AUTHS, ENDPOINTS, base_spec
 
 
@@ -46,14 +47,28 @@ def specs() -> Iterator[tuple[str, Any]]:
     yield "dedicated", base_spec(placement=dedicated)
 
 
+def example_classes() -> dict[str, dict[str, Any]]:
+    """The values of every HubClass under examples/ (a provider's layers must fit the chart too)."""
+    found = {}
+    for path in sorted((REPO / "examples").rglob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "HubClass":
+                found[f"{path.name}:{doc['metadata']['name']}"] = (doc.get("spec") or {}).get("values") or {}
+    return found
+
+
 def test_every_rendered_values_fit_the_real_charts_schema(chart: charts.HubChart) -> None:
     jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is a dev dependency")
     schema = json.loads(chart_file(chart, "values.schema.json"))
     defaults = yaml.safe_load(chart_file(chart, "values.yaml"))
+    classes = {"no class": None, **example_classes()}
+    assert len(classes) > 1, "no HubClass under examples/"
     for label, spec in specs():
-        values = render.deep_merge(defaults, render.values("hubs", "lab", spec, ENDPOINTS, "ops"))
-        errors = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(values)]
-        assert errors == [], label
+        for class_label, class_values in classes.items():
+            values = render.deep_merge(defaults, render.values("hubs", "lab", spec, ENDPOINTS, "ops",
+                                                               class_values=class_values))
+            errors = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(values)]
+            assert errors == [], f"{label}, {class_label}"
 
 
 def test_the_schema_check_catches_a_key_the_chart_does_not_know(chart: charts.HubChart) -> None:
@@ -160,3 +175,23 @@ def test_the_real_chart_renders_what_the_spec_asked_for(chart: charts.HubChart, 
     cluster_scoped = [o for o in objects if o["kind"].startswith("Cluster") or o["kind"] == "PriorityClass"]
     assert cluster_scoped == []
     assert find(objects, "Deployment", "user-scheduler") is None
+
+
+def test_the_typed_environment_fields_fit_the_real_charts_schema(chart: charts.HubChart) -> None:
+    """Branding, named servers, burst resources, catalog pools and image choices (issue 20), with and without
+    profiles, as the real chart's schema sees them."""
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is a dev dependency")
+    from tests.unit.test_environment_fields import CATALOG, with_profiles
+    schema = json.loads(chart_file(chart, "values.schema.json"))
+    defaults = yaml.safe_load(chart_file(chart, "values.yaml"))
+    typed = with_profiles({"name": "gpu", "cpu": 2, "cpuLimit": 4, "memory": "8Gi", "memoryLimit": "16Gi", "gpu": 1,
+                           "nodePool": "t4", "imageChoices": ["pangeo", "rocker"], "unlistedImage": True,
+                           "defaultUrl": "/rstudio"})
+    hub = {**typed.hub.model_dump(by_alias=True), "branding": {"orgName": "Org", "announcement": "Hello"}}
+    env = {**typed.environment.model_dump(by_alias=True, exclude_none=True), "namedServers": {"limitPerUser": 2}}
+    no_profiles = {**env, "profiles": [], "resources": {"cpu": 0.5, "cpuLimit": 2, "memory": "1G", "memoryLimit": "2G"}}
+    from tests.unit.test_environment_fields import SHARED, storage_spec
+    for spec in (base_spec(hub=hub, environment=env), base_spec(hub=hub, environment=no_profiles), SHARED,
+                 storage_spec(type="none", tmpSize="1Gi")):
+        values = render.deep_merge(defaults, render.values("hubs", "lab", spec, ENDPOINTS, "ops", catalog=CATALOG))
+        assert [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(values)] == []

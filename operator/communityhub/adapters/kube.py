@@ -296,6 +296,23 @@ async def delete_user_servers(client: AsyncClient, namespace: str) -> list[str]:
     return names
 
 
+async def ensure_claim(client: AsyncClient, name: str, namespace: str, storage_class: str, size: str,
+                       labels: Mapping[str, str]) -> bool:
+    """A ReadWriteMany claim, made once (a claim's class and modes cannot change); True when it was made."""
+    try:
+        await client.get(PersistentVolumeClaim, name, namespace=namespace)
+        return False
+    except ApiError as err:
+        if not is_not_found(err):
+            raise
+    await client.create(PersistentVolumeClaim.from_dict({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": storage_class,
+                 "resources": {"requests": {"storage": size}}}}))
+    return True
+
+
 async def claimed_volumes(client: AsyncClient, namespace: str) -> list[dict[str, Any]]:
     """The namespace's claims and the volumes bound to them: {claim, volume, capacity, reclaimPolicy}."""
     out = []

@@ -72,11 +72,18 @@ def _condition_column(name: str, field: str, description: str) -> dict[str, str]
 
 
 def _definition(kind: str, plural: str, singular: str, short_names: list[str], scope: str,
-                spec: type[models.ApiModel], status: type[models.ApiModel], root: type[models.ApiModel],
+                spec: type[models.ApiModel], status: type[models.ApiModel] | None, root: type[models.ApiModel],
                 columns: list[dict[str, str]], root_rules: list[dict[str, str]]) -> dict[str, Any]:
-    spec_schema, status_schema = openapi_schema(spec), openapi_schema(status)
+    spec_schema = openapi_schema(spec)
     spec_schema["description"] = (spec.__doc__ or "").strip() or "Desired state."
-    status_schema["description"] = "Observed state, written by the operator."
+    properties: dict[str, Any] = {
+        "apiVersion": {"type": "string", "description": "APIVersion of this object."},
+        "kind": {"type": "string", "description": "Kind of this object."},
+        "metadata": {"type": "object"},
+        "spec": spec_schema,
+    }
+    if status is not None:
+        properties["status"] = {**openapi_schema(status), "description": "Observed state, written by the operator."}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -90,20 +97,14 @@ def _definition(kind: str, plural: str, singular: str, short_names: list[str], s
                 "name": models.VERSION,
                 "served": True,
                 "storage": True,
-                "subresources": {"status": {}},
+                **({"subresources": {"status": {}}} if status is not None else {}),
                 "additionalPrinterColumns": columns,
                 "schema": {"openAPIV3Schema": {
                     "description": root.__doc__,
                     "type": "object",
                     "required": ["spec"],
                     "x-kubernetes-validations": root_rules,
-                    "properties": {
-                        "apiVersion": {"type": "string", "description": "APIVersion of this object."},
-                        "kind": {"type": "string", "description": "Kind of this object."},
-                        "metadata": {"type": "object"},
-                        "spec": spec_schema,
-                        "status": status_schema,
-                    },
+                    "properties": properties,
                 }},
             }],
         },
@@ -151,8 +152,28 @@ def rollout_crd() -> dict[str, Any]:
         models.ROLLOUT_NAME_RULES)
 
 
+def hub_class_crd() -> dict[str, Any]:
+    """The HubClass CRD (cluster-scoped, no status: like StorageClass, it is configuration)."""
+    doc = _definition(
+        models.HUB_CLASS_KIND, models.HUB_CLASS_PLURAL, models.HUB_CLASS_SINGULAR, models.HUB_CLASS_SHORT_NAMES,
+        "Cluster", models.HubClassSpec, None, models.HubClass,
+        [
+            {"name": "Default", "type": "string",
+             "jsonPath": ".metadata.annotations.hubs\\.2i2c\\.org/is-default-class",
+             "description": "Whether hubs without spec.hubClassName get this class"},
+            {"name": "Chart", "type": "string", "jsonPath": ".spec.chart.version",
+             "description": "Chart version (the operator's when empty)"},
+            {"name": "Description", "type": "string", "jsonPath": ".spec.description", "priority": 1,
+             "description": "What the class is for"},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+        [])
+    doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"].pop("x-kubernetes-validations")
+    return doc
+
+
 #: File name under crds/ -> its definition.
-FILES = {"communityhub.yaml": crd, "fleetrollout.yaml": rollout_crd}
+FILES = {"communityhub.yaml": crd, "fleetrollout.yaml": rollout_crd, "hubclass.yaml": hub_class_crd}
 
 
 def render(name: str = "communityhub.yaml") -> str:

@@ -47,6 +47,14 @@ ESSENTIAL_MAX_PROFILES = 3
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 #: Free text that lands in email headers and labels: one line, no control characters.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+#: Text shown on the hub's pages: one line, no control characters, no angle brackets (no raw HTML).
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f<>]*$"
+HTTPS_URL = r"^https://[^\s<>\"']+$"
+#: A memory limit is not below its guarantee (CEL's Kubernetes quantity library).
+def _not_below(limit: str, guarantee: str, what: str) -> dict[str, str]:
+    return {"rule": f"!has(self.{limit}) || quantity(self.{limit}).compareTo(quantity(self.{guarantee})) >= 0",
+            "message": f"{what} must not be below its guarantee ({guarantee})", "fieldPath": f".{limit}",
+            "reason": "FieldValueInvalid"}
 
 
 def _cel(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, str]:
@@ -164,6 +172,22 @@ class HubResources(ApiModel):
                         description="Memory request and limit of the hub pod, e.g. 1Gi.")
 
 
+class Branding(ApiModel):
+    """How the hub presents itself: plain text and https URLs only, shown by the templates its HubClass
+    provides (rendered into hub.config.JupyterHub.template_vars)."""
+
+    org_name: str | None = Field(default=None, min_length=1, max_length=200, pattern=PLAIN_TEXT,
+                                 description="The community's name on the home page.")
+    org_url: str | None = Field(default=None, pattern=HTTPS_URL, max_length=500, description="Its web site.")
+    logo_url: str | None = Field(default=None, pattern=HTTPS_URL, max_length=500,
+                                  description="Its logo (an image URL).")
+    funded_by_name: str | None = Field(default=None, min_length=1, max_length=200, pattern=PLAIN_TEXT,
+                                       description="Who funds the hub.")
+    funded_by_url: str | None = Field(default=None, pattern=HTTPS_URL, max_length=500, description="The funder's site.")
+    announcement: str | None = Field(default=None, min_length=1, max_length=500, pattern=PLAIN_TEXT,
+                                     description="A short announcement on every page (JupyterHub's announcement).")
+
+
 class Hub(ApiModel):
     domain: str = Field(description="Public DNS name of the hub (ingress host; the URL is https://<domain>).",
                         pattern=DNS_NAME, max_length=253)
@@ -172,6 +196,7 @@ class Hub(ApiModel):
         default_factory=list, max_length=100, description="Users with admin rights in the hub.")
     resources: HubResources = Field(default_factory=HubResources,
                                     description="Requests of the hub pod; larger hubs need more.")
+    branding: Branding | None = Field(default=None, description="Home and login page branding.")
     values: dict[str, Any] = Field(
         default_factory=dict, description="Last-resort Helm values, merged over the rendered ones.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
@@ -190,7 +215,7 @@ class CILogonIdp(ApiModel):
 
     entity_id: str = Field(description="SAML entity ID or OIDC issuer of the identity provider.", min_length=1,
                            max_length=500)
-    username_claim: Literal["email", "eppn", "sub", "oidc"] = Field(
+    username_claim: Literal["email", "eppn", "sub", "oidc", "preferred_username"] = Field(
         default="email", description="Claim that becomes the JupyterHub username.")
     allowed_domains: list[Annotated[str, Field(pattern=DNS_NAME, max_length=253)]] = Field(
         default_factory=list, max_length=50,
@@ -247,10 +272,103 @@ class Profile(ApiModel):
                                      description="Human name of the profile.")
     cpu: float = Field(gt=0, le=256, description="CPU guarantee and limit, in cores.")
     memory: str = Field(pattern=MEMORY_QUANTITY, max_length=20, description="Memory guarantee and limit, e.g. 4Gi.")
-    gpu: int = Field(default=0, ge=0, le=16, description="Number of GPUs.")
+    cpu_limit: float | None = Field(default=None, gt=0, le=256,
+                                    description="CPU limit, at or above cpu (a burst); cpu when omitted.")
+    memory_limit: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
+                                     description="Memory limit, at or above memory; memory when omitted.")
+    gpu: int = Field(default=0, ge=0, le=16, description="Number of GPUs (of the node pool's GPU type).")
+    node_pool: str | None = Field(default=None, pattern=DNS_LABEL, max_length=63,
+                                  description="A node pool of the HubClass's catalog (its machine type, GPU type) "
+                                              "the servers run on; any user node when omitted.")
     image: str | None = Field(default=None, pattern=IMAGE_REFERENCE, max_length=500,
                               description="Image of this profile; the environment's image when omitted.")
+    image_choices: list[Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]] = Field(
+        default_factory=list, max_length=20,
+        description="Images of the HubClass's catalog users choose from when they start this profile (the first "
+                    "is preselected).")
+    unlisted_image: bool = Field(default=False, description="Also let users type an image of their own (where "
+                                                            "the tier allows it).")
+    default_url: str | None = Field(default=None, pattern=r"^/\S*$", max_length=200,
+                                    description="Where this profile's users land; the environment's when omitted.")
     default: bool = Field(default=False, description="Preselected profile.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("!has(self.cpuLimit) || self.cpuLimit >= self.cpu", "cpuLimit must not be below cpu", "cpuLimit",
+                 "FieldValueInvalid"),
+            _not_below("memoryLimit", "memory", "memoryLimit"),
+            _cel("!has(self.image) || !has(self.imageChoices) || size(self.imageChoices) == 0",
+                 "a profile has one image or imageChoices, not both", "imageChoices", "FieldValueForbidden"),
+        ]},
+    )
+
+
+class ServerResources(ApiModel):
+    """A server's guarantee and limit: a guarantee below the limit lets servers burst on a shared node."""
+
+    cpu: float = Field(gt=0, le=256, description="CPU guarantee, in cores.")
+    memory: str = Field(pattern=MEMORY_QUANTITY, max_length=20, description="Memory guarantee, e.g. 1Gi.")
+    cpu_limit: float | None = Field(default=None, gt=0, le=256, description="CPU limit; cpu when omitted.")
+    memory_limit: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
+                                     description="Memory limit; memory when omitted.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("!has(self.cpuLimit) || self.cpuLimit >= self.cpu", "cpuLimit must not be below cpu", "cpuLimit",
+                 "FieldValueInvalid"),
+            _not_below("memoryLimit", "memory", "memoryLimit"),
+        ]},
+    )
+
+
+class NamedServers(ApiModel):
+    enabled: bool = Field(default=True, description="Users may start named servers besides their default one.")
+    limit_per_user: int | None = Field(default=None, ge=1, le=20,
+                                       description="Most named servers a user may have; no limit when omitted.")
+
+
+class SharedDirectory(ApiModel):
+    """A directory of the hub's shared volume mounted into users' servers (sharedNFS storage)."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=63,
+                      description="The directory on the share (`_<name>`, beside the users' own directories).")
+    mount_path: str = Field(pattern=r"^/[^\s:]*$", max_length=200, description="Where servers see it.")
+    read_only: bool = Field(default=True, description="Mounted read-only.")
+    who: Literal["everyone", "admins", "groups"] = Field(
+        default="everyone", description="Whose servers get it: everyone, the hub's admins, or members of groups.")
+    groups: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=50, description="With who: groups, the groups whose members get it.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("self.who != 'groups' || (has(self.groups) && size(self.groups) > 0)",
+                 "groups are required when who is groups", "groups", "FieldValueRequired"),
+        ]},
+    )
+
+
+class Storage(ApiModel):
+    """Where users' files live."""
+
+    type: Literal["perUserVolume", "sharedNFS", "none"] = Field(
+        default="perUserVolume",
+        description="perUserVolume: a volume per user (homeStorage each); sharedNFS: one shared volume of the "
+                    "HubClass's shared storage, a directory per user, and sharedDirectories; none: no home that "
+                    "outlives the server (workshops, binders).")
+    shared_directories: list[SharedDirectory] = Field(
+        default_factory=list, max_length=20, description="Directories of the shared volume to mount (sharedNFS).")
+    tmp_size: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
+                                 description="A /tmp of this size on the node's disk (an emptyDir), per server.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("self.type == 'sharedNFS' || !has(self.sharedDirectories) || size(self.sharedDirectories) == 0",
+                 "sharedDirectories need type sharedNFS", "sharedDirectories", "FieldValueForbidden"),
+            _cel("!has(self.sharedDirectories) || self.sharedDirectories.all(d, "
+                 "self.sharedDirectories.exists_one(e, e.mountPath == d.mountPath))",
+                 "mount paths must be unique", "sharedDirectories", "FieldValueDuplicate"),
+        ]},
+    )
 
 
 class Environment(ApiModel):
@@ -262,6 +380,12 @@ class Environment(ApiModel):
                               description="Size of each user's home directory.")
     profiles: list[Profile] = Field(default_factory=list, max_length=30,
                                     description="Server options offered at start; empty: one default server.")
+    resources: ServerResources | None = Field(
+        default=None, description="What each server gets when the hub has no profiles; the operator's defaults "
+                                  "when omitted.")
+    named_servers: NamedServers | None = Field(default=None, description="Several servers per user.")
+    storage: Storage = Field(default_factory=Storage, description="Where users' files live; homeStorage sizes "
+                                                                   "a perUserVolume.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
@@ -353,6 +477,11 @@ class CommunityHubSpec(ApiModel):
     billing: Billing = Field(default_factory=Billing, description="Fees and references for invoices.")
     lifecycle: Lifecycle = Field(default_factory=Lifecycle,
                                  description="Contract end, inactivity, time-boxed window and decommissioning.")
+    hub_class_name: str | None = Field(
+        default=None, pattern=DNS_NAME, max_length=253,
+        description="The HubClass (the provider's platform layer: chart, base values, catalogs, what tenants may "
+                    "set) this hub is built on; the class annotated hubs.2i2c.org/is-default-class=true when "
+                    "omitted, else none.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
@@ -426,6 +555,11 @@ class NamesStatus(ApiModel):
     cluster_stem: str = Field(description="Stem of a dedicated cluster's name (Terraform's hub_name).")
 
 
+class HubClassRef(ApiModel):
+    name: str = Field(description="The HubClass.")
+    generation: int | None = Field(default=None, description="Its .metadata.generation the release carries.")
+
+
 class EstimatePool(ApiModel):
     name: str = Field(description="Node pool.")
     machine_type: str = Field(description="Its machine type.")
@@ -475,6 +609,7 @@ class CommunityHubStatus(ApiModel):
     cluster: ClusterStatus | None = Field(default=None, description="Where the hub runs.")
     release: ReleaseStatus | None = Field(default=None, description="The hub's Helm release.")
     names: NamesStatus | None = Field(default=None, description="Names of the hub's objects, fixed once used.")
+    hub_class: HubClassRef | None = Field(default=None, description="The HubClass the deployed values came from.")
     delivered_at: str | None = Field(default=None, description="When the DELIVERED email went out (RFC 3339).")
     estimate: EstimateStatus | None = Field(default=None, description="Expected monthly cost of a dedicated hub.")
     decommission: DecommissionStatus | None = Field(default=None, description="What the deletion keeps.")
@@ -582,5 +717,147 @@ class FleetRollout(ApiModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     spec: FleetRolloutSpec
     status: FleetRolloutStatus = Field(default_factory=FleetRolloutStatus)
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# ------------------------------------------------------------------------------------- HubClass
+HUB_CLASS_KIND = "HubClass"
+HUB_CLASS_PLURAL = "hubclasses"
+HUB_CLASS_SINGULAR = "hubclass"
+HUB_CLASS_SHORT_NAMES = ["hclass"]
+#: On the HubClass a CommunityHub without spec.hubClassName gets (as storageclass.kubernetes.io/is-default-class).
+DEFAULT_CLASS_ANNOTATION = f"{GROUP}/is-default-class"
+Tier = Literal["general", "premier", "essential"]
+Archetype = Literal["education", "research", "partnership"]
+
+
+class ClassChart(ApiModel):
+    """The chart the class's hubs run; each field the operator's setting when omitted."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=500,
+                             description="Chart name in the repository (e.g. jupyterhub), or a local archive.")
+    repository: str | None = Field(default=None, pattern=r"^(https|oci)://\S+$", max_length=500,
+                                   description="Helm repository URL.")
+    version: str | None = Field(
+        default=None, max_length=64, pattern=r"^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$",
+        description="Chart version (a hub's own spec.hub.chart.version and a FleetRollout's win over it).")
+
+
+class CatalogGpu(ApiModel):
+    type: str = Field(min_length=1, max_length=100, description="Accelerator type, e.g. nvidia-tesla-t4.")
+    count: int = Field(ge=1, le=16, description="GPUs per node.")
+
+
+class CatalogNodePool(ApiModel):
+    """A kind of node the class's hubs may place user servers on."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=63, description="Name tenants choose it by.")
+    machine_type: str = Field(min_length=1, max_length=63, description="Cloud machine type, e.g. n2-highmem-4.")
+    node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
+        default_factory=dict, max_length=10,
+        description="Labels of its nodes; node.kubernetes.io/instance-type=<machineType> when empty.")
+    cpu: float = Field(gt=0, le=512, description="CPU a user server can get on one node (its allocatable).")
+    memory: str = Field(pattern=MEMORY_QUANTITY, max_length=20, description="Memory a user server can get on one "
+                                                                            "node (its allocatable).")
+    gpu: CatalogGpu | None = Field(default=None, description="Its accelerators, if any.")
+
+
+class CatalogImage(ApiModel):
+    """A user image tenants may offer."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=63, description="Name tenants choose it by.")
+    reference: str = Field(pattern=IMAGE_REFERENCE, max_length=500, description="Image reference.")
+    description: str | None = Field(default=None, max_length=200, pattern=NO_CONTROL_CHARACTERS,
+                                    description="What users are shown.")
+
+
+class TierRules(ApiModel):
+    """What hubs of one membership tier may use of the class's catalogs."""
+
+    node_pools: list[Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]] | None = Field(
+        default=None, max_length=50, description="Node pools of the catalog it may use; all when omitted.")
+    images: list[Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]] | None = Field(
+        default=None, max_length=100, description="Images of the catalog it may offer; all when omitted.")
+    gpu: bool = Field(default=True, description="Whether its profiles may ask for GPUs.")
+    own_images: bool = Field(default=True, description="Whether profiles may name images outside the catalog.")
+    unlisted_image: bool = Field(default=True, description="Whether profiles may offer users a free image choice.")
+    max_profiles: int | None = Field(default=None, ge=1, le=30, description="Most profiles a hub may offer.")
+
+
+class Tiers(ApiModel):
+    general: TierRules | None = Field(default=None, description="Rules of general membership.")
+    premier: TierRules | None = Field(default=None, description="Rules of premier membership.")
+    essential: TierRules | None = Field(default=None, description="Rules of essential membership.")
+
+
+class ArchetypeLimits(ApiModel):
+    cpu: float = Field(gt=0, le=512, description="Most CPU one user server may ask for (its limit).")
+    memory: str = Field(pattern=MEMORY_QUANTITY, max_length=20, description="Most memory one user server may ask for.")
+
+
+class Archetypes(ApiModel):
+    education: ArchetypeLimits | None = Field(default=None, description="Limits of education hubs.")
+    research: ArchetypeLimits | None = Field(default=None, description="Limits of research hubs.")
+    partnership: ArchetypeLimits | None = Field(default=None, description="Limits of partnership hubs.")
+
+
+class SharedStorage(ApiModel):
+    """The shared volume a sharedNFS hub gets: one claim in the hub's namespace, of a ReadWriteMany StorageClass
+    (Filestore on GKE, EFS on EKS, Azure Files on AKS, an NFS provisioner elsewhere)."""
+
+    storage_class_name: str = Field(pattern=DNS_NAME, max_length=253,
+                                    description="A StorageClass whose volumes many nodes mount (ReadWriteMany).")
+    size: str = Field(default="100Gi", pattern=MEMORY_QUANTITY, max_length=20, description="Size of a hub's share.")
+
+
+class HubClassSpec(ApiModel):
+    """The provider's platform layer, shared by the hubs that name the class: chart, base values (any shape,
+    trusted), the catalogs tenants choose from, and what tenants may set."""
+
+    description: str | None = Field(default=None, max_length=500, description="What the class is for.")
+    chart: ClassChart = Field(default_factory=ClassChart, description="The chart its hubs run.")
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Base chart values of any shape (the provider's own, not bounded by the tenant values policy; "
+                    "the chart's schema still applies). Layering: chart defaults < the operator's defaults < these "
+                    "< the values the operator renders from each CommunityHub < a FleetRollout's < the hub's own "
+                    "spec.hub.values.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    open_value_paths: list[Annotated[str, Field(pattern=r"^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$",
+                                                max_length=300)]] = Field(
+        default_factory=list, max_length=100,
+        description="Dotted chart-values paths its hubs' spec.hub.values may set, besides the operator's open "
+                    "paths (e.g. singleuser.extraFiles, singleuser.networkPolicy.egress); `*` opens every path.")
+    shared_storage: SharedStorage | None = Field(default=None, description="What sharedNFS hubs get; without it "
+                                                                             "they are refused.")
+    node_pools: list[CatalogNodePool] = Field(default_factory=list, max_length=50,
+                                              description="Node pools profiles may place servers on.")
+    images: list[CatalogImage] = Field(default_factory=list, max_length=100, description="Images hubs may offer.")
+    tiers: Tiers = Field(default_factory=Tiers, description="What each membership tier may use; the operator's "
+                                                            "defaults for a tier left out.")
+    archetypes: Archetypes = Field(default_factory=Archetypes,
+                                   description="Per-server limits by archetype; the operator's defaults "
+                                               "(education 4 CPU/16Gi, research 32/256Gi, partnership 64/512Gi) "
+                                               "for one left out.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("!has(self.nodePools) || self.nodePools.all(p, self.nodePools.exists_one(q, q.name == p.name))",
+                 "node pool names must be unique", "nodePools", "FieldValueDuplicate"),
+            _cel("!has(self.images) || self.images.all(i, self.images.exists_one(j, j.name == i.name))",
+                 "image names must be unique", "images", "FieldValueDuplicate"),
+        ]},
+    )
+
+
+class HubClass(ApiModel):
+    """A provider's platform layer for hubs (cluster-scoped, like StorageClass): its chart, base values,
+    catalogs of node pools and images, and what its tenants may set."""
+
+    api_version: Literal["hubs.2i2c.org/v1alpha1"] = Field(default=API_VERSION)
+    kind: Literal["HubClass"] = Field(default=HUB_CLASS_KIND)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: HubClassSpec = Field(default_factory=HubClassSpec)
 
     model_config = ConfigDict(extra="ignore")

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from communityhub.api.conditions import Verdict
-from communityhub.api.models import ESSENTIAL_MAX_PROFILES, CommunityHubSpec
+from communityhub.api.models import ESSENTIAL_MAX_PROFILES, CommunityHubSpec, HubClassSpec, Profile, TierRules
 from communityhub.api.quantities import parse_memory
 
 #: Largest profile per archetype (CPU cores, memory bytes): the standard platform, not one-offs.
@@ -88,31 +88,117 @@ def hub_values(values: Mapping[str, Any], extra_allowed: Sequence[str] = ()) -> 
         f"CHUB_HUB_VALUES_ALLOWED)")
 
 
-def environment(spec: CommunityHubSpec) -> Verdict:
-    """Is this software environment within the membership tier's and archetype's policy?"""
+#: The operator's tier rules, for a tier its HubClass leaves out (or a hub without a class).
+DEFAULT_TIERS: dict[str, TierRules] = {
+    "general": TierRules(),
+    "premier": TierRules(),
+    "essential": TierRules(gpu=False, own_images=False, unlisted_image=False, max_profiles=ESSENTIAL_MAX_PROFILES),
+}
+
+
+def tier_rules(spec: CommunityHubSpec, hub_class: HubClassSpec | None = None) -> TierRules:
+    """What the hub's membership tier may use: its class's rules for the tier, else the operator's."""
+    tier = spec.community.membership
+    own = getattr(hub_class.tiers, tier) if hub_class is not None else None
+    return own if own is not None else DEFAULT_TIERS[tier]
+
+
+def archetype_limits(spec: CommunityHubSpec, hub_class: HubClassSpec | None = None) -> tuple[float, int]:
+    """The largest server of the hub's archetype (CPU cores, memory bytes): its class's, else the operator's."""
+    archetype = spec.community.archetype
+    own = getattr(hub_class.archetypes, archetype) if hub_class is not None else None
+    return (own.cpu, parse_memory(own.memory)) if own is not None else PROFILE_LIMITS[archetype]
+
+
+def _catalog_message(kind: str, name: str, available: Sequence[str], hub_class: HubClassSpec | None) -> str:
+    if hub_class is None:
+        return f"{kind} {name} comes from a HubClass's catalog, and this hub has no HubClass"
+    return f"{kind} {name} is not in the HubClass's catalog (it has: {', '.join(available) or 'none'})"
+
+
+def _profile(p: Profile, spec: CommunityHubSpec, hub_class: HubClassSpec | None, rules: TierRules,
+             max_cpu: float, max_mem: int) -> Verdict | None:
+    """The first rule one profile breaks, or None."""
     archetype, tier = spec.community.archetype, spec.community.membership
-    max_cpu, max_mem = PROFILE_LIMITS[archetype]
+    cpu, memory = p.cpu_limit or p.cpu, p.memory_limit or p.memory
+    if cpu > max_cpu or parse_memory(memory) > max_mem:
+        return Verdict.false(
+            "ProfileExceedsLimits",
+            f"profile {p.name} asks for {cpu:g} CPU and {memory}; {archetype} hubs allow at most "
+            f"{max_cpu:g} CPU and {max_mem // 2**30}Gi per profile")
+    if not rules.gpu and p.gpu:
+        return Verdict.false("ProfileNotInTier",
+                             f"profile {p.name} asks for GPUs; {tier} membership has no GPU profiles")
+    if not rules.own_images and p.image:
+        return Verdict.false("ProfileNotInTier",
+                             f"profile {p.name} sets its own image; {tier} membership uses the hub's image")
+    if p.node_pool:
+        pools = {pool.name: pool for pool in hub_class.node_pools} if hub_class else {}
+        pool = pools.get(p.node_pool)
+        if pool is None:
+            return Verdict.false("NotInCatalog", f"profile {p.name}: " + _catalog_message(
+                "node pool", p.node_pool, sorted(pools), hub_class))
+        if rules.node_pools is not None and p.node_pool not in rules.node_pools:
+            return Verdict.false("ProfileNotInTier", f"profile {p.name} runs on node pool {p.node_pool}; {tier} "
+                                                     f"membership may use {', '.join(rules.node_pools) or 'none'}")
+        if cpu > pool.cpu or parse_memory(memory) > parse_memory(pool.memory):
+            return Verdict.false("ProfileExceedsNodePool",
+                                 f"profile {p.name} asks for {cpu:g} CPU and {memory}; a node of pool {pool.name} "
+                                 f"({pool.machine_type}) gives a server at most {pool.cpu:g} CPU and {pool.memory}")
+        if p.gpu and (pool.gpu is None or p.gpu > pool.gpu.count):
+            has = f"{pool.gpu.count} {pool.gpu.type}" if pool.gpu else "no"
+            return Verdict.false("ProfileExceedsNodePool", f"profile {p.name} asks for {p.gpu} GPU; a node of pool "
+                                                           f"{pool.name} has {has} GPU")
+    if p.image_choices:
+        images = [image.name for image in hub_class.images] if hub_class else []
+        for name in p.image_choices:
+            if name not in images:
+                return Verdict.false("NotInCatalog", f"profile {p.name}: " + _catalog_message(
+                    "image", name, images, hub_class))
+            if rules.images is not None and name not in rules.images:
+                return Verdict.false("ProfileNotInTier", f"profile {p.name} offers image {name}; {tier} membership "
+                                                         f"may offer {', '.join(rules.images) or 'none'}")
+    if p.unlisted_image and not rules.unlisted_image:
+        return Verdict.false("ProfileNotInTier",
+                             f"profile {p.name} lets users type an image; {tier} membership offers listed images only")
+    return None
+
+
+def environment(spec: CommunityHubSpec, hub_class: HubClassSpec | None = None) -> Verdict:
+    """Is this software environment within the policy of the membership tier and the archetype (the hub's
+    HubClass's, where it sets them), and do its profiles name what the class's catalog has?"""
+    archetype, tier = spec.community.archetype, spec.community.membership
+    max_cpu, max_mem = archetype_limits(spec, hub_class)
+    rules = tier_rules(spec, hub_class)
     profiles = spec.environment.profiles
     for p in profiles:
-        if p.cpu > max_cpu or parse_memory(p.memory) > max_mem:
-            return Verdict.false(
-                "ProfileExceedsLimits",
-                f"profile {p.name} asks for {p.cpu:g} CPU and {p.memory}; {archetype} hubs allow at most "
-                f"{max_cpu:g} CPU and {max_mem // 2**30}Gi per profile")
-        if tier == "essential" and p.gpu:
-            return Verdict.false("ProfileNotInTier",
-                                 f"profile {p.name} asks for GPUs; essential membership has no GPU profiles")
-        if tier == "essential" and p.image:
-            return Verdict.false("ProfileNotInTier",
-                                 f"profile {p.name} sets its own image; essential membership uses the hub's image")
-    if tier == "essential" and len(profiles) > ESSENTIAL_MAX_PROFILES:
+        if refused := _profile(p, spec, hub_class, rules, max_cpu, max_mem):
+            return refused
+    if rules.max_profiles is not None and len(profiles) > rules.max_profiles:
         return Verdict.false("TooManyProfiles",
-                             f"essential membership offers at most {ESSENTIAL_MAX_PROFILES} profiles, "
+                             f"{tier} membership offers at most {rules.max_profiles} profiles, "
                              f"{len(profiles)} given")
+    if spec.environment.storage.type == "sharedNFS" and (hub_class is None or hub_class.shared_storage is None):
+        return Verdict.false("SharedStorageNotOffered",
+                             "environment.storage.type sharedNFS needs a HubClass that offers shared storage "
+                             "(spec.sharedStorage: a ReadWriteMany StorageClass); "
+                             + ("this hub has no HubClass" if hub_class is None else "its HubClass offers none"))
+    resources = spec.environment.resources
+    if resources is not None:
+        cpu, memory = resources.cpu_limit or resources.cpu, resources.memory_limit or resources.memory
+        if cpu > max_cpu or parse_memory(memory) > max_mem:
+            return Verdict.false("ServerExceedsLimits",
+                                 f"environment.resources asks for {cpu:g} CPU and {memory}; {archetype} hubs allow "
+                                 f"at most {max_cpu:g} CPU and {max_mem // 2**30}Gi per server")
     return Verdict.unknown("EnvironmentRendered", describe_environment(spec))
 
 
 def describe_environment(spec: CommunityHubSpec) -> str:
     env = spec.environment
     names = ", ".join(p.name for p in env.profiles) or "one default server"
-    return f"image {env.image}, profiles: {names}, home {env.home_storage}, default URL {env.default_url}"
+    home = {"perUserVolume": f"home {env.home_storage}", "none": "no home that outlives a server",
+            "sharedNFS": "home on the hub's shared volume"}[env.storage.type]
+    shared = ", ".join(d.mount_path for d in env.storage.shared_directories)
+    if shared:
+        home += f" (shared: {shared})"
+    return f"image {env.image}, profiles: {names}, {home}, default URL {env.default_url}"

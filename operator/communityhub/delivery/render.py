@@ -19,7 +19,7 @@ import markupsafe
 import yaml
 from jinja2.utils import htmlsafe_json_dumps
 
-from communityhub.api.models import CommunityHubSpec
+from communityhub.api.models import CatalogNodePool, CommunityHubSpec, HubClassSpec, SharedDirectory
 from communityhub.delivery import names
 
 OAUTH_SECRET_NAME = "hub-oauth-client"
@@ -170,29 +170,166 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
     return config
 
 
-def profile_list(spec: CommunityHubSpec) -> list[dict[str, Any]]:
-    """KubeSpawner's profile_list: one entry per profile, resources as guarantee = limit."""
+#: What a user may type as an unlisted image: a reference with a tag.
+UNLISTED_IMAGE_REGEX = r"^[a-zA-Z0-9._/:-]+:[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+
+
+def node_selector(pool: CatalogNodePool) -> dict[str, str]:
+    """Where a catalog pool's nodes are: its own labels, else its machine type's well-known label."""
+    return dict(pool.node_selector) or {"node.kubernetes.io/instance-type": pool.machine_type}
+
+
+def _amount(guarantee: str | float, limit: str | float | None, unit: str) -> str:
+    shown = f"{guarantee:g}" if isinstance(guarantee, float) else guarantee
+    if limit is None or limit == guarantee:
+        return f"{shown} {unit}"
+    return f"{shown} to {f'{limit:g}' if isinstance(limit, float) else limit} {unit}"
+
+
+def profile_list(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) -> list[dict[str, Any]]:
+    """KubeSpawner's profile_list: one entry per profile; a node pool and images from the HubClass's catalog
+    (``catalog``). A name the catalog lacks renders nothing: the environment policy refuses it first."""
+    pools = {pool.name: pool for pool in catalog.node_pools} if catalog else {}
+    images = {image.name: image for image in catalog.images} if catalog else {}
     profiles = []
     for p in spec.environment.profiles:
         override: dict[str, Any] = {
-            "cpu_guarantee": p.cpu, "cpu_limit": p.cpu,
-            "mem_guarantee": p.memory, "mem_limit": p.memory,
+            "cpu_guarantee": p.cpu, "cpu_limit": p.cpu_limit or p.cpu,
+            "mem_guarantee": p.memory, "mem_limit": p.memory_limit or p.memory,
         }
+        pool = pools.get(p.node_pool) if p.node_pool else None
+        if pool is not None:
+            override["node_selector"] = node_selector(pool)
         if p.gpu:
             override["extra_resource_guarantees"] = {"nvidia.com/gpu": str(p.gpu)}
             override["extra_resource_limits"] = {"nvidia.com/gpu": str(p.gpu)}
         if p.image:
             override["image"] = p.image
+        if p.default_url:
+            override["default_url"] = p.default_url
+        gpu = ""
+        if p.gpu:
+            gpu = f", {p.gpu} GPU" + (f" ({pool.gpu.type})" if pool is not None and pool.gpu else "")
         entry: dict[str, Any] = {
             "display_name": p.display_name or p.name,
             "slug": p.name,
-            "description": f"{p.cpu:g} CPU, {p.memory} memory" + (f", {p.gpu} GPU" if p.gpu else ""),
+            "description": f"{_amount(p.cpu, p.cpu_limit, 'CPU')}, {_amount(p.memory, p.memory_limit, 'memory')}"
+                           + gpu,
             "kubespawner_override": override,
         }
+        chosen = [images[name] for name in p.image_choices if name in images]
+        if chosen or p.unlisted_image:
+            option: dict[str, Any] = {"display_name": "Image", "choices": {
+                image.name: {"display_name": image.description or image.name,
+                             "kubespawner_override": {"image": image.reference},
+                             **({"default": True} if i == 0 else {})}
+                for i, image in enumerate(chosen)}}
+            if p.unlisted_image:
+                option["unlisted_choice"] = {"enabled": True, "display_name": "Other image (name:tag)",
+                                             "validation_regex": UNLISTED_IMAGE_REGEX,
+                                             "kubespawner_override": {"image": "{value}"}}
+            entry["profile_options"] = {"image": option}
         if p.default:
             entry["default"] = True
         profiles.append(entry)
     return profiles
+
+
+#: The claim of a sharedNFS hub's shared volume, in the hub's namespace (the operator makes it).
+SHARED_CLAIM = "home-nfs"
+#: The chart's name for the home volume in a user pod (static and dynamic storage alike).
+HOME_VOLUME = "home"
+
+
+def _shared_mount(directory: SharedDirectory) -> dict[str, Any]:
+    return {"name": HOME_VOLUME, "mountPath": directory.mount_path, "subPath": f"_{directory.name}",
+            "readOnly": directory.read_only}
+
+
+def storage(spec: CommunityHubSpec) -> dict[str, Any]:
+    """singleuser.storage: a volume per user, a directory per user on the hub's shared volume (with the shared
+    directories everyone gets), or none; and a /tmp emptyDir of tmpSize."""
+    wanted = spec.environment.storage
+    out: dict[str, Any]
+    if wanted.type == "none":
+        out = {"type": "none"}
+    elif wanted.type == "sharedNFS":
+        out = {"type": "static", "static": {"pvcName": SHARED_CLAIM, "subPath": "{username}"}}
+        everyone = [_shared_mount(d) for d in wanted.shared_directories if d.who == "everyone"]
+        if everyone:
+            out["extraVolumeMounts"] = everyone
+    else:
+        out = {"type": "dynamic", "capacity": spec.environment.home_storage}
+    if wanted.tmp_size:
+        out["extraVolumes"] = [{"name": "tmp", "emptyDir": {"sizeLimit": wanted.tmp_size}}]
+        out["extraVolumeMounts"] = [*out.get("extraVolumeMounts", []), {"name": "tmp", "mountPath": "/tmp"}]
+    return out
+
+
+def shared_directories_config(spec: CommunityHubSpec) -> str | None:
+    """hub.extraConfig that mounts the shared directories meant for admins or for groups into those users'
+    servers only (a KubeSpawner modify_pod_hook); None when every directory is everyone's."""
+    wanted = spec.environment.storage
+    if wanted.type != "sharedNFS":
+        return None
+    mounts = [{**_shared_mount(d), "who": d.who, "groups": list(d.groups)} for d in wanted.shared_directories
+              if d.who != "everyone"]
+    if not mounts:
+        return None
+    return (
+        "from kubernetes_asyncio.client.models import V1VolumeMount\n"
+        "\n"
+        f"COMMUNITYHUB_MOUNTS = {mounts!r}\n"
+        "\n"
+        "def communityhub_shared_directories(spawner, pod):\n"
+        "    groups = {group.name for group in spawner.user.groups}\n"
+        "    container = pod.spec.containers[0]\n"
+        "    for mount in COMMUNITYHUB_MOUNTS:\n"
+        "        if mount['who'] == 'admins' and not spawner.user.admin:\n"
+        "            continue\n"
+        "        if mount['who'] == 'groups' and not groups.intersection(mount['groups']):\n"
+        "            continue\n"
+        "        container.volume_mounts = [*(container.volume_mounts or []), V1VolumeMount(\n"
+        "            name=mount['name'], mount_path=mount['mountPath'], sub_path=mount['subPath'],\n"
+        "            read_only=mount['readOnly'])]\n"
+        "    return pod\n"
+        "\n"
+        "c.KubeSpawner.modify_pod_hook = communityhub_shared_directories\n"
+    )
+
+
+def server_resources(spec: CommunityHubSpec) -> dict[str, Any] | None:
+    """singleuser.cpu and .memory of a hub without profiles (its environment.resources)."""
+    r = spec.environment.resources
+    if r is None:
+        return None
+    return {"cpu": {"guarantee": r.cpu, "limit": r.cpu_limit or r.cpu},
+            "memory": {"guarantee": r.memory, "limit": r.memory_limit or r.memory}}
+
+
+def hub_settings(spec: CommunityHubSpec) -> dict[str, Any]:
+    """hub.config.JupyterHub from the spec's branding and named servers (empty when it sets neither)."""
+    out: dict[str, Any] = {}
+    branding = spec.hub.branding
+    if branding is not None:
+        org = {k: v for k, v in (("name", branding.org_name), ("url", branding.org_url),
+                                 ("logo_url", branding.logo_url)) if v}
+        funded = {k: v for k, v in (("name", branding.funded_by_name), ("url", branding.funded_by_url)) if v}
+        template_vars: dict[str, Any] = {}
+        if org:
+            template_vars["org"] = org
+        if funded:
+            template_vars["funded_by"] = funded
+        if branding.announcement:
+            template_vars["announcement"] = branding.announcement
+        if template_vars:
+            out["template_vars"] = template_vars
+    named = spec.environment.named_servers
+    if named is not None and named.enabled:
+        out["allow_named_servers"] = True
+        if named.limit_per_user:
+            out["named_server_limit_per_user"] = named.limit_per_user
+    return out
 
 
 def usage_service_config() -> str:
@@ -265,13 +402,59 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return out
 
 
+#: What a HubClass's values override of the operator's rendering: the provider's choices (scheduling and the
+#: user scheduler, culling, pre-pulling, the proxy's resources, the hub database), where the operator only
+#: offers a default. Everything else the operator renders (who logs in, images, profiles, storage, its own
+#: wiring) is rendered from the CommunityHub and goes over the class.
+PROVIDER_DEFAULT_PATHS: tuple[tuple[str, ...], ...] = (
+    ("scheduling",), ("cull",), ("prePuller",), ("proxy", "chp", "resources"), ("hub", "db"))
+
+
+def _take(tree: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """Remove the value at ``path`` (and parents it leaves empty); return it, or None when absent."""
+    node = tree
+    for key in path[:-1]:
+        node = node.get(key)
+        if not isinstance(node, dict):
+            return None
+    taken = node.pop(path[-1], None)
+    if not node and len(path) > 1:
+        _take(tree, path[:-1])
+    return taken
+
+
+def split_provider_defaults(rendered: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the operator's defaults a class may override, the rest), from one rendering."""
+    rest = copy.deepcopy(rendered)
+    defaults: dict[str, Any] = {}
+    for path in PROVIDER_DEFAULT_PATHS:
+        taken = _take(rest, path)
+        if taken is not None:
+            node = defaults
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = taken
+    return defaults, rest
+
+
+def layered(rendered: dict[str, Any], class_values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The operator's defaults < the class's base values < the rest of the operator's rendering."""
+    if not class_values:
+        return rendered
+    defaults, rest = split_provider_defaults(rendered)
+    return deep_merge(deep_merge(defaults, dict(class_values)), rest)
+
+
 def values(namespace: str, name: str, spec: CommunityHubSpec,
            oidc_endpoints: Mapping[str, str] | None = None,
            operator_namespace: str = "communityhub-system", release: str | None = None,
-           refuse_spawn: str | None = None, fleet_values: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The chart values for this hub: rendered from the spec, a FleetRollout's ``fleet_values`` over them, then
-    ``spec.hub.values`` merged last; with ``refuse_spawn``, new user servers are refused with that message (an
-    enforced budget)."""
+           refuse_spawn: str | None = None, fleet_values: dict[str, Any] | None = None,
+           class_values: Mapping[str, Any] | None = None, catalog: HubClassSpec | None = None) -> dict[str, Any]:
+    """The chart values for this hub, in layers (each over the one before): the chart's defaults (helm's), the
+    operator's defaults, the HubClass's ``class_values``, what the operator renders from the spec, a
+    FleetRollout's ``fleet_values``, then ``spec.hub.values``. With ``refuse_spawn``, new user servers are
+    refused with that message (an enforced budget). ``catalog``: the HubClass whose node pools and images the
+    profiles name."""
     class_name, config_key = AUTHENTICATORS[spec.auth.provider]
     image_name, image_tag = split_image(spec.environment.image)
     text = templates().get_template("jupyterhub-values.yaml.j2").render(
@@ -284,14 +467,17 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
             "config": {**auth_config(spec, oidc_endpoints), "oauth_callback_url": callback_url(spec)},
             "secret_name": OAUTH_SECRET_NAME,
         },
-        environment={"image_name": image_name, "image_tag": image_tag, "profile_list": profile_list(spec)},
+        environment={"image_name": image_name, "image_tag": image_tag, "profile_list": profile_list(spec, catalog),
+                     "resources": server_resources(spec), "storage": storage(spec)},
+        shared_directories=shared_directories_config(spec),
+        hub_settings=hub_settings(spec),
         production=production(spec, operator_namespace),
         usage={"secret_name": USAGE_TOKEN_SECRET_NAME, "token_key": USAGE_TOKEN_KEY, "config": usage_service_config()},
         refuse_spawn=refuse_spawn_config(refuse_spawn) if refuse_spawn else None,
     )
     # libyaml: every pass renders the values to see whether helm has anything to do, and the pure-Python
     # loader took 95% of that (about 20 ms per hub per pass on this machine).
-    rendered = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    rendered = layered(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)), class_values)
     if fleet_values:
         rendered = deep_merge(rendered, fleet_values)
     return deep_merge(rendered, spec.hub.values)

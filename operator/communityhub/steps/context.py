@@ -9,6 +9,7 @@ from typing import Any
 from communityhub.adapters.helm import Helm
 from communityhub.adapters.kube import Clusters
 from communityhub.api.models import CommunityHubSpec
+from communityhub.delivery import classes
 from communityhub.delivery import names as hub_names
 from communityhub.delivery.names import HubNames
 from communityhub.fleet.lifecycle import Guards
@@ -58,6 +59,8 @@ class HubContext:
     #: The FleetRollout whose label the hub carries, and its target ({chartVersion, values}), if it still exists.
     rollout: str | None = None
     rollout_target: Mapping[str, Any] | None = None
+    #: The HubClass the hub is built on (none, found, or named and missing): see communityhub.delivery.classes.
+    hub_class: classes.Resolved = classes.NO_CLASS
     #: The money and lifecycle guards of this pass (decided before the steps run).
     guards: Guards | None = None
     # Filled in by the steps as they run:

@@ -36,10 +36,15 @@ EXPECTED_DEPLOYMENTS = ("hub", "proxy")
 
 def chart_source(ctx: HubContext) -> tuple[str, str, str | None]:
     """(chart reference, version, repository); a local chart archive or directory has no repository. The
-    version: the hub's own pin, else its FleetRollout's, else the operator's default."""
+    version: the hub's own pin, else its FleetRollout's, else its HubClass's, else the operator's default; the
+    chart: its HubClass's, else the operator's."""
     settings = ctx.settings
     target = ctx.rollout_target or {}
-    version = ctx.spec.hub.chart.version or target.get("chartVersion") or settings.chart_version
+    own = ctx.hub_class.spec.chart if ctx.hub_class.spec is not None else None
+    version = ctx.spec.hub.chart.version or target.get("chartVersion") or (own and own.version) or \
+        settings.chart_version
+    if own is not None and own.name:  # the class names its chart: from its repository, or a local one
+        return own.name, version, own.repository
     repository = settings.chart_repository or None
     return settings.chart_name, version, repository
 
@@ -69,8 +74,10 @@ def unavailable_version(ctx: HubContext) -> Verdict | None:
     local = local_chart_version(chart)
     if local is None or local.lstrip("v") == version.lstrip("v"):
         return None
+    own = ctx.hub_class.spec.chart if ctx.hub_class.spec is not None else None
     source = "spec.hub.chart.version" if ctx.spec.hub.chart.version else (
-        f"FleetRollout {ctx.rollout}" if (ctx.rollout_target or {}).get("chartVersion") else "CHUB_CHART_VERSION")
+        f"FleetRollout {ctx.rollout}" if (ctx.rollout_target or {}).get("chartVersion") else
+        f"HubClass {ctx.hub_class.name}" if own is not None and own.version else "CHUB_CHART_VERSION")
     return Verdict.false("ChartVersionUnavailable",
                          f"{source} asks for chart version {version}, and the operator deploys the local chart "
                          f"{chart} (version {local}) only (CHUB_CHART_REPOSITORY is empty)")
@@ -87,7 +94,9 @@ def oauth_checksum(ctx: HubContext) -> str | None:
 def desired_values(ctx: HubContext) -> dict[str, Any]:
     values = render.values(ctx.namespace, ctx.name, ctx.spec, ctx.oidc_endpoints, ctx.settings.namespace,
                            ctx.names.release, refuse_spawn=ctx.guards.refuse_spawn if ctx.guards else None,
-                           fleet_values=dict((ctx.rollout_target or {}).get("values") or {}))
+                           fleet_values=dict((ctx.rollout_target or {}).get("values") or {}),
+                           class_values=ctx.hub_class.spec.values if ctx.hub_class.spec is not None else None,
+                           catalog=ctx.hub_class.spec)
     checksum = oauth_checksum(ctx)
     if checksum:
         values = render.deep_merge(
@@ -287,7 +296,8 @@ async def scale_down(ctx: HubContext, why: Verdict) -> Verdict:
 async def deploy(ctx: HubContext) -> Verdict:
     target = ctx.target
     assert target is not None, "the cluster step runs first"
-    if refused := policy.hub_values(ctx.spec.hub.values, ctx.settings.hub_values_paths):
+    open_paths = [*ctx.settings.hub_values_paths, *(ctx.hub_class.spec.open_value_paths if ctx.hub_class.spec else ())]
+    if refused := policy.hub_values(ctx.spec.hub.values, open_paths):
         return refused
     if refused := unavailable_version(ctx):
         return refused
@@ -328,6 +338,10 @@ async def deploy(ctx: HubContext) -> Verdict:
         if ctx.oauth_client:
             await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
         await ensure_usage_token(client, target.namespace, labels)
+        shared = ctx.hub_class.spec.shared_storage if ctx.hub_class.spec is not None else None
+        if ctx.spec.environment.storage.type == "sharedNFS" and shared is not None:
+            await kube.ensure_claim(client, render.SHARED_CLAIM, target.namespace, shared.storage_class_name,
+                                    shared.size, labels)
         reason = "values changed" if release.get("valuesHash") != wanted_hash else \
             f"drift: {', '.join([*(f'{n} gone' for n in gone), *(f'{n} edited' for n in changed)])}"
         ctx.log.info("helm upgrade", release=ctx.names.release, chart=chart, version=version, target=target.cluster,

@@ -1,0 +1,108 @@
+"""HubClass on the local control plane, with the real chart: a class's values reach its hubs' releases, a
+class change reaches every hub of the class with one helm run each, a class opens a values path to its
+tenants, a hub whose class is missing says so and is delivered once the class exists, and a class whose
+catalog repeats a name is refused at apply.
+
+Only named classes here: a default class would reach every hub of the test session."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import OperatorProcess
+from tests.support.hubs import RUN, create_hub, hub, hub_ns, ns, released_values, wait_condition, wait_ready
+from tests.support.kube import Cluster, wait_for
+
+pytestmark = pytest.mark.integration
+
+CLASS = f"lab-{RUN}"
+MOTD = {"mountPath": "/etc/motd", "stringData": "welcome"}
+
+
+def hub_class(name: str, mark: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "hubs.2i2c.org/v1alpha1", "kind": "HubClass", "metadata": {"name": name},
+            "spec": {"description": "test class", "openValuePaths": ["singleuser.extraFiles"],
+                     "values": {"hub": {"config": {"JupyterHub": {"template_vars": {"provider_mark": mark}}}}},
+                     **spec}}
+
+
+def mark_of(management: Cluster, base: str, name: str) -> Any:
+    values = released_values(management, hub_ns(base, name))
+    return values["hub"]["config"]["JupyterHub"].get("template_vars", {}).get("provider_mark")
+
+
+@pytest.fixture(scope="module")
+def classed(management: Cluster, operator: OperatorProcess) -> list[tuple[str, str]]:
+    management.apply(hub_class(CLASS, "v1"))
+    hubs = [("cls-a", "team-cls"), ("cls-b", "team-cls")]
+    for name, base in hubs:
+        # A path the operator keeps closed (singleuser.extraFiles), opened by this class.
+        create_hub(management, name, ns(base), hubClassName=CLASS,
+                   hub={"domain": f"{name}.hubs.example.org", "adminUsers": ["alice"],
+                        "values": {"singleuser": {"extraFiles": {"motd": MOTD}}}})
+    for name, base in hubs:
+        wait_ready(management, name, ns(base), timeout=180)
+    yield hubs
+    management.kubectl("delete", "hubclass", CLASS, "--ignore-not-found", "--wait=false", check=False)
+
+
+def test_class_values_and_the_paths_it_opens_reach_the_release(management: Cluster,
+                                                              classed: list[tuple[str, str]]) -> None:
+    for name, base in classed:
+        obj = hub(management, name, ns(base))
+        assert obj is not None and obj["status"]["hubClass"] == {"name": CLASS, "generation": 1}
+        assert mark_of(management, base, name) == "v1"
+        assert released_values(management, hub_ns(base, name))["singleuser"]["extraFiles"]["motd"] == MOTD
+
+
+def test_a_class_change_reaches_each_hub_with_one_helm_run(management: Cluster,
+                                                          classed: list[tuple[str, str]]) -> None:
+    before = {name: hub(management, name, ns(base))["status"]["release"]["revision"] for name, base in classed}
+    management.apply(hub_class(CLASS, "v2"))
+
+    def on_v2(name: str, base: str) -> dict[str, Any] | None:
+        obj = hub(management, name, ns(base)) or {}
+        status = obj.get("status") or {}
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
+        return obj if ready and status.get("hubClass") == {"name": CLASS, "generation": 2} else None
+
+    for name, base in classed:
+        obj = wait_for(lambda n=name, b=base: on_v2(n, b), timeout=180, what=f"{name} Ready on the class's change")
+        assert mark_of(management, base, name) == "v2"
+        assert obj["status"]["release"]["revision"] == before[name] + 1  # one helm run, not one per pass
+    # Settled: three more resyncs run no helm.
+    time.sleep(6)
+    assert {name: hub(management, name, ns(base))["status"]["release"]["revision"]
+            for name, base in classed} == {name: before[name] + 1 for name, _ in classed}
+
+
+def test_a_hub_whose_class_is_missing_says_so_and_is_delivered_once_it_exists(
+        management: Cluster, operator: OperatorProcess) -> None:
+    missing = f"later-{RUN}"
+    create_hub(management, "cls-late", ns("team-cls-late"), hubClassName=missing)
+    cond = wait_condition(management, "cls-late", ns("team-cls-late"), "EnvironmentReady", "False",
+                          reason="HubClassNotFound")
+    assert f"HubClass {missing} (spec.hubClassName) does not exist" in cond["message"]
+    ready = wait_condition(management, "cls-late", ns("team-cls-late"), "Ready", "False")
+    assert ready["reason"] == "HubClassNotFound"
+    assert "hubClass" not in hub(management, "cls-late", ns("team-cls-late"))["status"]
+    management.apply(hub_class(missing, "late"))
+    try:
+        obj = wait_ready(management, "cls-late", ns("team-cls-late"), timeout=180)
+        assert obj["status"]["hubClass"] == {"name": missing, "generation": 1}
+        assert mark_of(management, "team-cls-late", "cls-late") == "late"
+    finally:
+        management.kubectl("delete", "hubclass", missing, "--wait=false", check=False)
+
+
+def test_a_class_whose_catalog_repeats_a_name_is_refused_at_apply(management: Cluster,
+                                                                 operator: OperatorProcess) -> None:
+    pool = {"name": "small", "machineType": "n2-highmem-4", "cpu": 4, "memory": "32Gi"}
+    bad = hub_class(f"dup-{RUN}", "x", nodePools=[pool, pool])
+    with pytest.raises(AssertionError) as refused:
+        management.apply(bad)
+    assert "spec.nodePools: Duplicate value" in str(refused.value) and "node pool names must be unique" in str(
+        refused.value)
