@@ -104,5 +104,5 @@ def test_a_class_whose_catalog_repeats_a_name_is_refused_at_apply(management: Cl
     bad = hub_class(f"dup-{RUN}", "x", nodePools=[pool, pool])
     with pytest.raises(AssertionError) as refused:
         management.apply(bad)
-    assert "spec.nodePools: Duplicate value" in str(refused.value) and "node pool names must be unique" in str(
-        refused.value)
+    assert "spec.nodePools: Invalid value" in str(refused.value)
+    assert "node pool names must be unique" in str(refused.value)

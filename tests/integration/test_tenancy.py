@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import OPERATOR_CHART, OPERATOR_NAMESPACE, OperatorProcess, oauth_secret
 from tests.support.hubs import RUN, hub_manifest, ns
-from tests.support.kube import Cluster
+from tests.support.kube import Cluster, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ PROVIDER_FIELDS: dict[str, dict[str, Any]] = {
     "billing": {"billing": {"costCenter": "FREE-MONEY"}},
     "lifecycle": {"lifecycle": {"contractEnd": "2099-12-31"}},
     "community.membership": {"community": {"membership": "premier"}},
-    "community.archetype": {"community": {"archetype": "partnership"}},
+    "community.archetype": {"community": {"archetype": "education"}},
     "placement": {"placement": {"sharedCluster": "elsewhere"}},
     "hubClassName": {"hubClassName": "gold"},
 }
@@ -57,6 +57,9 @@ def tenancy(management: Cluster, helm_bin: Path, operator: OperatorProcess) -> I
     # operator does not know: the hub is never deployed, and nothing here needs it to be.
     hub = hub_manifest("lab", NAMESPACE, placement={"type": "shared", "sharedCluster": f"nowhere-{RUN}"})
     management.kubectl("apply", "-f", "-", *as_(PROVIDER), input=json.dumps(hub))
+    # The API server loads a new policy within a second or so: wait until it refuses, so no test runs before.
+    wait_for(lambda: patch(management, TENANT, PROVIDER_FIELDS["billing"]).returncode != 0, timeout=30,
+             what="the provider-fields policy in effect")
     yield
     management.kubectl("delete", "namespace", NAMESPACE, "--wait=false", check=False)
     management.kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=false", input=objects, check=False)

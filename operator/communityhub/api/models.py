@@ -270,8 +270,10 @@ class Profile(ApiModel):
     name: str = Field(description="Profile slug shown to users.", pattern=DNS_LABEL, max_length=63)
     display_name: str | None = Field(default=None, max_length=100, pattern=NO_CONTROL_CHARACTERS,
                                      description="Human name of the profile.")
-    cpu: float = Field(gt=0, le=256, description="CPU guarantee and limit, in cores.")
-    memory: str = Field(pattern=MEMORY_QUANTITY, max_length=20, description="Memory guarantee and limit, e.g. 4Gi.")
+    cpu: float | None = Field(default=None, gt=0, le=256,
+                              description="CPU guarantee (and limit, without cpuLimit), in cores; none when omitted.")
+    memory: str = Field(pattern=MEMORY_QUANTITY, max_length=20,
+                        description="Memory guarantee (and limit, without memoryLimit), e.g. 4Gi.")
     cpu_limit: float | None = Field(default=None, gt=0, le=256,
                                     description="CPU limit, at or above cpu (a burst); cpu when omitted.")
     memory_limit: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
@@ -294,8 +296,8 @@ class Profile(ApiModel):
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
-            _cel("!has(self.cpuLimit) || self.cpuLimit >= self.cpu", "cpuLimit must not be below cpu", "cpuLimit",
-                 "FieldValueInvalid"),
+            _cel("!has(self.cpuLimit) || !has(self.cpu) || self.cpuLimit >= self.cpu", "cpuLimit must not be below cpu",
+                 "cpuLimit", "FieldValueInvalid"),
             _not_below("memoryLimit", "memory", "memoryLimit"),
             _cel("!has(self.image) || !has(self.imageChoices) || size(self.imageChoices) == 0",
                  "a profile has one image or imageChoices, not both", "imageChoices", "FieldValueForbidden"),
@@ -306,7 +308,7 @@ class Profile(ApiModel):
 class ServerResources(ApiModel):
     """A server's guarantee and limit: a guarantee below the limit lets servers burst on a shared node."""
 
-    cpu: float = Field(gt=0, le=256, description="CPU guarantee, in cores.")
+    cpu: float | None = Field(default=None, gt=0, le=256, description="CPU guarantee, in cores; none when omitted.")
     memory: str = Field(pattern=MEMORY_QUANTITY, max_length=20, description="Memory guarantee, e.g. 1Gi.")
     cpu_limit: float | None = Field(default=None, gt=0, le=256, description="CPU limit; cpu when omitted.")
     memory_limit: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
@@ -314,8 +316,8 @@ class ServerResources(ApiModel):
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
-            _cel("!has(self.cpuLimit) || self.cpuLimit >= self.cpu", "cpuLimit must not be below cpu", "cpuLimit",
-                 "FieldValueInvalid"),
+            _cel("!has(self.cpuLimit) || !has(self.cpu) || self.cpuLimit >= self.cpu", "cpuLimit must not be below cpu",
+                 "cpuLimit", "FieldValueInvalid"),
             _not_below("memoryLimit", "memory", "memoryLimit"),
         ]},
     )
@@ -366,7 +368,7 @@ class Storage(ApiModel):
                  "sharedDirectories need type sharedNFS", "sharedDirectories", "FieldValueForbidden"),
             _cel("!has(self.sharedDirectories) || self.sharedDirectories.all(d, "
                  "self.sharedDirectories.exists_one(e, e.mountPath == d.mountPath))",
-                 "mount paths must be unique", "sharedDirectories", "FieldValueDuplicate"),
+                 "mount paths must be unique", "sharedDirectories", "FieldValueInvalid"),
         ]},
     )
 
@@ -844,9 +846,9 @@ class HubClassSpec(ApiModel):
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
             _cel("!has(self.nodePools) || self.nodePools.all(p, self.nodePools.exists_one(q, q.name == p.name))",
-                 "node pool names must be unique", "nodePools", "FieldValueDuplicate"),
+                 "node pool names must be unique", "nodePools", "FieldValueInvalid"),
             _cel("!has(self.images) || self.images.all(i, self.images.exists_one(j, j.name == i.name))",
-                 "image names must be unique", "images", "FieldValueDuplicate"),
+                 "image names must be unique", "images", "FieldValueInvalid"),
         ]},
     )
 

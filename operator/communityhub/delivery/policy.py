@@ -120,7 +120,7 @@ def _profile(p: Profile, spec: CommunityHubSpec, hub_class: HubClassSpec | None,
              max_cpu: float, max_mem: int) -> Verdict | None:
     """The first rule one profile breaks, or None."""
     archetype, tier = spec.community.archetype, spec.community.membership
-    cpu, memory = p.cpu_limit or p.cpu, p.memory_limit or p.memory
+    cpu, memory = p.cpu_limit or p.cpu or 0.0, p.memory_limit or p.memory
     if cpu > max_cpu or parse_memory(memory) > max_mem:
         return Verdict.false(
             "ProfileExceedsLimits",
@@ -185,7 +185,7 @@ def environment(spec: CommunityHubSpec, hub_class: HubClassSpec | None = None) -
                              + ("this hub has no HubClass" if hub_class is None else "its HubClass offers none"))
     resources = spec.environment.resources
     if resources is not None:
-        cpu, memory = resources.cpu_limit or resources.cpu, resources.memory_limit or resources.memory
+        cpu, memory = resources.cpu_limit or resources.cpu or 0.0, resources.memory_limit or resources.memory
         if cpu > max_cpu or parse_memory(memory) > max_mem:
             return Verdict.false("ServerExceedsLimits",
                                  f"environment.resources asks for {cpu:g} CPU and {memory}; {archetype} hubs allow "

@@ -179,7 +179,9 @@ def node_selector(pool: CatalogNodePool) -> dict[str, str]:
     return dict(pool.node_selector) or {"node.kubernetes.io/instance-type": pool.machine_type}
 
 
-def _amount(guarantee: str | float, limit: str | float | None, unit: str) -> str:
+def _amount(guarantee: str | float | None, limit: str | float | None, unit: str) -> str:
+    if guarantee is None:
+        return f"up to {f'{limit:g}' if isinstance(limit, float) else limit} {unit}"
     shown = f"{guarantee:g}" if isinstance(guarantee, float) else guarantee
     if limit is None or limit == guarantee:
         return f"{shown} {unit}"
@@ -193,10 +195,12 @@ def profile_list(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) ->
     images = {image.name: image for image in catalog.images} if catalog else {}
     profiles = []
     for p in spec.environment.profiles:
-        override: dict[str, Any] = {
-            "cpu_guarantee": p.cpu, "cpu_limit": p.cpu_limit or p.cpu,
-            "mem_guarantee": p.memory, "mem_limit": p.memory_limit or p.memory,
-        }
+        override: dict[str, Any] = {}
+        if p.cpu is not None:
+            override["cpu_guarantee"] = p.cpu
+        if p.cpu_limit or p.cpu:
+            override["cpu_limit"] = p.cpu_limit or p.cpu
+        override.update({"mem_guarantee": p.memory, "mem_limit": p.memory_limit or p.memory})
         pool = pools.get(p.node_pool) if p.node_pool else None
         if pool is not None:
             override["node_selector"] = node_selector(pool)
@@ -213,8 +217,9 @@ def profile_list(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) ->
         entry: dict[str, Any] = {
             "display_name": p.display_name or p.name,
             "slug": p.name,
-            "description": f"{_amount(p.cpu, p.cpu_limit, 'CPU')}, {_amount(p.memory, p.memory_limit, 'memory')}"
-                           + gpu,
+            "description": ", ".join(part for part in (
+                _amount(p.cpu, p.cpu_limit, "CPU") if p.cpu or p.cpu_limit else "",
+                _amount(p.memory, p.memory_limit, "memory")) if part) + gpu,
             "kubespawner_override": override,
         }
         chosen = [images[name] for name in p.image_choices if name in images]
@@ -303,8 +308,11 @@ def server_resources(spec: CommunityHubSpec) -> dict[str, Any] | None:
     r = spec.environment.resources
     if r is None:
         return None
-    return {"cpu": {"guarantee": r.cpu, "limit": r.cpu_limit or r.cpu},
-            "memory": {"guarantee": r.memory, "limit": r.memory_limit or r.memory}}
+    out: dict[str, Any] = {"memory": {"guarantee": r.memory, "limit": r.memory_limit or r.memory}}
+    cpu = {k: v for k, v in (("guarantee", r.cpu), ("limit", r.cpu_limit or r.cpu)) if v is not None}
+    if cpu:
+        out["cpu"] = cpu
+    return out
 
 
 def hub_settings(spec: CommunityHubSpec) -> dict[str, Any]:

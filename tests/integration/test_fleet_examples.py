@@ -1,0 +1,100 @@
+"""Four hubs of examples/fleet/ (modeled on real hubs) delivered with the real JupyterHub chart on the local
+control plane, with their HubClass: a shared home on NFS with an admins-only directory (temple), image
+choices with an unlisted image (imagebuilding-demo), catalog node pools with bursting memory and named
+servers (jackeddy), and egress a class opens to its tenants (ohw, as the chart's NetworkPolicy).
+
+The local plane's shared storage stands for Filestore: a StorageClass without a provisioner and hostPath
+volumes that many pods may mount (kwok's pods mount nothing; the claim binding is what is shown)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, OperatorProcess
+from tests.support.hubs import hub, released_values, wait_ready
+from tests.support.kube import Cluster, wait_for
+
+pytestmark = pytest.mark.integration
+
+FLEET = REPO / "examples" / "fleet"
+DELIVERED = ("temple", "imagebuilding-demo", "jackeddy", "ohw")
+NAMESPACES = {"ohw": "oceanhackweek"}
+
+
+def namespace(name: str) -> str:
+    return NAMESPACES.get(name, name)
+
+
+def shared_volumes(count: int) -> list[dict[str, Any]]:
+    storage_class = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "standard-rwx"},
+                     "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "Immediate"}
+    volumes = [{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"fleet-share-{i}"},
+                "spec": {"capacity": {"storage": "100Gi"}, "accessModes": ["ReadWriteMany"],
+                         "storageClassName": "standard-rwx", "persistentVolumeReclaimPolicy": "Delete",
+                         "hostPath": {"path": f"/tmp/fleet-share-{i}"}}} for i in range(count)]
+    return [storage_class, *volumes]
+
+
+@pytest.fixture(scope="module")
+def fleet(management: Cluster, operator: OperatorProcess) -> Iterator[dict[str, dict[str, Any]]]:
+    management.apply(shared_volumes(2))
+    management.kubectl("apply", "-f", str(FLEET / "classes.yaml"))
+    for name in DELIVERED:
+        management.kubectl("apply", "-f", str(FLEET / f"{name}.yaml"))
+    ready = {name: wait_ready(management, name, namespace(name), timeout=300) for name in DELIVERED}
+    yield ready
+    for name in DELIVERED:
+        management.kubectl("delete", "namespace", namespace(name), "--wait=false", check=False)
+    management.kubectl("delete", "-f", str(FLEET / "classes.yaml"), "--wait=false", check=False)
+
+
+def values_of(management: Cluster, ready: dict[str, dict[str, Any]], name: str) -> Any:
+    return released_values(management, ready[name]["status"]["names"]["namespace"])
+
+
+def test_each_runs_on_its_class(fleet: dict[str, dict[str, Any]]) -> None:
+    for name, obj in fleet.items():
+        assert obj["status"]["hubClass"]["name"] == "gke-shared", name
+        assert obj["status"]["release"]["chart"] == "jupyterhub-4.4.0"
+
+
+def test_a_shared_home_is_one_claim_with_a_directory_per_user(management: Cluster,
+                                                               fleet: dict[str, dict[str, Any]]) -> None:
+    hub_namespace = fleet["temple"]["status"]["names"]["namespace"]
+    claim = wait_for(lambda: (c := management.get("pvc", "home-nfs", hub_namespace))
+                     and c["status"].get("phase") == "Bound" and c, timeout=60, what="home-nfs Bound")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"] and claim["spec"]["storageClassName"] == "standard-rwx"
+    values = values_of(management, fleet, "temple")
+    assert values["singleuser"]["storage"]["static"] == {"pvcName": "home-nfs", "subPath": "{username}"}
+    assert values["singleuser"]["memory"] == {"guarantee": "512M", "limit": "2G"}
+    assert "communityhub-shared-directories" in values["hub"]["extraConfig"]  # the admins' read-write directory
+    assert values["hub"]["config"]["JupyterHub"]["template_vars"]["org"]["name"] == "Temple University JupyterHub"
+
+
+def test_image_choices_reach_the_spawner(management: Cluster, fleet: dict[str, dict[str, Any]]) -> None:
+    option = values_of(management, fleet, "imagebuilding-demo")["singleuser"]["profileList"][0]["profile_options"]
+    assert sorted(option["image"]["choices"]) == ["pangeo-2023-09", "rocker-geospatial", "scipy-2023"]
+    assert option["image"]["choices"]["rocker-geospatial"]["default"] is True
+    assert option["image"]["unlisted_choice"]["enabled"] is True
+
+
+def test_catalog_pools_burst_and_named_servers(management: Cluster, fleet: dict[str, dict[str, Any]]) -> None:
+    values = values_of(management, fleet, "jackeddy")
+    assert values["hub"]["config"]["JupyterHub"]["allow_named_servers"] is True
+    small = values["singleuser"]["profileList"][0]["kubespawner_override"]
+    assert small["node_selector"] == {"node.kubernetes.io/instance-type": "n1-standard-2"}
+    assert (small["mem_guarantee"], small["mem_limit"]) == ("4.5G", "7G")
+
+
+def test_egress_the_class_opens_reaches_the_charts_network_policy(management: Cluster,
+                                                                   fleet: dict[str, dict[str, Any]]) -> None:
+    hub_namespace = fleet["ohw"]["status"]["names"]["namespace"]
+    policy = management.get("networkpolicy", "singleuser", hub_namespace)
+    ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule.get("ports") or []}
+    assert {8080, 22} <= ports
+    assert hub(management, "ohw", "oceanhackweek")["status"]["hubClass"]["name"] == "gke-shared"
+    assert yaml.safe_dump(values_of(management, fleet, "ohw")["singleuser"]["extraEnv"]).count("GH_SCOPED") == 2
