@@ -220,3 +220,17 @@ def test_a_lost_state_keeps_the_finalizer_until_a_human_abandons_the_cluster(
     assert hub(management, "lost", namespace) is not None, "the finalizer went: the cluster would be orphaned"
     management.kubectl("-n", namespace, "annotate", "communityhub", "lost", "hubs.2i2c.org/abandon-cluster=true")
     wait_for(lambda: hub(management, "lost", namespace) is None, timeout=90, what="the abandoned hub to go")
+
+
+def test_the_hub_whose_digest_is_all_digits_gets_its_cluster_and_leaves_nothing(
+        management: Cluster, workload: Cluster, operator: OperatorProcess) -> None:
+    """hubs/glacier-lab: its digest (265212477569) is all decimal digits, and `terraform init` refused its state
+    suffix ("secret_suffix must not end with '-<number>'") before names.valid_state_suffix."""
+    create_hub(management, "glacier-lab", "hubs", placement=placement())
+    obj = wait_ready(management, "glacier-lab", "hubs", timeout=180)
+    assert condition(obj, "ClusterReady")["reason"] == "ClusterProvisioned"
+    tfstate = state(management, "hubs", "glacier-lab")
+    assert tfstate is not None and cluster_instances(tfstate)
+    assert names.derive("hubs", "glacier-lab").state_secret == "tfstate-default-hubs-glacier-lab-i65212477569"
+    management.kubectl("delete", "communityhub", "glacier-lab", "-n", "hubs", "--timeout=180s")
+    assert state(management, "hubs", "glacier-lab") is None

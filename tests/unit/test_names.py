@@ -74,3 +74,75 @@ def test_ownership() -> None:
 @pytest.mark.parametrize("name", ["a" * 53, "climate-lab"])
 def test_names_the_schema_admits_give_a_valid_release(name: str) -> None:
     assert len(names.derive("hubs", name).release) <= names.RELEASE_MAX
+
+
+# --- Every derived name is valid for every consumer (issue 22, item 0) ------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+DNS_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+#: What Terraform's kubernetes backend refuses as secret_suffix.
+BACKEND_REFUSES = re.compile(r"-[0-9]+$")
+#: GKE cluster names: a letter first, lower-case letters, digits and hyphens, a letter or digit last, <= 40.
+GKE_CLUSTER_RE = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
+#: metadata.name of a CommunityHub (the schema's DNS label, at most 53, no dots); namespaces are DNS labels.
+HUB_NAME = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?\Z")
+NAMESPACE = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+
+
+def consumers_refuse(hub: names.HubNames) -> list[str]:
+    """Which consumer would refuse which of the hub's names (empty: every one is valid everywhere)."""
+    refused = []
+    if not (DNS_LABEL_RE.match(hub.namespace) and len(hub.namespace) <= 63):
+        refused.append(f"namespace {hub.namespace}")
+    if not (DNS_SUBDOMAIN_RE.match(hub.release) and len(hub.release) <= 53):
+        refused.append(f"helm release {hub.release}")
+    if BACKEND_REFUSES.search(hub.state_suffix):
+        refused.append(f"backend secret_suffix {hub.state_suffix}")
+    if not (LABEL_VALUE_RE.match(hub.state_suffix) and len(hub.state_suffix) <= 63):
+        refused.append(f"label value {hub.state_suffix}")
+    for name in (hub.state_secret, hub.lock_lease, hub.kubeconfig_secret, hub.credentials_secret):
+        if not (DNS_SUBDOMAIN_RE.match(name) and len(name) <= 253):
+            refused.append(f"object name {name}")
+    if not GKE_CLUSTER_RE.match(f"hub-{hub.cluster_stem}"[:40]):  # the cloud modules' cluster name
+        refused.append(f"cluster name hub-{hub.cluster_stem}")
+    if not (LABEL_VALUE_RE.match(hub.cluster_stem) and hub.cluster_stem == hub.cluster_stem.lower()):
+        refused.append(f"cloud label value {hub.cluster_stem}")  # GCP labels and AWS tags carry it
+    return refused
+
+
+def test_the_pair_whose_digest_is_all_digits_gets_a_suffix_the_backend_takes() -> None:
+    """hubs/glacier-lab: its digest 265212477569 made `terraform init` fail with "secret_suffix must not end
+    with '-<number>'". Its other names stay as derived; the suffix's number starts with a letter."""
+    hub = names.derive("hubs", "glacier-lab")
+    assert names.digest("hubs", "glacier-lab") == "265212477569"
+    assert hub.namespace == "hub-hubs-glacier-lab-265212477569"
+    assert hub.state_suffix == "hubs-glacier-lab-i65212477569"
+    assert hub.state_secret == "tfstate-default-hubs-glacier-lab-i65212477569"
+    assert consumers_refuse(hub) == []
+
+
+def test_a_suffix_the_backend_takes_is_never_changed() -> None:
+    """Recorded names keep their state: only a suffix that could never have held any is rewritten."""
+    for slug in ("team-lab-fe1e4a98ecc8", "team-lab-abc123456789", "lab", "workshop-2024a"):
+        assert names.valid_state_suffix(slug) == slug
+    assert names.valid_state_suffix("workshop-2024") == "workshop-i024"  # a legacy name ending in a number
+    recorded = names.resolve("t", "x", {"names": {"namespace": "hub-t-workshop-2024", "release": "r",
+                                                  "clusterStem": "x"}})
+    assert recorded.namespace == "hub-t-workshop-2024" and recorded.state_suffix == "t-workshop-i024"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(namespace=NAMESPACE, name=HUB_NAME)
+def test_every_derived_name_is_valid_for_every_consumer(namespace: str, name: str) -> None:
+    assert consumers_refuse(names.derive(namespace, name)) == []
+
+
+def test_the_consumer_check_can_fail() -> None:
+    """Without the rewrite, the all-digit digest's suffix is refused by the backend rule above."""
+    hub = names.derive("hubs", "glacier-lab")
+    assert BACKEND_REFUSES.search(hub.slug) and not BACKEND_REFUSES.search(hub.state_suffix)
+    broken = names.HubNames("hub-Bad_Name", "r" * 60, "9stem")
+    assert len(consumers_refuse(broken)) >= 2

@@ -31,6 +31,12 @@ SLUG_MAX = 52
 RELEASE_MAX = 53
 #: A cluster's name is "<stem>-<region>"; GKE allows 40 characters, so the stem stays short.
 CLUSTER_STEM_MAX = 26
+#: Terraform's kubernetes backend refuses a secret_suffix ending in -<number> (it numbers workspaces so), and a
+#: suffix ends in the 12-hex digest, all decimal about once in 280 hubs. Such a suffix never held state (the
+#: backend refused it before writing any), so its number's first digit becomes a letter that is not hex: the
+#: result cannot equal another hub's suffix, and every suffix the backend accepts stays as it is.
+_NUMBERED = re.compile(r"-([0-9])([0-9]*)$")
+_NOT_HEX = "ghijklmnop"
 LEGACY_HUB_LABEL = "hubs.2i2c.org/hub"
 LEGACY_HUB_NAMESPACE_LABEL = "hubs.2i2c.org/hub-namespace"
 
@@ -64,7 +70,8 @@ class HubNames:
 
     @property
     def state_suffix(self) -> str:
-        return self.slug[:SLUG_MAX]
+        """The kubernetes backend's secret_suffix (and label value): the slug, valid for the backend."""
+        return valid_state_suffix(self.slug[:SLUG_MAX])
 
     @property
     def state_secret(self) -> str:
@@ -87,6 +94,11 @@ class HubNames:
 
     def to_status(self) -> dict[str, str]:
         return {"namespace": self.namespace, "release": self.release, "clusterStem": self.cluster_stem}
+
+
+def valid_state_suffix(slug: str) -> str:
+    """``slug``, unless it ends in -<number>: then that number's first digit is a letter (see _NUMBERED)."""
+    return _NUMBERED.sub(lambda m: f"-{_NOT_HEX[int(m.group(1))]}{m.group(2)}", slug)
 
 
 def derive(namespace: str, name: str) -> HubNames:
