@@ -134,9 +134,12 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
     status = {**dict(body.get("status") or {}), **memo.recorded.get((str(meta.namespace), str(meta.name)), {})}
     rollout = (meta.labels or {}).get(rollout_plan.ROLLOUT_LABEL)
     found = indexed(fleet_rollouts, rollout) if rollout else None  # one lookup, not a copy of the index
+    hub_class = classes.resolve(hub.spec, _classes(hub_classes))
     return HubContext(
         rollout=rollout, rollout_target=found["target"] if found else None,
-        hub_class=classes.resolve(hub.spec, _classes(hub_classes)),
+        hub_class=hub_class,
+        class_rollout=rollout_plan.holding_class(hub_class.name, rollout_controller.first(fleet_rollouts))
+        if hub_class.spec is not None else None,
         name=str(meta.name), namespace=str(meta.namespace), generation=meta.get("generation"),
         spec=hub.spec, status=status, settings=memo.settings, helm=memo.helm,
         names=names.resolve(str(meta.namespace), str(meta.name), status),

@@ -168,7 +168,10 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
     verdicts.update(guards.verdicts)
     await notify.send(ctx, guards.notices, lifecycle.month_of(now))
     target = ctx.target
-    extra: dict[str, Any] = {"names": ctx.names.to_status(), "hubClass": ctx.hub_class.to_status()}
+    hub_class = ctx.hub_class.to_status()
+    if hub_class is not None and ctx.held_class_generation is not None:
+        hub_class["generation"] = ctx.held_class_generation  # what the release carries, not the class's newest
+    extra: dict[str, Any] = {"names": ctx.names.to_status(), "hubClass": hub_class}
     if target is not None:
         extra["cluster"] = {k: v for k, v in {
             "name": target.cluster, "namespace": target.namespace, "endpoint": target.endpoint,

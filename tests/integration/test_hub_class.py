@@ -106,3 +106,40 @@ def test_a_class_whose_catalog_repeats_a_name_is_refused_at_apply(management: Cl
         management.apply(bad)
     assert "spec.nodePools: Invalid value" in str(refused.value)
     assert "node pool names must be unique" in str(refused.value)
+
+
+def test_a_class_rollout_brings_a_class_change_wave_by_wave(management: Cluster,
+                                                            classed: list[tuple[str, str]]) -> None:
+    """With a FleetRollout that targets the class, a class change waits for the rollout: paused, no hub takes
+    it; resumed, the staging hub takes it before the production hub, each with one helm run."""
+    label = f"channel-{RUN}"
+    for (name, base), channel in zip(classed, ("staging", "production"), strict=True):
+        management.kubectl("label", "communityhub", name, "-n", ns(base), f"{label}={channel}", "--overwrite")
+    rollout = f"cls-{RUN}"
+    management.apply({"apiVersion": "hubs.2i2c.org/v1alpha1", "kind": "FleetRollout", "metadata": {"name": rollout},
+                      "spec": {"target": {"hubClass": CLASS}, "paused": True, "waves": [
+                          {"name": "staging", "matchLabels": {label: "staging"}},
+                          {"name": "production", "matchLabels": {label: "production"}}]}})
+    try:
+        wait_for(lambda: (management.get("fleetrollout", rollout) or {}).get("status", {}).get("phase") == "Paused",
+                 timeout=60, what=f"FleetRollout {rollout} Paused")
+        before = {name: hub(management, name, ns(base))["status"] for name, base in classed}
+        management.apply(hub_class(CLASS, "v3"))
+        time.sleep(6)  # three resyncs: held, both
+        for name, base in classed:
+            now = hub(management, name, ns(base))["status"]
+            assert mark_of(management, base, name) == "v2"
+            assert now["release"]["revision"] == before[name]["release"]["revision"]
+            assert now["hubClass"] == before[name]["hubClass"]  # the generation the release carries
+        management.kubectl("patch", "fleetrollout", rollout, "--type=merge", "-p", '{"spec":{"paused":false}}')
+        wait_for(lambda: (management.get("fleetrollout", rollout) or {}).get("status", {}).get("phase")
+                 == "Complete", timeout=300, what=f"FleetRollout {rollout} Complete")
+        after = {name: hub(management, name, ns(base))["status"] for name, base in classed}
+        for name, base in classed:
+            assert mark_of(management, base, name) == "v3"
+            assert after[name]["release"]["revision"] == before[name]["release"]["revision"] + 1
+            assert after[name]["hubClass"]["generation"] == before[name]["hubClass"]["generation"] + 1
+        (staging, _), (production, _) = classed
+        assert after[staging]["release"]["deployedAt"] <= after[production]["release"]["deployedAt"]
+    finally:
+        management.kubectl("delete", "fleetrollout", rollout, "--ignore-not-found", "--wait=false", check=False)

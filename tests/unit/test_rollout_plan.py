@@ -102,3 +102,38 @@ def test_the_rollout_spec_is_checked() -> None:
     with pytest.raises(ValidationError):
         FleetRolloutSpec.model_validate({"target": {"chartVersion": "latest"}, "waves": [
             {"name": "a", "matchLabels": {"x": "y"}}]})
+
+
+CLASS_SPEC = FleetRolloutSpec.model_validate({
+    "target": {"hubClass": "gke-shared"},
+    "waves": [{"name": "staging", "matchLabels": {"channel": "staging"}},
+              {"name": "production", "matchLabels": {"channel": "production"}}],
+})
+
+
+def test_a_class_rollout_reaches_only_the_hubs_of_its_class() -> None:
+    fleet = [hub("s1", "staging", hub_class="gke-shared"), hub("s2", "staging", hub_class="other"),
+             hub("p1", "production", hub_class="gke-shared"), hub("p2", "production")]
+    decided = plan("r1", CLASS_SPEC, fleet)
+    assert decided.admit == ["hubs/s1"]
+    assert [(w["name"], w["total"]) for w in decided.waves] == [("staging", 1), ("production", 1)]
+
+
+def test_a_class_change_is_held_by_the_newest_active_rollout_of_that_class() -> None:
+    from communityhub.fleet.rollout_plan import holding_class
+    rollouts = {
+        "old": {"target": {"hubClass": "gke-shared"}, "created": "2026-11-01T00:00:00Z", "phase": "Progressing"},
+        "new": {"target": {"hubClass": "gke-shared"}, "created": "2026-11-02T00:00:00Z"},  # not planned yet
+        "done": {"target": {"hubClass": "gke-shared"}, "created": "2026-11-03T00:00:00Z", "phase": "Complete"},
+        "going": {"target": {"hubClass": "gke-shared"}, "created": "2026-11-04T00:00:00Z", "deleting": True},
+        "values": {"target": {"values": {"a": 1}}, "created": "2026-11-05T00:00:00Z"},
+    }
+    assert holding_class("gke-shared", rollouts) == "new"
+    assert holding_class("other", rollouts) is None and holding_class(None, rollouts) is None
+    assert holding_class("gke-shared", {k: v for k, v in rollouts.items() if k in ("done", "going")}) is None
+
+
+def test_hub_view_reads_the_class_the_release_comes_from() -> None:
+    body = {"metadata": {"namespace": "n", "name": "h", "generation": 1},
+            "status": {"observedGeneration": 1, "hubClass": {"name": "gke-shared", "generation": 3}}}
+    assert hub_view(body).hub_class == "gke-shared"

@@ -653,11 +653,16 @@ class RolloutTarget(ApiModel):
         default=None, min_length=1, description="Helm values merged over the rendered ones (under the hub's own "
                                           "spec.hub.values): new defaults for the fleet, a new default image.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    hub_class: str | None = Field(
+        default=None, pattern=DNS_NAME, max_length=253,
+        description="A HubClass: while this rollout is not complete, a change to the class reaches the class's hubs "
+                    "wave by wave (hubs not reached yet keep the release they run) instead of at their next pass; "
+                    "only hubs of this class are in its waves.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
-            _cel("has(self.chartVersion) || has(self.values)",
-                 "a target needs a chartVersion or values", reason="FieldValueRequired"),
+            _cel("has(self.chartVersion) || has(self.values) || has(self.hubClass)",
+                 "a target needs a chartVersion, values or a hubClass", reason="FieldValueRequired"),
             _cel("self == oldSelf", "a rollout's target cannot change: create a new FleetRollout (deleting this "
                                     "one rolls it back)", reason="FieldValueForbidden"),
         ]},

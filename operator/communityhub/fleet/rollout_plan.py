@@ -36,6 +36,7 @@ class HubView:
     failed: bool  # a step False
     reason: str  # Ready's reason
     release_rollout: str | None  # status.release.rollout: the rollout whose target helm last deployed
+    hub_class: str | None = None  # status.hubClass.name: the HubClass its release comes from
 
     @property
     def rollout(self) -> str | None:
@@ -50,7 +51,8 @@ def hub_view(body: Mapping[str, Any]) -> HubView:
         key=f"{meta.get('namespace')}/{meta.get('name')}", labels=dict(meta.get("labels") or {}),
         cluster=str((status.get("cluster") or {}).get("name") or "-"),
         ready=current and ready.get("status") == "True", failed=current and ready.get("status") == "False",
-        reason=str(ready.get("reason") or ""), release_rollout=(status.get("release") or {}).get("rollout"))
+        reason=str(ready.get("reason") or ""), release_rollout=(status.get("release") or {}).get("rollout"),
+        hub_class=(status.get("hubClass") or {}).get("name"))
 
 
 @dataclasses.dataclass
@@ -80,7 +82,24 @@ def assign(spec: FleetRolloutSpec, hubs: Iterable[HubView]) -> list[list[HubView
     return members
 
 
+#: A rollout in these phases no longer holds a class change back from the hubs it did not reach.
+SETTLED = frozenset({"Complete", "Superseded"})
+
+
+def holding_class(hub_class: str | None, rollouts: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The rollout that brings changes of ``hub_class`` to its hubs wave by wave, if one is active (the newest
+    of those that target the class and are neither complete, superseded nor being deleted)."""
+    if hub_class is None:
+        return None
+    active = {name: r for name, r in rollouts.items()
+              if (r.get("target") or {}).get("hubClass") == hub_class and not r.get("deleting")
+              and r.get("phase") not in SETTLED}
+    return newest(active)
+
+
 def plan(name: str, spec: FleetRolloutSpec, hubs: Sequence[HubView], superseded_by: str | None = None) -> Plan:
+    if spec.target.hub_class is not None:  # a class's rollout reaches only that class's hubs
+        hubs = [h for h in hubs if h.hub_class == spec.target.hub_class]
     members = assign(spec, hubs)
 
     def done(hub: HubView) -> bool:

@@ -61,6 +61,10 @@ class HubContext:
     rollout_target: Mapping[str, Any] | None = None
     #: The HubClass the hub is built on (none, found, or named and missing): see communityhub.delivery.classes.
     hub_class: classes.Resolved = classes.NO_CLASS
+    #: The FleetRollout that brings changes of the hub's class wave by wave, while one is active.
+    class_rollout: str | None = None
+    #: The class generation the release still carries, when the hub step held a class change back.
+    held_class_generation: int | None = None
     #: The money and lifecycle guards of this pass (decided before the steps run).
     guards: Guards | None = None
     # Filled in by the steps as they run:

@@ -104,6 +104,20 @@ def desired_values(ctx: HubContext) -> dict[str, Any]:
     return values
 
 
+def held_class_generation(ctx: HubContext, release: dict[str, Any]) -> int | None:
+    """The class generation the release carries, when a change of the hub's class waits for its FleetRollout
+    to reach this hub (the hub's own spec unchanged since its last deploy); else None."""
+    recorded = ctx.status.get("hubClass") or {}
+    if not (ctx.class_rollout and ctx.rollout != ctx.class_rollout and release.get("valuesHash")):
+        return None
+    if recorded.get("name") != ctx.hub_class.name or recorded.get("generation") == ctx.hub_class.generation:
+        return None
+    if ctx.generation != ctx.status.get("observedGeneration"):
+        return None
+    generation = recorded.get("generation")
+    return int(generation) if generation is not None else None
+
+
 def rollout_of(ctx: HubContext) -> str | None:
     """The rollout a deployed release carries: the hub's label, when that rollout still exists."""
     return ctx.rollout if ctx.rollout_target is not None else None
@@ -313,6 +327,12 @@ async def deploy(ctx: HubContext) -> Verdict:
         changed = edited(release, deployments) if release.get("valuesHash") == wanted_hash else []
         if release.get("valuesHash") == wanted_hash and deployments and not gone and not changed:
             # The hash covers the rollout's target: what runs is what the rollout asks for.
+            ctx.release = carrying(release, rollout_of(ctx))
+            return await observe(ctx, target, release, deployments)
+        held = held_class_generation(ctx, release)
+        if held is not None and release.get("valuesHash") != wanted_hash and deployments and not gone:
+            # The class changed, and its FleetRollout has not reached this hub: it keeps what it runs.
+            ctx.held_class_generation = held
             ctx.release = carrying(release, rollout_of(ctx))
             return await observe(ctx, target, release, deployments)
         if (gone or changed) and release.get("valuesHash") == wanted_hash:

@@ -32,7 +32,7 @@ def rollout_entry(body: Mapping[str, Any]) -> dict[str, Any]:
     """What the hubs and the other rollouts keep of a rollout: its target, and its age."""
     meta = body.get("metadata") or {}
     return {"target": dict((body.get("spec") or {}).get("target") or {}), "created": meta.get("creationTimestamp"),
-            "deleting": bool(meta.get("deletionTimestamp"))}
+            "deleting": bool(meta.get("deletionTimestamp")), "phase": (body.get("status") or {}).get("phase")}
 
 
 def first(index: Mapping[Any, Any]) -> dict[Any, Any]:
