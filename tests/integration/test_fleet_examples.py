@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, OperatorProcess
-from tests.support.hubs import hub, released_values, wait_ready
+from tests.support.hubs import hub, onboard, released_values, wait_ready
 from tests.support.kube import Cluster, wait_for
 
 pytestmark = pytest.mark.integration
@@ -44,6 +44,7 @@ def fleet(management: Cluster, operator: OperatorProcess) -> Iterator[dict[str, 
     management.apply(shared_volumes(2))
     management.kubectl("apply", "-f", str(FLEET / "classes.yaml"))
     for name in DELIVERED:
+        onboard(management, namespace(name))  # the operator may read the hub's OAuth client Secret there
         management.kubectl("apply", "-f", str(FLEET / f"{name}.yaml"))
     ready = {name: wait_ready(management, name, namespace(name), timeout=300) for name in DELIVERED}
     yield ready
