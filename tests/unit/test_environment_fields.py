@@ -226,3 +226,68 @@ def test_shared_storage_needs_a_class_that_offers_it() -> None:
     offering = CATALOG.model_copy(update={"shared_storage": HubClassSpec.model_validate(
         {"sharedStorage": {"storageClassName": "standard-rwx"}}).shared_storage})
     assert policy.environment(SHARED, offering).status == "Unknown"
+
+
+def offered(spec: Any, groups: list[str]) -> list[str]:
+    """The profiles a user of ``groups`` is offered: the rendered extraConfig run over the rendered
+    profile_list, as the chart's jupyterhub_config.py runs hub.extraConfig after setting profile_list."""
+    import types
+    values = render.values("hubs", "lab", spec, catalog=CATALOG)
+    code = values["hub"]["extraConfig"]["communityhub-profile-groups"]
+
+    class Config:
+        class KubeSpawner:
+            profile_list: Any = values["singleuser"]["profileList"]
+    exec(compile(code, "extraConfig", "exec"), {"c": Config})
+    user = types.SimpleNamespace(groups=[types.SimpleNamespace(name=g) for g in groups])
+    profiles = Config.KubeSpawner.profile_list(types.SimpleNamespace(user=user))
+    assert all(render.ALLOWED_GROUPS_KEY not in p for p in profiles)  # KubeSpawner never sees the key
+    return [p["slug"] for p in profiles]
+
+
+GROUPED = with_profiles({"name": "small", "cpu": 1, "memory": "4Gi"},
+                        {"name": "gpu", "cpu": 1, "memory": "4Gi", "gpu": 1, "nodePool": "t4",
+                         "allowedGroups": ["CryoInTheCloud:ml-in-glaciology", "staff"]})
+
+
+def test_a_profile_for_some_groups_is_offered_to_their_members_only() -> None:
+    assert offered(GROUPED, []) == ["small"]
+    assert offered(GROUPED, ["students"]) == ["small"]
+    assert offered(GROUPED, ["students", "CryoInTheCloud:ml-in-glaciology"]) == ["small", "gpu"]
+
+
+def test_without_group_profiles_nothing_is_rendered() -> None:
+    assert render.profile_groups_config(with_profiles({"name": "small", "cpu": 1, "memory": "4Gi"})) is None
+
+
+PULLER = CATALOG.model_copy(update={"content_puller": "quay.io/example/nbgitpuller:1.2"})
+CURRICULUM = {"name": "p", "cpu": 1, "memory": "4Gi",
+              "content": {"repository": "https://github.com/neurohackademy/nh2022-curriculum.git"}}
+
+
+def test_content_is_pulled_into_the_home_by_the_class_puller() -> None:
+    spec = with_profiles(CURRICULUM)
+    container = only(render.values("hubs", "lab", spec, catalog=PULLER))["kubespawner_override"]["init_containers"][0]
+    assert container == {
+        "name": "content", "image": "quay.io/example/nbgitpuller:1.2",
+        "command": ["gitpuller", "https://github.com/neurohackademy/nh2022-curriculum.git", "main",
+                    "/home/jovyan/nh2022-curriculum"],
+        "volumeMounts": [{"name": "home", "mountPath": "/home/jovyan"}]}
+    shared = base_spec(environment={**spec.environment.model_dump(by_alias=True, exclude_none=True),
+                                    "storage": {"type": "sharedNFS"}})
+    mount = only(render.values("hubs", "lab", shared, catalog=PULLER))["kubespawner_override"]["init_containers"][0]
+    assert mount["volumeMounts"] == [{"name": "home", "mountPath": "/home/jovyan", "subPath": "{username}"}]
+
+
+def test_a_repository_name_becomes_a_safe_directory() -> None:
+    assert render.content_directory("https://example.org/a/b.git/") == "b"
+    assert render.content_directory("https://example.org/a/..") == "content"
+    assert render.content_directory("https://example.org/we%20ird$name") == "we-20ird-name"
+
+
+def test_content_needs_a_class_puller_and_a_home() -> None:
+    assert policy.environment(with_profiles(CURRICULUM), CATALOG).reason == "ContentNotOffered"
+    assert policy.environment(with_profiles(CURRICULUM), PULLER).status == "Unknown"
+    env = {**with_profiles(CURRICULUM).environment.model_dump(by_alias=True, exclude_none=True),
+           "storage": {"type": "none"}}
+    assert policy.environment(base_spec(environment=env), PULLER).reason == "ContentNeedsHome"

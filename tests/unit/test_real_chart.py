@@ -190,8 +190,8 @@ def test_the_typed_environment_fields_fit_the_real_charts_schema(chart: charts.H
     hub = {**typed.hub.model_dump(by_alias=True), "branding": {"orgName": "Org", "announcement": "Hello"}}
     env = {**typed.environment.model_dump(by_alias=True, exclude_none=True), "namedServers": {"limitPerUser": 2}}
     no_profiles = {**env, "profiles": [], "resources": {"cpu": 0.5, "cpuLimit": 2, "memory": "1G", "memoryLimit": "2G"}}
-    from tests.unit.test_environment_fields import SHARED, storage_spec
+    from tests.unit.test_environment_fields import GROUPED, SHARED, storage_spec
     for spec in (base_spec(hub=hub, environment=env), base_spec(hub=hub, environment=no_profiles), SHARED,
-                 storage_spec(type="none", tmpSize="1Gi")):
+                 storage_spec(type="none", tmpSize="1Gi"), GROUPED):
         values = render.deep_merge(defaults, render.values("hubs", "lab", spec, ENDPOINTS, "ops", catalog=CATALOG))
         assert [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(values)] == []

@@ -264,6 +264,15 @@ class Auth(ApiModel):
     )
 
 
+class Content(ApiModel):
+    """A git repository pulled into the user's home when their server starts (nbgitpuller: new files come in,
+    the user's own changes are kept)."""
+
+    repository: str = Field(pattern=HTTPS_URL, max_length=500, description="The repository's https URL.")
+    branch: str = Field(default="main", pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", max_length=200,
+                        description="Its branch.")
+
+
 class Profile(ApiModel):
     """A server option offered to users when they start their server."""
 
@@ -292,6 +301,12 @@ class Profile(ApiModel):
                                                             "the tier allows it).")
     default_url: str | None = Field(default=None, pattern=r"^/\S*$", max_length=200,
                                     description="Where this profile's users land; the environment's when omitted.")
+    content: Content | None = Field(default=None, description="A repository pulled into the home on start (the "
+                                                               "puller's image comes from the HubClass).")
+    allowed_groups: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=50,
+        description="Only members of these groups (of the hub's authenticator: OIDC or CILogon groups, GitHub "
+                    "teams as org:team) are offered this profile; everyone when empty.")
     default: bool = Field(default=False, description="Preselected profile.")
 
     model_config = ConfigDict(
@@ -838,6 +853,10 @@ class HubClassSpec(ApiModel):
                     "paths (e.g. singleuser.extraFiles, singleuser.networkPolicy.egress); `*` opens every path.")
     shared_storage: SharedStorage | None = Field(default=None, description="What sharedNFS hubs get; without it "
                                                                              "they are refused.")
+    content_puller: str | None = Field(
+        default=None, pattern=IMAGE_REFERENCE, max_length=500,
+        description="An image with nbgitpuller's gitpuller command: the init container that pulls a profile's "
+                    "content; profiles with content are refused without it.")
     node_pools: list[CatalogNodePool] = Field(default_factory=list, max_length=50,
                                               description="Node pools profiles may place servers on.")
     images: list[CatalogImage] = Field(default_factory=list, max_length=100, description="Images hubs may offer.")

@@ -158,6 +158,13 @@ def _profile(p: Profile, spec: CommunityHubSpec, hub_class: HubClassSpec | None,
             if rules.images is not None and name not in rules.images:
                 return Verdict.false("ProfileNotInTier", f"profile {p.name} offers image {name}; {tier} membership "
                                                          f"may offer {', '.join(rules.images) or 'none'}")
+    if p.content is not None:
+        if hub_class is None or not hub_class.content_puller:
+            return Verdict.false("ContentNotOffered", f"profile {p.name} pulls {p.content.repository}; that needs a "
+                                                      f"HubClass with a contentPuller image")
+        if spec.environment.storage.type == "none":
+            return Verdict.false("ContentNeedsHome", f"profile {p.name} pulls {p.content.repository} into the home, "
+                                                     f"and environment.storage.type is none")
     if p.unlisted_image and not rules.unlisted_image:
         return Verdict.false("ProfileNotInTier",
                              f"profile {p.name} lets users type an image; {tier} membership offers listed images only")

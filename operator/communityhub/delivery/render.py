@@ -19,7 +19,7 @@ import markupsafe
 import yaml
 from jinja2.utils import htmlsafe_json_dumps
 
-from communityhub.api.models import CatalogNodePool, CommunityHubSpec, HubClassSpec, SharedDirectory
+from communityhub.api.models import CatalogNodePool, CommunityHubSpec, Content, HubClassSpec, SharedDirectory
 from communityhub.delivery import names
 
 OAUTH_SECRET_NAME = "hub-oauth-client"
@@ -234,10 +234,60 @@ def profile_list(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) ->
                                              "validation_regex": UNLISTED_IMAGE_REGEX,
                                              "kubespawner_override": {"image": "{value}"}}
             entry["profile_options"] = {"image": option}
+        if p.content is not None and catalog is not None and catalog.content_puller:
+            override["init_containers"] = [content_puller(spec, p.content, catalog.content_puller)]
+        if p.allowed_groups:
+            entry[ALLOWED_GROUPS_KEY] = list(p.allowed_groups)
         if p.default:
             entry["default"] = True
         profiles.append(entry)
     return profiles
+
+
+def content_directory(repository: str) -> str:
+    """The directory a repository is pulled into, in the home: its name, cut to safe characters."""
+    name = repository.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    return re.sub(r"[^A-Za-z0-9._-]", "-", name).strip(".-")[:100] or "content"
+
+
+def content_puller(spec: CommunityHubSpec, content: Content, image: str) -> dict[str, Any]:
+    """The init container that pulls a profile's content into the user's home (argv, no shell: the tenant's
+    URL is an argument, never a command). The home is the user's own volume, or their directory of a share."""
+    mount: dict[str, Any] = {"name": HOME_VOLUME, "mountPath": "/home/jovyan"}
+    if spec.environment.storage.type == "sharedNFS":
+        mount["subPath"] = "{username}"
+    return {"name": "content", "image": image,
+            "command": ["gitpuller", content.repository, content.branch,
+                        f"/home/jovyan/{content_directory(content.repository)}"],
+            "volumeMounts": [mount]}
+
+
+#: The key of a profile_list entry naming the groups that see it (read by profile_groups_config's filter).
+ALLOWED_GROUPS_KEY = "communityhub_allowed_groups"
+
+
+def profile_groups_config(spec: CommunityHubSpec) -> str | None:
+    """hub.extraConfig that offers each user only the profiles of their groups (KubeSpawner calls a callable
+    profile_list per spawn); None when no profile is for some groups only."""
+    if not any(p.allowed_groups for p in spec.environment.profiles):
+        return None
+    return (
+        "import copy\n"
+        "\n"
+        "COMMUNITYHUB_PROFILES = copy.deepcopy(c.KubeSpawner.profile_list)\n"
+        "\n"
+        "def communityhub_profiles_for(spawner):\n"
+        "    groups = {group.name for group in spawner.user.groups}\n"
+        "    offered = []\n"
+        "    for profile in COMMUNITYHUB_PROFILES:\n"
+        f"        allowed = profile.get({ALLOWED_GROUPS_KEY!r})\n"
+        "        if allowed and not groups.intersection(allowed):\n"
+        "            continue\n"
+        f"        offered.append({{k: v for k, v in profile.items() if k != {ALLOWED_GROUPS_KEY!r}}})\n"
+        "    return offered\n"
+        "\n"
+        "c.KubeSpawner.profile_list = communityhub_profiles_for\n"
+    )
 
 
 #: The claim of a sharedNFS hub's shared volume, in the hub's namespace (the operator makes it).
@@ -478,6 +528,7 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
         environment={"image_name": image_name, "image_tag": image_tag, "profile_list": profile_list(spec, catalog),
                      "resources": server_resources(spec), "storage": storage(spec)},
         shared_directories=shared_directories_config(spec),
+        profile_groups=profile_groups_config(spec),
         hub_settings=hub_settings(spec),
         production=production(spec, operator_namespace),
         usage={"secret_name": USAGE_TOKEN_SECRET_NAME, "token_key": USAGE_TOKEN_KEY, "config": usage_service_config()},
