@@ -112,22 +112,28 @@ class NamespaceTerminating(RuntimeError):
         self.name = name
 
 
-async def ensure_role_binding(client: AsyncClient, namespace: str, name: str, cluster_role: str,
-                              service_account: str, service_account_namespace: str) -> bool:
-    """A RoleBinding of a ClusterRole to a ServiceAccount in one namespace; True when it was created."""
+async def _create_if_missing(client: AsyncClient, kind: Any, name: str, namespace: str,
+                             manifest: dict[str, Any]) -> bool:
+    """Create the object unless one of that name exists (left as it is); True when it was created."""
     try:
-        await client.get(RoleBinding, name, namespace=namespace)
+        await client.get(kind, name, namespace=namespace)
         return False
     except ApiError as err:
         if not is_not_found(err):
             raise
-    await client.create(RoleBinding.from_dict({
+    await client.create(kind.from_dict(manifest))
+    return True
+
+
+async def ensure_role_binding(client: AsyncClient, namespace: str, name: str, cluster_role: str,
+                              service_account: str, service_account_namespace: str) -> bool:
+    """A RoleBinding of a ClusterRole to a ServiceAccount in one namespace; True when it was created."""
+    return await _create_if_missing(client, RoleBinding, name, namespace, {
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
         "metadata": {"name": name, "namespace": namespace},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
         "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": service_account_namespace}],
-    }))
-    return True
+    })
 
 
 async def wait_for_rights(client: AsyncClient, namespace: str, attempts: int = 50) -> None:
@@ -299,18 +305,11 @@ async def delete_user_servers(client: AsyncClient, namespace: str) -> list[str]:
 async def ensure_claim(client: AsyncClient, name: str, namespace: str, storage_class: str, size: str,
                        labels: Mapping[str, str]) -> bool:
     """A ReadWriteMany claim, made once (a claim's class and modes cannot change); True when it was made."""
-    try:
-        await client.get(PersistentVolumeClaim, name, namespace=namespace)
-        return False
-    except ApiError as err:
-        if not is_not_found(err):
-            raise
-    await client.create(PersistentVolumeClaim.from_dict({
+    return await _create_if_missing(client, PersistentVolumeClaim, name, namespace, {
         "apiVersion": "v1", "kind": "PersistentVolumeClaim",
         "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
         "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": storage_class,
-                 "resources": {"requests": {"storage": size}}}}))
-    return True
+                 "resources": {"requests": {"storage": size}}}})
 
 
 async def claimed_volumes(client: AsyncClient, namespace: str) -> list[dict[str, Any]]:

@@ -66,6 +66,12 @@ def _cel(rule: str, message: str, field_path: str | None = None, reason: str | N
     return entry
 
 
+def _unique(items: str, key: str, message: str, reason: str = "FieldValueInvalid") -> dict[str, str]:
+    """A CEL rule: no two elements of the (optional) list ``items`` share ``key``."""
+    return _cel(f"!has(self.{items}) || self.{items}.all(a, self.{items}.exists_one(b, b.{key} == a.{key}))",
+                message, items, reason)
+
+
 class ApiModel(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields rejected."""
 
@@ -381,9 +387,7 @@ class Storage(ApiModel):
         json_schema_extra={"x-kubernetes-validations": [
             _cel("self.type == 'sharedNFS' || !has(self.sharedDirectories) || size(self.sharedDirectories) == 0",
                  "sharedDirectories need type sharedNFS", "sharedDirectories", "FieldValueForbidden"),
-            _cel("!has(self.sharedDirectories) || self.sharedDirectories.all(d, "
-                 "self.sharedDirectories.exists_one(e, e.mountPath == d.mountPath))",
-                 "mount paths must be unique", "sharedDirectories", "FieldValueInvalid"),
+            _unique("sharedDirectories", "mountPath", "mount paths must be unique"),
         ]},
     )
 
@@ -409,8 +413,7 @@ class Environment(ApiModel):
             # has(): profiles may be omitted (no default in the schema), and CEL fails on a missing key.
             _cel("!has(self.profiles) || self.profiles.filter(p, has(p.default) && p.default).size() <= 1",
                  "at most one profile may be the default", "profiles", "FieldValueInvalid"),
-            _cel("!has(self.profiles) || self.profiles.all(p, self.profiles.exists_one(q, q.name == p.name))",
-                 "profile names must be unique", "profiles", "FieldValueDuplicate"),
+            _unique("profiles", "name", "profile names must be unique", "FieldValueDuplicate"),
         ]},
     )
 
@@ -869,10 +872,8 @@ class HubClassSpec(ApiModel):
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
-            _cel("!has(self.nodePools) || self.nodePools.all(p, self.nodePools.exists_one(q, q.name == p.name))",
-                 "node pool names must be unique", "nodePools", "FieldValueInvalid"),
-            _cel("!has(self.images) || self.images.all(i, self.images.exists_one(j, j.name == i.name))",
-                 "image names must be unique", "images", "FieldValueInvalid"),
+            _unique("nodePools", "name", "node pool names must be unique"),
+            _unique("images", "name", "image names must be unique"),
         ]},
     )
 
