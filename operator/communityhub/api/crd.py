@@ -75,7 +75,7 @@ def _definition(kind: str, plural: str, singular: str, short_names: list[str], s
                 spec: type[models.ApiModel], status: type[models.ApiModel] | None, root: type[models.ApiModel],
                 columns: list[dict[str, str]], root_rules: list[dict[str, str]]) -> dict[str, Any]:
     spec_schema = openapi_schema(spec)
-    spec_schema["description"] = (spec.__doc__ or "").strip() or "Desired state."
+    spec_schema["description"] = " ".join((spec.__doc__ or "").split()) or "Desired state."
     properties: dict[str, Any] = {
         "apiVersion": {"type": "string", "description": "APIVersion of this object."},
         "kind": {"type": "string", "description": "Kind of this object."},
