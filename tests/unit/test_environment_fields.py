@@ -100,6 +100,14 @@ def test_named_servers_and_branding_reach_the_hubs_config() -> None:
     assert config["authenticator_class"] == "github"  # beside what the operator renders there already
 
 
+def test_a_login_redirect_is_where_users_land() -> None:
+    for target in ("/hub/home", "https://docs.example.org/start"):
+        hub = {**base_spec().hub.model_dump(by_alias=True), "branding": {"loginRedirect": target}}
+        assert render.values("hubs", "lab", base_spec(hub=hub))["hub"]["config"]["JupyterHub"]["default_url"] == target
+    with pytest.raises(ValidationError):
+        Branding.model_validate({"loginRedirect": "javascript:alert(1)"})
+
+
 @pytest.mark.parametrize("field, value", [("orgName", "<script>x</script>"), ("announcement", "two\nlines"),
                                           ("logoUrl", "http://insecure.example/logo.png"),
                                           ("orgUrl", "javascript:alert(1)")])

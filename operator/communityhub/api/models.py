@@ -192,6 +192,10 @@ class Branding(ApiModel):
     funded_by_url: str | None = Field(default=None, pattern=HTTPS_URL, max_length=500, description="The funder's site.")
     announcement: str | None = Field(default=None, min_length=1, max_length=500, pattern=PLAIN_TEXT,
                                      description="A short announcement on every page (JupyterHub's announcement).")
+    login_redirect: str | None = Field(
+        default=None, pattern=r"^(/[^\s<>\"']*|https://[^\s<>\"']+)$", max_length=500,
+        description="Where a user who arrives at the hub lands after logging in (JupyterHub.default_url): a path "
+                    "of the hub such as /hub/home, or an https URL; their own server when omitted.")
 
 
 class Hub(ApiModel):

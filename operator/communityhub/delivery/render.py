@@ -382,6 +382,8 @@ def hub_settings(spec: CommunityHubSpec) -> dict[str, Any]:
             template_vars["announcement"] = branding.announcement
         if template_vars:
             out["template_vars"] = template_vars
+        if branding.login_redirect:
+            out["default_url"] = branding.login_redirect
     named = spec.environment.named_servers
     if named is not None and named.enabled:
         out["allow_named_servers"] = True
