@@ -234,3 +234,15 @@ def test_the_hub_whose_digest_is_all_digits_gets_its_cluster_and_leaves_nothing(
     assert names.derive("hubs", "glacier-lab").state_secret == "tfstate-default-hubs-glacier-lab-i65212477569"
     management.kubectl("delete", "communityhub", "glacier-lab", "-n", "hubs", "--timeout=180s")
     assert state(management, "hubs", "glacier-lab") is None
+
+
+def test_a_cloud_hub_missing_an_input_says_which_and_runs_nothing(management: Cluster,
+                                                                  operator: OperatorProcess) -> None:
+    """A GKE hub whose module input has no value anywhere (the billing account is the operator's setting) is
+    refused before Terraform runs, naming where the input comes from (issue 22, item 2)."""
+    create_hub(management, "gke", ns("team-gke"), placement={
+        "type": "dedicated", "dedicated": {"cloud": "gcp", "region": "us-central1", "project": "hub-project-1"}})
+    cond = wait_condition(management, "gke", ns("team-gke"), "ClusterReady", "False", reason="ClusterInputsMissing")
+    assert "the gcp module needs CHUB_GCP_BILLING_ACCOUNT" in cond["message"] and "nothing was run" in cond["message"]
+    assert state(management, ns("team-gke"), "gke") is None
+    management.kubectl("delete", "communityhub", "gke", "-n", ns("team-gke"), "--timeout=120s")

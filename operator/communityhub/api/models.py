@@ -122,6 +122,9 @@ class Dedicated(ApiModel):
         default="provider", description="Whose cloud account pays the cloud bill. The provider passes its "
                                         "cloud cost on in the monthly invoice; a customer pays its own.")
     region: str = Field(description="Cloud region, e.g. us-central1.", min_length=1, max_length=63)
+    project: str | None = Field(
+        default=None, pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$",
+        description="GCP project of the cluster (cloud gcp); the operator's CHUB_GCP_PROJECT when omitted.")
     credentials_secret_ref: SecretRef | None = Field(
         default=None, description="Secret with the customer's cloud credentials; required for a customer account.")
     node_pools: list[NodePool] = Field(

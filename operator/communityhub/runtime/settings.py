@@ -58,6 +58,12 @@ class Settings(BaseModel):
     terraform_modules: str = str(Path(__file__).resolve().parents[3] / "terraform" / "modules")
     terraform_workdir: str = str(Path(tempfile.gettempdir()) / "communityhub-terraform")
     terraform_timeout_seconds: float = Field(default=1800, gt=0)
+    #: Inputs of the cloud modules (var.extra) that are the provider's, not a hub's: the GCP project of
+    #: provider-account clusters (a hub's spec.placement.dedicated.project wins), the billing account their
+    #: budget watches, and who gets the AWS and Azure budgets' alerts.
+    gcp_project: str = ""
+    gcp_billing_account: str = ""
+    budget_email: str = ""
     terraform_concurrency: int = Field(default=4, ge=1)
     #: For `cloud: local` (development and tests): the kubeconfig of the control plane the local module hands back.
     local_cluster_kubeconfig: str = ""

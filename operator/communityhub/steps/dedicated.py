@@ -46,6 +46,11 @@ async def provision(ctx: HubContext) -> Verdict:
         return Verdict.false("LocalClusterNotConfigured",
                              "cloud local needs the operator setting CHUB_LOCAL_CLUSTER_KUBECONFIG (the kubeconfig "
                              "of a control plane started with `make cluster-up NAME=workload`)")
+    _, missing = terraform_run.extra(ctx)
+    if missing:
+        return Verdict.false("ClusterInputsMissing",
+                             f"the {dedicated.cloud} module needs {', '.join(missing)}: set it, and the cluster is "
+                             f"planned (nothing was run)")
     wanted = terraform_run.inputs_hash(ctx)
     recorded = (ctx.status.get("cluster") or {}).get("inputsHash")
     if recorded == wanted:

@@ -30,20 +30,27 @@ from lightkube.resources.coordination_v1 import Lease
 from communityhub.adapters import kube
 from communityhub.adapters.terraform import StateLocked, TerraformRunner, base_env
 from communityhub.api.conditions import Verdict
-from communityhub.delivery import policy, render
+from communityhub.delivery import cluster_inputs, policy, render
 from communityhub.runtime import metrics
 from communityhub.steps.context import HubContext
 
 _SEMAPHORES: dict[int, asyncio.Semaphore] = {}
 
 
+def extra(ctx: HubContext) -> tuple[dict[str, str], list[str]]:
+    """The module's var.extra, and the sources of any input it lacks (delivery.cluster_inputs)."""
+    dedicated = ctx.spec.placement.dedicated
+    assert dedicated is not None
+    settings = ctx.settings
+    return cluster_inputs.extra(dedicated, gcp_project=settings.gcp_project,
+                                gcp_billing_account=settings.gcp_billing_account, budget_email=settings.budget_email,
+                                local_kubeconfig=settings.local_cluster_kubeconfig,
+                                local_provision_seconds=settings.local_provision_seconds)
+
+
 def variables(ctx: HubContext) -> dict[str, Any]:
     dedicated = ctx.spec.placement.dedicated
     assert dedicated is not None
-    extra: dict[str, str] = {}
-    if dedicated.cloud == "local":
-        extra = {"kubeconfig_path": ctx.settings.local_cluster_kubeconfig,
-                 "provision_seconds": str(ctx.settings.local_provision_seconds)}
     return {
         "hub_name": ctx.names.cluster_stem,
         "region": dedicated.region,
@@ -52,13 +59,13 @@ def variables(ctx: HubContext) -> dict[str, Any]:
         "labels": {"hub": ctx.name, "hub-namespace": ctx.namespace, "archetype": ctx.spec.community.archetype,
                    "cost-center": render.label_value(ctx.spec.billing.cost_center or "none").lower()},
         "billing_account": dedicated.account,
-        "extra": extra,
+        "extra": extra(ctx)[0],
     }
 
 
 def module_dir(ctx: HubContext) -> Path:
     assert ctx.spec.placement.dedicated is not None
-    return Path(ctx.settings.terraform_modules) / ctx.spec.placement.dedicated.cloud
+    return Path(ctx.settings.terraform_modules) / cluster_inputs.MODULES[ctx.spec.placement.dedicated.cloud]
 
 
 def inputs_hash(ctx: HubContext) -> str:
@@ -93,7 +100,10 @@ module "cluster" {
 
 output "cluster_name" { value = module.cluster.cluster_name }
 output "endpoint" { value = module.cluster.endpoint }
-output "ca_certificate" { value = module.cluster.ca_certificate }
+output "ca_certificate" {
+  value     = module.cluster.ca_certificate
+  sensitive = true
+}
 output "kubeconfig" {
   value     = module.cluster.kubeconfig
   sensitive = true

@@ -4,13 +4,14 @@ output "cluster_name" {
 }
 
 output "endpoint" {
-  description = "API server URL."
-  value       = azurerm_kubernetes_cluster.hub.kube_config[0].host
+  description = "API server URL (from the cluster's FQDN: kube_config is sensitive in azurerm)."
+  value       = "https://${azurerm_kubernetes_cluster.hub.fqdn}:443"
 }
 
 output "ca_certificate" {
   description = "PEM CA certificate of the API server."
   value       = base64decode(azurerm_kubernetes_cluster.hub.kube_config[0].cluster_ca_certificate)
+  sensitive   = true
 }
 
 output "kubeconfig" {
