@@ -32,6 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 CRD = REPO / "crds" / "communityhub.yaml"
 OPERATOR_CHART = REPO / "helm" / "communityhub-operator"
 OPERATOR_NAMESPACE = "communityhub-system"
+#: The provider's cloud credential for `cloud: local` (test_zz_secret_sweep looks for it everywhere afterwards).
+PROVIDER_SECRET, PROVIDER_TOKEN = "communityhub-cloud-local", "prov-cloud-token-91d2e0"
 SMTP_SECRET = "smtp-credentials"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:communityhub-operator"
 #: The session operator's rollout deadline: short, so a hub that cannot come up turns False within a test.
@@ -236,6 +238,11 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
     management.apply({
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": SMTP_SECRET, "namespace": OPERATOR_NAMESPACE},
         "type": "Opaque", "stringData": {"username": smtp.USERNAME, "password": smtp.PASSWORD}})
+    # The provider's own credentials for provider-account `cloud: local` clusters (the local module refuses to
+    # create a cluster without them, as a cloud API does).
+    management.apply({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": PROVIDER_SECRET, "namespace": OPERATOR_NAMESPACE},
+        "type": "Opaque", "stringData": {"LOCAL_CLOUD_TOKEN": PROVIDER_TOKEN}})
     rbac = subprocess.run(
         [str(helm_bin), "template", "chub", str(OPERATOR_CHART), "--namespace", OPERATOR_NAMESPACE,
          "--show-only", "templates/rbac.yaml"], capture_output=True, text=True, check=True).stdout

@@ -148,6 +148,10 @@ def up() -> int:
     _kubectl(kubeconfig, "apply", "-f", str(DEFAULT_CLASS))
     # The operator's namespace: its leader Lease (and Terraform state) live there.
     _kubectl(kubeconfig, "create", "namespace", "communityhub-system", check=False)
+    # The provider's credentials for `cloud: local` clusters (make demo-dedicated): the local module refuses to
+    # create a cluster without them, as a cloud's API does.
+    _kubectl(kubeconfig, "-n", "communityhub-system", "create", "secret", "generic", "communityhub-cloud-local",
+             "--from-literal=LOCAL_CLOUD_TOKEN=demo-provider-token", check=False)
     smtp_pid = start_smtp_sink()
     pid, log = start_operator(kubeconfig, chart, dedicated_kubeconfig)
     print(f"3/4 operator running in the background (pid {pid}), log: {log}", flush=True)

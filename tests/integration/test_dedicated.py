@@ -15,7 +15,7 @@ import yaml
 
 from communityhub.delivery import names
 from communityhub.money import estimate
-from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess
+from tests.conftest import OPERATOR_NAMESPACE, PROVIDER_SECRET, PROVIDER_TOKEN, OperatorProcess
 from tests.support.hubs import create_hub, hub, hub_ns, ns, wait_condition, wait_ready
 from tests.support.kube import Cluster, condition, wait_for
 
@@ -246,3 +246,24 @@ def test_a_cloud_hub_missing_an_input_says_which_and_runs_nothing(management: Cl
     assert "the gcp module needs CHUB_GCP_BILLING_ACCOUNT" in cond["message"] and "nothing was run" in cond["message"]
     assert state(management, ns("team-gke"), "gke") is None
     management.kubectl("delete", "communityhub", "gke", "-n", ns("team-gke"), "--timeout=120s")
+
+
+def test_a_provider_account_cluster_needs_the_providers_credentials(management: Cluster,
+                                                                    operator: OperatorProcess) -> None:
+    """Provider-account clusters get the provider's credentials from the Secret communityhub-cloud-<cloud> in the
+    operator's namespace (CHUB_PROVIDER_CREDENTIALS=secret); without it nothing runs, and the condition names
+    it (issue 22, item 3: provider accounts got no credentials at all). Its value reaches Terraform only."""
+    secret = management.get("secret", PROVIDER_SECRET, OPERATOR_NAMESPACE)
+    management.kubectl("-n", OPERATOR_NAMESPACE, "delete", "secret", PROVIDER_SECRET)
+    try:
+        create_hub(management, "prov", ns("team-prov"), placement=placement())
+        cond = wait_condition(management, "prov", ns("team-prov"), "ClusterReady", "False",
+                              reason="ProviderCredentialsNotFound", timeout=60)
+        assert f"{OPERATOR_NAMESPACE}/{PROVIDER_SECRET}" in cond["message"] and "LOCAL_CLOUD_TOKEN" in cond["message"]
+        assert state(management, ns("team-prov"), "prov") is None
+    finally:
+        management.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "data": secret["data"],
+                          "metadata": {"name": PROVIDER_SECRET, "namespace": OPERATOR_NAMESPACE}})
+    obj = wait_ready(management, "prov", ns("team-prov"), timeout=180)
+    assert PROVIDER_TOKEN not in json.dumps(obj) and PROVIDER_TOKEN not in operator.log()
+    management.kubectl("delete", "communityhub", "prov", "-n", ns("team-prov"), "--timeout=180s")

@@ -71,3 +71,13 @@ def test_open_values_pass_and_the_setting_widens_them() -> None:
     extra = {"hub": {"extraConfig": {"x": "c.Spawner.x = 1"}}}
     assert policy.hub_values(extra, ["hub.extraConfig"]) is None
     assert policy.hub_values({"anything": {"at": "all"}}, ["*"]) is None
+
+
+def test_workload_identity_passes_only_the_clouds_federation_variables() -> None:
+    from communityhub.delivery.policy import workload_identity_env
+    environ = {"AWS_ROLE_ARN": "arn:aws:iam::1:role/ops", "AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/token",
+               "AWS_SECRET_ACCESS_KEY": "static", "TF_CLI_ARGS": "-x", "ARM_USE_OIDC": "true", "HOME": "/tmp"}
+    assert workload_identity_env("aws", environ) == {"AWS_ROLE_ARN": "arn:aws:iam::1:role/ops",
+                                                     "AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/token"}
+    assert workload_identity_env("azure", environ) == {"ARM_USE_OIDC": "true"}
+    assert workload_identity_env("gcp", environ) == {}  # GKE's metadata server answers: nothing to pass

@@ -27,6 +27,26 @@ CREDENTIAL_KEYS = {
 }
 
 
+#: The variables of a pod's own cloud identity (workload identity) that reach Terraform for provider-account
+#: clusters with CHUB_PROVIDER_CREDENTIALS=workload-identity: federation token files and the identity to assume,
+#: never a static secret. GKE's Workload Identity answers through the metadata server: nothing to pass.
+WORKLOAD_IDENTITY_KEYS = {
+    "gcp": ("GOOGLE_CLOUD_PROJECT",),
+    "aws": ("AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME", "AWS_REGION",
+            "AWS_DEFAULT_REGION", "AWS_STS_REGIONAL_ENDPOINTS", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+    "azure": ("ARM_USE_OIDC", "ARM_OIDC_TOKEN_FILE_PATH", "ARM_USE_MSI", "ARM_CLIENT_ID", "ARM_TENANT_ID",
+              "ARM_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE",
+              "AZURE_AUTHORITY_HOST"),
+    "local": ("LOCAL_CLOUD_TOKEN",),
+}
+
+
+def workload_identity_env(cloud: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The operator pod's own cloud identity, for Terraform: only the cloud's federation variables."""
+    return {k: environ[k] for k in WORKLOAD_IDENTITY_KEYS[cloud] if environ.get(k)}
+
+
 def credential_env(cloud: str, data: Mapping[str, bytes], secret: str) -> dict[str, str] | Verdict:
     """The Terraform environment from a credentials Secret, or why it is refused (a key that is not one of
     the cloud's credential variables, named; its value never)."""

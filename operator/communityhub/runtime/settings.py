@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -61,6 +62,12 @@ class Settings(BaseModel):
     #: Inputs of the cloud modules (var.extra) that are the provider's, not a hub's: the GCP project of
     #: provider-account clusters (a hub's spec.placement.dedicated.project wins), the billing account their
     #: budget watches, and who gets the AWS and Azure budgets' alerts.
+    #: Where the provider's own cloud credentials (provider-account clusters) come from: "secret", the Secret
+    #: <provider_credentials_secret_prefix><cloud> in the operator's namespace (the cloud's credential variables,
+    #: as a customer's), or "workload-identity", the cloud identity of the operator's pod (its federation
+    #: variables pass to Terraform; GKE's metadata server needs none).
+    provider_credentials: Literal["secret", "workload-identity"] = "secret"
+    provider_credentials_secret_prefix: str = "communityhub-cloud-"
     gcp_project: str = ""
     gcp_billing_account: str = ""
     budget_email: str = ""

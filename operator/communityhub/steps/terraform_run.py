@@ -112,12 +112,13 @@ output "kubeconfig" {
 
 
 async def credentials_env(ctx: HubContext, for_destroy: bool = False) -> dict[str, str] | Verdict:
-    """The customer's credentials for Terraform. Each apply keeps a copy in the operator's namespace, so a
-    destroy still has them when the hub's own Secret went first (a GitOps prune deletes both at once)."""
+    """The cloud credentials for Terraform: a customer's from the hub's Secret (each apply keeps a copy in the
+    operator's namespace, so a destroy still has them when the hub's own Secret went first: a GitOps prune
+    deletes both at once), else the provider's (provider_credentials_env)."""
     dedicated = ctx.spec.placement.dedicated
     assert dedicated is not None
     if dedicated.account != "customer" or dedicated.credentials_secret_ref is None:
-        return {}
+        return await provider_credentials_env(ctx)
     ref = dedicated.credentials_secret_ref.name
     local = ctx.clusters.get(None)
     try:
@@ -140,6 +141,27 @@ async def credentials_env(ctx: HubContext, for_destroy: bool = False) -> dict[st
         except kube.NotOwned as err:
             return Verdict.false("NameConflict", f"{err}: the credentials are not kept for the destroy")
     return env
+
+
+async def provider_credentials_env(ctx: HubContext) -> dict[str, str] | Verdict:
+    """The provider's own credentials for a provider-account cluster (CHUB_PROVIDER_CREDENTIALS): the cloud's
+    credential variables from the Secret <prefix><cloud> in the operator's namespace, or the operator pod's
+    workload identity."""
+    dedicated = ctx.spec.placement.dedicated
+    assert dedicated is not None
+    settings = ctx.settings
+    if settings.provider_credentials == "workload-identity":
+        return policy.workload_identity_env(dedicated.cloud, os.environ)
+    name = f"{settings.provider_credentials_secret_prefix}{dedicated.cloud}"
+    data = await kube.read_secret(ctx.clusters.get(None), name, settings.namespace)
+    if not data:
+        return Verdict.false(
+            "ProviderCredentialsNotFound",
+            f"Secret {settings.namespace}/{name} (the provider's {dedicated.cloud} credentials for provider-account "
+            f"clusters) not found or empty: its keys are the variables of the cloud's Terraform provider "
+            f"({', '.join(policy.CREDENTIAL_KEYS[dedicated.cloud])}); or run the operator with a cloud identity and "
+            f"CHUB_PROVIDER_CREDENTIALS=workload-identity")
+    return policy.credential_env(dedicated.cloud, data, f"{settings.namespace}/{name}")
 
 
 def backend_config(ctx: HubContext) -> dict[str, str]:

@@ -19,13 +19,14 @@ resource "terraform_data" "cluster" {
   }
 
   # Stands for the minutes a cloud takes to create a cluster (tests use it to interrupt an apply), and
-  # for a cloud API that refuses a customer account without credentials: those arrive only through
-  # Terraform's environment (LOCAL_CLOUD_TOKEN here, GOOGLE_CREDENTIALS or AWS_* for real clouds).
+  # for a cloud API that refuses anyone without credentials, the customer's or the provider's: those
+  # arrive only through Terraform's environment (LOCAL_CLOUD_TOKEN here, GOOGLE_CREDENTIALS or AWS_* for
+  # real clouds).
   provisioner "local-exec" {
     command = <<-EOT
       sleep ${lookup(var.extra, "provision_seconds", "0")}
-      if [ "${var.billing_account}" = "customer" ] && [ -z "$LOCAL_CLOUD_TOKEN" ]; then
-        echo "customer account without credentials: LOCAL_CLOUD_TOKEN is not set" >&2
+      if [ -z "$LOCAL_CLOUD_TOKEN" ]; then
+        echo "${var.billing_account} account without credentials: LOCAL_CLOUD_TOKEN is not set" >&2
         exit 1
       fi
     EOT
