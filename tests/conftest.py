@@ -34,6 +34,13 @@ OPERATOR_CHART = REPO / "helm" / "communityhub-operator"
 OPERATOR_NAMESPACE = "communityhub-system"
 #: The provider's cloud credential for `cloud: local` (test_zz_secret_sweep looks for it everywhere afterwards).
 PROVIDER_SECRET, PROVIDER_TOKEN = "communityhub-cloud-local", "prov-cloud-token-91d2e0"
+CLOUD_STAND_IN_CREDENTIALS = {
+    "gcp": {"GOOGLE_CREDENTIALS": '{"type": "service_account", "project_id": "stand-in-0b7c"}'},
+    "aws": {"AWS_ACCESS_KEY_ID": "AKIASTANDIN0B7C", "AWS_SECRET_ACCESS_KEY": "stand-in-aws-secret-0b7c"},
+    "azure": {"ARM_CLIENT_ID": "00000000-0000-0000-0000-000000000b7c", "ARM_CLIENT_SECRET": "stand-in-arm-0b7c",
+              "ARM_TENANT_ID": "00000000-0000-0000-0000-000000000000",
+              "ARM_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000001"},
+}
 SMTP_SECRET = "smtp-credentials"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:communityhub-operator"
 #: The session operator's rollout deadline: short, so a hub that cannot come up turns False within a test.
@@ -243,6 +250,12 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
     management.apply({
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": PROVIDER_SECRET, "namespace": OPERATOR_NAMESPACE},
         "type": "Opaque", "stringData": {"LOCAL_CLOUD_TOKEN": PROVIDER_TOKEN}})
+    # ... and for the real clouds, stand-ins: the cloud examples reach `terraform init`, which stops for want of
+    # the provider registry (tests/integration/test_dedicated.py).
+    for cloud, keys in CLOUD_STAND_IN_CREDENTIALS.items():
+        management.apply({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque", "stringData": keys,
+            "metadata": {"name": f"communityhub-cloud-{cloud}", "namespace": OPERATOR_NAMESPACE}})
     rbac = subprocess.run(
         [str(helm_bin), "template", "chub", str(OPERATOR_CHART), "--namespace", OPERATOR_NAMESPACE,
          "--show-only", "templates/rbac.yaml"], capture_output=True, text=True, check=True).stdout
@@ -268,6 +281,9 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
         "CHUB_TERRAFORM_TIMEOUT_SECONDS": "40",
         "CHUB_LOCAL_CLUSTER_KUBECONFIG": str(workload.kubeconfig),
         "CHUB_LOCAL_PROVISION_SECONDS": "6",
+        # The provider's inputs of the cloud modules (the GCP project is each example's own).
+        "CHUB_GCP_BILLING_ACCOUNT": "000000-000000-000B7C",
+        "CHUB_BUDGET_EMAIL": "budgets@example.org",
         # The DELIVERED email goes to the session's SMTP sink, with a login from a Secret.
         "CHUB_SMTP_HOST": "127.0.0.1",
         "CHUB_SMTP_PORT": str(smtp_sink.port),

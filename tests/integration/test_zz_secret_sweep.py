@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from communityhub.delivery.render import USAGE_TOKEN_KEY, USAGE_TOKEN_SECRET_NAME
-from tests.conftest import PROVIDER_TOKEN, OperatorProcess
+from tests.conftest import CLOUD_STAND_IN_CREDENTIALS, PROVIDER_TOKEN, OperatorProcess
 from tests.integration.test_dedicated import CUSTOMER_TOKEN
 from tests.support import smtp
 from tests.support.hubs import SECRET_VALUE
@@ -48,6 +48,8 @@ def test_no_secret_value_in_logs_events_status_or_annotations(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     secrets = {SECRET_VALUE, smtp.PASSWORD, CUSTOMER_TOKEN, PROVIDER_TOKEN} | generated_tokens(management) | \
         generated_tokens(workload)
+    secrets |= {value for keys in CLOUD_STAND_IN_CREDENTIALS.values() for value in keys.values()
+                if 'stand-in' in value}
     secrets = {s for s in secrets if len(s) >= 8}
     # Every operator process's log (the session's, a standby's); not the test JupyterHub's own log.
     logs = {p.as_posix(): p.read_text(errors="replace") for p in Path(tmp_path_factory.getbasetemp()).rglob("*.log")

@@ -68,3 +68,30 @@ def test_only_the_clouds_credential_keys_reach_terraform() -> None:
     assert "GOOGLE_APPLICATION_CREDENTIALS, TF_CLI_ARGS_init" in refused.message and "-backend" not in refused.message
     assert credential_env("aws", {"AWS_ACCESS_KEY_ID": b"a", "AWS_SECRET_ACCESS_KEY": b"b"}, "s") == {
         "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+
+
+#: What `terraform init` of the gke module printed on this machine (no provider registry in reach).
+INIT_WITHOUT_REGISTRY = """
+Initializing provider plugins...
+- Finding hashicorp/google versions matching ">= 6.0.0, < 8.0.0"...
+
+Error: Failed to query available provider packages
+
+Could not retrieve the list of available versions for provider
+hashicorp/google: could not connect to registry.terraform.io: failed to
+request discovery document: Get
+"https://registry.terraform.io/.well-known/terraform.json": dial tcp: lookup
+registry.terraform.io on 10.255.255.53:53: no such host
+
+To see which modules are currently depending on hashicorp/google and what
+versions are specified, run the following command:
+    terraform providers
+"""
+
+
+def test_an_unreachable_provider_registry_is_said_as_such() -> None:
+    from communityhub.adapters.terraform import registry_unreachable
+    assert registry_unreachable(INIT_WITHOUT_REGISTRY) == "hashicorp/google: could not connect to registry.terraform.io"
+    assert summarize_error(INIT_WITHOUT_REGISTRY) == (
+        "providers cannot be installed: hashicorp/google: could not connect to registry.terraform.io")
+    assert registry_unreachable("Error: Invalid index\n\nThe given key does not identify an element") is None

@@ -50,6 +50,10 @@ class Lock:
     who: str
 
 
+class ProvidersUnavailable(TerraformError):
+    """init cannot install the module's providers: the registry (or mirror) is out of reach."""
+
+
 class StateLocked(TerraformError):
     def __init__(self, command: str, lock: Lock, output: str) -> None:
         super().__init__(command, f"the state is locked by {lock.who} since {lock.created} (lock {lock.id})", output)
@@ -70,9 +74,24 @@ class PlanSummary:
         return f"{self.add} to add, {self.change} to change, {self.destroy} to destroy"
 
 
+#: terraform init's words when it cannot reach a provider registry: which provider, and why.
+_REGISTRY = re.compile(r"(?:list of available versions|versions) for\s+provider\s+(\S+?):?\s+(could not connect to "
+                       r"\S+?):", re.S)
+
+
+def registry_unreachable(text: str) -> str | None:
+    """The provider and registry, when init failed only because the provider registry cannot be reached."""
+    clean = " ".join(_ANSI.sub("", text).split())
+    found = _REGISTRY.search(clean)
+    return f"{found.group(1)}: {found.group(2)}" if found else None
+
+
 def summarize_error(text: str) -> str:
     """Terraform's first ``Error:`` on one line: its title and its last paragraph (the explanation,
-    which Terraform prints after the source snippet), without colours or box drawing."""
+    which Terraform prints after the source snippet), without colours or box drawing; a provider registry
+    that cannot be reached is said as such (its last paragraph only says how to list the providers)."""
+    if unreachable := registry_unreachable(text):
+        return f"providers cannot be installed: {unreachable}"
     lines = [_BOX.sub("", _ANSI.sub("", ln)).rstrip() for ln in text.splitlines()]
     start = next((i for i, ln in enumerate(lines) if ln.strip().startswith("Error:")), None)
     if start is None:
@@ -159,7 +178,8 @@ class TerraformRunner:
             lock = parse_lock(text)
             if lock is not None:
                 raise StateLocked(command, lock, text)
-            raise TerraformError(command, summarize_error(text), text)
+            error = ProvidersUnavailable if registry_unreachable(text) else TerraformError
+            raise error(command, summarize_error(text), text)
         return int(proc.returncode or 0), text
 
     def _cmd(self, tf: Terraform, name: str, *args: str, **options: Any) -> list[str]:

@@ -19,7 +19,7 @@ from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Secret
 
 from communityhub.adapters import kube
-from communityhub.adapters.terraform import StateLocked, TerraformError
+from communityhub.adapters.terraform import ProvidersUnavailable, StateLocked, TerraformError
 from communityhub.api import conditions
 from communityhub.api.conditions import Verdict
 from communityhub.delivery import render
@@ -81,6 +81,12 @@ async def provision(ctx: HubContext) -> Verdict:
     except StateLocked as locked:
         return Verdict.unknown("StateLocked", f"{locked.summary}; retrying (a lock older than "
                                               f"{ctx.settings.terraform_timeout_seconds + 30:.0f}s is taken over)")
+    except ProvidersUnavailable as err:
+        ctx.log.warning("terraform cannot install providers", command=err.command, error=err.summary)
+        return Verdict.false("ProvidersUnavailable",
+                             f"terraform {err.command}: {err.summary}. Every input of the {dedicated.cloud} module "
+                             f"was given; the plan runs where the provider registry, a mirror or a plugin cache is "
+                             f"reachable")
     except TerraformError as err:
         ctx.log.warning("terraform failed", command=err.command, error=err.summary)
         return Verdict.false("TerraformFailed", f"terraform {err.command} failed: {err.summary}")
