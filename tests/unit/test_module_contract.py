@@ -19,7 +19,6 @@ import pytest
 
 from communityhub.api.models import Dedicated
 from communityhub.delivery import cluster_inputs
-from communityhub.steps import terraform_run
 from tests.conftest import REPO
 
 hcl2 = pytest.importorskip("hcl2", reason="python-hcl2 is a dev dependency (pyproject's dev extra)")
@@ -50,7 +49,7 @@ def extra_keys_read(folder: Path) -> set[str]:
 
 
 def root_module() -> dict[str, Any]:
-    parsed = hcl2.loads(terraform_run.ROOT_MODULE % {"source": "./m"})
+    parsed = hcl2.loads(cluster_inputs.ROOT_MODULE % {"source": "./m"})
     return {unquote(k): v for block in parsed["module"] for k, v in block.items()}["cluster"]
 
 
@@ -84,7 +83,7 @@ def test_the_outputs_the_operator_reads_exist_and_sensitive_ones_are_marked(clou
     unmarked = [name for name, body in outputs.items()
                 if SENSITIVE.search(str(body.get("value"))) and body.get("sensitive") is not True]
     assert unmarked == [], f"derived from a sensitive attribute, not marked: {unmarked}"
-    root = {unquote(k): v for block in hcl2.loads(terraform_run.ROOT_MODULE % {"source": "./m"})["output"]
+    root = {unquote(k): v for block in hcl2.loads(cluster_inputs.ROOT_MODULE % {"source": "./m"})["output"]
             for k, v in block.items()}
     for name, body in root.items():  # the root passes on the module's outputs, sensitive where the module's are
         assert name in outputs
@@ -108,3 +107,56 @@ def test_the_check_catches_an_unmarked_sensitive_output(tmp_path: Path) -> None:
         'output "endpoint" {\n  value = azurerm_kubernetes_cluster.hub.kube_config[0].host\n}\n')
     outputs = blocks(tmp_path, "output")
     assert SENSITIVE.search(str(outputs["endpoint"]["value"])) and outputs["endpoint"].get("sensitive") is not True
+
+
+def dump(tmp_path: Path, example: str, monkeypatch: pytest.MonkeyPatch, **env: str) -> Path:
+    from communityhub.cli import hubctl
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / example
+    assert hubctl.main(["terraform-root", "-f", str(REPO / "examples" / f"{example}.yaml"), "--out", str(out)]) == 0
+    return out
+
+
+def test_hubctl_writes_the_root_and_variables_the_operator_would_run(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    out = dump(tmp_path, "dedicated-gcp", monkeypatch, CHUB_GCP_BILLING_ACCOUNT="000000-000000-000000")
+    variables = json.loads((out / "terraform.tfvars.json").read_text())
+    assert variables["extra"] == {"project_id": "ocean-lab-hubs", "billing_account_id": "000000-000000-000000"}
+    assert variables["hub_name"].startswith("ocean-lab-") and variables["billing_account"] == "provider"
+    assert str(MODULES.resolve() / "gke") in (out / "main.tf").read_text()
+    assert 'backend "local"' in (out / "backend_override.tf").read_text()
+
+
+def test_hubctl_refuses_a_root_with_an_input_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from communityhub.cli import hubctl
+    monkeypatch.delenv("CHUB_BUDGET_EMAIL", raising=False)
+    assert hubctl.main(["terraform-root", "-f", str(REPO / "examples" / "dedicated-aws.yaml"),
+                        "--out", str(tmp_path)]) == 2
+    assert "the aws module needs CHUB_BUDGET_EMAIL" in capsys.readouterr().err
+
+
+def test_the_dumped_root_of_a_local_hub_plans_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local module uses Terraform's built-in resources only: its dumped root inits and plans here."""
+    import subprocess
+
+    from localcluster import binaries
+    try:
+        terraform = str(binaries.terraform())
+    except binaries.BinaryUnavailable as err:
+        pytest.skip(f"neither terraform nor OpenTofu can be had here: {err}")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: "
+                          "{server: 'https://127.0.0.1:6443', certificate-authority-data: Y2E=}\ncontexts: []\n"
+                          "users: []\n")
+    out = dump(tmp_path, "dedicated-local", monkeypatch, CHUB_LOCAL_CLUSTER_KUBECONFIG=str(kubeconfig))
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(tmp_path), "LOCAL_CLOUD_TOKEN": "t",
+           "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"}
+    init = subprocess.run([terraform, "init", "-input=false", "-no-color"], cwd=out, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert init.returncode == 0, init.stdout + init.stderr
+    plan = subprocess.run([terraform, "plan", "-input=false", "-no-color"], cwd=out, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert plan.returncode == 0 and "to add" in plan.stdout, plan.stdout + plan.stderr

@@ -4,6 +4,7 @@ operator's annotations into invoices and network KPIs (the logic is :mod:`commun
     hubctl billing invoices --month 2026-11 [-o table|json|yaml|csv] [--out DIR] [--strict]
     hubctl kpis [-o table|json|yaml|csv]
     hubctl guards [--all] [-o table|json|yaml|csv]
+    hubctl terraform-root NAME [-n NAMESPACE | -f MANIFEST] --out DIR
 
 As kubectl: the current context's namespace, ``-n NAMESPACE`` or ``-A`` for all; the result on standard
 output (a table by default); files only with ``--out`` (invoices-<month>.csv and .json there).
@@ -30,8 +31,11 @@ import yaml
 from lightkube import Client
 
 from communityhub.adapters.kube import HUB
+from communityhub.api.models import CommunityHubSpec
+from communityhub.delivery import cluster_inputs, names, policy
 from communityhub.fleet import report
 from communityhub.money import billing
+from communityhub.runtime.settings import Settings
 
 FORMATS = ("table", "json", "yaml", "csv")
 
@@ -147,6 +151,45 @@ def cmd_guards(args: argparse.Namespace) -> int:
     return 1 if args.strict and any(r["attention"] for r in found) else 0
 
 
+#: Planning a dumped root on a workstation: local state instead of the operator's kubernetes backend.
+LOCAL_BACKEND = 'terraform {\n  backend "local" {}\n}\n'
+
+
+def cmd_terraform_root(args: argparse.Namespace) -> int:
+    """The Terraform root the operator would run for a dedicated hub, written out with the variables it would
+    pass (its settings from CHUB_* in this environment), for an engineer with a cloud account to plan."""
+    if args.file:
+        doc = next(d for d in yaml.safe_load_all(Path(args.file).read_text()) if d and d.get("kind") == "CommunityHub")
+        namespace = doc["metadata"].get("namespace") or args.namespace or "default"
+    else:
+        namespace = args.namespace or Client(field_manager="hubctl").namespace
+        doc = Client(field_manager="hubctl").get(HUB, args.name, namespace=namespace).to_dict()
+    name = doc["metadata"]["name"]
+    spec = CommunityHubSpec.model_validate(doc["spec"])
+    dedicated = spec.placement.dedicated
+    if dedicated is None:
+        print(f"hubctl: {namespace}/{name} is not a dedicated hub: it has no Terraform root", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    extra, missing = cluster_inputs.extra_from_settings(dedicated, settings)
+    if missing:
+        print(f"hubctl: the {dedicated.cloud} module needs {', '.join(missing)}", file=sys.stderr)
+        return 2
+    hub_names = names.resolve(namespace, name, doc.get("status") or {})
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    module = Path(settings.terraform_modules).resolve() / cluster_inputs.MODULES[dedicated.cloud]
+    (out / "main.tf").write_text(cluster_inputs.ROOT_MODULE % {"source": module})
+    (out / "backend_override.tf").write_text(LOCAL_BACKEND)
+    variables = cluster_inputs.variables(spec, namespace, name, hub_names.cluster_stem, extra)
+    (out / "terraform.tfvars.json").write_text(json.dumps(variables, indent=2) + "\n")
+    keys = " ".join(policy.CREDENTIAL_KEYS[dedicated.cloud])
+    print(f"wrote {out}/main.tf, backend_override.tf and terraform.tfvars.json ({dedicated.cloud}: {module})\n"
+          f"with the cloud's credentials in the environment ({keys}):\n"
+          f"  cd {out} && terraform init && terraform plan")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hubctl", description="Billing and KPIs from CommunityHub annotations.")
     common = argparse.ArgumentParser(add_help=False)
@@ -175,6 +218,12 @@ def parser() -> argparse.ArgumentParser:
                                  help="hubs past contract, idle, over budget or closed (from their conditions)")
     guards.add_argument("--all", action="store_true", help="every guard condition, fine ones too")
     guards.set_defaults(func=cmd_guards)
+    root = commands.add_parser("terraform-root", help="write out the Terraform root and variables of a dedicated hub")
+    root.add_argument("name", nargs="?", help="the CommunityHub (read from the cluster)")
+    root.add_argument("-n", "--namespace", default=argparse.SUPPRESS, help="its namespace")
+    root.add_argument("-f", "--file", help="read the CommunityHub from this manifest instead of the cluster")
+    root.add_argument("--out", required=True, help="the directory to write into")
+    root.set_defaults(func=cmd_terraform_root)
     return top
 
 

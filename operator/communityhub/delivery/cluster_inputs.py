@@ -8,8 +8,10 @@ every key a module reads supplied here, every output the operator reads present.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, Protocol
 
-from communityhub.api.models import Dedicated
+from communityhub.api.models import CommunityHubSpec, Dedicated
+from communityhub.delivery import render
 
 #: The folder under terraform/modules of each `placement.dedicated.cloud`.
 MODULES: Mapping[str, str] = {"gcp": "gke", "aws": "eks", "azure": "aks", "local": "local"}
@@ -37,3 +39,71 @@ def extra(dedicated: Dedicated, *, gcp_project: str = "", gcp_billing_account: s
     }[dedicated.cloud]
     missing = [EXTRA_SOURCES[dedicated.cloud][key] for key, value in values.items() if not value]
     return values, missing
+
+
+class ModuleSettings(Protocol):
+    """The operator's settings a module's inputs come from (runtime.settings.Settings has them)."""
+
+    gcp_project: str
+    gcp_billing_account: str
+    budget_email: str
+    local_cluster_kubeconfig: str
+    local_provision_seconds: float
+
+
+def extra_from_settings(dedicated: Dedicated, settings: ModuleSettings) -> tuple[dict[str, str], list[str]]:
+    return extra(dedicated, gcp_project=settings.gcp_project, gcp_billing_account=settings.gcp_billing_account,
+                 budget_email=settings.budget_email, local_kubeconfig=settings.local_cluster_kubeconfig,
+                 local_provision_seconds=settings.local_provision_seconds)
+
+
+def variables(spec: CommunityHubSpec, namespace: str, name: str, cluster_stem: str,
+              extra_values: Mapping[str, str]) -> dict[str, Any]:
+    """The root module's variables for one hub (what `hubctl terraform-root` writes out too)."""
+    dedicated = spec.placement.dedicated
+    assert dedicated is not None
+    return {
+        "hub_name": cluster_stem,
+        "region": dedicated.region,
+        "node_pools": [{"name": p.name, "machine_type": p.machine_type, "min": p.min, "max": p.max}
+                       for p in dedicated.node_pools],
+        "labels": {"hub": name, "hub-namespace": namespace, "archetype": spec.community.archetype,
+                   "cost-center": render.label_value(spec.billing.cost_center or "none").lower()},
+        "billing_account": dedicated.account,
+        "extra": dict(extra_values),
+    }
+
+#: The root module generated per hub: the cloud's module behind a kubernetes backend.
+ROOT_MODULE = """\
+terraform {
+  backend "kubernetes" {}
+}
+
+variable "hub_name" { type = string }
+variable "region" { type = string }
+variable "node_pools" { type = list(object({ name = string, machine_type = string, min = number, max = number })) }
+variable "labels" { type = map(string) }
+variable "billing_account" { type = string }
+variable "extra" { type = map(string) }
+
+module "cluster" {
+  source          = "%(source)s"
+  hub_name        = var.hub_name
+  region          = var.region
+  node_pools      = var.node_pools
+  labels          = var.labels
+  billing_account = var.billing_account
+  extra           = var.extra
+}
+
+output "cluster_name" { value = module.cluster.cluster_name }
+output "endpoint" { value = module.cluster.endpoint }
+output "ca_certificate" {
+  value     = module.cluster.ca_certificate
+  sensitive = true
+}
+output "kubeconfig" {
+  value     = module.cluster.kubeconfig
+  sensitive = true
+}
+"""

@@ -41,26 +41,11 @@ def extra(ctx: HubContext) -> tuple[dict[str, str], list[str]]:
     """The module's var.extra, and the sources of any input it lacks (delivery.cluster_inputs)."""
     dedicated = ctx.spec.placement.dedicated
     assert dedicated is not None
-    settings = ctx.settings
-    return cluster_inputs.extra(dedicated, gcp_project=settings.gcp_project,
-                                gcp_billing_account=settings.gcp_billing_account, budget_email=settings.budget_email,
-                                local_kubeconfig=settings.local_cluster_kubeconfig,
-                                local_provision_seconds=settings.local_provision_seconds)
+    return cluster_inputs.extra_from_settings(dedicated, ctx.settings)
 
 
 def variables(ctx: HubContext) -> dict[str, Any]:
-    dedicated = ctx.spec.placement.dedicated
-    assert dedicated is not None
-    return {
-        "hub_name": ctx.names.cluster_stem,
-        "region": dedicated.region,
-        "node_pools": [{"name": p.name, "machine_type": p.machine_type, "min": p.min, "max": p.max}
-                       for p in dedicated.node_pools],
-        "labels": {"hub": ctx.name, "hub-namespace": ctx.namespace, "archetype": ctx.spec.community.archetype,
-                   "cost-center": render.label_value(ctx.spec.billing.cost_center or "none").lower()},
-        "billing_account": dedicated.account,
-        "extra": extra(ctx)[0],
-    }
+    return cluster_inputs.variables(ctx.spec, ctx.namespace, ctx.name, ctx.names.cluster_stem, extra(ctx)[0])
 
 
 def module_dir(ctx: HubContext) -> Path:
@@ -76,39 +61,6 @@ def inputs_hash(ctx: HubContext) -> str:
     return "sha256:" + digest.hexdigest()[:32]
 
 
-ROOT_MODULE = """\
-terraform {
-  backend "kubernetes" {}
-}
-
-variable "hub_name" { type = string }
-variable "region" { type = string }
-variable "node_pools" { type = list(object({ name = string, machine_type = string, min = number, max = number })) }
-variable "labels" { type = map(string) }
-variable "billing_account" { type = string }
-variable "extra" { type = map(string) }
-
-module "cluster" {
-  source          = "%(source)s"
-  hub_name        = var.hub_name
-  region          = var.region
-  node_pools      = var.node_pools
-  labels          = var.labels
-  billing_account = var.billing_account
-  extra           = var.extra
-}
-
-output "cluster_name" { value = module.cluster.cluster_name }
-output "endpoint" { value = module.cluster.endpoint }
-output "ca_certificate" {
-  value     = module.cluster.ca_certificate
-  sensitive = true
-}
-output "kubeconfig" {
-  value     = module.cluster.kubeconfig
-  sensitive = true
-}
-"""
 
 
 async def credentials_env(ctx: HubContext, for_destroy: bool = False) -> dict[str, str] | Verdict:
@@ -240,7 +192,7 @@ async def workspace(ctx: HubContext, credentials: dict[str, str]) -> AsyncIterat
     workdir = Path(ctx.settings.terraform_workdir) / ctx.names.slug
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True, mode=0o700)
-    (workdir / "main.tf").write_text(ROOT_MODULE % {"source": module_dir(ctx)})
+    (workdir / "main.tf").write_text(cluster_inputs.ROOT_MODULE % {"source": module_dir(ctx)})
     try:
         with metrics.WAITING_FOR_SLOT.labels("terraform").track_inprogress():
             await _semaphore(ctx).acquire()
