@@ -189,12 +189,30 @@ INVALID = [
     ({"placement": {"type": "dedicated", "dedicated": {"cloud": "gcp", "account": "customer",
                                                        "region": "us-central1"}}},
      "credentialsSecretRef is required when account is customer"),
-    ({"community": {"displayName": "X", "contactEmail": "x@example.org", "archetype": "education",
-                    "membership": "essential"},
-      "environment": {"image": "quay.io/example/x:1",
-                      "profiles": [{"name": "g", "cpu": 1, "memory": "4Gi", "gpu": 1}]}},
-     "spec.environment.profiles: Forbidden: essential membership has no GPU profiles"),
 ]
+
+
+def test_the_essential_tiers_rules_are_data_a_class_can_change(management: Cluster, operator: OperatorProcess) -> None:
+    """An essential hub with a GPU profile: the operator's rules for the tier refuse it (a condition, not an
+    apply-time rule, since the hub's class may say otherwise); a HubClass whose essential tier allows GPUs
+    lets the same hub through (issue 20: the tier's limits are data)."""
+    namespace = ns("team-essential")
+    community = {"displayName": "Essential", "contactEmail": "x@example.org", "archetype": "education",
+                 "membership": "essential"}
+    environment = {"image": "quay.io/example/x:1", "profiles": [{"name": "g", "cpu": 1, "memory": "4Gi", "gpu": 1}]}
+    create_hub(management, "ess", namespace, community=community, environment=environment)
+    cond = wait_condition(management, "ess", namespace, "EnvironmentReady", "False", reason="ProfileNotInTier")
+    assert "essential membership has no GPU profiles" in cond["message"]
+    hub_class = f"essential-gpu-{namespace}"
+    management.apply({"apiVersion": "hubs.2i2c.org/v1alpha1", "kind": "HubClass", "metadata": {"name": hub_class},
+                      "spec": {"description": "GPUs for essential hubs", "tiers": {"essential": {"gpu": True}}}})
+    try:
+        management.kubectl("-n", namespace, "patch", "communityhub", "ess", "--type=merge",
+                           "-p", json.dumps({"spec": {"hubClassName": hub_class}}))
+        wait_ready(management, "ess", namespace, timeout=180)
+    finally:
+        management.kubectl("-n", namespace, "delete", "communityhub", "ess", "--timeout=120s", check=False)
+        management.kubectl("delete", "hubclass", hub_class, "--wait=false", check=False)
 
 
 @pytest.mark.parametrize("example", sorted(p for p in (REPO / "examples").rglob("*.yaml") if "argocd" not in p.parts),

@@ -516,18 +516,6 @@ class CommunityHubSpec(ApiModel):
                  "has(self.billing.monthlyFeeUSD))",
                  "billing.monthlyFeeUSD is required for partnership hubs (custom price)", "billing",
                  "FieldValueRequired"),
-            # The essential tier's policy, where the schema can say it (policy.environment says the rest).
-            _cel("self.community.membership != 'essential' || !has(self.environment.profiles) || "
-                 "self.environment.profiles.all(p, !has(p.gpu) || p.gpu == 0)",
-                 "essential membership has no GPU profiles", "environment.profiles", "FieldValueForbidden"),
-            _cel("self.community.membership != 'essential' || !has(self.environment.profiles) || "
-                 "self.environment.profiles.all(p, !has(p.image))",
-                 "essential membership uses the hub's image: profiles cannot set their own", "environment.profiles",
-                 "FieldValueForbidden"),
-            _cel("self.community.membership != 'essential' || !has(self.environment.profiles) || "
-                 f"self.environment.profiles.size() <= {ESSENTIAL_MAX_PROFILES}",
-                 f"essential membership offers at most {ESSENTIAL_MAX_PROFILES} profiles", "environment.profiles",
-                 "FieldValueInvalid"),
         ]},
     )
 
