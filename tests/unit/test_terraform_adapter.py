@@ -95,3 +95,19 @@ def test_an_unreachable_provider_registry_is_said_as_such() -> None:
     assert summarize_error(INIT_WITHOUT_REGISTRY) == (
         "providers cannot be installed: hashicorp/google: could not connect to registry.terraform.io")
     assert registry_unreachable("Error: Invalid index\n\nThe given key does not identify an element") is None
+
+
+def test_a_state_that_records_no_resource_has_nothing_to_destroy() -> None:
+    """What `terraform init` leaves in the kubernetes backend (seen on the local control plane), an applied one,
+    and an unreadable one (then the destroy runs: the safe side)."""
+    import gzip
+    import json
+
+    from communityhub.adapters.terraform import state_has_resources
+
+    def state(resources: list[object]) -> dict[str, bytes]:
+        return {"tfstate": gzip.compress(json.dumps({"version": 4, "serial": 1, "resources": resources}).encode())}
+    assert state_has_resources(state([])) is False
+    assert state_has_resources(state([{"type": "terraform_data", "name": "cluster"}])) is True
+    assert state_has_resources({}) is False
+    assert state_has_resources({"tfstate": b"not gzip"}) is None

@@ -22,10 +22,12 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import gzip
 import json
 import os
 import re
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,20 @@ def summarize_error(text: str) -> str:
     title = paragraphs[0][0].removeprefix("Error: ")
     detail = " ".join(paragraphs[-1]) if len(paragraphs) > 1 else " ".join(paragraphs[0][1:])
     return f"{title}: {detail}"[:500] if detail else title[:500]
+
+
+def state_has_resources(data: Mapping[str, bytes]) -> bool | None:
+    """Whether a kubernetes backend's state Secret (its data, decoded: the gzipped ``tfstate``) records any
+    resource; None when it cannot be read. `terraform init` leaves an empty state behind, so a cluster whose
+    init never got its providers has a state with nothing in it, and nothing to destroy."""
+    raw = data.get("tfstate")
+    if not raw:
+        return False
+    try:
+        state = json.loads(gzip.decompress(raw))
+    except (OSError, ValueError, EOFError):
+        return None
+    return bool(state.get("resources")) if isinstance(state, dict) else None
 
 
 def parse_lock(text: str) -> Lock | None:

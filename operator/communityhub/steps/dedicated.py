@@ -19,7 +19,7 @@ from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Secret
 
 from communityhub.adapters import kube
-from communityhub.adapters.terraform import ProvidersUnavailable, StateLocked, TerraformError
+from communityhub.adapters.terraform import ProvidersUnavailable, StateLocked, TerraformError, state_has_resources
 from communityhub.api import conditions
 from communityhub.api.conditions import Verdict
 from communityhub.delivery import render
@@ -115,13 +115,16 @@ ABANDON_CLUSTER = "hubs.2i2c.org/abandon-cluster"
 
 async def destroy(ctx: HubContext) -> Verdict | None:
     """terraform destroy, then the state, lock, kubeconfig and credentials; None when all is gone. A hub
-    whose cluster was applied but whose state is gone keeps its finalizer until a human decides."""
-    credentials = await terraform_run.credentials_env(ctx, for_destroy=True)
-    if isinstance(credentials, Verdict):
-        return credentials
+    whose cluster was applied but whose state is gone keeps its finalizer until a human decides. Credentials
+    are needed only when there is something to destroy."""
     local = ctx.clusters.get(None)
     applied = bool((ctx.status.get("cluster") or {}).get("inputsHash"))
-    if await kube.read_secret(local, ctx.names.state_secret, ctx.settings.namespace) is None:
+    state = await kube.read_secret(local, ctx.names.state_secret, ctx.settings.namespace)
+    if state is not None and state_has_resources(state) is False:
+        # What `terraform init` left (a cluster that was never created): nothing to destroy, and a destroy would
+        # need the providers, which such a cluster may never have had.
+        ctx.log.info("the terraform state records no resource: nothing to destroy")
+    elif state is None:
         if applied and ctx.annotations.get(ABANDON_CLUSTER) != "true":
             cluster = (ctx.status.get("cluster") or {}).get("name", "?")
             return Verdict.false(
@@ -130,6 +133,9 @@ async def destroy(ctx: HubContext) -> Verdict | None:
                 f"cluster {cluster} cannot be destroyed and may still exist (and cost money). Restore the state "
                 f"Secret, or delete the cluster by hand and annotate this CommunityHub {ABANDON_CLUSTER}=true")
     else:
+        credentials = await terraform_run.credentials_env(ctx, for_destroy=True)
+        if isinstance(credentials, Verdict):
+            return credentials
         try:
             async with terraform_run.workspace(ctx, credentials) as runner:
                 ctx.log.info("terraform destroy")
