@@ -37,7 +37,7 @@ from communityhub.runtime.settings import Settings
 from communityhub.steps import delivered, meter, notify
 from communityhub.steps import rollout as rollout_controller
 from communityhub.steps.cluster import SHARED_CLUSTER_LABEL
-from communityhub.steps.context import HubContext, indexed
+from communityhub.steps.context import HubContext, first, indexed
 from communityhub.steps.dedicated import KUBECONFIG_LABEL, decode_kubeconfig
 
 SETTINGS = Settings.from_env()
@@ -117,11 +117,6 @@ def hub_classes(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
     return {name: classes.index_entry(body)}
 
 
-def _classes(index: kopf.Index) -> dict[str, Any]:
-    """The HubClasses by name: a handful per operator, so a copy per pass is cheap."""
-    return {name: entry for name in index if (entry := indexed(index, name)) is not None}
-
-
 async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index, fleet_rollouts: kopf.Index,
                    hub_classes: kopf.Index, **_: Any) -> HubContext:
     for index in (memo.shared_clusters, memo.dedicated_kubeconfigs):  # listed once at start
@@ -134,11 +129,11 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
     status = {**dict(body.get("status") or {}), **memo.recorded.get((str(meta.namespace), str(meta.name)), {})}
     rollout = (meta.labels or {}).get(rollout_plan.ROLLOUT_LABEL)
     found = indexed(fleet_rollouts, rollout) if rollout else None  # one lookup, not a copy of the index
-    hub_class = classes.resolve(hub.spec, _classes(hub_classes))
+    hub_class = classes.resolve(hub.spec, first(hub_classes))  # a handful of classes: a copy is cheap
     return HubContext(
         rollout=rollout, rollout_target=found["target"] if found else None,
         hub_class=hub_class,
-        class_rollout=rollout_plan.holding_class(hub_class.name, rollout_controller.first(fleet_rollouts))
+        class_rollout=rollout_plan.holding_class(hub_class.name, first(fleet_rollouts))
         if hub_class.spec is not None else None,
         name=str(meta.name), namespace=str(meta.namespace), generation=meta.get("generation"),
         spec=hub.spec, status=status, settings=memo.settings, helm=memo.helm,

@@ -162,8 +162,9 @@ def cmd_terraform_root(args: argparse.Namespace) -> int:
         doc = next(d for d in yaml.safe_load_all(Path(args.file).read_text()) if d and d.get("kind") == "CommunityHub")
         namespace = doc["metadata"].get("namespace") or args.namespace or "default"
     else:
-        namespace = args.namespace or Client(field_manager="hubctl").namespace
-        doc = Client(field_manager="hubctl").get(HUB, args.name, namespace=namespace).to_dict()
+        client = Client(field_manager="hubctl")
+        namespace = args.namespace or client.namespace
+        doc = client.get(HUB, args.name, namespace=namespace).to_dict()
     name = doc["metadata"]["name"]
     spec = CommunityHubSpec.model_validate(doc["spec"])
     dedicated = spec.placement.dedicated
@@ -178,7 +179,7 @@ def cmd_terraform_root(args: argparse.Namespace) -> int:
     hub_names = names.resolve(namespace, name, doc.get("status") or {})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    module = Path(settings.terraform_modules).resolve() / cluster_inputs.MODULES[dedicated.cloud]
+    module = cluster_inputs.module_dir(Path(settings.terraform_modules).resolve(), dedicated.cloud)
     (out / "main.tf").write_text(cluster_inputs.ROOT_MODULE % {"source": module})
     (out / "backend_override.tf").write_text(LOCAL_BACKEND)
     variables = cluster_inputs.variables(spec, namespace, name, hub_names.cluster_stem, extra)

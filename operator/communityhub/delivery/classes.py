@@ -58,14 +58,9 @@ def parsed(spec_json: str) -> HubClassSpec:
 
 def default_class(classes: Mapping[str, Mapping[str, Any]]) -> str | None:
     """The default class's name: of those annotated default, the newest (then the first by name)."""
-    defaults = sorted((name for name, entry in classes.items() if entry.get("default")),
-                      key=lambda name: (classes[name].get("created") or "", _reverse(name)), reverse=True)
-    return defaults[0] if defaults else None
-
-
-def _reverse(name: str) -> tuple[int, ...]:
-    """Sorts names backwards, so that with ``reverse=True`` the first name comes first among equals."""
-    return tuple(-ord(c) for c in name)
+    defaults = sorted(name for name, entry in classes.items() if entry.get("default"))
+    # max keeps the first of equals: among classes created at the same second, the first name.
+    return max(defaults, key=lambda name: classes[name].get("created") or "", default=None)
 
 
 def resolve(spec: CommunityHubSpec, classes: Mapping[str, Mapping[str, Any]]) -> Resolved:

@@ -8,6 +8,7 @@ every key a module reads supplied here, every output the operator reads present.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 from communityhub.api.models import CommunityHubSpec, Dedicated
@@ -25,6 +26,11 @@ EXTRA_SOURCES: Mapping[str, Mapping[str, str]] = {
 }
 #: The module outputs the operator reads after an apply.
 OUTPUTS_READ = ("cluster_name", "endpoint", "kubeconfig")
+
+
+def module_dir(modules: str | Path, cloud: str) -> Path:
+    """The folder of a cloud's module under the operator's terraform/modules."""
+    return Path(modules) / MODULES[cloud]
 
 
 def extra(dedicated: Dedicated, *, gcp_project: str = "", gcp_billing_account: str = "", budget_email: str = "",

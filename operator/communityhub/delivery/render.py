@@ -204,16 +204,15 @@ def profile_list(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) ->
         pool = pools.get(p.node_pool) if p.node_pool else None
         if pool is not None:
             override["node_selector"] = node_selector(pool)
+        gpu = ""
         if p.gpu:
             override["extra_resource_guarantees"] = {"nvidia.com/gpu": str(p.gpu)}
             override["extra_resource_limits"] = {"nvidia.com/gpu": str(p.gpu)}
+            gpu = f", {p.gpu} GPU" + (f" ({pool.gpu.type})" if pool is not None and pool.gpu else "")
         if p.image:
             override["image"] = p.image
         if p.default_url:
             override["default_url"] = p.default_url
-        gpu = ""
-        if p.gpu:
-            gpu = f", {p.gpu} GPU" + (f" ({pool.gpu.type})" if pool is not None and pool.gpu else "")
         entry: dict[str, Any] = {
             "display_name": p.display_name or p.name,
             "slug": p.name,

@@ -22,6 +22,11 @@ def indexed(index: Mapping[Any, Any], key: Any) -> Any:
     return next(iter(store), None) if store is not None else None
 
 
+def first(index: Mapping[Any, Any]) -> dict[Any, Any]:
+    """Every key of a one-object-per-key Kopf index with its object (indexed, for all keys)."""
+    return {key: found for key in index if (found := indexed(index, key)) is not None}
+
+
 @dataclasses.dataclass(frozen=True)
 class Target:
     """Where the hub's release goes: a cluster (None kubeconfig = the operator's own) and a namespace."""

@@ -17,7 +17,7 @@ from lightkube.types import PatchType
 from communityhub.adapters import kube
 from communityhub.api import conditions, models
 from communityhub.fleet.rollout_plan import PREVIOUS_ANNOTATION, ROLLOUT_LABEL, Plan, hub_view, newest, plan
-from communityhub.steps.context import indexed
+from communityhub.steps.context import first
 
 ROLLOUT = create_global_resource(models.GROUP, models.VERSION, models.ROLLOUT_KIND, models.ROLLOUT_PLURAL)
 
@@ -33,11 +33,6 @@ def rollout_entry(body: Mapping[str, Any]) -> dict[str, Any]:
     meta = body.get("metadata") or {}
     return {"target": dict((body.get("spec") or {}).get("target") or {}), "created": meta.get("creationTimestamp"),
             "deleting": bool(meta.get("deletionTimestamp")), "phase": (body.get("status") or {}).get("phase")}
-
-
-def first(index: Mapping[Any, Any]) -> dict[Any, Any]:
-    """Every key of a one-object-per-key Kopf index with its object (context.indexed, for all keys)."""
-    return {key: found for key in index if (found := indexed(index, key)) is not None}
 
 
 async def label(client: AsyncClient, key: str, rollout: str | None, previous: str | None) -> None:

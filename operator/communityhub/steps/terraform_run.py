@@ -50,7 +50,7 @@ def variables(ctx: HubContext) -> dict[str, Any]:
 
 def module_dir(ctx: HubContext) -> Path:
     assert ctx.spec.placement.dedicated is not None
-    return Path(ctx.settings.terraform_modules) / cluster_inputs.MODULES[ctx.spec.placement.dedicated.cloud]
+    return cluster_inputs.module_dir(ctx.settings.terraform_modules, ctx.spec.placement.dedicated.cloud)
 
 
 def inputs_hash(ctx: HubContext) -> str:
