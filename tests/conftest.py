@@ -144,6 +144,37 @@ def token_kubeconfig(cluster: Cluster, service_account: str, namespace: str, pat
     return path
 
 
+#: The local module's stand-in for a cloud's short-lived admin credential (GKE's hour-long access token): a token
+#: bound to this Secret of the workload plane, so deleting the Secret ends it, as an hour would.
+CLOUD_SESSION = "cloud-session"
+
+
+def cloud_session(workload: Cluster, path: Path) -> Path:
+    """(Re)issue the admin credential the local module hands back, as a cloud does at each plan: the old one is
+    revoked (its Secret deleted), a new one written to ``path``."""
+    account = {"name": "cloud-admin", "namespace": "kube-system"}
+    workload.apply([
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": account},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": "cloud-admin"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+         "subjects": [{"kind": "ServiceAccount", "name": "cloud-admin", "namespace": "kube-system"}]}])
+    workload.kubectl("delete", "secret", CLOUD_SESSION, "-n", "kube-system", "--ignore-not-found", "--wait")
+    workload.apply({"apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": CLOUD_SESSION, "namespace": "kube-system"}})
+    token = workload.kubectl("create", "token", "cloud-admin", "-n", "kube-system", "--duration=1h",
+                             "--bound-object-kind=Secret", f"--bound-object-name={CLOUD_SESSION}").stdout.strip()
+    admin = yaml.safe_load(workload.kubeconfig.read_text())
+    entry = admin["clusters"][0]
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "clusters": [entry],
+        "users": [{"name": "cloud-admin", "user": {"token": token}}],
+        "contexts": [{"name": "cloud", "context": {"cluster": entry["name"], "user": "cloud-admin"}}],
+        "current-context": "cloud"}))
+    path.chmod(0o600)
+    return path
+
+
 class OperatorProcess:
     """The operator as production runs it: its own process, its own ServiceAccount and RBAC."""
 
@@ -279,7 +310,7 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
         "CHUB_TERRAFORM": str(terraform_bin),
         "CHUB_TERRAFORM_WORKDIR": str(workdir / "terraform"),
         "CHUB_TERRAFORM_TIMEOUT_SECONDS": "40",
-        "CHUB_LOCAL_CLUSTER_KUBECONFIG": str(workload.kubeconfig),
+        "CHUB_LOCAL_CLUSTER_KUBECONFIG": str(cloud_session(workload, workdir / "cloud.kubeconfig")),
         "CHUB_LOCAL_PROVISION_SECONDS": "6",
         # The provider's inputs of the cloud modules (the GCP project is each example's own).
         "CHUB_GCP_BILLING_ACCOUNT": "000000-000000-000B7C",

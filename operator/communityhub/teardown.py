@@ -65,6 +65,8 @@ async def remove_release(ctx: HubContext, target: Target) -> Verdict | None:
             return Verdict.false("ClusterUnreachable", f"cluster {target.cluster} cannot be reached: {err.summary}")
         return Verdict.false("HelmUninstallFailed", f"helm uninstall of {ctx.names.release} failed: {err.summary}")
     except ApiError as err:
+        if err.status.code == 401:  # the operator's credential is gone (a destroy interrupted after its withdrawal)
+            return Verdict.false("ClusterUnreachable", f"cluster {target.cluster} refuses the operator's credential")
         return Verdict.false("KubernetesError", f"{err.status.code} {err.status.reason}: {err.status.message}")
     except kube.UNREACHABLE as err:
         return Verdict.false("ClusterUnreachable", f"cluster {target.cluster} cannot be reached: {err}")

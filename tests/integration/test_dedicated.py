@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,16 @@ import yaml
 
 from communityhub.delivery import names
 from communityhub.money import estimate
-from tests.conftest import OPERATOR_NAMESPACE, PROVIDER_SECRET, PROVIDER_TOKEN, REPO, OperatorProcess
-from tests.support.hubs import create_hub, hub, hub_ns, ns, wait_condition, wait_ready
+from tests.conftest import (
+    CLOUD_SESSION,
+    OPERATOR_NAMESPACE,
+    PROVIDER_SECRET,
+    PROVIDER_TOKEN,
+    REPO,
+    OperatorProcess,
+    cloud_session,
+)
+from tests.support.hubs import create_hub, hub, hub_ns, ns, released_values, wait_condition, wait_ready
 from tests.support.kube import Cluster, condition, wait_for
 
 pytestmark = pytest.mark.integration
@@ -73,8 +83,9 @@ def test_dedicated_hub_is_planned_applied_and_deployed_on_the_workload_cluster(
     # State in the kubernetes backend, one cluster; the kubeconfig Secret beside it; no lock left.
     tfstate = state(management, ns("team-ded"), "ded")
     assert tfstate is not None and len(cluster_instances(tfstate)) == 1
-    secret = management.get("secret", status["kubeconfigSecret"], OPERATOR_NAMESPACE)
-    assert base64.b64decode(secret["data"]["kubeconfig"]) == workload.kubeconfig.read_bytes()
+    # The operator reaches the cluster as its own ServiceAccount there, not with the module's admin credential.
+    assert whoami(management, workload, derived.kubeconfig_secret) == \
+        f"system:serviceaccount:{derived.cluster_access_namespace}:communityhub-operator"
     assert not lock_held(management, ns("team-ded"), "ded")
     # An idle resync runs no terraform.
     def applies_of_this_hub() -> int:
@@ -91,6 +102,86 @@ def test_dedicated_hub_is_planned_applied_and_deployed_on_the_workload_cluster(
     assert state(management, ns("team-ded"), "ded") is None
     assert management.get("secret", status["kubeconfigSecret"], OPERATOR_NAMESPACE) is None
     assert workload.get("namespace", hub_ns("team-ded", "ded")) is None
+    # Its identity goes too (a cloud cluster takes it along; the local module's control plane stays).
+    identity_gone(workload, derived)
+
+
+def identity_gone(workload: Cluster, derived: names.HubNames) -> None:
+    wait_for(lambda: workload.get("namespace", derived.cluster_access_namespace) is None
+             and workload.get("clusterrolebinding", derived.cluster_access_binding) is None,
+             timeout=60, what="the operator's identity in the cluster to be removed")
+
+
+def kubeconfig_of(management: Cluster, secret_name: str) -> str:
+    secret = management.get("secret", secret_name, OPERATOR_NAMESPACE)
+    assert secret is not None, f"no Secret {secret_name}"
+    return base64.b64decode(secret["data"]["kubeconfig"]).decode()
+
+
+def as_kubeconfig(workload: Cluster, kubeconfig: str, path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """kubectl with that kubeconfig alone (not the fixture's admin one)."""
+    path.write_text(kubeconfig)
+    return subprocess.run([str(workload.kubectl_bin), "--kubeconfig", str(path), *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def refused(workload: Cluster, kubeconfig: str, path: Path) -> bool:
+    """The API server turns this kubeconfig's token away (a revoked token's end reaches its cache in moments)."""
+    done = as_kubeconfig(workload, kubeconfig, path, "get", "namespaces")
+    return done.returncode != 0 and "Unauthorized" in done.stderr
+
+
+def whoami(management: Cluster, workload: Cluster, secret_name: str) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        done = as_kubeconfig(workload, kubeconfig_of(management, secret_name), Path(tmp) / "k",
+                             "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_dedicated_hub_stays_reachable_after_its_first_credentials_expire(
+        management: Cluster, workload: Cluster, operator: OperatorProcess, tmp_path: Path) -> None:
+    """The module's admin credential (the local stand-in for GKE's hour-long access token) and then the
+    operator's own first token both end; the hub is still changed on its cluster afterwards."""
+    # An operator whose tokens live 600 s (the API's minimum) and are renewed once 10 s old.
+    operator.stop()
+    renewing = OperatorProcess(operator.kubeconfig, tmp_path / "renewing.log",
+                               {**operator.env, "CHUB_CLUSTER_TOKEN_SECONDS": "600",
+                                "CHUB_CLUSTER_TOKEN_RENEW_SECONDS": "590"})
+    cloud_kubeconfig = Path(operator.env["CHUB_LOCAL_CLUSTER_KUBECONFIG"])
+    namespace = ns("team-renew")
+    derived = names.derive(namespace, "renew")
+    try:
+        renewing.start()
+        create_hub(management, "renew", namespace, placement=placement())
+        wait_ready(management, "renew", namespace, timeout=180)
+        first = kubeconfig_of(management, derived.kubeconfig_secret)
+        # The module's credential ends (a cloud's access token after its hour): it no longer opens the cluster.
+        workload.kubectl("delete", "secret", CLOUD_SESSION, "-n", "kube-system", "--wait")
+        wait_for(lambda: refused(workload, cloud_kubeconfig.read_text(), tmp_path / "cloud"), timeout=30,
+                 what="the module's credential to be refused")
+        # The operator asks for its next token with the current one, and revokes the one before.
+        second = wait_for(lambda: (k := kubeconfig_of(management, derived.kubeconfig_secret)) != first and k,
+                          timeout=60, what="the operator to renew its token")
+        wait_for(lambda: refused(workload, first, tmp_path / "first"), timeout=30,
+                 what="the operator's first token to be revoked after its renewal")
+        assert as_kubeconfig(workload, second, tmp_path / "second", "get", "namespaces").returncode == 0
+        assert "ya29" not in second and "cloud-admin" not in second
+        # Both first credentials are gone, and a change still reaches the hub on its cluster.
+        changed = {"image": "quay.io/example/climate-notebook:2026.12.01"}
+        management.kubectl("patch", "communityhub", "renew", "-n", namespace, "--type=merge",
+                           "-p", json.dumps({"spec": {"environment": changed}}))
+        wait_for(lambda: released_values(workload, derived.namespace)["singleuser"]["image"]["tag"] == "2026.12.01",
+                 timeout=120, what="the new image to reach the dedicated cluster")
+        wait_ready(management, "renew", namespace, timeout=120)
+        assert "Unauthorized" not in renewing.log()
+        management.kubectl("-n", namespace, "delete", "communityhub", "renew", "--timeout=180s")
+        identity_gone(workload, derived)
+    finally:
+        renewing.stop()
+        cloud_session(workload, cloud_kubeconfig)  # the next hubs' applies get a live credential again
+        operator.start()
+
 
 
 def test_operator_killed_mid_apply_converges_to_one_cluster(

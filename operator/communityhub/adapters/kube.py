@@ -50,6 +50,12 @@ class Clusters:
             self._remote[kubeconfig] = client
         return client
 
+    async def forget(self, kubeconfig: str) -> None:
+        """Close and drop the client of a kubeconfig that is no longer used (a rotated credential)."""
+        client = self._remote.pop(kubeconfig, None)
+        if client is not None:
+            await client.close()
+
     async def close(self) -> None:
         for client in [self.local, *self._remote.values()]:
             if client is not None:
@@ -112,8 +118,8 @@ class NamespaceTerminating(RuntimeError):
         self.name = name
 
 
-async def _create_if_missing(client: AsyncClient, kind: Any, name: str, namespace: str,
-                             manifest: dict[str, Any]) -> bool:
+async def create_if_missing(client: AsyncClient, kind: Any, name: str, namespace: str | None,
+                            manifest: dict[str, Any]) -> bool:
     """Create the object unless one of that name exists (left as it is); True when it was created."""
     try:
         await client.get(kind, name, namespace=namespace)
@@ -128,7 +134,7 @@ async def _create_if_missing(client: AsyncClient, kind: Any, name: str, namespac
 async def ensure_role_binding(client: AsyncClient, namespace: str, name: str, cluster_role: str,
                               service_account: str, service_account_namespace: str) -> bool:
     """A RoleBinding of a ClusterRole to a ServiceAccount in one namespace; True when it was created."""
-    return await _create_if_missing(client, RoleBinding, name, namespace, {
+    return await create_if_missing(client, RoleBinding, name, namespace, {
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
         "metadata": {"name": name, "namespace": namespace},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
@@ -305,7 +311,7 @@ async def delete_user_servers(client: AsyncClient, namespace: str) -> list[str]:
 async def ensure_claim(client: AsyncClient, name: str, namespace: str, storage_class: str, size: str,
                        labels: Mapping[str, str]) -> bool:
     """A ReadWriteMany claim, made once (a claim's class and modes cannot change); True when it was made."""
-    return await _create_if_missing(client, PersistentVolumeClaim, name, namespace, {
+    return await create_if_missing(client, PersistentVolumeClaim, name, namespace, {
         "apiVersion": "v1", "kind": "PersistentVolumeClaim",
         "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
         "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": storage_class,

@@ -88,6 +88,17 @@ class HubNames:
         return f"kubeconfig-{self.slug}"[:253]
 
     @property
+    def cluster_access_namespace(self) -> str:
+        """Where the operator's identity lives in the hub's dedicated cluster (communityhub.delivery.cluster_access):
+        its ServiceAccount and its tokens' Secrets, removed together by deleting this namespace."""
+        return f"operator-{self.slug}"[:63]
+
+    @property
+    def cluster_access_binding(self) -> str:
+        """The ClusterRoleBinding of that ServiceAccount (owned by that namespace, so it goes with it)."""
+        return f"communityhub-{self.slug}"
+
+    @property
     def credentials_secret(self) -> str:
         """The operator's copy of a customer's cloud credentials, kept until the cluster is destroyed."""
         return f"credentials-{self.slug}"[:253]

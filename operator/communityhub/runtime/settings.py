@@ -72,6 +72,10 @@ class Settings(BaseModel):
     gcp_billing_account: str = ""
     budget_email: str = ""
     terraform_concurrency: int = Field(default=4, ge=1)
+    #: Lifetime of the operator's own tokens for dedicated clusters (TokenRequest; the API's minimum is 600 s),
+    #: and how long before their end the next one is asked for (0: a third of the lifetime).
+    cluster_token_seconds: int = Field(default=86400, ge=600)
+    cluster_token_renew_seconds: float = Field(default=0, ge=0)
     #: For `cloud: local` (development and tests): the kubeconfig of the control plane the local module hands back.
     local_cluster_kubeconfig: str = ""
     #: For `cloud: local`: how long the module pretends cluster creation takes.

@@ -4,14 +4,16 @@ Terraform runs only when the inputs change (their hash is in ``status.cluster.in
 resync runs no Terraform and writes nothing. Before an apply the cost gate records the estimate (and
 waits for an approval where the spec asks for one: :mod:`communityhub.steps.approval`); the run itself
 (root module, variables, credentials, backend, lock takeover) is :mod:`communityhub.steps.terraform_run`.
-Plan, then apply only when the plan changes something; the counts go into the condition. The kubeconfig
-output goes into a Secret the hub step deploys with. Deleting reverses it: ``terraform destroy``, then
-the state, lock, kubeconfig and credentials.
+Plan, then apply only when the plan changes something; the counts go into the condition. The module's
+kubeconfig output serves once, to give the operator a renewable identity in the cluster
+(:mod:`communityhub.steps.cluster_access`), whose kubeconfig goes into the Secret the hub step deploys
+with. Deleting reverses it: ``terraform destroy``, then the state, lock, kubeconfig and credentials.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
 from lightkube import ApiError
@@ -23,7 +25,7 @@ from communityhub.adapters.terraform import ProvidersUnavailable, StateLocked, T
 from communityhub.api import conditions
 from communityhub.api.conditions import Verdict
 from communityhub.delivery import render
-from communityhub.steps import approval, terraform_run
+from communityhub.steps import approval, cluster_access, terraform_run
 from communityhub.steps.context import HubContext, Target, indexed
 
 KUBECONFIG_LABEL = "hubs.2i2c.org/cluster-kubeconfig"
@@ -55,6 +57,21 @@ async def provision(ctx: HubContext) -> Verdict:
     recorded = (ctx.status.get("cluster") or {}).get("inputsHash")
     if recorded == wanted:
         target = target_from_secret(ctx)
+        if target is not None:
+            try:
+                renewed = await cluster_access.refresh(ctx, target.kubeconfig)
+            except cluster_access.Expired as expired:
+                ctx.log.warning("enrolling again through terraform", reason=str(expired))
+                target = None
+            except kube.UNREACHABLE as err:
+                return Verdict.unknown("ClusterUnreachable",
+                                       f"renewing the operator's token for cluster {target.cluster}: {err}")
+            else:
+                if renewed is not None:
+                    failed = await _store(ctx, renewed)
+                    if failed:
+                        return failed
+                    target = dataclasses.replace(target, kubeconfig=renewed.kubeconfig)
         if target is not None:
             ctx.target, ctx.inputs_hash = target, wanted
             # Unchanged: keep what the apply said (its counts), rather than rewriting the status every pass.
@@ -90,23 +107,40 @@ async def provision(ctx: HubContext) -> Verdict:
     except TerraformError as err:
         ctx.log.warning("terraform failed", command=err.command, error=err.summary)
         return Verdict.false("TerraformFailed", f"terraform {err.command} failed: {err.summary}")
-    secret_name = ctx.names.kubeconfig_secret
+    # The module's kubeconfig may hold an hour's token: used once, to give the operator a renewable one.
     try:
-        await kube.ensure_secret(
-            ctx.clusters.get(None), secret_name, ctx.settings.namespace,
-            {"kubeconfig": outputs["kubeconfig"].encode()},
-            {KUBECONFIG_LABEL: "true", render.HUB_LABEL: render.label_value(ctx.name),
-             render.HUB_NAMESPACE_LABEL: render.label_value(ctx.namespace)},
-            annotations=ctx.owner_annotations, check=ctx.ownership)
-    except kube.NotOwned as err:
-        return Verdict.false("NameConflict", f"{err}: the cluster's kubeconfig is not stored")
+        credential = await cluster_access.enroll(ctx, outputs["kubeconfig"])
+    except (*kube.UNREACHABLE, ApiError) as err:
+        return Verdict.unknown("ClusterUnreachable", f"terraform applied ({summary}), but the operator could not "
+                                                     f"give itself an identity in cluster {outputs['cluster_name']}: "
+                                                     f"{err}; trying again")
+    failed = await _store(ctx, credential)
+    if failed:
+        return failed
     ctx.target = Target(cluster=outputs["cluster_name"], namespace=ctx.names.namespace,
-                        kubeconfig=outputs["kubeconfig"], endpoint=outputs["endpoint"], kubeconfig_secret=secret_name)
+                        kubeconfig=credential.kubeconfig, endpoint=outputs["endpoint"],
+                        kubeconfig_secret=ctx.names.kubeconfig_secret)
     ctx.inputs_hash = wanted
     approval.applied(ctx, gate, summary)
     return Verdict.true("ClusterProvisioned",
                         f"terraform applied ({summary}); dedicated {dedicated.cloud} cluster "
                         f"{outputs['cluster_name']} at {outputs['endpoint']}")
+
+
+async def _store(ctx: HubContext, credential: cluster_access.Credential) -> Verdict | None:
+    """The operator's kubeconfig for the cluster into its Secret; then the tokens before it are revoked."""
+    try:
+        await kube.ensure_secret(
+            ctx.clusters.get(None), ctx.names.kubeconfig_secret, ctx.settings.namespace,
+            {"kubeconfig": credential.kubeconfig.encode()},
+            {KUBECONFIG_LABEL: "true", render.HUB_LABEL: render.label_value(ctx.name),
+             render.HUB_NAMESPACE_LABEL: render.label_value(ctx.namespace)},
+            annotations=ctx.owner_annotations, check=ctx.ownership)
+    except kube.NotOwned as err:
+        return Verdict.false("NameConflict", f"{err}: the cluster's kubeconfig is not stored")
+    ctx.log.info("the operator's token for the dedicated cluster is stored")
+    await cluster_access.retire(ctx, credential)
+    return None
 
 
 #: Set to "true" on a CommunityHub being deleted whose Terraform state is lost: its cluster is abandoned.
@@ -133,6 +167,13 @@ async def destroy(ctx: HubContext) -> Verdict | None:
                 f"cluster {cluster} cannot be destroyed and may still exist (and cost money). Restore the state "
                 f"Secret, or delete the cluster by hand and annotate this CommunityHub {ABANDON_CLUSTER}=true")
     else:
+        target = target_from_secret(ctx)
+        if target is not None:
+            # A cloud cluster takes the identity with it; the local module's control plane outlives the "cluster".
+            try:
+                await cluster_access.withdraw(ctx, target.kubeconfig)
+            except (*kube.UNREACHABLE, ApiError) as err:
+                ctx.log.warning("the operator's identity in the cluster was not removed", error=str(err))
         credentials = await terraform_run.credentials_env(ctx, for_destroy=True)
         if isinstance(credentials, Verdict):
             return credentials
