@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:/usr/local/go/bin:$(PATH)
 
-.PHONY: help venv binaries crds lint test test-unit test-integration cluster-up cluster-down run demo demo-down \
+.PHONY: help venv binaries checkov crds lint test test-unit test-integration cluster-up cluster-down run demo demo-down \
 	demo-dedicated demo-dedicated-down clean image image-tools
 
 help:
@@ -33,6 +33,16 @@ venv: $(VENV)/.installed
 binaries: venv
 	$(PY) -m localcluster build
 
+# checkov (tests/unit/test_cluster_modules.py) in a venv of its own, cached outside the repo: its pins
+# (packaging 23) do not fit the test venv's pytest.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := $(HOME)/.cache/communityhub-operator/checkov-$(CHECKOV_VERSION)
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+
+checkov: $(CHECKOV_VENV)/bin/checkov
+
 crds: venv
 	for f in $$($(PY) -c "from communityhub.api import crd; print(*crd.FILES)"); do \
 	  $(PY) -m communityhub.api.crd $$f > crds/$$f && cp crds/$$f helm/communityhub-operator/crds/$$f || exit 1; done
@@ -46,10 +56,10 @@ define run_pytest
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 endef
 
-test: venv binaries lint image-tools
+test: venv binaries checkov lint image-tools
 	$(call run_pytest,tests)
 
-test-unit: venv
+test-unit: venv checkov
 	$(call run_pytest,tests/unit)
 
 test-integration: venv binaries

@@ -22,18 +22,29 @@ def dedicated(cloud: str = "gcp", region: str = "us-central1", pools: list | Non
     return base_spec(placement=placement)
 
 
-def test_pools_are_priced_at_their_minimum_and_maximum_per_zone() -> None:
+def test_pools_are_priced_at_their_minimum_and_maximum_in_one_zone() -> None:
     figures = estimate.estimate(dedicated(), CATALOG)
     assert figures is not None
-    # GKE: 3 zones. Core e2-standard-2 1..2 per zone, user n2-highmem-4 0..5 per zone; 730 hours.
-    assert figures.cloud_usd("min") == round(730 * 3 * 0.07, 2)
-    assert figures.cloud_usd("max") == round(730 * (6 * 0.07 + 15 * 0.26), 2)
+    # GKE's nodes are in one zone (the module's node_locations), so min and max are the spec's counts:
+    # core e2-standard-2 1..2, user n2-highmem-4 0..5; 730 hours.
+    assert figures.cloud_usd("min") == round(730 * 0.07, 2)
+    assert figures.cloud_usd("max") == round(730 * (2 * 0.07 + 5 * 0.26), 2)
     assert figures.fee_usd == 2250.0 and figures.passthrough  # research, dedicated, provider's account
     assert not figures.unpriced
     status = figures.to_status()
     assert status["monthlyCloudUSDMax"] == figures.cloud_usd("max")
-    assert status["nodePools"][1] == {"name": "user", "machineType": "n2-highmem-4", "min": 0, "max": 15,
+    assert status["nodePools"][1] == {"name": "user", "machineType": "n2-highmem-4", "min": 0, "max": 5,
                                       "usdPerHour": 0.26}
+
+
+def test_a_gpu_pool_is_priced_with_its_accelerators_or_named_unpriced() -> None:
+    gpu = {"name": "gpu", "machineType": "n2-highmem-4", "min": 0, "max": 2, "gpu": {"type": "nvidia-tesla-t4",
+                                                                                     "count": 2}}
+    catalog = {"gcp": {"us-central1": {**CATALOG["gcp"]["us-central1"], "nvidia-tesla-t4": 0.35}}}
+    figures = estimate.estimate(dedicated(pools=[gpu]), catalog)
+    assert figures is not None and figures.pools[1].usd_per_hour == round(0.26 + 2 * 0.35, 4)
+    unpriced = estimate.estimate(dedicated(pools=[gpu]), CATALOG)
+    assert unpriced is not None and unpriced.unpriced == ["gpu (n2-highmem-4 + 2x nvidia-tesla-t4)"]
 
 
 def test_an_unpriced_machine_type_is_named_not_free() -> None:
@@ -81,8 +92,8 @@ def test_core_pools_are_those_the_modules_create(cloud: str) -> None:
     else:  # the core pool's block names the machine type and its bounds
         block = text[text.index('"core"'):][:700]
         assert machine in block
-        assert re.search(rf"(min_node_count|min_count|min_size)\s*=\s*{low}\b", block), block
-        assert re.search(rf"(max_node_count|max_count|max_size)\s*=\s*{high}\b", block), block
+        assert re.search(rf"(min_node_count|min_count|min_size|min)\s*=\s*{low}\b", block), block
+        assert re.search(rf"(max_node_count|max_count|max_size|max)\s*=\s*{high}\b", block), block
     shipped = cost.catalog()
     cloud_, region = estimate.PRICED_AS.get(cloud, (cloud, next(iter(shipped.get(cloud, {"": {}})))))
     assert machine in shipped[cloud_][region], f"the shipped catalog prices {cloud}'s core pool"

@@ -99,13 +99,22 @@ class SecretRef(ApiModel):
                       max_length=253)
 
 
+class NodePoolGpu(ApiModel):
+    type: str = Field(description="Accelerator type, e.g. nvidia-tesla-t4 (GKE's name; on AWS and Azure the "
+                                  "machine type carries its GPUs and this names them for the price catalog).",
+                      pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    count: int = Field(default=1, ge=1, le=16, description="Accelerators per node.")
+
+
 class NodePool(ApiModel):
-    """A pool of user nodes, autoscaled between min and max."""
+    """A pool of user nodes, autoscaled between min and max, in one zone (home volumes are zonal)."""
 
     name: str = Field(description="Node pool name.", pattern=DNS_LABEL, max_length=40)
     machine_type: str = Field(description="Cloud machine type, e.g. n2-highmem-4.", min_length=1, max_length=63)
     min: int = Field(default=0, ge=0, le=1000, description="Smallest number of nodes (autoscaling floor).")
     max: int = Field(ge=1, le=1000, description="Largest number of nodes (autoscaling ceiling).")
+    gpu: NodePoolGpu | None = Field(default=None, description="GPUs of each node; the nodes are tainted "
+                                                              "nvidia.com/gpu so only GPU profiles land there.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
@@ -125,6 +134,11 @@ class Dedicated(ApiModel):
     project: str | None = Field(
         default=None, pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$",
         description="GCP project of the cluster (cloud gcp); the operator's CHUB_GCP_PROJECT when omitted.")
+    zone: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][-a-z0-9]{0,62}$",
+        description="Zone of the nodes (a user's home volume is zonal, so its pod must come back to that zone): "
+                    "GCP e.g. us-central1-b, AWS e.g. us-west-2a, Azure 1, 2 or 3. Default: the region's first "
+                    "zone. Cannot change after creation.")
     credentials_secret_ref: SecretRef | None = Field(
         default=None, description="Secret with the customer's cloud credentials; required for a customer account.")
     node_pools: list[NodePool] = Field(
@@ -140,6 +154,8 @@ class Dedicated(ApiModel):
                  "credentialsSecretRef is required when account is customer", "credentialsSecretRef",
                  "FieldValueRequired"),
             _cel("self.cloud == oldSelf.cloud", "cloud cannot change after creation", reason="FieldValueForbidden"),
+            _cel("has(self.zone) == has(oldSelf.zone) && (!has(self.zone) || self.zone == oldSelf.zone)",
+                 "zone cannot change after creation", reason="FieldValueForbidden"),
         ]},
     )
 

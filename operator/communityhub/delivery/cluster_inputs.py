@@ -71,7 +71,9 @@ def variables(spec: CommunityHubSpec, namespace: str, name: str, cluster_stem: s
     return {
         "hub_name": cluster_stem,
         "region": dedicated.region,
-        "node_pools": [{"name": p.name, "machine_type": p.machine_type, "min": p.min, "max": p.max}
+        "zone": dedicated.zone or "",
+        "node_pools": [{"name": p.name, "machine_type": p.machine_type, "min": p.min, "max": p.max,
+                        "gpu_type": p.gpu.type if p.gpu else "", "gpu_count": p.gpu.count if p.gpu else 0}
                        for p in dedicated.node_pools],
         "labels": {"hub": name, "hub-namespace": namespace, "archetype": spec.community.archetype,
                    "cost-center": render.label_value(spec.billing.cost_center or "none").lower()},
@@ -87,7 +89,11 @@ terraform {
 
 variable "hub_name" { type = string }
 variable "region" { type = string }
-variable "node_pools" { type = list(object({ name = string, machine_type = string, min = number, max = number })) }
+variable "zone" { type = string }
+variable "node_pools" {
+  type = list(object({ name = string, machine_type = string, min = number, max = number, gpu_type = string,
+                       gpu_count = number }))
+}
 variable "labels" { type = map(string) }
 variable "billing_account" { type = string }
 variable "extra" { type = map(string) }
@@ -96,6 +102,7 @@ module "cluster" {
   source          = "%(source)s"
   hub_name        = var.hub_name
   region          = var.region
+  zone            = var.zone
   node_pools      = var.node_pools
   labels          = var.labels
   billing_account = var.billing_account

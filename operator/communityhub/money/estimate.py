@@ -2,7 +2,8 @@
 
 The estimate prices the cluster's node pools (the core pool every module adds, and the spec's user
 pools) at their minimum and maximum node counts for a month of 730 hours with the price catalog, and
-adds the monthly fee. GKE's node pools are regional: their counts are per zone, three zones a region.
+adds the monthly fee. Every module puts a cluster's nodes in one zone, so a pool's counts are the spec's; a GPU pool
+adds its accelerators' price to the machine's.
 A machine type the catalog does not price is named, never counted as free.
 
 With ``placement.dedicated.requireApproval``, Terraform plans but does not apply until the CommunityHub
@@ -18,7 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from communityhub.api.models import CommunityHubSpec
+from communityhub.api.models import CommunityHubSpec, NodePoolGpu
 from communityhub.money import billing
 
 HOURS_PER_MONTH = 730
@@ -30,8 +31,6 @@ CORE_POOLS: dict[str, tuple[str, int, int]] = {
     "azure": ("Standard_D2s_v5", 1, 2),
     "local": ("n2-standard-2", 1, 2),
 }
-#: Node counts per zone: GKE's regional node pools have min and max in each of the region's zones.
-ZONES = {"gcp": 3}
 #: The local module stands in for a cloud: priced as that cloud's region.
 PRICED_AS = {"local": ("gcp", "us-central1")}
 #: The annotation a person sets to the estimate's id to let Terraform apply.
@@ -84,6 +83,13 @@ class Estimate:
                               for p in self.pools]}
 
 
+def _price(prices: Mapping[str, Any], machine: str, gpu: NodePoolGpu | None) -> float | None:
+    """USD per node-hour: the machine, plus its accelerators (priced by type in the same catalog)."""
+    if machine not in prices or (gpu is not None and gpu.type not in prices):
+        return None
+    return round(float(prices[machine]) + (gpu.count * float(prices[gpu.type]) if gpu else 0.0), 4)
+
+
 def estimate(spec: CommunityHubSpec, catalog: Mapping[str, Any]) -> Estimate | None:
     """The monthly estimate of a dedicated hub; None for a shared one (its share is metered, not planned)."""
     dedicated = spec.placement.dedicated
@@ -91,13 +97,11 @@ def estimate(spec: CommunityHubSpec, catalog: Mapping[str, Any]) -> Estimate | N
         return None
     cloud, region = PRICED_AS.get(dedicated.cloud, (dedicated.cloud, dedicated.region))
     prices = (catalog.get(cloud) or {}).get(region) or {}
-    zones = ZONES.get(dedicated.cloud, 1)
     core_type, core_min, core_max = CORE_POOLS[dedicated.cloud]
-    pools = [("core", core_type, core_min, core_max)] + [
-        (p.name, p.machine_type, p.min, p.max) for p in dedicated.node_pools]
-    priced = tuple(PoolCost(name, machine, low * zones, high * zones,
-                            float(prices[machine]) if machine in prices else None)
-                   for name, machine, low, high in pools)
+    pools = [PoolCost("core", core_type, core_min, core_max, _price(prices, core_type, None))] + [
+        PoolCost(p.name, p.machine_type + (f" + {p.gpu.count}x {p.gpu.type}" if p.gpu else ""), p.min, p.max,
+                 _price(prices, p.machine_type, p.gpu)) for p in dedicated.node_pools]
+    priced = tuple(pools)
     return Estimate(priced, billing.monthly_fee(spec), billing.cloud_cost_passthrough(spec))
 
 

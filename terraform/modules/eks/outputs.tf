@@ -14,7 +14,7 @@ output "ca_certificate" {
 }
 
 output "kubeconfig" {
-  description = "A kubeconfig that gets tokens with `aws eks get-token` under the credentials in the environment."
+  description = "An admin kubeconfig with a token of Terraform's principal (about 15 minutes: the operator uses it once, to give itself a renewable identity in the cluster; no aws CLI)."
   sensitive   = true
   value = yamlencode({
     apiVersion = "v1"
@@ -23,14 +23,7 @@ output "kubeconfig" {
       name    = aws_eks_cluster.hub.name
       cluster = { server = aws_eks_cluster.hub.endpoint, certificate-authority-data = aws_eks_cluster.hub.certificate_authority[0].data }
     }]
-    users = [{
-      name = "terraform"
-      user = { exec = {
-        apiVersion = "client.authentication.k8s.io/v1beta1"
-        command    = "aws"
-        args       = ["eks", "get-token", "--cluster-name", aws_eks_cluster.hub.name, "--region", var.region]
-      } }
-    }]
+    users           = [{ name = "terraform", user = { token = data.aws_eks_cluster_auth.hub.token } }]
     contexts        = [{ name = aws_eks_cluster.hub.name, context = { cluster = aws_eks_cluster.hub.name, user = "terraform" } }]
     current-context = aws_eks_cluster.hub.name
   })

@@ -14,7 +14,7 @@ output "ca_certificate" {
 }
 
 output "kubeconfig" {
-  description = "A kubeconfig for the cluster (short-lived token of the credentials Terraform ran with)."
+  description = "An admin kubeconfig with the access token of Terraform's credentials (about an hour: the operator uses it once, to give itself a renewable identity in the cluster)."
   sensitive   = true
   value = yamlencode({
     apiVersion = "v1"

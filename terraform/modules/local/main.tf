@@ -6,7 +6,7 @@ locals {
   kubeconfig_path = var.extra["kubeconfig_path"]
   kubeconfig      = yamldecode(file(local.kubeconfig_path))
   cluster_name    = "${var.hub_name}-${var.region}"
-  core_pool       = { name = "core", machine_type = "n2-standard-2", min = 1, max = 2 }
+  core_pool       = { name = "core", machine_type = "n2-standard-2", min = 1, max = 2, gpu_type = "", gpu_count = 0 }
   pools           = { for pool in concat([local.core_pool], var.node_pools) : pool.name => pool }
 }
 
@@ -46,7 +46,9 @@ resource "terraform_data" "node_pool" {
   input = {
     cluster      = terraform_data.cluster.output.name
     name         = each.value.name
+    zone         = var.zone != "" ? var.zone : "${var.region}-a"
     machine_type = each.value.machine_type
+    gpus         = each.value.gpu_type != "" ? "${each.value.gpu_count}x${each.value.gpu_type}" : ""
     min          = each.value.min
     max          = each.value.max
   }

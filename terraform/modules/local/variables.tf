@@ -10,14 +10,26 @@ variable "region" {
   type        = string
 }
 
+variable "zone" {
+  description = "Zone of every node pool (home volumes are zonal); empty: the region's first zone."
+  type        = string
+  default     = ""
+}
+
 variable "node_pools" {
-  description = "User node pools; a small core pool is always added."
+  description = "User node pools; a small core pool is always added. gpu_type empty: no accelerators."
   type = list(object({
     name         = string
     machine_type = string
     min          = number
     max          = number
+    gpu_type     = string
+    gpu_count    = number
   }))
+  validation {
+    condition     = length(distinct([for p in var.node_pools : p.name])) == length(var.node_pools)
+    error_message = "Node pool names must be unique."
+  }
 }
 
 variable "labels" {
