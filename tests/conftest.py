@@ -268,8 +268,20 @@ def oidc_issuer(tls_ca: CertificateAuthority) -> Iterator[OidcIssuer]:
 
 
 @pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """An S3-compatible server (moto's) on 127.0.0.1: the `local` bucket module's cloud. Its base URL."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, terraform_bin: Path,
-             hub_chart: charts.HubChart, smtp_sink: SmtpSink, tls_ca: CertificateAuthority,
+             hub_chart: charts.HubChart, smtp_sink: SmtpSink, tls_ca: CertificateAuthority, s3_server: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     workdir = tmp_path_factory.mktemp("operator")
     management.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
@@ -312,6 +324,11 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
         "CHUB_TERRAFORM_TIMEOUT_SECONDS": "40",
         "CHUB_LOCAL_CLUSTER_KUBECONFIG": str(cloud_session(workload, workdir / "cloud.kubeconfig")),
         "CHUB_LOCAL_PROVISION_SECONDS": "6",
+        # Buckets (spec.storage.buckets) of hubs on the operator's own cluster and of `cloud: local` hubs: on the
+        # session's S3-compatible server.
+        "CHUB_OWN_CLUSTER_CLOUD": "local",
+        "CHUB_OWN_CLUSTER_REGION": "local-1",
+        "CHUB_LOCAL_S3_ENDPOINT": s3_server,
         # The provider's inputs of the cloud modules (the GCP project is each example's own).
         "CHUB_GCP_BILLING_ACCOUNT": "000000-000000-000B7C",
         "CHUB_BUDGET_EMAIL": "budgets@example.org",

@@ -6,6 +6,7 @@ Run with ``communityhub-operator`` (or ``make run``); it serves every namespace.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import datetime
 import logging
@@ -79,9 +80,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Kubeconfigs from Secrets of the operator's own namespace, watched there only (no cluster-wide Secret rights).
     log = logs.hub_logger(SETTINGS.namespace, "secret-index")
     memo.shared_clusters = SecretIndex(SETTINGS.namespace, {SHARED_CLUSTER_LABEL: exists()}, _shared_cluster, log)
+    memo.shared_locations = SecretIndex(SETTINGS.namespace, {SHARED_CLUSTER_LABEL: exists()}, _shared_location, log)
     memo.dedicated_kubeconfigs = SecretIndex(SETTINGS.namespace, {KUBECONFIG_LABEL: "true"}, _dedicated, log)
     memo.watches = [asyncio.create_task(index.run(memo.clusters.get(None)))
-                    for index in (memo.shared_clusters, memo.dedicated_kubeconfigs)]
+                    for index in (memo.shared_clusters, memo.shared_locations, memo.dedicated_kubeconfigs)]
     if SETTINGS.metrics_port:
         start_http_server(SETTINGS.metrics_port)
 
@@ -90,6 +92,14 @@ def _shared_cluster(secret: dict[str, Any]) -> tuple[str, str] | None:
     """Shared cluster name -> its kubeconfig."""
     kubeconfig = decode_kubeconfig(secret)
     return (secret["metadata"]["labels"][SHARED_CLUSTER_LABEL], kubeconfig) if kubeconfig else None
+
+
+def _shared_location(secret: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """Shared cluster name -> where it runs (the registration's keys besides the kubeconfig), for buckets."""
+    data = secret.get("data") or {}
+    keys = ("cloud", "region", "project", "clusterName", "resourceGroup")
+    return (secret["metadata"]["labels"][SHARED_CLUSTER_LABEL],
+            {key: base64.b64decode(data[key]).decode() for key in keys if key in data})
 
 
 def _dedicated(secret: dict[str, Any]) -> tuple[str, str] | None:
@@ -119,7 +129,7 @@ def hub_classes(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
 
 async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index, fleet_rollouts: kopf.Index,
                    hub_classes: kopf.Index, **_: Any) -> HubContext:
-    for index in (memo.shared_clusters, memo.dedicated_kubeconfigs):  # listed once at start
+    for index in (memo.shared_clusters, memo.shared_locations, memo.dedicated_kubeconfigs):  # listed once at start
         await asyncio.wait_for(index.ready.wait(), timeout=60)
     hub = models.CommunityHub.model_validate(dict(body))
     meta = body.metadata
@@ -139,6 +149,7 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
         spec=hub.spec, status=status, settings=memo.settings, helm=memo.helm,
         names=names.resolve(str(meta.namespace), str(meta.name), status),
         clusters=memo.clusters, deployments=hub_deployments, shared_clusters=memo.shared_clusters.data,
+        shared_locations=memo.shared_locations.data,
         dedicated_kubeconfigs=memo.dedicated_kubeconfigs.data, discovery=memo.discovery,
         annotations=dict(meta.annotations or {}), uid=str(meta.get("uid") or ""),
         log=logs.hub_logger(str(meta.namespace), str(meta.name)),
@@ -267,8 +278,9 @@ DECOMMISSION_EMAIL_ATTEMPTS = 4
 async def _say_it_is_decommissioned(ctx: HubContext, body: kopf.Body, memo: kopf.Memo) -> None:
     """The final condition, Event and DECOMMISSIONED email: what was kept and where, what to revoke."""
     record = ctx.decommission or dict(ctx.status.get("decommission") or {})
+    buckets = [str(b.get("url")) for b in (ctx.status.get("buckets") or {}).get("buckets") or []]
     verdict, notice = decommission.summary(ctx.spec, ctx.namespace, ctx.name, str(record.get("cluster") or "-"),
-                                           list(record.get("volumes") or []))
+                                           list(record.get("volumes") or []), buckets)
     # Only to a community that got its hub: one deleted before its delivery (a mistaken manifest) never ran.
     delivered = bool(ctx.annotations.get(ann.DELIVERED_AT))
     failed = await notify.send(ctx, [notice] if delivered else [],

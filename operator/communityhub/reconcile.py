@@ -26,7 +26,7 @@ from communityhub.delivery import render
 from communityhub.fleet import lifecycle
 from communityhub.money import billing
 from communityhub.runtime import clock
-from communityhub.steps import cluster, delivered, environment, hub, notify, sso
+from communityhub.steps import buckets, cluster, delivered, environment, hub, notify, sso
 from communityhub.steps.context import HubContext
 from communityhub.steps.meter import Meter, changed
 from communityhub.steps.meter import run as run_meter
@@ -66,9 +66,13 @@ async def run_steps(ctx: HubContext) -> dict[str, Verdict]:
     verdicts: dict[str, Verdict] = {CLUSTER_READY: await cluster.place(ctx)}
     sso_prepared = await sso.prepare(ctx)
     env_prepared = environment.prepare(ctx)
+    # The users' buckets are part of their environment: the hub is deployed once their URLs are known.
+    stored = await buckets.ensure(ctx) if verdicts[CLUSTER_READY].ok and env_prepared.status != "False" else None
+    if stored is not None and stored.ok:
+        stored = None
     if not verdicts[CLUSTER_READY].ok:
         verdicts[HUB_READY] = Verdict.unknown("WaitingForCluster", "the hub is deployed once ClusterReady is True")
-    elif sso_prepared.status == "False" or env_prepared.status == "False":
+    elif sso_prepared.status == "False" or env_prepared.status == "False" or stored is not None:
         blocking = "SSOReady" if sso_prepared.status == "False" else "EnvironmentReady"
         verdicts[HUB_READY] = Verdict.unknown(
             "WaitingForConfiguration", f"the hub is deployed once {blocking} is no longer False")
@@ -77,7 +81,7 @@ async def run_steps(ctx: HubContext) -> dict[str, Verdict]:
     else:
         verdicts[HUB_READY] = await hub.deploy(ctx)
     verdicts[SSO_READY] = sso.verdict(ctx, sso_prepared, verdicts[HUB_READY])
-    verdicts[ENVIRONMENT_READY] = environment.verdict(ctx, env_prepared, verdicts[HUB_READY])
+    verdicts[ENVIRONMENT_READY] = stored or environment.verdict(ctx, env_prepared, verdicts[HUB_READY])
     return verdicts
 
 
@@ -182,6 +186,8 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
         extra["estimate"] = ctx.estimate
     if ctx.delivered_at:
         extra["deliveredAt"] = ctx.delivered_at
+    if ctx.buckets is not None:
+        extra["buckets"] = ctx.buckets or None  # {}: the buckets are gone, and the field with them
     patch, events = status_patch(ctx.status, verdicts, generation=ctx.generation, url=render.hub_url(ctx.spec),
                                  extra=extra, now=conditions.now_rfc3339(), remove=guards.removed)
     delay = retry_delay(verdicts, retry, email_failures)

@@ -13,7 +13,7 @@ from communityhub.adapters import kube
 from communityhub.adapters.helm import HelmError, kubeconfig_file
 from communityhub.api.conditions import Verdict
 from communityhub.fleet import decommission
-from communityhub.steps import cluster, dedicated
+from communityhub.steps import buckets, cluster, dedicated
 from communityhub.steps.context import HubContext, Target
 
 #: What helm says when it cannot reach the cluster's API.
@@ -84,7 +84,7 @@ async def teardown(ctx: HubContext) -> Verdict | None:
             if blocked is not None:
                 ctx.log.warning("dedicated cluster unreachable; destroying it without uninstalling the release",
                                 reason=blocked.message)
-        blocked = await dedicated.destroy(ctx)
+        blocked = await buckets.remove(ctx) or await dedicated.destroy(ctx)
         if blocked is None:
             ctx.log.info("dedicated cluster destroyed")
         return blocked
@@ -98,7 +98,7 @@ async def teardown(ctx: HubContext) -> Verdict | None:
             "TeardownBlocked",
             f"cannot reach the hub's cluster to remove it: {verdict.message} (to abandon what is left there, "
             f"remove the finalizer hubs.2i2c.org/finalizer by hand)")
-    blocked = await remove_release(ctx, target)
+    blocked = await remove_release(ctx, target) or await buckets.remove(ctx)
     if blocked is None:
         ctx.log.info("hub removed", target=target.cluster, namespace=target.namespace)
     return blocked

@@ -201,6 +201,16 @@ def test_decommission_lists_what_was_kept_and_what_to_revoke() -> None:
     assert "deleted" in decommission.summary(deleted, "hubs", "lab", "local", volumes)[0].message
 
 
+def test_decommission_says_what_became_of_the_buckets() -> None:
+    kept, notice = decommission.summary(base_spec(), "hubs", "lab", "local", [], ["s3://lab-data"])
+    assert "buckets s3://lab-data kept in the cloud account" in kept.message
+    assert "s3://lab-data were kept, with their files" in notice.text
+    deleted = base_spec(lifecycle={"decommission": {"buckets": "Delete"}})
+    verdict, notice = decommission.summary(deleted, "hubs", "lab", "local", [], ["s3://lab-data"])
+    assert "s3://lab-data deleted with their objects" in verdict.message and "deleted with their files" in notice.text
+    assert "bucket" not in decommission.summary(base_spec(), "hubs", "lab", "local", [])[0].message
+
+
 def test_a_time_boxed_hub_is_billed_for_its_window() -> None:
     boxed = spec(window={"start": "2026-11-28T09:00:00Z", "end": "2026-12-03T17:00:00Z"})
     written = {k: v for k, v in billing.billing_annotations(boxed).items() if v is not None}

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from communityhub.api.models import Dedicated
-from communityhub.delivery import cluster_inputs
+from communityhub.delivery import bucket_inputs, cluster_inputs
 from tests.conftest import REPO
 
 hcl2 = pytest.importorskip("hcl2", reason="python-hcl2 is a dev dependency (pyproject's dev extra)")
@@ -160,3 +160,33 @@ def test_the_dumped_root_of_a_local_hub_plans_offline(tmp_path: Path, monkeypatc
     plan = subprocess.run([terraform, "plan", "-input=false", "-no-color"], cwd=out, env=env, capture_output=True,
                           text=True, timeout=120)
     assert plan.returncode == 0 and "to add" in plan.stdout, plan.stdout + plan.stderr
+
+
+# ------------------------------------------------------------------- the bucket modules (spec.storage.buckets)
+def buckets_module() -> dict[str, Any]:
+    parsed = hcl2.loads(bucket_inputs.ROOT_MODULE % {"source": "./m"})
+    return {unquote(k): v for block in parsed["module"] for k, v in block.items()}["buckets"]
+
+
+def test_every_cloud_has_its_bucket_module() -> None:
+    assert set(bucket_inputs.MODULES) == set(CLOUDS)
+    for cloud in CLOUDS:
+        assert (MODULES / bucket_inputs.MODULES[cloud] / "main.tf").is_file(), cloud
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_a_bucket_module_declares_what_the_operator_passes_and_returns_what_it_reads(cloud: str) -> None:
+    folder = MODULES / bucket_inputs.MODULES[cloud]
+    passed = {k for k in buckets_module() if k not in ("source", "__is_block__")}
+    declared = blocks(folder, "variable")
+    assert passed <= set(declared), f"passed but not declared: {passed - set(declared)}"
+    required = {name for name, body in declared.items() if "default" not in body}
+    assert required <= passed, f"required but not passed: {required - passed}"
+    assert set(bucket_inputs.OUTPUTS_READ) <= set(blocks(folder, "output"))
+    assert extra_keys_read(folder) <= set(bucket_inputs.EXTRA_SOURCES[cloud])
+    # A retained bucket is forgotten by name before the destroy (steps.terraform_run.forget): the module's
+    # buckets (and their own settings: encryption, lifecycle, public-access block) are the resources named "bucket".
+    names = {body_name for path in folder.glob("*.tf")
+             for block in hcl2.loads(path.read_text()).get("resource", [])
+             for kind, by_name in block.items() for body_name in map(unquote, by_name)}
+    assert "bucket" in names, f"the {cloud} bucket module names no resource 'bucket'"

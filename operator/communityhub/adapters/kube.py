@@ -23,6 +23,7 @@ from lightkube.resources.core_v1 import (
     PersistentVolumeClaim,
     Pod,
     Secret,
+    ServiceAccount,
 )
 from lightkube.resources.rbac_authorization_v1 import RoleBinding
 from lightkube.types import PatchType
@@ -140,6 +141,26 @@ async def ensure_role_binding(client: AsyncClient, namespace: str, name: str, cl
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
         "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": service_account_namespace}],
     })
+
+
+async def ensure_service_account(client: AsyncClient, name: str, namespace: str, labels: Mapping[str, str],
+                                 annotations: Mapping[str, str]) -> bool:
+    """A ServiceAccount with these labels and annotations; True when something was written."""
+    try:
+        live = await client.get(ServiceAccount, name, namespace=namespace)
+    except ApiError as err:
+        if not is_not_found(err):
+            raise
+        await client.create(ServiceAccount.from_dict({
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels),
+                         "annotations": dict(annotations)}}))
+        return True
+    if _up_to_date(_meta(live), labels, annotations):
+        return False
+    await client.patch(ServiceAccount, name, {"metadata": {"labels": dict(labels), "annotations": dict(annotations)}},
+                       namespace=namespace)
+    return True
 
 
 async def wait_for_rights(client: AsyncClient, namespace: str, attempts: int = 50) -> None:

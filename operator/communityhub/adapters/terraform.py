@@ -231,6 +231,15 @@ class TerraformRunner:
         for leftover in self.workdir.glob("*.tfvars.json"):
             leftover.unlink()
 
+    async def state_list(self) -> list[str]:
+        _, text = await self._run([self.binary, "state", "list"], "state list")
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    async def state_rm(self, addresses: list[str]) -> None:
+        """Terraform forgets these resources (they stay in the cloud, untouched)."""
+        if addresses:
+            await self._run([self.binary, "state", "rm", *addresses], "state rm")
+
     async def outputs(self) -> dict[str, Any]:
         tf = self._tf()
         _, text = await self._run([tf.terraform_bin_path, "output", "-json"], "output")

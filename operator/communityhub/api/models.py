@@ -485,6 +485,41 @@ class Decommission(ApiModel):
         default="Retain", description="The hub's home directories and database: Retain keeps their volumes "
                                       "(released, labelled with the hub) after the hub's namespace goes; Delete "
                                       "lets them go with it.")
+    buckets: Literal["Retain", "Delete"] = Field(
+        default="Retain", description="The hub's buckets (spec.storage.buckets): Retain keeps them, with their "
+                                      "objects, in the cloud account after the hub goes (the operator forgets "
+                                      "them); Delete deletes them and their objects.")
+
+
+class Bucket(ApiModel):
+    """An object-storage bucket of the hub, which every user's server may use (through the cloud's workload
+    identity, no key in the pod), named in the users' environment."""
+
+    name: str = Field(description="Its name within the hub (the cloud's bucket name is derived from it and the hub).",
+                      pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$", max_length=20)
+    type: Literal["scratch", "persistent"] = Field(
+        description="scratch: objects expire after expireAfterDays, the URL is SCRATCH_BUCKET; persistent: kept, "
+                    "PERSISTENT_BUCKET. Both end in the user's name, as the provider's users know them.")
+    expire_after_days: int = Field(default=7, ge=1, le=365,
+                                   description="scratch only: days after which an object is deleted.")
+    readers: list[Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9:@._/+=,-]+$")]] = Field(
+        default_factory=list, max_length=10,
+        description="Principals outside the hub that may read it, in the cloud's own form (GCP user:a@b.org or "
+                    "serviceAccount:..., an AWS role ARN, an Azure object ID).")
+
+
+class Storage(ApiModel):
+    buckets: list[Bucket] = Field(default_factory=list, max_length=2,
+                                  description="At most one scratch and one persistent bucket.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("self.buckets.all(a, self.buckets.exists_one(b, b.type == a.type))",
+                 "at most one scratch and one persistent bucket", "buckets", "FieldValueInvalid"),
+            _cel("self.buckets.all(a, self.buckets.exists_one(b, b.name == a.name))",
+                 "bucket names must be unique", "buckets", "FieldValueInvalid"),
+        ]},
+    )
 
 
 class Lifecycle(ApiModel):
@@ -520,6 +555,7 @@ class CommunityHubSpec(ApiModel):
     billing: Billing = Field(default_factory=Billing, description="Fees and references for invoices.")
     lifecycle: Lifecycle = Field(default_factory=Lifecycle,
                                  description="Contract end, inactivity, time-boxed window and decommissioning.")
+    storage: Storage = Field(default_factory=Storage, description="Object storage for the hub's users.")
     hub_class_name: str | None = Field(
         default=None, pattern=DNS_NAME, max_length=253,
         description="The HubClass (the provider's platform layer: chart, base values, catalogs, what tenants may "
@@ -629,6 +665,24 @@ class DecommissionStatus(ApiModel):
                                                                         "lifecycle.decommission.volumes is Delete.")
 
 
+class BucketStatus(ApiModel):
+    name: str = Field(description="The bucket's name in spec.storage.buckets.")
+    type: str = Field(description="scratch or persistent.")
+    url: str = Field(description="Its URL (gs://, s3://, az://), as the users' environment has it.")
+
+
+class BucketsStatus(ApiModel):
+    """The hub's buckets as Terraform made them (their own state, apart from a dedicated cluster's)."""
+
+    cloud: str = Field(description="Whose cloud holds them: the hub's cluster's.")
+    inputs_hash: str = Field(description="Terraform runs again only when this changes.")
+    buckets: list[BucketStatus] = Field(default_factory=list, description="Each bucket and its URL.")
+    service_account_annotations: dict[str, str] = Field(
+        default_factory=dict, description="What binds the users' ServiceAccount to the buckets' cloud identity.")
+    pod_labels: dict[str, str] = Field(default_factory=dict,
+                                       description="Labels the users' pods carry for that identity (Azure).")
+
+
 class CommunityHubStatus(ApiModel):
     observed_generation: int | None = Field(default=None, description="Last .metadata.generation acted on.")
     phase: Phase | None = Field(default=None, description="A summary for humans; conditions are the contract.")
@@ -644,6 +698,7 @@ class CommunityHubStatus(ApiModel):
     delivered_at: str | None = Field(default=None, description="When the DELIVERED email went out (RFC 3339).")
     estimate: EstimateStatus | None = Field(default=None, description="Expected monthly cost of a dedicated hub.")
     decommission: DecommissionStatus | None = Field(default=None, description="What the deletion keeps.")
+    buckets: BucketsStatus | None = Field(default=None, description="The hub's buckets (spec.storage.buckets).")
 
 
 class CommunityHub(ApiModel):

@@ -84,6 +84,28 @@ class HubNames:
         return f"lock-{self.state_secret}"
 
     @property
+    def buckets_state_suffix(self) -> str:
+        """The buckets' own Terraform state (a shared hub has no cluster state; a dedicated one keeps them apart)."""
+        return f"{self.state_suffix[:SLUG_MAX]}-buckets"
+
+    @property
+    def buckets_state_secret(self) -> str:
+        return f"tfstate-default-{self.buckets_state_suffix}"
+
+    @property
+    def buckets_lock_lease(self) -> str:
+        return f"lock-{self.buckets_state_secret}"
+
+    def bucket(self, name: str) -> str:
+        """The cloud's name of the hub's bucket ``name`` (<= 47 characters: a DNS label, as GCS and S3 ask)."""
+        return f"{self.cluster_stem}-{name}"
+
+    @property
+    def user_service_account(self) -> str:
+        """The users' ServiceAccount in the hub's namespace, which the buckets' cloud identity trusts."""
+        return "user"
+
+    @property
     def kubeconfig_secret(self) -> str:
         return f"kubeconfig-{self.slug}"[:253]
 

@@ -39,7 +39,7 @@ def _volumes(volumes: Sequence[Mapping[str, Any]]) -> str:
 
 
 def summary(spec: CommunityHubSpec, namespace: str, name: str, cluster: str,
-            volumes: Sequence[Mapping[str, Any]]) -> tuple[Verdict, Notice]:
+            volumes: Sequence[Mapping[str, Any]], buckets: Sequence[str] = ()) -> tuple[Verdict, Notice]:
     """The final condition and the DECOMMISSIONED email: what was kept and where, and what to revoke."""
     selector = f"{FROM_LABEL}={render.label_value(f'{namespace}.{name}')}"
     if spec.lifecycle.decommission.volumes == "Retain":
@@ -47,6 +47,10 @@ def summary(spec: CommunityHubSpec, namespace: str, name: str, cluster: str,
                 f"kubectl get pv -l {selector})" if volumes else "no volumes to keep (the hub had none bound)")
     else:
         kept = "volumes deleted with the hub (lifecycle.decommission.volumes: Delete)"
+    if buckets:
+        fate = "kept in the cloud account" if spec.lifecycle.decommission.buckets == "Retain" else \
+            "deleted with their objects"
+        kept += f"; buckets {', '.join(buckets)} {fate} (lifecycle.decommission.buckets)"
     secret = f"{namespace}/{spec.auth.client_secret_ref.name}"
     left = (f"the {spec.auth.provider} OAuth client in Secret {secret} (callback "
             f"{render.callback_url(spec)}) and the DNS name {spec.hub.domain} are no longer used: revoke and "
@@ -61,6 +65,11 @@ def summary(spec: CommunityHubSpec, namespace: str, name: str, cluster: str,
     else:
         lines.append("The users' home directories and the hub's database were deleted with the hub, as its "
                      "settings asked.")
+    if buckets:
+        lines.append(f"Your buckets {', '.join(buckets)} were "
+                     + ("kept, with their files: ask us for access or a copy." if
+                        spec.lifecycle.decommission.buckets == "Retain" else "deleted with their files, as the "
+                                                                              "hub's settings asked."))
     lines.append(f"No longer used, to revoke or remove on your side: the {spec.auth.provider} OAuth client "
                  f"(callback {render.callback_url(spec)}) and the DNS name {spec.hub.domain}.")
     return verdict, Notice(NOTICE_KEY, "Your JupyterHub has been decommissioned", "\n\n".join(lines))

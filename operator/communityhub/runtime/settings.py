@@ -76,6 +76,16 @@ class Settings(BaseModel):
     #: and how long before their end the next one is asked for (0: a third of the lifetime).
     cluster_token_seconds: int = Field(default=86400, ge=600)
     cluster_token_renew_seconds: float = Field(default=0, ge=0)
+    #: Where the operator's own cluster (shared cluster `local`) runs, for the buckets of the hubs on it: its
+    #: cloud (gcp, aws, azure, local), region, and for AWS and Azure its cluster name (and resource group).
+    #: Other shared clusters say it in their registration Secret (keys cloud, region, project, clusterName,
+    #: resourceGroup). Empty: hubs on it get no buckets (EnvironmentReady=False BucketsUnavailable).
+    own_cluster_cloud: str = ""
+    own_cluster_region: str = ""
+    own_cluster_name: str = ""
+    own_cluster_resource_group: str = ""
+    #: For buckets in `cloud: local`: an S3-compatible server (the tests start moto's on 127.0.0.1).
+    local_s3_endpoint: str = ""
     #: For `cloud: local` (development and tests): the kubeconfig of the control plane the local module hands back.
     local_cluster_kubeconfig: str = ""
     #: For `cloud: local`: how long the module pretends cluster creation takes.
@@ -134,6 +144,11 @@ class Settings(BaseModel):
     @property
     def hub_values_paths(self) -> list[str]:
         return [p.strip() for p in self.hub_values_allowed.split(",") if p.strip()]
+
+    def own_cluster_location(self) -> dict[str, str]:
+        """The operator's own cluster as a shared cluster's registration says where it runs."""
+        return {"cloud": self.own_cluster_cloud, "region": self.own_cluster_region, "project": self.gcp_project,
+                "clusterName": self.own_cluster_name, "resourceGroup": self.own_cluster_resource_group}
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

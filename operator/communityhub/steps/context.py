@@ -54,6 +54,8 @@ class HubContext:
     log: Any
     #: Every name of the hub's objects (namespace, release, Terraform state...): see communityhub.delivery.names.
     names: HubNames
+    #: Shared cluster name -> where it runs ({cloud, region, project, clusterName, resourceGroup}), for buckets.
+    shared_locations: Mapping[Any, Any] = dataclasses.field(default_factory=dict)
     #: Kopf index: (namespace, name) -> kubeconfig of the hub's dedicated cluster.
     dedicated_kubeconfigs: Mapping[Any, Any] = dataclasses.field(default_factory=dict)
     #: Shared across passes (operator memo): OIDC issuer -> (expiry on the monotonic clock, endpoints).
@@ -81,6 +83,8 @@ class HubContext:
     #: A dedicated hub's cost estimate (status.estimate), once the cluster step priced it.
     estimate: dict[str, Any] | None = None
     delivered_at: str | None = None
+    #: The hub's buckets (status.buckets) once the buckets step ran; {} removes the status field.
+    buckets: dict[str, Any] | None = None
     #: What the deletion keeps (status.decommission), once recorded.
     decommission: dict[str, Any] | None = None
     #: Events a step posts besides those of condition changes: (type, reason, message).

@@ -53,7 +53,8 @@ async def provision(ctx: HubContext) -> Verdict:
         return Verdict.false("ClusterInputsMissing",
                              f"the {dedicated.cloud} module needs {', '.join(missing)}: set it, and the cluster is "
                              f"planned (nothing was run)")
-    wanted = terraform_run.inputs_hash(ctx)
+    root = terraform_run.cluster_root(ctx)
+    wanted = root.inputs_hash()
     recorded = (ctx.status.get("cluster") or {}).get("inputsHash")
     if recorded == wanted:
         target = target_from_secret(ctx)
@@ -85,13 +86,13 @@ async def provision(ctx: HubContext) -> Verdict:
     if isinstance(gate, Verdict):
         return gate
 
-    credentials = await terraform_run.credentials_env(ctx)
+    credentials = await terraform_run.credentials_env(ctx, root)
     if isinstance(credentials, Verdict):
         return credentials
     try:
-        async with terraform_run.workspace(ctx, credentials) as runner:
+        async with terraform_run.workspace(ctx, credentials, root) as runner:
             ctx.log.info("terraform apply", cloud=dedicated.cloud, region=dedicated.region)
-            summary = await terraform_run.run(ctx, runner, approved=gate.approved if gate.required else None)
+            summary = await terraform_run.run(ctx, runner, root, approved=gate.approved if gate.required else None)
             outputs = await runner.outputs()
     except terraform_run.AwaitingApproval as waiting:
         return approval.waiting(ctx, gate, waiting.plan)
@@ -174,13 +175,14 @@ async def destroy(ctx: HubContext) -> Verdict | None:
                 await cluster_access.withdraw(ctx, target.kubeconfig)
             except (*kube.UNREACHABLE, ApiError) as err:
                 ctx.log.warning("the operator's identity in the cluster was not removed", error=str(err))
-        credentials = await terraform_run.credentials_env(ctx, for_destroy=True)
+        root = terraform_run.cluster_root(ctx)
+        credentials = await terraform_run.credentials_env(ctx, root, for_destroy=True)
         if isinstance(credentials, Verdict):
             return credentials
         try:
-            async with terraform_run.workspace(ctx, credentials) as runner:
+            async with terraform_run.workspace(ctx, credentials, root) as runner:
                 ctx.log.info("terraform destroy")
-                await terraform_run.run(ctx, runner, destroy=True)
+                await terraform_run.run(ctx, runner, root, destroy=True)
         except StateLocked as locked:
             return Verdict.unknown("StateLocked", f"{locked.summary}; retrying")
         except TerraformError as err:

@@ -25,7 +25,7 @@ from communityhub.adapters.helm import IN_PROGRESS, HelmError, Release, kubeconf
 from communityhub.api import conditions
 from communityhub.api.conditions import Verdict
 from communityhub.api.models import CommunityHubSpec
-from communityhub.delivery import policy, render
+from communityhub.delivery import bucket_inputs, policy, render
 from communityhub.delivery.diagnosis import Cause, rollout_cause
 from communityhub.runtime import metrics
 from communityhub.runtime.settings import Settings
@@ -97,11 +97,19 @@ def desired_values(ctx: HubContext) -> dict[str, Any]:
                            fleet_values=dict((ctx.rollout_target or {}).get("values") or {}),
                            class_values=ctx.hub_class.spec.values if ctx.hub_class.spec is not None else None,
                            catalog=ctx.hub_class.spec)
+    bucket_values = bucket_inputs.user_values(buckets_status(ctx), ctx.names.user_service_account)
+    if bucket_values:
+        values = render.deep_merge(values, bucket_values)
     checksum = oauth_checksum(ctx)
     if checksum:
         values = render.deep_merge(
             {"hub": {"annotations": {"hubs.2i2c.org/oauth-client-checksum": checksum}}}, values)
     return values
+
+
+def buckets_status(ctx: HubContext) -> dict[str, Any]:
+    """The buckets this pass made or found (else those the status recorded)."""
+    return ctx.buckets if ctx.buckets is not None else dict(ctx.status.get("buckets") or {})
 
 
 def held_class_generation(ctx: HubContext, release: dict[str, Any]) -> int | None:
@@ -358,6 +366,11 @@ async def deploy(ctx: HubContext) -> Verdict:
         if ctx.oauth_client:
             await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
         await ensure_usage_token(client, target.namespace, labels)
+        stored = buckets_status(ctx)
+        if stored.get("buckets"):
+            # The users' ServiceAccount, which the buckets' cloud identity trusts (its annotations say which).
+            await kube.ensure_service_account(client, ctx.names.user_service_account, target.namespace, labels,
+                                              stored.get("serviceAccountAnnotations") or {})
         shared = ctx.hub_class.spec.shared_storage if ctx.hub_class.spec is not None else None
         if ctx.spec.environment.storage.type == "sharedNFS" and shared is not None:
             await kube.ensure_claim(client, render.SHARED_CLAIM, target.namespace, shared.storage_class_name,

@@ -44,6 +44,8 @@ resource "azurerm_kubernetes_cluster" "hub" {
   dns_prefix                = local.cluster_name
   kubernetes_version        = lookup(var.extra, "kubernetes_version", null)
   automatic_upgrade_channel = "patch"
+  oidc_issuer_enabled       = true # Azure Workload Identity: the users' buckets (buckets-blob) trust this issuer
+  workload_identity_enabled = true
   sku_tier                  = "Free"
   tags                      = local.tags
 
