@@ -15,6 +15,7 @@ from tests.conftest import REPO
 
 MODULES = REPO / "terraform" / "modules"
 CLOUDS = ["gke", "eks", "aks", "local"]
+BUCKET_MODULES = ["buckets-gcs", "buckets-s3", "buckets-blob", "buckets-local"]
 
 
 def run(terraform: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -36,13 +37,22 @@ def test_every_module_has_the_same_interface() -> None:
             assert f'output "{name}"' in outputs, (cloud, name)
 
 
-@pytest.mark.parametrize("cloud", CLOUDS)
+def test_every_bucket_module_has_the_same_interface() -> None:
+    interface = (MODULES / "buckets-local" / "variables.tf").read_text().split("variable \"extra\"")[0]
+    for module in BUCKET_MODULES:
+        assert (MODULES / module / "variables.tf").read_text().split("variable \"extra\"")[0] == interface, module
+        outputs = (MODULES / module / "outputs.tf").read_text()
+        for name in ("urls", "service_account_annotations", "pod_labels"):
+            assert f'output "{name}"' in outputs, (module, name)
+
+
+@pytest.mark.parametrize("cloud", CLOUDS + BUCKET_MODULES)
 def test_module_validates(terraform_bin: Path, tmp_path: Path, cloud: str) -> None:
     workdir = tmp_path / cloud
     shutil.copytree(MODULES / cloud, workdir)
     init = run(terraform_bin, workdir, "init", "-backend=false", "-input=false", "-no-color")
     if init.returncode != 0:
-        if "registry" in init.stdout + init.stderr and cloud != "local":
+        if "registry" in init.stdout + init.stderr and cloud not in ("local", "buckets-local"):
             reason = next((ln.strip("│ ") for ln in (init.stdout + init.stderr).splitlines() if "registry" in ln), "")
             pytest.skip(f"providers of the {cloud} module cannot be installed here: {reason}")
         pytest.fail(init.stdout + init.stderr)
