@@ -93,13 +93,13 @@ def test_a_dedicated_hub_keeps_its_bucket_after_deletion_by_default(
         management: Cluster, workload: Cluster, operator: OperatorProcess, s3_server: str) -> None:
     namespace = ns("team-bucket-ded")
     derived = names.derive(namespace, "keeper")
-    bucket = derived.bucket("keep")
+    bucket = derived.bucket("scratch")
     create_hub(management, "keeper", namespace, placement=placement(),
-               storage={"buckets": [{"name": "keep", "type": "persistent"}]})
+               storage={"buckets": [{"name": "scratch", "type": "scratch", "expireAfterDays": 30}]})
     wait_ready(management, "keeper", namespace, timeout=240)
     assert bucket in buckets(s3_server)
     singleuser = released_values(workload, derived.namespace)["singleuser"]  # on the dedicated cluster
-    assert singleuser["extraEnv"]["PERSISTENT_BUCKET"] == f"s3://{bucket}/$(JUPYTERHUB_USER)"
+    assert singleuser["extraEnv"]["SCRATCH_BUCKET"] == f"s3://{bucket}/$(JUPYTERHUB_USER)"
     assert workload.get("serviceaccount", "user", derived.namespace) is not None
     assert s3("PUT", f"{s3_server}/{bucket}/alice/thesis.ipynb", b"{}")[0] == 200
 

@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
+from communityhub.adapters import objectstore
 from communityhub.api import annotations as ann
 from communityhub.api.quantities import parse_cpu, parse_memory
+from communityhub.delivery import names
 from communityhub.money import cost
 from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.hubs import create_hub, hub, hub_ns, ns, released_values, wait_condition, wait_ready
@@ -55,7 +58,10 @@ def metered(management: Cluster, operator: OperatorProcess, tmp_path_factory: py
     namespace = ns("team-meter")
     for name in ("meter", "broken"):
         create_hub(management, name, namespace, community=community(name),
-                   billing={"setupFeeUSD": 750, "costCenter": "GRANT-9"})
+                   billing={"setupFeeUSD": 750, "costCenter": "GRANT-9"},
+                   # the meter hub's users have a bucket, whose bytes are measured (tests below)
+                   storage={"buckets": [{"name": "scratch", "type": "scratch"}] if name == "meter" else []},
+                   lifecycle={"decommission": {"buckets": "Delete"}})
     for name in ("meter", "broken"):
         wait_ready(management, name, namespace, timeout=120)
     hub_namespace = hub_ns("team-meter", "meter")
@@ -101,6 +107,22 @@ def test_usage_comes_from_the_hubs_own_api(management: Cluster, metered: Metered
     # Unchanged figures are not rewritten on every metering (every 2 s here).
     time.sleep(5)
     assert annotations_of(management, "meter", metered.namespace)[ann.USAGE_OBSERVED_AT] == found[ann.USAGE_OBSERVED_AT]
+
+
+def test_the_bytes_in_a_hubs_buckets_are_metered(management: Cluster, metered: Metered, s3_server: str) -> None:
+    bucket = names.derive(metered.namespace, "meter").bucket("scratch")
+    wait_for(lambda: annotations_of(management, "meter", metered.namespace).get(ann.USAGE_BUCKET_BYTES) == "0",
+             timeout=60, what="the empty bucket's figure")
+    for key, body in (("alice/a.csv", b"x" * 1000), ("bob/b.nc", b"y" * 234)):
+        request = urllib.request.Request(f"{s3_server}/{bucket}/{key}", data=body, method="PUT",
+                                         headers={"Content-Type": "application/octet-stream",
+                                                  "Authorization": objectstore.AUTHORIZATION})
+        urllib.request.urlopen(request, timeout=10).close()
+    wait_for(lambda: annotations_of(management, "meter", metered.namespace).get(ann.USAGE_BUCKET_BYTES) == "1234",
+             timeout=60, what="the bytes stored to be metered")
+    cond = wait_condition(management, "meter", metered.namespace, "UsageReported", "True", "UsageRead")
+    assert f"1234 bytes in bucket(s) {bucket}" in cond["message"]
+    assert ann.USAGE_BUCKET_BYTES not in annotations_of(management, "broken", metered.namespace)  # it has none
 
 
 def test_node_costs_are_apportioned_and_conserved(management: Cluster, metered: Metered) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from communityhub.adapters import objectstore
 from communityhub.delivery import bucket_inputs, names
 from tests.unit.test_render import base_spec
 
@@ -69,3 +70,11 @@ def test_bucket_specs_that_cannot_work_are_refused(buckets: list[dict[str, objec
     (tests/integration/test_buckets.py)."""
     with pytest.raises(ValidationError):
         base_spec(storage={"buckets": buckets})
+
+
+def test_a_listing_page_gives_its_bytes_and_the_next_page() -> None:
+    page = ("<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a</Key><Size>1000</Size></Contents>"
+            "<Contents><Key>b</Key><Size>234</Size></Contents>"
+            "<NextContinuationToken>tok/2==</NextContinuationToken></ListBucketResult>")
+    assert objectstore.page_bytes(page) == (1234, "tok/2==")
+    assert objectstore.page_bytes("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>") == (0, None)

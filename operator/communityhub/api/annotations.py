@@ -29,6 +29,8 @@ USAGE_MAU = f"{GROUP}/usage-monthly-active-users"
 USAGE_OBSERVED_AT = f"{GROUP}/usage-observed-at"
 #: The latest start or activity of any user's server (absent: no user ever started one).
 USAGE_LAST_ACTIVITY = f"{GROUP}/usage-last-activity"
+#: Bytes stored in the hub's buckets (spec.storage.buckets), where the operator can measure them.
+USAGE_BUCKET_BYTES = f"{GROUP}/usage-bucket-bytes"
 DELIVERED_AT = f"{GROUP}/delivered-at"
 #: The Message-ID of a DELIVERED email in flight (written before the send; see communityhub.delivery.emails).
 DELIVERED_EMAIL_ID = f"{GROUP}/delivered-email-id"

@@ -20,7 +20,7 @@ from typing import Any
 from lightkube import ApiError
 from lightkube.resources.core_v1 import ConfigMap, Namespace, Node, Pod
 
-from communityhub.adapters import http, kube
+from communityhub.adapters import http, kube, objectstore
 from communityhub.api import annotations as ann
 from communityhub.api.conditions import Verdict, rfc3339
 from communityhub.delivery import render
@@ -167,6 +167,24 @@ def cost_annotations(ledger: Mapping[str, Any], owner: str) -> dict[str, str]:
     return out
 
 
+async def bucket_usage(ctx: HubContext) -> tuple[str, str | None] | None:
+    """What the hub's buckets hold, for UsageReported and the annotation; None when it has none. Measured where
+    the operator can (the local module's S3-compatible server); cloud buckets by the cloud's cost allocation."""
+    recorded = ctx.status.get("buckets") or {}
+    names = [b["url"].removeprefix("s3://") for b in recorded.get("buckets") or []]
+    if not names:
+        return None
+    if recorded.get("cloud") != "local" or not ctx.settings.local_s3_endpoint:
+        return (f"bucket storage of {recorded.get('cloud')} is in the cloud's cost allocation (the hub's labels), "
+                f"not measured here", None)
+    try:
+        sizes = [await objectstore.bucket_bytes(ctx.settings.local_s3_endpoint, name,
+                                                ctx.settings.http_timeout_seconds) for name in names]
+    except http.HttpError as err:
+        return f"bucket storage unknown: {err}", None
+    return f"{sum(sizes)} bytes in bucket(s) {', '.join(names)}", str(sum(sizes))
+
+
 async def run(ctx: HubContext, meter: Meter) -> tuple[dict[str, Verdict], dict[str, str | None]]:
     now = clock.now(ctx.settings.clock_file)
     verdicts: dict[str, Verdict] = {}
@@ -181,6 +199,12 @@ async def run(ctx: HubContext, meter: Meter) -> tuple[dict[str, Verdict], dict[s
         kept = ctx.annotations.get(ann.USAGE_OBSERVED_AT)
         verdicts[USAGE_REPORTED] = Verdict.false(
             "HubApiUnreachable", f"{err}; keeping the figures observed at {kept}" if kept else f"{err}; no figures yet")
+    stored = await bucket_usage(ctx)
+    if stored is not None:
+        text, figure = stored
+        patch.update(changed(ctx.annotations, {ann.USAGE_BUCKET_BYTES: figure} if figure is not None else {}))
+        usage_verdict = verdicts[USAGE_REPORTED]
+        verdicts[USAGE_REPORTED] = dataclasses.replace(usage_verdict, message=f"{usage_verdict.message}; {text}")
     try:
         ledger = await cluster_ledger(ctx, meter, now)
         patch.update(changed(ctx.annotations, cost_annotations(ledger, f"{ctx.namespace}/{ctx.name}")))
