@@ -48,7 +48,8 @@ def test_message_has_url_login_admins_help_in_text_and_html(provider: str) -> No
         assert "alice" in body
         assert "https://help.example.org" in body and "help@example.org" in body
     login = {"github": "GitHub organization org", "cilogon": "urn:mace:incommon:example.edu",
-             "oidc": "https://auth.example.org/realms/hub"}[provider]
+             "oidc": "https://auth.example.org/realms/hub", "oauth2": "users of Canvas (canvas.example.edu)",
+             "google": "Google accounts of example.edu"}[provider]
     assert login in text and login in html
 
 

@@ -18,6 +18,8 @@ from tests.conftest import REPO
 FLEET = REPO / "examples" / "fleet"
 CONFIG = "hub.config"
 GITHUB, CILOGON = f"{CONFIG}.GitHubOAuthenticator", f"{CONFIG}.CILogonOAuthenticator"
+#: The provider's staff team, which its hubs' configs list among their organizations: here the class adds it.
+STAFF = "2i2c-org:hub-access-for-2i2c-staff"
 SHARED_RO = {"name": "home", "mountPath": "/home/jovyan/shared", "subPath": "_shared", "readOnly": True}
 NFS = {"type": "static", "static": {"pvcName": "home-nfs", "subPath": "{username}"}}
 
@@ -84,7 +86,7 @@ FACTS: dict[str, dict[str, Any]] = {
                     node_selector={"node.kubernetes.io/instance-type": "n2-highmem-8"})],
     },
     "jackeddy.yaml": {
-        f"{GITHUB}.allowed_organizations": ["jack-eddy-symposium"],
+        f"{GITHUB}.allowed_organizations": ["jack-eddy-symposium", STAFF],
         f"{CONFIG}.Authenticator.admin_users": ["colliand", "dan800"],
         f"{CONFIG}.JupyterHub.allow_named_servers": True,
         "singleuser.image": {"name": "pangeo/pangeo-notebook", "tag": "2022.05.10"},
@@ -99,7 +101,7 @@ FACTS: dict[str, dict[str, Any]] = {
         "singleuser.storage": {**NFS, "extraVolumeMounts": [SHARED_RO]},
     },
     "climatematch.yaml": {
-        f"{GITHUB}.allowed_organizations": ["ClimateMatchAcademy:2023students"],
+        f"{GITHUB}.allowed_organizations": ["ClimateMatchAcademy:2023students", STAFF],
         "singleuser.memory": {"guarantee": "10G", "limit": "16G"},
         "singleuser.image": {"name": "pangeo/pangeo-notebook", "tag": "2023.07.05"},
         "singleuser.storage": {**NFS, "extraVolumeMounts": [
@@ -109,7 +111,7 @@ FACTS: dict[str, dict[str, Any]] = {
     "ohw.yaml": {
         f"{GITHUB}.allowed_organizations": [f"oceanhackweek:{team}" for team in (
             "ohw23-organizers", "ohw23-participants-australia", "ohw23-participants-seattle",
-            "ohw23-participants-virtual", "ohw23-project-mentors", "ohw23-tutorial-presenters")],
+            "ohw23-participants-virtual", "ohw23-project-mentors", "ohw23-tutorial-presenters")] + [STAFF],
         "singleuser.networkPolicy.egress": [{"ports": [{"port": 8080, "protocol": "TCP"}]},
                                             {"ports": [{"port": 22, "protocol": "TCP"}]}],
         "singleuser.profileList": [
@@ -147,7 +149,9 @@ FACTS: dict[str, dict[str, Any]] = {
                                                                         "mountPath": "/home/rstudio/shared"}]},
     },
     "imagebuilding-demo.yaml": {
-        f"{GITHUB}.allowed_organizations": ["2i2c-imagebuilding-hub-access"],
+        f"{GITHUB}.allowed_organizations": ["2i2c-imagebuilding-hub-access", "veda-analytics-access:all-users",
+                                            "veda-analytics-access:collaborator-access", "CYGNSS-VEDA:cygnss-iwg",
+                                            STAFF],
         f"{CONFIG}.JupyterHub.allow_named_servers": True,
         "singleuser.profileList": [profile("only-choice", mem_guarantee="2904451072", cpu_guarantee=0.434875,
                                            cpu_limit=3.479,

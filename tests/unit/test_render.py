@@ -29,6 +29,15 @@ AUTHS = {
     "oidc": {"provider": "oidc", "clientSecretRef": {"name": "s"},
              "oidc": {"issuer": "https://auth.example.org/realms/hub", "usernameClaim": "preferred_username",
                       "groupsClaim": "roles", "allowedGroups": ["staff"]}},
+    # Canvas: OAuth2 without discovery, its endpoints given (2 hubs of the fleet log in so).
+    "oauth2": {"provider": "oauth2", "clientSecretRef": {"name": "s"},
+               "oauth2": {"authorizeUrl": "https://canvas.example.edu/login/oauth2/auth",
+                          "tokenUrl": "https://canvas.example.edu/login/oauth2/token",
+                          "userdataUrl": "https://canvas.example.edu/api/v1/users/self",
+                          "usernameKey": "login_id", "loginService": "Canvas", "groupsKey": "courses",
+                          "allowedGroups": ["geo-101"], "adminGroups": ["geo-101-teachers"]}},
+    "google": {"provider": "google", "clientSecretRef": {"name": "s"},
+               "google": {"hostedDomains": ["example.edu"]}},
 }
 
 
@@ -78,6 +87,15 @@ def test_authenticator_config_is_what_oauthenticator_reads(provider: str, monkey
         idps = authenticator.allowed_idps
         assert idps == {"urn:mace:incommon:example.edu": {
             "username_derivation": {"username_claim": "email"}, "allowed_domains": ["example.edu"]}}
+    elif provider == "oauth2":
+        assert authenticator.authorize_url == "https://canvas.example.edu/login/oauth2/auth"
+        assert authenticator.token_url == "https://canvas.example.edu/login/oauth2/token"
+        assert authenticator.userdata_url == "https://canvas.example.edu/api/v1/users/self"
+        assert authenticator.username_claim == "login_id" and authenticator.login_service == "Canvas"
+        assert authenticator.manage_groups and authenticator.auth_state_groups_key == "oauth_user.courses"
+        assert authenticator.allowed_groups == {"geo-101"} and authenticator.admin_groups == {"geo-101-teachers"}
+    elif provider == "google":
+        assert authenticator.hosted_domain == ["example.edu"] and authenticator.allow_all
     else:
         assert authenticator.authorize_url == ENDPOINTS["authorization_endpoint"]
         assert authenticator.token_url == ENDPOINTS["token_endpoint"]

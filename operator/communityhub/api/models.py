@@ -231,12 +231,50 @@ class Hub(ApiModel):
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
 
 
+GITHUB_LOGIN = r"^[A-Za-z0-9]([A-Za-z0-9-]{0,38})$"
+GITHUB_TEAM_SLUG = r"^[A-Za-z0-9_.-]{1,100}$"
+#: A team as GitHub and oauthenticator name it: <organization>:<team slug>.
+GITHUB_TEAM = r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}:[A-Za-z0-9_.-]{1,100}$"
+
+
+class GitHubOrganization(ApiModel):
+    """A GitHub organization whose members (or some of whose teams) may log in."""
+
+    name: str = Field(description="A GitHub organization.", pattern=GITHUB_LOGIN, max_length=39)
+    teams: list[Annotated[str, Field(pattern=GITHUB_TEAM_SLUG, max_length=100)]] = Field(
+        default_factory=list, max_length=50,
+        description="Teams of it allowed in (slugs); empty: every member of the organization.")
+
+
 class GitHubAuth(ApiModel):
-    organization: str = Field(description="GitHub organization whose members may log in.", min_length=1,
-                              max_length=39)
+    organization: str | None = Field(default=None, description="GitHub organization whose members may log in (or "
+                                                               "organizations, for several).",
+                                     min_length=1, max_length=39)
     teams: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=50,
         description="Teams of the organization allowed in; empty: every member of the organization.")
+    organizations: list[GitHubOrganization] = Field(
+        default_factory=list, max_length=20, description="Several organizations, each with optional teams.")
+    admin_teams: list[Annotated[str, Field(pattern=GITHUB_TEAM, max_length=140)]] = Field(
+        default_factory=list, max_length=20,
+        description="Teams (<organization>:<team>) whose members are hub admins. GitHub teams become the hub's "
+                    "groups, so profiles' allowedGroups may name them too.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("has(self.organization) != (has(self.organizations) && size(self.organizations) > 0)",
+                 "set organization (with teams) or organizations, not both and not neither",
+                 reason="FieldValueInvalid"),
+            _cel("!has(self.organizations) || self.organizations.all(a, self.organizations.exists_one(b, "
+                 "b.name == a.name))", "organizations must be unique", "organizations", "FieldValueInvalid"),
+        ]},
+    )
+
+    def allowed(self) -> list[tuple[str, list[str]]]:
+        """(organization, its teams) for either form."""
+        if self.organizations:
+            return [(o.name, list(o.teams)) for o in self.organizations]
+        return [(self.organization, list(self.teams))] if self.organization else []
 
 
 class CILogonIdp(ApiModel):
@@ -274,11 +312,50 @@ class OIDCAuth(ApiModel):
         default_factory=list, max_length=100, description="Groups (in groupsClaim) whose members are hub admins.")
 
 
+class OAuth2Auth(ApiModel):
+    """An OAuth2 provider without OIDC discovery (Canvas and other learning platforms): its endpoints given."""
+
+    authorize_url: str = Field(pattern=HTTPS_URL, max_length=500, description="Its authorization endpoint.")
+    token_url: str = Field(pattern=HTTPS_URL, max_length=500, description="Its token endpoint.")
+    userdata_url: str = Field(pattern=HTTPS_URL, max_length=500, description="Where the user's data is read.")
+    username_key: str = Field(default="username", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
+                              description="Key of the user data that becomes the JupyterHub username.")
+    scopes: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=20, description="OAuth scopes.")
+    login_service: str = Field(default="OAuth 2.0", min_length=1, max_length=60, pattern=NO_CONTROL_CHARACTERS,
+                               description="The provider's name on the login button.")
+    groups_key: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
+                                   description="Key of the user data that lists the user's groups, if any.")
+    allowed_groups: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100,
+        description="Groups (in groupsKey) allowed in. Empty, with no auth.allowedUsers: every user it authenticates.")
+    admin_groups: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100, description="Groups (in groupsKey) whose members are hub admins.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("has(self.groupsKey) || ((!has(self.allowedGroups) || size(self.allowedGroups) == 0) && "
+                 "(!has(self.adminGroups) || size(self.adminGroups) == 0))",
+                 "allowedGroups and adminGroups need groupsKey", reason="FieldValueRequired"),
+        ]},
+    )
+
+
+class GoogleAuth(ApiModel):
+    """Google accounts of Workspace domains, through oauthenticator's GoogleOAuthenticator."""
+
+    hosted_domains: list[Annotated[str, Field(pattern=DNS_NAME, max_length=253)]] = Field(
+        min_length=1, max_length=20,
+        description="Google Workspace domains (the `hd` claim) whose users may log in; nobody else.")
+
+
 class Auth(ApiModel):
-    provider: Literal["github", "cilogon", "oidc"] = Field(description="Single sign-on provider.")
+    provider: Literal["github", "cilogon", "oidc", "oauth2", "google"] = Field(description="Single sign-on provider.")
     github: GitHubAuth | None = Field(default=None, description="GitHub settings (provider github).")
     cilogon: CILogonAuth | None = Field(default=None, description="CILogon settings (provider cilogon).")
     oidc: OIDCAuth | None = Field(default=None, description="Generic OIDC settings (provider oidc).")
+    oauth2: OAuth2Auth | None = Field(default=None, description="OAuth2 with explicit endpoints (provider oauth2).")
+    google: GoogleAuth | None = Field(default=None, description="Google with a hosted domain (provider google).")
     allowed_users: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=1000, description="Further users allowed in by name.")
     client_secret_ref: SecretRef = Field(
@@ -288,7 +365,7 @@ class Auth(ApiModel):
         json_schema_extra={"x-kubernetes-validations": [
             _cel(f"self.provider != '{p}' || has(self.{p})", f"{p} settings are required when provider is {p}",
                  p, "FieldValueRequired")
-            for p in ("github", "cilogon", "oidc")
+            for p in ("github", "cilogon", "oidc", "oauth2", "google")
         ]},
     )
 
@@ -926,6 +1003,10 @@ class HubClassSpec(ApiModel):
         default=None, pattern=IMAGE_REFERENCE, max_length=500,
         description="An image with nbgitpuller's gitpuller command: the init container that pulls a profile's "
                     "content; profiles with content are refused without it.")
+    github_staff_teams: list[Annotated[str, Field(pattern=GITHUB_TEAM, max_length=140)]] = Field(
+        default_factory=list, max_length=10,
+        description="The provider's staff team(s) (<organization>:<team>), let into every GitHub hub of the class as "
+                    "admins, so its engineers can help; added by the class, not by each tenant.")
     node_pools: list[CatalogNodePool] = Field(default_factory=list, max_length=50,
                                               description="Node pools profiles may place servers on.")
     images: list[CatalogImage] = Field(default_factory=list, max_length=100, description="Images hubs may offer.")

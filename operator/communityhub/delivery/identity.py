@@ -32,17 +32,25 @@ def oidc_endpoints(issuer: str, document: Any) -> dict[str, str]:
 def who_gets_in(spec: CommunityHubSpec) -> str:
     auth = spec.auth
     if auth.provider == "github" and auth.github:
-        who = f"members of GitHub organization {auth.github.organization}"
-        if auth.github.teams:
-            who += f" (teams {', '.join(auth.github.teams)})"
+        who = "members of GitHub " + "; ".join(
+            f"organization {org}" + (f" (teams {', '.join(teams)})" if teams else "")
+            for org, teams in auth.github.allowed())
+        if auth.github.admin_teams:
+            who += f"; admins: teams {', '.join(auth.github.admin_teams)}"
     elif auth.provider == "cilogon" and auth.cilogon:
         who = "CILogon users from " + "; ".join(
             idp.entity_id + (f" (email domains {', '.join(idp.allowed_domains)})" if idp.allowed_domains else "")
             for idp in auth.cilogon.allowed_idps)
-    elif auth.oidc:
+    elif auth.provider == "oidc" and auth.oidc:
         who = f"users of OIDC issuer {auth.oidc.issuer}"
         if auth.oidc.allowed_groups:
             who += f" in group(s) {', '.join(auth.oidc.allowed_groups)}"
+    elif auth.provider == "oauth2" and auth.oauth2:
+        who = f"users of {auth.oauth2.login_service} ({auth.oauth2.authorize_url.split('/')[2]})"
+        if auth.oauth2.allowed_groups:
+            who += f" in group(s) {', '.join(auth.oauth2.allowed_groups)}"
+    elif auth.provider == "google" and auth.google:
+        who = f"Google accounts of {', '.join(auth.google.hosted_domains)}"
     else:
         who = "nobody"
     if auth.allowed_users:

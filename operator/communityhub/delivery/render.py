@@ -43,6 +43,8 @@ AUTHENTICATORS = {
     "github": ("github", "GitHubOAuthenticator"),
     "cilogon": ("cilogon", "CILogonOAuthenticator"),
     "oidc": ("generic-oauth", "GenericOAuthenticator"),
+    "oauth2": ("generic-oauth", "GenericOAuthenticator"),
+    "google": ("google", "GoogleOAuthenticator"),
 }
 
 
@@ -120,7 +122,29 @@ OIDC_ENDPOINTS = {
 }
 
 
-def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None = None) -> dict[str, Any]:
+def github_teams(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) -> tuple[list[str], list[str]]:
+    """(who is allowed in, who is admin) of a GitHub hub, as oauthenticator names them: organizations and
+    <organization>:<team>, the class's staff teams (allowed, and admins) included."""
+    assert spec.auth.github is not None
+    allowed = [entry for org, teams in spec.auth.github.allowed() for entry in ([f"{org}:{t}" for t in teams] or [org])]
+    staff = list(catalog.github_staff_teams) if catalog is not None else []
+    admins = list(dict.fromkeys([*spec.auth.github.admin_teams, *staff]))
+    return list(dict.fromkeys([*allowed, *staff])), admins
+
+
+#: hub.extraConfig of a GitHub hub whose teams are groups: oauthenticator keeps the teams in the auth state as
+#: GitHub's API returns them; the hub's groups are "<organization>:<team slug>", as allowed_organizations names
+#: them (a callable, which YAML config cannot carry).
+GITHUB_TEAM_GROUPS = (
+    "def communityhub_github_teams(auth_state):\n"
+    "    return [f\"{team['organization']['login']}:{team['slug']}\" for team in auth_state.get('teams') or []]\n"
+    "\n"
+    "c.GitHubOAuthenticator.auth_state_groups_key = communityhub_github_teams\n"
+)
+
+
+def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None = None,
+                catalog: HubClassSpec | None = None) -> dict[str, Any]:
     """The authenticator section for the chosen provider, with the keys oauthenticator (>= 17) reads.
 
     Since oauthenticator 16 nobody is let in without an allow rule, so every provider renders one:
@@ -130,12 +154,18 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
     """
     auth = spec.auth
     config: dict[str, Any]
-    if auth.provider == "github" and auth.github:
-        org = auth.github.organization
+    if auth.provider == "github" and auth.github and auth.github.allowed():
+        allowed, admins = github_teams(spec, catalog)
         config = {
-            "allowed_organizations": [f"{org}:{t}" for t in auth.github.teams] or [org],
+            "allowed_organizations": allowed,
             "scope": ["read:org"],  # membership of private organizations and teams
         }
+        if admins or spec_uses_groups(spec):
+            # Teams become the hub's groups where something reads them (admin teams, profiles' allowedGroups):
+            # the callable that names them is extraConfig.
+            config.update({"populate_teams_in_auth_state": True, "manage_groups": True})
+        if admins:
+            config["admin_groups"] = admins
     elif auth.provider == "cilogon" and auth.cilogon:
         idps: dict[str, Any] = {}
         for idp in auth.cilogon.allowed_idps:
@@ -165,9 +195,38 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
             config["allow_all"] = True
         if oidc.admin_groups:
             config["admin_groups"] = list(oidc.admin_groups)
+    elif auth.provider == "oauth2" and auth.oauth2:
+        oauth2 = auth.oauth2
+        config = {"authorize_url": oauth2.authorize_url, "token_url": oauth2.token_url,
+                  "userdata_url": oauth2.userdata_url, "username_claim": oauth2.username_key,
+                  "scope": list(oauth2.scopes), "login_service": oauth2.login_service}
+        if oauth2.groups_key:
+            config["manage_groups"] = True
+            config["auth_state_groups_key"] = f"oauth_user.{oauth2.groups_key}"
+        if oauth2.allowed_groups:
+            config["allowed_groups"] = list(oauth2.allowed_groups)
+        elif not auth.allowed_users:
+            config["allow_all"] = True
+        if oauth2.admin_groups:
+            config["admin_groups"] = list(oauth2.admin_groups)
+    elif auth.provider == "google" and auth.google:
+        # Only the hosted domains' users get past oauthenticator's `hd` check; among them, everyone.
+        config = {"hosted_domain": list(auth.google.hosted_domains)}
+        if not auth.allowed_users:
+            config["allow_all"] = True
     else:  # the CRD's CEL rules make this unreachable for admitted objects
         raise ValueError(f"auth.{auth.provider} settings are missing")
     return config
+
+
+def spec_uses_groups(spec: CommunityHubSpec) -> bool:
+    """Whether some profile is offered to some groups only (their names are the provider's groups)."""
+    return any(p.allowed_groups for p in spec.environment.profiles)
+
+
+def github_groups_config(spec: CommunityHubSpec, auth: Mapping[str, Any]) -> str | None:
+    """The extraConfig that turns a GitHub user's teams into the hub's groups, when groups are managed."""
+    return GITHUB_TEAM_GROUPS if spec.auth.provider == "github" and auth.get("manage_groups") else None
 
 
 #: What a user may type as an unlisted image: a reference with a tag.
@@ -516,6 +575,7 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
     profiles name."""
     class_name, config_key = AUTHENTICATORS[spec.auth.provider]
     image_name, image_tag = split_image(spec.environment.image)
+    authenticator = auth_config(spec, oidc_endpoints, catalog)
     text = templates().get_template("jupyterhub-values.yaml.j2").render(
         spec=spec,
         release=release or names.derive(namespace, name).release,
@@ -523,8 +583,9 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
         auth={
             "authenticator_class": class_name,
             "config_key": config_key,
-            "config": {**auth_config(spec, oidc_endpoints), "oauth_callback_url": callback_url(spec)},
+            "config": {**authenticator, "oauth_callback_url": callback_url(spec)},
             "secret_name": OAUTH_SECRET_NAME,
+            "groups": github_groups_config(spec, authenticator),
         },
         environment={"image_name": image_name, "image_tag": image_tag, "profile_list": profile_list(spec, catalog),
                      "resources": server_resources(spec), "storage": storage(spec)},

@@ -1,0 +1,109 @@
+"""The identities real hubs log in with (issue 21, identity): several GitHub organizations, admin teams and the
+provider's staff team from the class, teams as the hub's groups; each checked against the real oauthenticator
+class the chart names (its traits, its group and admin logic)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+from communityhub.api.models import HubClassSpec
+from communityhub.delivery import identity, render
+from tests.unit.test_render import authenticator_class, base_spec
+
+SEVERAL = {"provider": "github", "clientSecretRef": {"name": "s"}, "github": {
+    "organizations": [{"name": "pangeo-data", "teams": ["ocean", "climate"]}, {"name": "earthcube"}],
+    "adminTeams": ["pangeo-data:hub-admins"]}}
+STAFF = HubClassSpec.model_validate({"githubStaffTeams": ["2i2c-org:hub-access-for-2i2c-staff"]})
+
+
+def github(values: dict[str, Any]) -> Any:
+    config = values["hub"]["config"]
+    cls = authenticator_class("github")
+    authenticator = cls(config=Config({"GitHubOAuthenticator": config["GitHubOAuthenticator"]}))
+    namespace: dict[str, Any] = {"c": Config()}
+    exec(values["hub"]["extraConfig"].get("communityhub-github-teams", ""), namespace)  # as the hub runs it
+    if "auth_state_groups_key" in namespace["c"].GitHubOAuthenticator:
+        authenticator.auth_state_groups_key = namespace["c"].GitHubOAuthenticator.auth_state_groups_key
+    return authenticator
+
+
+def teams(*names: str) -> dict[str, Any]:
+    """An auth state as oauthenticator keeps it: GitHub's /user/teams answer."""
+    return {"teams": [{"organization": {"login": n.split(":")[0]}, "slug": n.split(":")[1]} for n in names]}
+
+
+def test_several_organizations_admin_teams_and_the_classs_staff_team() -> None:
+    values = render.values("hubs", "lab", base_spec(auth=SEVERAL), catalog=STAFF)
+    authenticator = github(values)
+    assert authenticator.allowed_organizations == {
+        "pangeo-data:ocean", "pangeo-data:climate", "earthcube", "2i2c-org:hub-access-for-2i2c-staff"}
+    assert authenticator.admin_groups == {"pangeo-data:hub-admins", "2i2c-org:hub-access-for-2i2c-staff"}
+    assert authenticator.manage_groups and authenticator.populate_teams_in_auth_state
+    # The teams a user is in become their groups, named as the admin teams and allowed_organizations name them.
+    groups = asyncio.run(authenticator.get_user_groups(teams("pangeo-data:hub-admins", "earthcube:ocean")))
+    assert groups == {"pangeo-data:hub-admins", "earthcube:ocean"}
+    # oauthenticator's own managed-groups step, which runs after the teams are fetched at login: groups and admin.
+    model = {"name": "alice", "admin": None, "auth_state": teams("pangeo-data:hub-admins", "earthcube:ocean")}
+    decided = asyncio.run(authenticator._apply_managed_groups(model))
+    assert decided["admin"] is True and decided["groups"] == ["earthcube:ocean", "pangeo-data:hub-admins"]
+    model = {"name": "bob", "admin": None, "auth_state": teams("pangeo-data:ocean")}
+    assert asyncio.run(authenticator._apply_managed_groups(model))["admin"] is False
+    who = identity.who_gets_in(base_spec(auth=SEVERAL))
+    assert "organization pangeo-data (teams ocean, climate); organization earthcube" in who
+    assert "admins: teams pangeo-data:hub-admins" in who
+
+
+def test_the_staff_team_comes_from_the_class_not_from_each_tenant() -> None:
+    plain = {"provider": "github", "clientSecretRef": {"name": "s"}, "github": {"organization": "climate-lab"}}
+    without = render.values("hubs", "lab", base_spec(auth=plain))["hub"]["config"]["GitHubOAuthenticator"]
+    assert without == {"allowed_organizations": ["climate-lab"], "scope": ["read:org"],
+                       "oauth_callback_url": without["oauth_callback_url"]}
+    with_class = render.values("hubs", "lab", base_spec(auth=plain), catalog=STAFF)
+    authenticator = github(with_class)
+    assert authenticator.allowed_organizations == {"climate-lab", "2i2c-org:hub-access-for-2i2c-staff"}
+    assert authenticator.admin_groups == {"2i2c-org:hub-access-for-2i2c-staff"}
+
+
+def test_teams_become_groups_when_a_profile_is_for_some_groups_only() -> None:
+    spec = base_spec(auth={"provider": "github", "clientSecretRef": {"name": "s"},
+                           "github": {"organization": "climate-lab", "teams": ["gpu-users", "students"]}},
+                     environment={**base_spec().environment.model_dump(by_alias=True, exclude_none=True),
+                                  "profiles": [{"name": "cpu", "memory": "4Gi", "default": True},
+                                               {"name": "gpu", "memory": "16Gi",
+                                                "allowedGroups": ["climate-lab:gpu-users"]}]})
+    values = render.values("hubs", "lab", spec)
+    authenticator = github(values)
+    assert authenticator.manage_groups
+    assert asyncio.run(authenticator.get_user_groups(teams("climate-lab:gpu-users"))) == {"climate-lab:gpu-users"}
+    assert "communityhub-profile-groups" in values["hub"]["extraConfig"]
+
+
+@pytest.mark.parametrize("github_auth", [
+    {"organization": "a", "organizations": [{"name": "b"}]},  # both forms
+    {},  # neither
+])
+def test_one_form_of_github_organizations_is_required(github_auth: dict[str, Any]) -> None:
+    """pydantic admits both (the CRD's CEL rule refuses them at apply); rendering says what is wrong."""
+    spec = base_spec(auth={"provider": "github", "clientSecretRef": {"name": "s"}, "github": github_auth})
+    if github_auth:
+        allowed = spec.auth.github.allowed()  # type: ignore[union-attr]
+        assert allowed == [("b", [])], "organizations wins where CEL did not refuse"
+    else:
+        with pytest.raises(ValueError, match=r"auth\.github settings are missing"):
+            render.values("hubs", "lab", spec)
+
+
+def test_the_crd_carries_the_rules_the_api_server_enforces() -> None:
+    from communityhub.api import crd
+
+    schema = crd.FILES["communityhub.yaml"]()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    auth = schema["properties"]["spec"]["properties"]["auth"]
+    github_rules = [r["message"] for r in auth["properties"]["github"]["x-kubernetes-validations"]]
+    assert "set organization (with teams) or organizations, not both and not neither" in github_rules
+    oauth2_rules = [r["message"] for r in auth["properties"]["oauth2"]["x-kubernetes-validations"]]
+    assert "allowedGroups and adminGroups need groupsKey" in oauth2_rules
+    assert set(auth["properties"]["provider"]["enum"]) == {"github", "cilogon", "oidc", "oauth2", "google"}
