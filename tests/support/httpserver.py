@@ -38,6 +38,7 @@ class HttpServer:
     async def _start(self) -> int:
         app = web.Application()
         app.router.add_get("/{tail:.*}", self._handle)
+        app.router.add_post("/{tail:.*}", self._handle)  # an OAuth2 token endpoint
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._context)

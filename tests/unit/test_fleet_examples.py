@@ -166,6 +166,7 @@ FACTS: dict[str, dict[str, Any]] = {
         "singleuser.profileList[0].profile_options.image.unlisted_choice.enabled": True,
     },
     "ephemeral-demo.yaml": {
+        f"{CONFIG}.JupyterHub.authenticator_class": "tmp",  # its source: tmpauthenticator.TmpAuthenticator
         "singleuser.storage": {"type": "none"},
         "cull.users": True,
         "prePuller.continuous.enabled": True,

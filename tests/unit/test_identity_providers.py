@@ -5,13 +5,18 @@ class the chart names (its traits, its group and admin logic)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 from traitlets.config import Config
 
 from communityhub.api.models import HubClassSpec
 from communityhub.delivery import identity, render
+from localcluster import charts
+from tests.unit.test_real_chart import chart_file
 from tests.unit.test_render import authenticator_class, base_spec
 
 SEVERAL = {"provider": "github", "clientSecretRef": {"name": "s"}, "github": {
@@ -106,4 +111,85 @@ def test_the_crd_carries_the_rules_the_api_server_enforces() -> None:
     assert "set organization (with teams) or organizations, not both and not neither" in github_rules
     oauth2_rules = [r["message"] for r in auth["properties"]["oauth2"]["x-kubernetes-validations"]]
     assert "allowedGroups and adminGroups need groupsKey" in oauth2_rules
-    assert set(auth["properties"]["provider"]["enum"]) == {"github", "cilogon", "oidc", "oauth2", "google"}
+    assert set(auth["properties"]["provider"]["enum"]) == {"github", "cilogon", "oidc", "oauth2", "google",
+                                                           "temporary"}
+    auth_rules = [r["message"] for r in auth["x-kubernetes-validations"]]
+    assert "clientSecretRef is required for a login provider" in auth_rules
+    assert "temporary users have no identity provider, so no token to pass" in auth_rules
+
+
+# ------------------------------------------------------------------ temporary users (workshops, binders)
+WORKSHOP = {"provider": "temporary", "temporary": {"maxConcurrentUsers": 40}}
+
+
+def workshop(**overrides: Any) -> Any:
+    environment = {**base_spec().environment.model_dump(by_alias=True, exclude_none=True),
+                   "storage": {"type": "none"}}
+    return base_spec(auth=WORKSHOP, environment=environment, **overrides)
+
+
+def test_temporary_users_render_tmpauthenticator_with_a_cap_no_tenant_value_can_raise() -> None:
+    spec = workshop(hub={**base_spec().hub.model_dump(by_alias=True, exclude_none=True),
+                         "values": {"hub": {"config": {"JupyterHub": {"active_server_limit": 500}}}}})
+    values = render.values("hubs", "lab", spec)
+    config = values["hub"]["config"]
+    assert config["JupyterHub"]["authenticator_class"] == "tmp"
+    assert config["JupyterHub"]["active_server_limit"] == 40, "the tenant's 500 does not lift the spec's cap"
+    cls = authenticator_class("tmp")
+    assert cls.__name__ == "TmpAuthenticator"
+    assert set(config["TmpAuthenticator"]) <= set(cls.class_trait_names(config=True))
+    cls(config=Config({"TmpAuthenticator": config["TmpAuthenticator"], "Authenticator": config["Authenticator"]}))
+    assert "OAUTH_CLIENT_ID" not in values["hub"]["extraEnv"], "no OAuth client: none is read"
+    lower = render.values("hubs", "lab", workshop(hub={**base_spec().hub.model_dump(by_alias=True, exclude_none=True),
+                                                       "values": {"hub": {"config": {"JupyterHub": {
+                                                           "active_server_limit": 10}}}}}))
+    assert lower["hub"]["config"]["JupyterHub"]["active_server_limit"] == 10, "a lower limit stays"
+    assert "temporary user (at most 40 servers at once)" in identity.who_gets_in(spec)
+
+
+def test_temporary_users_are_refused_where_their_files_would_outlive_them() -> None:
+    open_with_homes = base_spec(auth=WORKSHOP)  # perUserVolume homes, no window
+    refusal = identity.temporary_refusal(open_with_homes)
+    assert refusal is not None and "environment.storage.type: none, or a lifecycle.window" in refusal
+    assert identity.temporary_refusal(workshop()) is None
+    windowed = base_spec(auth=WORKSHOP, lifecycle={"window": {"start": "2026-12-01T09:00:00Z",
+                                                              "end": "2026-12-05T17:00:00Z"}})
+    assert identity.temporary_refusal(windowed) is None
+    assert identity.temporary_refusal(base_spec()) is None  # a login provider: nothing to refuse
+
+
+# ------------------------------------------------------------------ passTokens (auth_state)
+def test_pass_tokens_encrypts_auth_state_and_hands_the_token_to_the_server() -> None:
+    auth = {**SEVERAL, "passTokens": True}
+    values = render.values("hubs", "lab", base_spec(auth=auth))
+    assert values["hub"]["config"]["Authenticator"]["enable_auth_state"] is True
+    assert values["hub"]["extraEnv"]["JUPYTERHUB_CRYPT_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": render.CRYPT_SECRET_NAME, "key": render.CRYPT_KEY}
+    namespace: dict[str, Any] = {"c": Config()}
+    exec(values["hub"]["extraConfig"]["communityhub-pass-tokens"], namespace)
+    hook = namespace["c"].Spawner.auth_state_hook
+
+    class Spawner:
+        environment: dict[str, str]
+
+    spawner = Spawner()
+    spawner.environment = {}
+    hook(spawner, {"access_token": "gho_example", "github_user": {}})
+    assert spawner.environment == {"ACCESS_TOKEN": "gho_example", "GITHUB_TOKEN": "gho_example"}
+    empty = Spawner()  # a user without auth state gets nothing
+    empty.environment = {}
+    hook(empty, None)
+    assert empty.environment == {}
+    plain = render.values("hubs", "lab", base_spec())
+    assert plain["hub"]["config"]["Authenticator"]["enable_auth_state"] is False
+    assert "JUPYTERHUB_CRYPT_KEY" not in plain["hub"]["extraEnv"]
+
+
+def test_the_new_providers_fit_the_real_charts_schema() -> None:
+    hub_chart = charts.jupyterhub_chart()
+    schema = json.loads(chart_file(hub_chart, "values.schema.json"))
+    defaults = yaml.safe_load(chart_file(hub_chart, "values.yaml"))
+    for spec in (workshop(), base_spec(auth={**SEVERAL, "passTokens": True})):
+        values = render.deep_merge(defaults, render.values("hubs", "lab", spec, catalog=STAFF))
+        assert [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(values)] == []
+

@@ -349,23 +349,43 @@ class GoogleAuth(ApiModel):
         description="Google Workspace domains (the `hd` claim) whose users may log in; nobody else.")
 
 
+class TemporaryAuth(ApiModel):
+    """Anyone who opens the hub gets a user of their own for the session (workshops, binders): no login."""
+
+    max_concurrent_users: int = Field(
+        default=100, ge=1, le=2000, description="Servers running at once, at most (JupyterHub's active_server_limit).")
+
+
 class Auth(ApiModel):
-    provider: Literal["github", "cilogon", "oidc", "oauth2", "google"] = Field(description="Single sign-on provider.")
+    provider: Literal["github", "cilogon", "oidc", "oauth2", "google", "temporary"] = Field(
+        description="Single sign-on provider; temporary: no login, a temporary user per visitor (only for hubs "
+                    "without persistent homes or with a lifecycle window).")
     github: GitHubAuth | None = Field(default=None, description="GitHub settings (provider github).")
     cilogon: CILogonAuth | None = Field(default=None, description="CILogon settings (provider cilogon).")
     oidc: OIDCAuth | None = Field(default=None, description="Generic OIDC settings (provider oidc).")
     oauth2: OAuth2Auth | None = Field(default=None, description="OAuth2 with explicit endpoints (provider oauth2).")
     google: GoogleAuth | None = Field(default=None, description="Google with a hosted domain (provider google).")
+    temporary: TemporaryAuth | None = Field(default=None, description="Temporary users (provider temporary).")
     allowed_users: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=1000, description="Further users allowed in by name.")
-    client_secret_ref: SecretRef = Field(
-        description="Secret with the OAuth client's keys client_id and client_secret.")
+    client_secret_ref: SecretRef | None = Field(
+        default=None, description="Secret with the OAuth client's keys client_id and client_secret (every provider "
+                                  "but temporary).")
+    pass_tokens: bool = Field(
+        default=False, description="Put the user's access token from the identity provider into their server's "
+                                   "environment (ACCESS_TOKEN; GITHUB_TOKEN too for GitHub), so notebooks can call "
+                                   "that provider's API. The hub encrypts it at rest with a key the operator makes "
+                                   "in the hub's namespace.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
-            _cel(f"self.provider != '{p}' || has(self.{p})", f"{p} settings are required when provider is {p}",
-                 p, "FieldValueRequired")
-            for p in ("github", "cilogon", "oidc", "oauth2", "google")
+            *(_cel(f"self.provider != '{p}' || has(self.{p})", f"{p} settings are required when provider is {p}",
+                   p, "FieldValueRequired")
+              for p in ("github", "cilogon", "oidc", "oauth2", "google")),
+            _cel("self.provider == 'temporary' || has(self.clientSecretRef)",
+                 "clientSecretRef is required for a login provider", "clientSecretRef", "FieldValueRequired"),
+            _cel("self.provider != 'temporary' || !self.passTokens",
+                 "temporary users have no identity provider, so no token to pass", "passTokens", "FieldValueInvalid"),
         ]},
     )
 
@@ -585,7 +605,7 @@ class Bucket(ApiModel):
                     "serviceAccount:..., an AWS role ARN, an Azure object ID).")
 
 
-class Storage(ApiModel):
+class ObjectStorage(ApiModel):
     buckets: list[Bucket] = Field(default_factory=list, max_length=2,
                                   description="At most one scratch and one persistent bucket.")
 
@@ -632,7 +652,7 @@ class CommunityHubSpec(ApiModel):
     billing: Billing = Field(default_factory=Billing, description="Fees and references for invoices.")
     lifecycle: Lifecycle = Field(default_factory=Lifecycle,
                                  description="Contract end, inactivity, time-boxed window and decommissioning.")
-    storage: Storage = Field(default_factory=Storage, description="Object storage for the hub's users.")
+    storage: ObjectStorage = Field(default_factory=ObjectStorage, description="Object storage for the hub's users.")
     hub_class_name: str | None = Field(
         default=None, pattern=DNS_NAME, max_length=253,
         description="The HubClass (the provider's platform layer: chart, base values, catalogs, what tenants may "

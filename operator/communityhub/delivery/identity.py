@@ -51,8 +51,23 @@ def who_gets_in(spec: CommunityHubSpec) -> str:
             who += f" in group(s) {', '.join(auth.oauth2.allowed_groups)}"
     elif auth.provider == "google" and auth.google:
         who = f"Google accounts of {', '.join(auth.google.hosted_domains)}"
+    elif auth.provider == "temporary":
+        cap = auth.temporary.max_concurrent_users if auth.temporary else 100
+        who = f"anyone who opens it, as a temporary user (at most {cap} servers at once)"
     else:
         who = "nobody"
     if auth.allowed_users:
         who += f", and by name: {', '.join(auth.allowed_users)}"
     return who
+
+
+def temporary_refusal(spec: CommunityHubSpec) -> str | None:
+    """Why a hub may not let anyone in as a temporary user, or None: an open hub whose users' files outlive their
+    session, with no end, would be a store anyone can read and fill."""
+    if spec.auth.provider != "temporary":
+        return None
+    if spec.environment.storage.type == "none" or spec.lifecycle.window is not None:
+        return None
+    return (f"temporary users (auth.provider: temporary) let anyone in, so their files must not outlive the session "
+            f"or the hub its event: set environment.storage.type: none, or a lifecycle.window (this hub keeps "
+            f"{spec.environment.storage.type} homes and has no window)")

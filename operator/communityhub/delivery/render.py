@@ -19,7 +19,14 @@ import markupsafe
 import yaml
 from jinja2.utils import htmlsafe_json_dumps
 
-from communityhub.api.models import CatalogNodePool, CommunityHubSpec, Content, HubClassSpec, SharedDirectory
+from communityhub.api.models import (
+    CatalogNodePool,
+    CommunityHubSpec,
+    Content,
+    HubClassSpec,
+    SharedDirectory,
+    TemporaryAuth,
+)
 from communityhub.delivery import names
 
 OAUTH_SECRET_NAME = "hub-oauth-client"
@@ -45,7 +52,27 @@ AUTHENTICATORS = {
     "oidc": ("generic-oauth", "GenericOAuthenticator"),
     "oauth2": ("generic-oauth", "GenericOAuthenticator"),
     "google": ("google", "GoogleOAuthenticator"),
+    "temporary": ("tmp", "TmpAuthenticator"),  # jupyterhub-tmpauthenticator, in the chart's hub image
 }
+#: The Secret (in the hub's namespace) with the key JupyterHub encrypts auth state with (auth.passTokens).
+CRYPT_SECRET_NAME = "hub-auth-state-key"
+CRYPT_KEY = "key"
+
+
+def pass_tokens_config(spec: CommunityHubSpec) -> str | None:
+    """hub.extraConfig that hands the user's access token to their server (auth.passTokens)."""
+    if not spec.auth.pass_tokens:
+        return None
+    names = ["ACCESS_TOKEN", *(["GITHUB_TOKEN"] if spec.auth.provider == "github" else [])]
+    return (
+        "def communityhub_pass_tokens(spawner, auth_state):\n"
+        "    token = (auth_state or {}).get('access_token')\n"
+        "    if token:\n"
+        f"        for name in {names!r}:\n"
+        "            spawner.environment[name] = token\n"
+        "\n"
+        "c.Spawner.auth_state_hook = communityhub_pass_tokens\n"
+    )
 
 
 @cache
@@ -214,6 +241,8 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
         config = {"hosted_domain": list(auth.google.hosted_domains)}
         if not auth.allowed_users:
             config["allow_all"] = True
+    elif auth.provider == "temporary":
+        return {}  # TmpAuthenticator: every visitor a new user; the cap is JupyterHub's active_server_limit
     else:  # the CRD's CEL rules make this unreachable for admitted objects
         raise ValueError(f"auth.{auth.provider} settings are missing")
     return config
@@ -576,6 +605,7 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
     class_name, config_key = AUTHENTICATORS[spec.auth.provider]
     image_name, image_tag = split_image(spec.environment.image)
     authenticator = auth_config(spec, oidc_endpoints, catalog)
+    oauth = spec.auth.provider != "temporary"
     text = templates().get_template("jupyterhub-values.yaml.j2").render(
         spec=spec,
         release=release or names.derive(namespace, name).release,
@@ -583,9 +613,11 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
         auth={
             "authenticator_class": class_name,
             "config_key": config_key,
-            "config": {**authenticator, "oauth_callback_url": callback_url(spec)},
-            "secret_name": OAUTH_SECRET_NAME,
+            "config": {**authenticator, "oauth_callback_url": callback_url(spec)} if oauth else authenticator,
+            "secret_name": OAUTH_SECRET_NAME if oauth else None,
             "groups": github_groups_config(spec, authenticator),
+            "pass_tokens": pass_tokens_config(spec),
+            "crypt_secret": CRYPT_SECRET_NAME, "crypt_key": CRYPT_KEY,
         },
         environment={"image_name": image_name, "image_tag": image_tag, "profile_list": profile_list(spec, catalog),
                      "resources": server_resources(spec), "storage": storage(spec)},
@@ -601,7 +633,13 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
     rendered = layered(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)), class_values)
     if fleet_values:
         rendered = deep_merge(rendered, fleet_values)
-    return deep_merge(rendered, spec.hub.values)
+    rendered = deep_merge(rendered, spec.hub.values)
+    if spec.auth.provider == "temporary":
+        # The cap on an open hub is the spec's, whatever a tenant's open values ask.
+        cap = (spec.auth.temporary or TemporaryAuth()).max_concurrent_users
+        hub_config = rendered["hub"]["config"]["JupyterHub"]
+        hub_config["active_server_limit"] = min(int(hub_config.get("active_server_limit") or cap), cap)
+    return rendered
 
 
 def values_hash(chart_ref: str, chart_version: str, rendered: dict[str, Any]) -> str:

@@ -51,10 +51,13 @@ def summary(spec: CommunityHubSpec, namespace: str, name: str, cluster: str,
         fate = "kept in the cloud account" if spec.lifecycle.decommission.buckets == "Retain" else \
             "deleted with their objects"
         kept += f"; buckets {', '.join(buckets)} {fate} (lifecycle.decommission.buckets)"
-    secret = f"{namespace}/{spec.auth.client_secret_ref.name}"
-    left = (f"the {spec.auth.provider} OAuth client in Secret {secret} (callback "
-            f"{render.callback_url(spec)}) and the DNS name {spec.hub.domain} are no longer used: revoke and "
-            f"remove them")
+    if spec.auth.client_secret_ref is not None:
+        secret = f"{namespace}/{spec.auth.client_secret_ref.name}"
+        left = (f"the {spec.auth.provider} OAuth client in Secret {secret} (callback "
+                f"{render.callback_url(spec)}) and the DNS name {spec.hub.domain} are no longer used: revoke and "
+                f"remove them")
+    else:
+        left = f"the DNS name {spec.hub.domain} is no longer used: remove it"
     verdict = Verdict.true("HubRemoved", f"{kept}; {left}")
     lines = [f"The JupyterHub of {spec.community.display_name} at {render.hub_url(spec)} has been "
              f"decommissioned: it no longer runs."]
@@ -71,5 +74,7 @@ def summary(spec: CommunityHubSpec, namespace: str, name: str, cluster: str,
                         spec.lifecycle.decommission.buckets == "Retain" else "deleted with their files, as the "
                                                                               "hub's settings asked."))
     lines.append(f"No longer used, to revoke or remove on your side: the {spec.auth.provider} OAuth client "
-                 f"(callback {render.callback_url(spec)}) and the DNS name {spec.hub.domain}.")
+                 f"(callback {render.callback_url(spec)}) and the DNS name {spec.hub.domain}."
+                 if spec.auth.client_secret_ref is not None else
+                 f"No longer used, to remove on your side: the DNS name {spec.hub.domain}.")
     return verdict, Notice(NOTICE_KEY, "Your JupyterHub has been decommissioned", "\n\n".join(lines))

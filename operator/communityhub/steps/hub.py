@@ -142,15 +142,24 @@ def carrying(release: dict[str, Any], rollout: str | None) -> dict[str, Any]:
 
 async def usage_token(client: AsyncClient, hub_namespace: str) -> bytes | None:
     """The token of the hub's usage service, kept only in the hub's namespace (it goes with it)."""
-    data = await kube.read_secret(client, render.USAGE_TOKEN_SECRET_NAME, hub_namespace)
-    return (data or {}).get(render.USAGE_TOKEN_KEY) or None
+    return await _random_secret(client, render.USAGE_TOKEN_SECRET_NAME, render.USAGE_TOKEN_KEY, hub_namespace)
+
+
+async def _random_secret(client: AsyncClient, name: str, key: str, hub_namespace: str) -> bytes | None:
+    data = await kube.read_secret(client, name, hub_namespace)
+    return (data or {}).get(key) or None
+
+
+async def ensure_random_secret(client: AsyncClient, name: str, key: str, hub_namespace: str,
+                               labels: dict[str, str]) -> None:
+    """Made once, in the hub's namespace (it goes with it): the operator writes nothing into the CommunityHub's
+    namespace, and the value is never read back into anything the operator reports."""
+    if await _random_secret(client, name, key, hub_namespace) is None:
+        await kube.ensure_secret(client, name, hub_namespace, {key: secrets.token_hex(32).encode()}, labels)
 
 
 async def ensure_usage_token(client: AsyncClient, hub_namespace: str, labels: dict[str, str]) -> None:
-    """Made once, in the hub's namespace: the operator writes nothing into the CommunityHub's namespace."""
-    if await usage_token(client, hub_namespace) is None:
-        await kube.ensure_secret(client, render.USAGE_TOKEN_SECRET_NAME, hub_namespace,
-                                 {render.USAGE_TOKEN_KEY: secrets.token_hex(32).encode()}, labels)
+    await ensure_random_secret(client, render.USAGE_TOKEN_SECRET_NAME, render.USAGE_TOKEN_KEY, hub_namespace, labels)
 
 
 async def deployment_health(ctx: HubContext, target: Target) -> list[dict[str, Any]]:
@@ -366,6 +375,8 @@ async def deploy(ctx: HubContext) -> Verdict:
         if ctx.oauth_client:
             await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
         await ensure_usage_token(client, target.namespace, labels)
+        if ctx.spec.auth.pass_tokens:  # the key the hub encrypts the users' tokens with
+            await ensure_random_secret(client, render.CRYPT_SECRET_NAME, render.CRYPT_KEY, target.namespace, labels)
         stored = buckets_status(ctx)
         if stored.get("buckets"):
             # The users' ServiceAccount, which the buckets' cloud identity trusts (its annotations say which).

@@ -32,6 +32,13 @@ async def discover(ctx: HubContext, issuer: str) -> dict[str, str]:
 
 async def prepare(ctx: HubContext) -> Verdict:
     """Read the client Secret (and discover an OIDC issuer); False, and the hub step waits, on any gap."""
+    if ctx.spec.auth.provider == "temporary":
+        refused = identity.temporary_refusal(ctx.spec)
+        if refused:
+            return Verdict.false("TemporaryUsersRefused", refused)
+        return Verdict.unknown("TemporaryUsers", f"no login: {identity.who_gets_in(ctx.spec)}")
+    if ctx.spec.auth.client_secret_ref is None:  # the CRD's CEL rule makes this unreachable for admitted objects
+        return Verdict.false("ClientSecretNotFound", "auth.clientSecretRef is required for a login provider")
     ref = ctx.spec.auth.client_secret_ref.name
     try:
         data = await kube.read_secret(ctx.clusters.get(None), ref, ctx.namespace)
@@ -60,8 +67,10 @@ async def prepare(ctx: HubContext) -> Verdict:
 
 def describe(ctx: HubContext) -> str:
     """Who gets in, in one line (status message and the DELIVERED email)."""
-    return f"{render.AUTHENTICATORS[ctx.spec.auth.provider][1]} lets in {identity.who_gets_in(ctx.spec)}; " \
-           f"callback {render.callback_url(ctx.spec)}"
+    lets_in = f"{render.AUTHENTICATORS[ctx.spec.auth.provider][1]} lets in {identity.who_gets_in(ctx.spec)}"
+    if ctx.spec.auth.provider == "temporary":
+        return lets_in
+    return f"{lets_in}; callback {render.callback_url(ctx.spec)}"
 
 
 def verdict(ctx: HubContext, prepared: Verdict, hub: Verdict) -> Verdict:

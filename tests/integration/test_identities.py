@@ -1,0 +1,84 @@
+"""Identities on the local control plane with the real chart: a workshop hub of temporary users, the refusal of
+temporary users where files would outlive them, passTokens' encryption key, and the rules checked at apply."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+import pytest
+
+from communityhub.delivery import render
+from tests.conftest import OperatorProcess
+from tests.support.hubs import create_hub, hub, hub_manifest, hub_ns, ns, released_values, wait_condition, wait_ready
+from tests.support.kube import Cluster, condition
+
+pytestmark = pytest.mark.integration
+
+NO_HOMES = {"image": "quay.io/example/nb:1", "storage": {"type": "none"}}
+
+
+def test_a_workshop_hub_of_temporary_users_is_delivered_with_its_cap(management: Cluster,
+                                                                     operator: OperatorProcess) -> None:
+    namespace = ns("team-workshop")
+    create_hub(management, "workshop", namespace, secret=False,
+               auth={"provider": "temporary", "temporary": {"maxConcurrentUsers": 25}}, environment=NO_HOMES)
+    obj = wait_ready(management, "workshop", namespace, timeout=180)
+    sso = condition(obj, "SSOReady")
+    assert sso is not None and "temporary user (at most 25 servers at once)" in sso["message"]
+    config = released_values(management, hub_ns("team-workshop", "workshop"))["hub"]["config"]
+    assert config["JupyterHub"]["authenticator_class"] == "tmp"
+    assert config["JupyterHub"]["active_server_limit"] == 25
+    management.kubectl("-n", namespace, "delete", "communityhub", "workshop", "--timeout=120s")
+
+
+def test_temporary_users_with_persistent_homes_are_refused(management: Cluster, operator: OperatorProcess) -> None:
+    namespace = ns("team-openhomes")
+    create_hub(management, "openhomes", namespace, secret=False, auth={"provider": "temporary"})
+    cond = wait_condition(management, "openhomes", namespace, "SSOReady", "False", "TemporaryUsersRefused")
+    assert "environment.storage.type: none, or a lifecycle.window" in cond["message"]
+    assert condition(hub(management, "openhomes", namespace), "HubReady")["reason"] == "WaitingForConfiguration"  # type: ignore[index]
+    assert management.get("namespace", hub_ns("team-openhomes", "openhomes")) is None, "nothing deployed"
+    management.kubectl("-n", namespace, "delete", "communityhub", "openhomes", "--timeout=120s")
+
+
+def test_pass_tokens_gets_an_encryption_key_kept_in_the_hub_namespace(management: Cluster,
+                                                                      operator: OperatorProcess) -> None:
+    namespace = ns("team-tokens")
+    create_hub(management, "tokens", namespace, auth={
+        "provider": "github", "github": {"organization": "climate-lab"}, "clientSecretRef": {"name": "tokens-oauth"},
+        "passTokens": True})
+    obj = wait_ready(management, "tokens", namespace, timeout=180)
+    hub_namespace = hub_ns("team-tokens", "tokens")
+    secret = management.get("secret", render.CRYPT_SECRET_NAME, hub_namespace)
+    key = base64.b64decode(secret["data"][render.CRYPT_KEY]).decode()
+    assert len(bytes.fromhex(key)) == 32  # what JupyterHub's CryptKeeper takes
+    values = released_values(management, hub_namespace)
+    assert values["hub"]["config"]["Authenticator"]["enable_auth_state"] is True
+    assert "communityhub-pass-tokens" in values["hub"]["extraConfig"]
+    for place, text in (("status", json.dumps(obj)), ("operator log", operator.log()),
+                        ("values", json.dumps(values))):
+        assert key not in text, f"the encryption key appears in the {place}"
+    assert management.get("secret", render.CRYPT_SECRET_NAME, namespace) is None, "never in the tenant's namespace"
+    management.kubectl("-n", namespace, "delete", "communityhub", "tokens", "--timeout=120s")
+
+
+@pytest.mark.parametrize(("auth", "message"), [
+    ({"provider": "github", "github": {"organization": "a"}}, "clientSecretRef is required for a login provider"),
+    ({"provider": "temporary", "passTokens": True}, "temporary users have no identity provider"),
+    ({"provider": "github", "clientSecretRef": {"name": "x"}, "github": {"organization": "a",
+                                                                       "organizations": [{"name": "b"}]}},
+     "set organization (with teams) or organizations, not both and not neither"),
+    ({"provider": "oauth2", "clientSecretRef": {"name": "x"}, "oauth2": {
+        "authorizeUrl": "https://lms.example.edu/a", "tokenUrl": "https://lms.example.edu/t",
+        "userdataUrl": "https://lms.example.edu/u", "allowedGroups": ["g"]}}, "allowedGroups and adminGroups need"),
+])
+def test_identity_rules_are_checked_at_apply(management: Cluster, operator: OperatorProcess,
+                                             auth: dict[str, object], message: str) -> None:
+    namespace = ns("team-authrules")
+    management.kubectl("create", "namespace", namespace, check=False)
+    manifest = hub_manifest("rules", namespace, auth=auth)
+    done = subprocess.run([str(management.kubectl_bin), "--kubeconfig", str(management.kubeconfig), "apply", "-f",
+                           "-"], input=json.dumps(manifest), capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and message in done.stderr, done.stderr
