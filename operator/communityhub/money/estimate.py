@@ -83,8 +83,16 @@ class Estimate:
                               for p in self.pools]}
 
 
-def _price(prices: Mapping[str, Any], machine: str, gpu: NodePoolGpu | None) -> float | None:
-    """USD per node-hour: the machine, plus its accelerators (priced by type in the same catalog)."""
+#: Clouds whose accelerators are priced apart from the machine (GKE's guest accelerators); on AWS and Azure a GPU
+#: machine type's price includes its GPUs.
+ACCELERATORS_APART = {"gcp", "local"}
+
+
+def _price(prices: Mapping[str, Any], machine: str, gpu: NodePoolGpu | None, cloud: str = "gcp") -> float | None:
+    """USD per node-hour: the machine, plus its accelerators where the cloud prices them apart (by type, in the
+    same catalog)."""
+    if cloud not in ACCELERATORS_APART:
+        gpu = None
     if machine not in prices or (gpu is not None and gpu.type not in prices):
         return None
     return round(float(prices[machine]) + (gpu.count * float(prices[gpu.type]) if gpu else 0.0), 4)
@@ -99,8 +107,9 @@ def estimate(spec: CommunityHubSpec, catalog: Mapping[str, Any]) -> Estimate | N
     prices = (catalog.get(cloud) or {}).get(region) or {}
     core_type, core_min, core_max = CORE_POOLS[dedicated.cloud]
     pools = [PoolCost("core", core_type, core_min, core_max, _price(prices, core_type, None))] + [
-        PoolCost(p.name, p.machine_type + (f" + {p.gpu.count}x {p.gpu.type}" if p.gpu else ""), p.min, p.max,
-                 _price(prices, p.machine_type, p.gpu)) for p in dedicated.node_pools]
+        PoolCost(p.name, p.machine_type + (f" + {p.gpu.count}x {p.gpu.type}"
+                                           if p.gpu and dedicated.cloud in ACCELERATORS_APART else ""),
+                 p.min, p.max, _price(prices, p.machine_type, p.gpu, dedicated.cloud)) for p in dedicated.node_pools]
     priced = tuple(pools)
     return Estimate(priced, billing.monthly_fee(spec), billing.cloud_cost_passthrough(spec))
 
