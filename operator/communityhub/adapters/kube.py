@@ -163,6 +163,15 @@ async def ensure_service_account(client: AsyncClient, name: str, namespace: str,
     return True
 
 
+async def delete_if_present(client: AsyncClient, kind: Any, name: str, namespace: str | None = None) -> None:
+    """Delete the object; one already gone is fine."""
+    try:
+        await client.delete(kind, name, namespace=namespace)
+    except ApiError as err:
+        if not is_not_found(err):
+            raise
+
+
 async def wait_for_rights(client: AsyncClient, namespace: str, attempts: int = 50) -> None:
     """After a RoleBinding is created, the API server's authorizer needs a moment: wait (0.2 s a try) until a
     read in the namespace is no longer Forbidden; a missing Secret answers 404 once it is allowed."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightkube import ApiError
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Secret
 
@@ -129,9 +128,5 @@ async def remove(ctx: HubContext) -> Verdict | None:
             "deleted with their objects (lifecycle.decommission.buckets: Delete)"
         ctx.events.append(("Normal", "BucketsKept" if retain else "BucketsDeleted", f"buckets {urls} {fate}"))
     for kind, name in ((Secret, ctx.names.buckets_state_secret), (Lease, ctx.names.buckets_lock_lease)):
-        try:
-            await local.delete(kind, name, namespace=ctx.settings.namespace)
-        except ApiError as err:
-            if not kube.is_not_found(err):
-                raise
+        await kube.delete_if_present(local, kind, name, ctx.settings.namespace)
     return None

@@ -92,20 +92,12 @@ async def retire(ctx: HubContext, credential: Credential) -> None:
     namespace = ctx.names.cluster_access_namespace
     async for old in client.list(Secret, namespace=namespace, labels={TOKEN_LABEL: "true"}):
         if old.metadata is not None and old.metadata.name != credential.bound_secret:
-            await _delete(client, Secret, str(old.metadata.name), namespace)
+            await kube.delete_if_present(client, Secret, str(old.metadata.name), namespace)
     await ctx.clusters.forget(credential.issuer_kubeconfig)
 
 
 async def withdraw(ctx: HubContext, kubeconfig: str) -> None:
     """Remove the operator's identity from the cluster: its namespace (the binding follows by garbage
     collection). The token in ``kubeconfig`` stops working with it."""
-    await _delete(ctx.clusters.get(kubeconfig), Namespace, ctx.names.cluster_access_namespace)
+    await kube.delete_if_present(ctx.clusters.get(kubeconfig), Namespace, ctx.names.cluster_access_namespace)
     await ctx.clusters.forget(kubeconfig)
-
-
-async def _delete(client: AsyncClient, kind: type, name: str, namespace: str | None = None) -> None:
-    try:
-        await client.delete(kind, name, namespace=namespace)
-    except ApiError as err:
-        if not kube.is_not_found(err):
-            raise

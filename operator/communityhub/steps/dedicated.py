@@ -189,11 +189,7 @@ async def destroy(ctx: HubContext) -> Verdict | None:
             return Verdict.false("DestroyFailed", f"terraform {err.command} failed: {err.summary}")
     for kind, name in ((Secret, ctx.names.state_secret), (Lease, ctx.names.lock_lease),
                        (Secret, ctx.names.kubeconfig_secret), (Secret, ctx.names.credentials_secret)):
-        try:
-            await local.delete(kind, name, namespace=ctx.settings.namespace)
-        except ApiError as err:
-            if not kube.is_not_found(err):
-                raise
+        await kube.delete_if_present(local, kind, name, ctx.settings.namespace)
     return None
 
 
