@@ -26,7 +26,7 @@ from communityhub.delivery import render
 from communityhub.fleet import lifecycle
 from communityhub.money import billing
 from communityhub.runtime import clock
-from communityhub.steps import buckets, cluster, delivered, environment, hub, notify, sso
+from communityhub.steps import buckets, cluster, dask, delivered, environment, hub, notify, sso
 from communityhub.steps.context import HubContext
 from communityhub.steps.meter import Meter, changed
 from communityhub.steps.meter import run as run_meter
@@ -82,6 +82,9 @@ async def run_steps(ctx: HubContext) -> dict[str, Verdict]:
         verdicts[HUB_READY] = await hub.deploy(ctx)
     verdicts[SSO_READY] = sso.verdict(ctx, sso_prepared, verdicts[HUB_READY])
     verdicts[ENVIRONMENT_READY] = stored or environment.verdict(ctx, env_prepared, verdicts[HUB_READY])
+    gateway = await dask.deploy(ctx, verdicts[HUB_READY])
+    if gateway is not None:
+        verdicts[conditions.DASK_READY] = gateway
     return verdicts
 
 
@@ -188,7 +191,10 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
         extra["deliveredAt"] = ctx.delivered_at
     if ctx.buckets is not None:
         extra["buckets"] = ctx.buckets or None  # {}: the buckets are gone, and the field with them
+    if ctx.dask is not None:
+        extra["dask"] = ctx.dask or None
     patch, events = status_patch(ctx.status, verdicts, generation=ctx.generation, url=render.hub_url(ctx.spec),
-                                 extra=extra, now=conditions.now_rfc3339(), remove=guards.removed)
+                                 extra=extra, now=conditions.now_rfc3339(),
+                                 remove=guards.removed | {t for t in conditions.OPTIONAL_STEPS if t not in verdicts})
     delay = retry_delay(verdicts, retry, email_failures)
     return Outcome(verdicts, patch, [*ctx.events, *events], delay, summary, annotations)

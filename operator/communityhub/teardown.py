@@ -13,7 +13,7 @@ from communityhub.adapters import kube
 from communityhub.adapters.helm import HelmError, kubeconfig_file
 from communityhub.api.conditions import Verdict
 from communityhub.fleet import decommission
-from communityhub.steps import buckets, cluster, dedicated
+from communityhub.steps import buckets, cluster, dask, dedicated
 from communityhub.steps.context import HubContext, Target
 
 #: What helm says when it cannot reach the cluster's API.
@@ -53,6 +53,10 @@ async def remove_release(ctx: HubContext, target: Target) -> Verdict | None:
             return None
         if not meta["terminating"]:
             await keep_volumes(ctx, target)
+            if ctx.status.get("dask"):  # the gateway first: its clusters' pods go with its DaskClusters
+                blocked = await dask.remove(ctx, target)
+                if blocked is not None:
+                    return blocked
             async with kubeconfig_file(target.kubeconfig) as kubeconfig:
                 removed = await ctx.helm.uninstall(ctx.names.release, target.namespace, kubeconfig=kubeconfig)
             if removed:

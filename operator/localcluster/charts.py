@@ -36,24 +36,54 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def jupyterhub_chart() -> HubChart:
-    """The chart archive: ../shared/charts when present (checked against its digest), else pulled."""
-    if SHARED.is_file():
-        digest = _sha256(SHARED)
-        if digest != SHA256:
-            raise RuntimeError(f"{SHARED} has sha256 {digest}, not the upstream release's {SHA256}")
-        return HubChart(SHARED, str(SHARED))
-    target = binaries.cache_root() / "charts" / f"{NAME}-{VERSION}.tgz"
+def _archive(name: str, version: str, repository: str, sha256: str) -> tuple[Path, bool]:
+    """A chart archive: ../shared/charts when present (checked against its digest), else pulled once into the
+    cache; and whether it came from ../shared."""
+    shared = SHARED.parent / f"{name}-{version}.tgz"
+    if shared.is_file():
+        digest = _sha256(shared)
+        if digest != sha256:
+            raise RuntimeError(f"{shared} has sha256 {digest}, not the upstream release's {sha256}")
+        return shared, True
+    target = binaries.cache_root() / "charts" / f"{name}-{version}.tgz"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         helm = binaries.ensure(["helm"])["helm"]
-        subprocess.run([str(helm), "pull", NAME, "--repo", REPOSITORY, "--version", VERSION,
+        subprocess.run([str(helm), "pull", name, "--repo", repository, "--version", version,
                         "--destination", str(target.parent)], check=True, capture_output=True, text=True)
-    return HubChart(target, f"{REPOSITORY} (pulled into {target.parent})")
+    return target, False
+
+
+def jupyterhub_chart() -> HubChart:
+    """The JupyterHub chart archive (see _archive)."""
+    archive, shared = _archive(NAME, VERSION, REPOSITORY, SHA256)
+    return HubChart(archive, str(archive) if shared else f"{REPOSITORY} (pulled into {archive.parent})")
+
+
+DASK_REPOSITORY = "https://helm.dask.org"
+DASK_NAME = "dask-gateway"
+DASK_VERSION = "2026.3.0"
+#: sha256 of the upstream 2026.3.0 package (see ../shared/charts/README.md).
+DASK_SHA256 = "268add84cdd29b9af1d4325340a4f437fd94428bff6a5c56a5976735e4af8d86"
+
+
+def dask_gateway_chart() -> Path:
+    """The Dask Gateway chart archive (see _archive)."""
+    return _archive(DASK_NAME, DASK_VERSION, DASK_REPOSITORY, DASK_SHA256)[0]
+
+
+def dask_controller_args(chart: Path, namespace: str = "dask-gateway-system") -> list[str]:
+    """helm arguments of the provider's one Dask Gateway install per cluster: the chart's CRDs and its controller
+    (cluster-wide, the provider's); no gateway of its own (0 replicas, no ServiceAccount or ClusterRole for one)
+    and no Traefik: each daskhub brings its own, namespaced (communityhub.delivery.dask)."""
+    return ["upgrade", "--install", "dask-gateway", str(chart), "--namespace", namespace, "--create-namespace",
+            "--set", "gateway.replicas=0", "--set", "rbac.gateway.serviceAccountName=none",
+            "--set", "traefik.installTraefik=false", "--wait", "--timeout", "5m"]
 
 
 def operator_env(chart: HubChart) -> dict[str, str]:
     """The operator's settings on the local control plane: this archive instead of the repository, and no
     probe of the hubs' /hub/health (kwok's pods do not run, so no hub would answer)."""
     return {"CHUB_CHART_REPOSITORY": "", "CHUB_CHART_NAME": str(chart.archive), "CHUB_CHART_VERSION": VERSION,
-            "CHUB_HUB_HEALTH_PROBE": "false"}
+            "CHUB_HUB_HEALTH_PROBE": "false",
+            "CHUB_DASK_CHART_REPOSITORY": "", "CHUB_DASK_CHART_NAME": str(dask_gateway_chart())}

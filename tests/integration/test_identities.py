@@ -43,8 +43,9 @@ def test_temporary_users_with_persistent_homes_are_refused(management: Cluster, 
     management.kubectl("-n", namespace, "delete", "communityhub", "openhomes", "--timeout=120s")
 
 
-def test_pass_tokens_gets_an_encryption_key_kept_in_the_hub_namespace(management: Cluster,
-                                                                      operator: OperatorProcess) -> None:
+def test_pass_tokens_encrypts_with_a_key_kept_in_the_hub_namespace(management: Cluster,
+                                                                   operator: OperatorProcess) -> None:
+    """The chart generates the key into its hub Secret (CryptKeeper.keys) and keeps it across upgrades."""
     namespace = ns("team-tokens")
     create_hub(management, "tokens", namespace, auth={
         "provider": "github", "github": {"organization": "climate-lab"}, "clientSecretRef": {"name": "tokens-oauth"},
@@ -53,7 +54,7 @@ def test_pass_tokens_gets_an_encryption_key_kept_in_the_hub_namespace(management
     hub_namespace = hub_ns("team-tokens", "tokens")
     secret = management.get("secret", render.CRYPT_SECRET_NAME, hub_namespace)
     key = base64.b64decode(secret["data"][render.CRYPT_KEY]).decode()
-    assert len(bytes.fromhex(key)) == 32  # what JupyterHub's CryptKeeper takes
+    assert len(bytes.fromhex(key)) == 32  # 64 hex characters: what JupyterHub's CryptKeeper takes
     values = released_values(management, hub_namespace)
     assert values["hub"]["config"]["Authenticator"]["enable_auth_state"] is True
     assert "communityhub-pass-tokens" in values["hub"]["extraConfig"]

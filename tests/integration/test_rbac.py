@@ -45,6 +45,10 @@ def test_the_operator_can_do_what_it_needs(management: Cluster, hub_namespace: s
             "deployments.apps", "secrets", "services", "networkpolicies.networking.k8s.io", "roles",
             "rolebindings", "persistentvolumeclaims", "poddisruptionbudgets.policy", "ingresses.networking.k8s.io")],
         ("list", "events", "-n", hub_namespace),
+        # A daskhub's gateway: its DaskClusters and Traefik routes, and what its ServiceAccounts' Roles grant.
+        *[(verb, kind, "-n", hub_namespace) for verb in ("create", "delete", "watch") for kind in (
+            "daskclusters.gateway.dask.org", "ingressroutes.traefik.io", "middlewares.traefik.io")],
+        ("list", "endpointslices.discovery.k8s.io", "-n", hub_namespace),
         ("patch", "persistentvolumes"),  # decommissioning retains a hub's volumes
         ("watch", "hubclasses.hubs.2i2c.org"),  # the provider's platform layer, read only
     ]
@@ -72,6 +76,11 @@ def test_the_operator_cannot_do_what_it_does_not_need(management: Cluster, hub_n
         ("impersonate", "users"),
         ("delete", "persistentvolumes"),
         ("create", "persistentvolumes"),
+        # Dask Gateway: one hub's, never another namespace's; its CRDs and controller are the provider's.
+        ("create", "daskclusters.gateway.dask.org", "-n", "default"),
+        ("list", "daskclusters.gateway.dask.org", "--all-namespaces"),
+        ("create", "ingressroutes.traefik.io", "-n", "default"),
+        ("create", "customresourcedefinitions.apiextensions.k8s.io"),
     ]
     granted = [" ".join(args) for args in forbidden if can(management, *args)]
     assert granted == []

@@ -163,8 +163,8 @@ def test_pass_tokens_encrypts_auth_state_and_hands_the_token_to_the_server() -> 
     auth = {**SEVERAL, "passTokens": True}
     values = render.values("hubs", "lab", base_spec(auth=auth))
     assert values["hub"]["config"]["Authenticator"]["enable_auth_state"] is True
-    assert values["hub"]["extraEnv"]["JUPYTERHUB_CRYPT_KEY"]["valueFrom"]["secretKeyRef"] == {
-        "name": render.CRYPT_SECRET_NAME, "key": render.CRYPT_KEY}
+    # The chart generates the encryption key (CryptKeeper.keys) into its hub Secret: nothing of it in the values.
+    assert "CryptKeeper" not in values["hub"]["config"] and "JUPYTERHUB_CRYPT_KEY" not in values["hub"]["extraEnv"]
     namespace: dict[str, Any] = {"c": Config()}
     exec(values["hub"]["extraConfig"]["communityhub-pass-tokens"], namespace)
     hook = namespace["c"].Spawner.auth_state_hook
@@ -182,7 +182,7 @@ def test_pass_tokens_encrypts_auth_state_and_hands_the_token_to_the_server() -> 
     assert empty.environment == {}
     plain = render.values("hubs", "lab", base_spec())
     assert plain["hub"]["config"]["Authenticator"]["enable_auth_state"] is False
-    assert "JUPYTERHUB_CRYPT_KEY" not in plain["hub"]["extraEnv"]
+    assert "communityhub-pass-tokens" not in plain["hub"]["extraConfig"]
 
 
 def test_the_new_providers_fit_the_real_charts_schema() -> None:

@@ -125,12 +125,15 @@ class Helm:
         version: str | None = None,
         repository: str | None = None,
         kubeconfig: Path | None = None,
+        skip_crds: bool = False,
     ) -> Release:
+        """``skip_crds``: the chart's CustomResourceDefinitions are not this release's (installed once per cluster)."""
         if repository:
             chart = str(await self.chart_archive(chart, version or "", repository))
         async with _private_file(values_yaml(values), ".yaml") as values_file:
             args = ["upgrade", "--install", release, chart, "--namespace", namespace,
-                    "--values", str(values_file), "--history-max", "5", "--output", "json"]
+                    "--values", str(values_file), "--history-max", "5", "--output", "json",
+                    *(["--skip-crds"] if skip_crds else [])]
             out = await self._write(args, kubeconfig)
         return _release(json.loads(out))
 

@@ -26,8 +26,16 @@ DELIVERED = "Delivered"
 SCALED_DOWN = "ScaledDown"
 WAITING_FOR_WINDOW = "WaitingForWindow"
 
+DASK_READY = "DaskReady"
+
 #: Delivery steps in the order of the delivery flow; Ready summarises them.
 STEP_CONDITIONS = (CLUSTER_READY, HUB_READY, SSO_READY, ENVIRONMENT_READY)
+#: Steps only some hubs have (a daskhub's gateway): Ready summarises them where they are decided.
+OPTIONAL_STEPS = (DASK_READY,)
+
+
+def steps_of(verdicts: Mapping[str, Verdict]) -> tuple[str, ...]:
+    return (*STEP_CONDITIONS, *(t for t in OPTIONAL_STEPS if t in verdicts))
 
 #: The phase shown while a step is the first one not yet True.
 _PHASE_OF_STEP = {
@@ -35,6 +43,7 @@ _PHASE_OF_STEP = {
     HUB_READY: "DeployingHub",
     SSO_READY: "ConfiguringSSO",
     ENVIRONMENT_READY: "ConfiguringEnvironment",
+    DASK_READY: "ConfiguringEnvironment",
 }
 
 
@@ -94,7 +103,7 @@ def apply(
             "lastTransitionTime": now if changed else old["lastTransitionTime"],  # type: ignore[index]
             "observedGeneration": generation,
         }
-    order = {t: i for i, t in enumerate((*STEP_CONDITIONS, READY, DELIVERED))}
+    order = {t: i for i, t in enumerate((*STEP_CONDITIONS, *OPTIONAL_STEPS, READY, DELIVERED))}
     return sorted(by_type.values(), key=lambda c: (order.get(c["type"], len(order)), c["type"]))
 
 
@@ -122,8 +131,9 @@ def summarize(verdicts: Mapping[str, Verdict]) -> Verdict:
     for type_ in STEP_CONDITIONS:
         if type_ not in verdicts:
             return Verdict.unknown("Pending", f"{type_} has not been evaluated yet")
-    failed = [t for t in STEP_CONDITIONS if verdicts[t].status == "False"]
-    pending = [t for t in STEP_CONDITIONS if not verdicts[t].ok]
+    steps = steps_of(verdicts)
+    failed = [t for t in steps if verdicts[t].status == "False"]
+    pending = [t for t in steps if not verdicts[t].ok]
     if not pending:
         return Verdict.true("HubAvailable", "every delivery step is done; the hub is serving")
     first = (failed or pending)[0]
@@ -134,12 +144,12 @@ def summarize(verdicts: Mapping[str, Verdict]) -> Verdict:
 def phase(verdicts: Mapping[str, Verdict], was_ready: bool) -> str:
     """The human summary: the step in progress, Available, or Degraded after having been ready; Scheduled and
     ScaledDown while a guard holds the hub."""
-    reasons = {v.reason for t, v in verdicts.items() if t in STEP_CONDITIONS}
+    reasons = {v.reason for t, v in verdicts.items() if t in steps_of(verdicts)}
     if WAITING_FOR_WINDOW in reasons:
         return "Scheduled"
     if SCALED_DOWN in reasons:
         return "ScaledDown"
-    for type_ in STEP_CONDITIONS:
+    for type_ in steps_of(verdicts):
         verdict = verdicts.get(type_)
         if verdict is None or not verdict.ok:
             return "Degraded" if was_ready else _PHASE_OF_STEP[type_]

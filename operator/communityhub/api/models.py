@@ -374,8 +374,8 @@ class Auth(ApiModel):
     pass_tokens: bool = Field(
         default=False, description="Put the user's access token from the identity provider into their server's "
                                    "environment (ACCESS_TOKEN; GITHUB_TOKEN too for GitHub), so notebooks can call "
-                                   "that provider's API. The hub encrypts it at rest with a key the operator makes "
-                                   "in the hub's namespace.")
+                                   "that provider's API. The hub encrypts it at rest with the key the chart "
+                                   "generates into its Secret in the hub's namespace.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
@@ -619,6 +619,28 @@ class ObjectStorage(ApiModel):
     )
 
 
+class DaskSize(ApiModel):
+    cores: float = Field(gt=0, le=64, description="CPU cores (request and limit).")
+    memory: str = Field(pattern=MEMORY_QUANTITY, max_length=20, description="Memory (request and limit), e.g. 4Gi.")
+
+
+class Dask(ApiModel):
+    """A Dask Gateway beside the hub: its users start Dask clusters from their notebooks
+    (``dask_gateway.Gateway()`` with no arguments), authenticated through the hub."""
+
+    enabled: bool = Field(default=True, description="Run the gateway; false removes it and its clusters.")
+    worker: DaskSize = Field(default_factory=lambda: DaskSize(cores=1, memory="4Gi"),
+                             description="Each worker's size; within the archetype's largest server.")
+    scheduler: DaskSize = Field(default_factory=lambda: DaskSize(cores=1, memory="2Gi"),
+                                description="Each cluster's scheduler's size; within the archetype's largest server.")
+    max_cores_per_cluster: float = Field(default=20, gt=0, le=2048,
+                                         description="Most cores one user's cluster may use, its workers together.")
+    max_memory_per_cluster: str = Field(default="80Gi", pattern=MEMORY_QUANTITY, max_length=20,
+                                        description="Most memory one user's cluster may use.")
+    idle_timeout_minutes: int = Field(default=30, ge=0, le=10080,
+                                      description="A cluster idle this long is shut down (0: never).")
+
+
 class Lifecycle(ApiModel):
     """Dates the operator watches: the contract's end, inactivity, a time-boxed window, and decommissioning."""
 
@@ -653,6 +675,7 @@ class CommunityHubSpec(ApiModel):
     lifecycle: Lifecycle = Field(default_factory=Lifecycle,
                                  description="Contract end, inactivity, time-boxed window and decommissioning.")
     storage: ObjectStorage = Field(default_factory=ObjectStorage, description="Object storage for the hub's users.")
+    dask: Dask | None = Field(default=None, description="A Dask Gateway for the hub's users (daskhubs).")
     hub_class_name: str | None = Field(
         default=None, pattern=DNS_NAME, max_length=253,
         description="The HubClass (the provider's platform layer: chart, base values, catalogs, what tenants may "
@@ -670,8 +693,9 @@ class CommunityHubSpec(ApiModel):
 
 
 # ------------------------------------------------------------------------------------- status
-ConditionType = Literal["ClusterReady", "HubReady", "SSOReady", "EnvironmentReady", "Ready", "Delivered",
-                        "UsageReported", "CostReported", "WithinBudget", "ContractActive", "UsersActive", "InWindow"]
+ConditionType = Literal["ClusterReady", "HubReady", "SSOReady", "EnvironmentReady", "DaskReady", "Ready",
+                        "Delivered", "UsageReported", "CostReported", "WithinBudget", "ContractActive", "UsersActive",
+                        "InWindow"]
 Phase = Literal["Pending", "Scheduled", "ProvisioningCluster", "DeployingHub", "ConfiguringSSO",
                 "ConfiguringEnvironment", "Available", "Degraded", "ScaledDown", "Deleting"]
 
@@ -780,6 +804,11 @@ class BucketsStatus(ApiModel):
                                        description="Labels the users' pods carry for that identity (Azure).")
 
 
+class DaskStatus(ApiModel):
+    release: str = Field(description="The hub's Dask Gateway release, in the hub's namespace.")
+    values_hash: str = Field(description="Hash of the values it was installed with; helm runs when they change.")
+
+
 class CommunityHubStatus(ApiModel):
     observed_generation: int | None = Field(default=None, description="Last .metadata.generation acted on.")
     phase: Phase | None = Field(default=None, description="A summary for humans; conditions are the contract.")
@@ -796,6 +825,7 @@ class CommunityHubStatus(ApiModel):
     estimate: EstimateStatus | None = Field(default=None, description="Expected monthly cost of a dedicated hub.")
     decommission: DecommissionStatus | None = Field(default=None, description="What the deletion keeps.")
     buckets: BucketsStatus | None = Field(default=None, description="The hub's buckets (spec.storage.buckets).")
+    dask: DaskStatus | None = Field(default=None, description="The hub's Dask Gateway (spec.dask).")
 
 
 class CommunityHub(ApiModel):
@@ -971,6 +1001,7 @@ class TierRules(ApiModel):
     own_images: bool = Field(default=True, description="Whether profiles may name images outside the catalog.")
     unlisted_image: bool = Field(default=True, description="Whether profiles may offer users a free image choice.")
     max_profiles: int | None = Field(default=None, ge=1, le=30, description="Most profiles a hub may offer.")
+    dask: bool = Field(default=True, description="Whether its hubs may run a Dask Gateway (spec.dask).")
 
 
 class Tiers(ApiModel):

@@ -84,6 +84,11 @@ class HubNames:
         return f"lock-{self.state_secret}"
 
     @property
+    def dask_release(self) -> str:
+        """The hub's Dask Gateway release, beside its JupyterHub release (within Helm's 53 characters)."""
+        return f"{self.release[:48].rstrip('-')}-dask"
+
+    @property
     def buckets_state_suffix(self) -> str:
         """The buckets' own Terraform state (a shared hub has no cluster state; a dedicated one keeps them apart)."""
         return f"{self.state_suffix[:SLUG_MAX]}-buckets"

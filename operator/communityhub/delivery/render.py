@@ -10,7 +10,7 @@ import copy
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -54,9 +54,10 @@ AUTHENTICATORS = {
     "google": ("google", "GoogleOAuthenticator"),
     "temporary": ("tmp", "TmpAuthenticator"),  # jupyterhub-tmpauthenticator, in the chart's hub image
 }
-#: The Secret (in the hub's namespace) with the key JupyterHub encrypts auth state with (auth.passTokens).
-CRYPT_SECRET_NAME = "hub-auth-state-key"
-CRYPT_KEY = "key"
+#: Where the key JupyterHub encrypts auth state with (auth.passTokens) lives: the chart generates it once into its
+#: hub Secret, in the hub's namespace, and keeps it across upgrades (CryptKeeper.keys).
+CRYPT_SECRET_NAME = "hub"
+CRYPT_KEY = "hub.config.CryptKeeper.keys"
 
 
 def pass_tokens_config(spec: CommunityHubSpec) -> str | None:
@@ -213,29 +214,14 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
             "scope": list(oidc.scopes),
             "login_service": oidc.issuer.removeprefix("https://").rstrip("/"),
         })
-        if oidc.allowed_groups or oidc.admin_groups:
-            config["manage_groups"] = True  # oauthenticator 17: group rules need managed groups
-            config["auth_state_groups_key"] = f"oauth_user.{oidc.groups_claim}"
-        if oidc.allowed_groups:
-            config["allowed_groups"] = list(oidc.allowed_groups)
-        elif not auth.allowed_users:
-            config["allow_all"] = True
-        if oidc.admin_groups:
-            config["admin_groups"] = list(oidc.admin_groups)
+        _group_rules(config, oidc.groups_claim if oidc.allowed_groups or oidc.admin_groups else None,
+                     oidc.allowed_groups, oidc.admin_groups, auth.allowed_users)
     elif auth.provider == "oauth2" and auth.oauth2:
         oauth2 = auth.oauth2
         config = {"authorize_url": oauth2.authorize_url, "token_url": oauth2.token_url,
                   "userdata_url": oauth2.userdata_url, "username_claim": oauth2.username_key,
                   "scope": list(oauth2.scopes), "login_service": oauth2.login_service}
-        if oauth2.groups_key:
-            config["manage_groups"] = True
-            config["auth_state_groups_key"] = f"oauth_user.{oauth2.groups_key}"
-        if oauth2.allowed_groups:
-            config["allowed_groups"] = list(oauth2.allowed_groups)
-        elif not auth.allowed_users:
-            config["allow_all"] = True
-        if oauth2.admin_groups:
-            config["admin_groups"] = list(oauth2.admin_groups)
+        _group_rules(config, oauth2.groups_key, oauth2.allowed_groups, oauth2.admin_groups, auth.allowed_users)
     elif auth.provider == "google" and auth.google:
         # Only the hosted domains' users get past oauthenticator's `hd` check; among them, everyone.
         config = {"hosted_domain": list(auth.google.hosted_domains)}
@@ -246,6 +232,22 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
     else:  # the CRD's CEL rules make this unreachable for admitted objects
         raise ValueError(f"auth.{auth.provider} settings are missing")
     return config
+
+
+def _group_rules(config: dict[str, Any], groups_key: str | None, allowed: Sequence[str], admins: Sequence[str],
+                 allowed_users: Sequence[str]) -> None:
+    """GenericOAuthenticator's group rules: groups managed from the user data's key (oauthenticator 17: group
+    rules need managed groups), who is let in (the groups, else everyone the provider authenticates unless
+    users are named), and who is admin."""
+    if groups_key:
+        config["manage_groups"] = True
+        config["auth_state_groups_key"] = f"oauth_user.{groups_key}"
+    if allowed:
+        config["allowed_groups"] = list(allowed)
+    elif not allowed_users:
+        config["allow_all"] = True
+    if admins:
+        config["admin_groups"] = list(admins)
 
 
 def spec_uses_groups(spec: CommunityHubSpec) -> bool:
@@ -617,7 +619,6 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
             "secret_name": OAUTH_SECRET_NAME if oauth else None,
             "groups": github_groups_config(spec, authenticator),
             "pass_tokens": pass_tokens_config(spec),
-            "crypt_secret": CRYPT_SECRET_NAME, "crypt_key": CRYPT_KEY,
         },
         environment={"image_name": image_name, "image_tag": image_tag, "profile_list": profile_list(spec, catalog),
                      "resources": server_resources(spec), "storage": storage(spec)},

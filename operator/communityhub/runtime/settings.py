@@ -30,6 +30,12 @@ class Settings(BaseModel):
     chart_repository: str = "https://hub.jupyter.org/helm-chart/"
     chart_name: str = "jupyterhub"
     chart_version: str = "4.4.0"
+    #: The Dask Gateway chart of daskhubs (spec.dask), the same way; its CRDs and controller are the provider's,
+    #: installed once per cluster in dask_controller_namespace (docs/operations.md).
+    dask_chart_repository: str = "https://helm.dask.org"
+    dask_chart_name: str = "dask-gateway"
+    dask_chart_version: str = "2026.3.0"
+    dask_controller_namespace: str = "dask-gateway-system"
     helm: str = "helm"
     helm_timeout_seconds: float = Field(default=600, gt=0)
     #: At most this many helm processes at once (every hub, every cluster).

@@ -83,6 +83,8 @@ class HubContext:
     #: A dedicated hub's cost estimate (status.estimate), once the cluster step priced it.
     estimate: dict[str, Any] | None = None
     delivered_at: str | None = None
+    #: The hub's Dask Gateway release (status.dask) once the Dask step ran; {} removes the status field.
+    dask: dict[str, Any] | None = None
     #: The hub's buckets (status.buckets) once the buckets step ran; {} removes the status field.
     buckets: dict[str, Any] | None = None
     #: What the deletion keeps (status.decommission), once recorded.

@@ -25,7 +25,7 @@ from communityhub.adapters.helm import IN_PROGRESS, HelmError, Release, kubeconf
 from communityhub.api import conditions
 from communityhub.api.conditions import Verdict
 from communityhub.api.models import CommunityHubSpec
-from communityhub.delivery import bucket_inputs, policy, render
+from communityhub.delivery import bucket_inputs, dask, policy, render
 from communityhub.delivery.diagnosis import Cause, rollout_cause
 from communityhub.runtime import metrics
 from communityhub.runtime.settings import Settings
@@ -97,9 +97,10 @@ def desired_values(ctx: HubContext) -> dict[str, Any]:
                            fleet_values=dict((ctx.rollout_target or {}).get("values") or {}),
                            class_values=ctx.hub_class.spec.values if ctx.hub_class.spec is not None else None,
                            catalog=ctx.hub_class.spec)
-    bucket_values = bucket_inputs.user_values(buckets_status(ctx), ctx.names.user_service_account)
-    if bucket_values:
-        values = render.deep_merge(values, bucket_values)
+    for extra in (bucket_inputs.user_values(buckets_status(ctx), ctx.names.user_service_account),
+                  dask.hub_values(ctx.spec, ctx.names.dask_release)):
+        if extra:
+            values = render.deep_merge(values, extra)
     checksum = oauth_checksum(ctx)
     if checksum:
         values = render.deep_merge(
@@ -142,24 +143,15 @@ def carrying(release: dict[str, Any], rollout: str | None) -> dict[str, Any]:
 
 async def usage_token(client: AsyncClient, hub_namespace: str) -> bytes | None:
     """The token of the hub's usage service, kept only in the hub's namespace (it goes with it)."""
-    return await _random_secret(client, render.USAGE_TOKEN_SECRET_NAME, render.USAGE_TOKEN_KEY, hub_namespace)
-
-
-async def _random_secret(client: AsyncClient, name: str, key: str, hub_namespace: str) -> bytes | None:
-    data = await kube.read_secret(client, name, hub_namespace)
-    return (data or {}).get(key) or None
-
-
-async def ensure_random_secret(client: AsyncClient, name: str, key: str, hub_namespace: str,
-                               labels: dict[str, str]) -> None:
-    """Made once, in the hub's namespace (it goes with it): the operator writes nothing into the CommunityHub's
-    namespace, and the value is never read back into anything the operator reports."""
-    if await _random_secret(client, name, key, hub_namespace) is None:
-        await kube.ensure_secret(client, name, hub_namespace, {key: secrets.token_hex(32).encode()}, labels)
+    data = await kube.read_secret(client, render.USAGE_TOKEN_SECRET_NAME, hub_namespace)
+    return (data or {}).get(render.USAGE_TOKEN_KEY) or None
 
 
 async def ensure_usage_token(client: AsyncClient, hub_namespace: str, labels: dict[str, str]) -> None:
-    await ensure_random_secret(client, render.USAGE_TOKEN_SECRET_NAME, render.USAGE_TOKEN_KEY, hub_namespace, labels)
+    """Made once, in the hub's namespace: the operator writes nothing into the CommunityHub's namespace."""
+    if await usage_token(client, hub_namespace) is None:
+        await kube.ensure_secret(client, render.USAGE_TOKEN_SECRET_NAME, hub_namespace,
+                                 {render.USAGE_TOKEN_KEY: secrets.token_hex(32).encode()}, labels)
 
 
 async def deployment_health(ctx: HubContext, target: Target) -> list[dict[str, Any]]:
@@ -375,8 +367,6 @@ async def deploy(ctx: HubContext) -> Verdict:
         if ctx.oauth_client:
             await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
         await ensure_usage_token(client, target.namespace, labels)
-        if ctx.spec.auth.pass_tokens:  # the key the hub encrypts the users' tokens with
-            await ensure_random_secret(client, render.CRYPT_SECRET_NAME, render.CRYPT_KEY, target.namespace, labels)
         stored = buckets_status(ctx)
         if stored.get("buckets"):
             # The users' ServiceAccount, which the buckets' cloud identity trusts (its annotations say which).
