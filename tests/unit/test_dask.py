@@ -114,3 +114,29 @@ def test_essential_hubs_get_no_gateway_unless_their_class_says_so_and_sizes_stay
     assert refused is not None and refused.reason == "DaskExceedsLimits" and "education" in refused.message
     assert refusal(base_spec(**DASKHUB)) is None
     assert refusal(base_spec()) is None  # no gateway asked: nothing to refuse
+
+
+def test_the_workers_the_controller_makes_in_the_hubs_namespace_are_the_hubs_cost() -> None:
+    """The controller creates a cluster's scheduler and workers in its DaskCluster's namespace, the hub's (the
+    gateway's backend namespace): metering, which splits a node by its pods' namespaces, bills them to the hub."""
+    from communityhub.money import cost
+
+    assert dask.gateway_values(base_spec(**DASKHUB), DERIVED.namespace, DERIVED.dask_release)["gateway"]["backend"][
+        "namespace"] == DERIVED.namespace
+    node = cost.node_from({"metadata": {"name": "n", "labels": {cost.REGION_LABEL: "us-central1",
+                                                               cost.INSTANCE_TYPE_LABEL: "n2-highmem-4"}},
+                           "spec": {"providerID": "gce://p/us-central1-b/n"},
+                           "status": {"allocatable": {"cpu": "4", "memory": "32Gi"}}}, "gcp")
+    owners = {DERIVED.namespace: "team/pangeo", "hub-other": "team/other"}
+
+    def pod(namespace: str, component: str) -> Any:
+        return cost.pod_from({"metadata": {"namespace": namespace,
+                                           "labels": {"app.kubernetes.io/component": component}},
+                              "spec": {"nodeName": "n", "containers": [
+                                  {"resources": {"requests": {"cpu": "1", "memory": "8Gi"}}}]},
+                              "status": {"phase": "Running"}}, owners)
+
+    pods = [pod(DERIVED.namespace, "dask-worker"), pod(DERIVED.namespace, "dask-worker"),
+            pod("hub-other", "singleuser-server")]
+    rates, unpriced = cost.rates([node], pods, cost.catalog())
+    assert not unpriced and rates["team/pangeo"] == pytest.approx(2 * rates["team/other"])
