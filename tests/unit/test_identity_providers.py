@@ -193,3 +193,19 @@ def test_the_new_providers_fit_the_real_charts_schema() -> None:
         values = render.deep_merge(defaults, render.values("hubs", "lab", spec, catalog=STAFF))
         assert [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(values)] == []
 
+
+
+def test_cilogon_groups_become_the_hubs_where_admins_or_profiles_read_them() -> None:
+    auth = {"provider": "cilogon", "clientSecretRef": {"name": "s"}, "cilogon": {
+        "allowedIdps": [{"entityId": "urn:mace:incommon:ucsd.edu", "usernameClaim": "eppn"}],
+        "adminGroups": ["ucsd-hub-admins"]}}
+    config = render.values("hubs", "lab", base_spec(auth=auth))["hub"]["config"]["CILogonOAuthenticator"]
+    authenticator = authenticator_class("cilogon")(config=Config({"CILogonOAuthenticator": config}))
+    assert authenticator.manage_groups and authenticator.admin_groups == {"ucsd-hub-admins"}
+    state = {"cilogon_user": {"isMemberOf": ["ucsd-hub-admins", "ucsd-students"]}}
+    assert asyncio.run(authenticator.get_user_groups(state)) == {"ucsd-hub-admins", "ucsd-students"}
+    model = {"name": "ada", "admin": None, "auth_state": state}
+    assert asyncio.run(authenticator._apply_managed_groups(model))["admin"] is True
+    plain = {**auth, "cilogon": {"allowedIdps": auth["cilogon"]["allowedIdps"]}}  # type: ignore[index]
+    assert "manage_groups" not in render.values("hubs", "lab", base_spec(auth=plain))["hub"]["config"][
+        "CILogonOAuthenticator"], "no group read: none managed (the values of hubs before stay as they were)"

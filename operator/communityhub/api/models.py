@@ -293,6 +293,11 @@ class CILogonIdp(ApiModel):
 class CILogonAuth(ApiModel):
     allowed_idps: list[CILogonIdp] = Field(min_length=1, max_length=50,
                                            description="Identity providers allowed to log in.")
+    groups_claim: str = Field(default="isMemberOf", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
+                              description="Claim of CILogon's user info that lists the user's groups (CILogon's "
+                                          "isMemberOf, where the identity provider releases it).")
+    admin_groups: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=100, description="Groups (in groupsClaim) whose members are hub admins.")
 
 
 class OIDCAuth(ApiModel):

@@ -204,6 +204,12 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
                 entry["allow_all"] = True
             idps[idp.entity_id] = entry
         config = {"allowed_idps": idps, "scope": ["openid", "email", "org.cilogon.userinfo"]}
+        if auth.cilogon.admin_groups or spec_uses_groups(spec):
+            # The groups CILogon releases become the hub's (admin groups, profiles' allowedGroups).
+            config.update({"manage_groups": True,
+                           "auth_state_groups_key": f"cilogon_user.{auth.cilogon.groups_claim}"})
+        if auth.cilogon.admin_groups:
+            config["admin_groups"] = list(auth.cilogon.admin_groups)
     elif auth.provider == "oidc" and auth.oidc:
         oidc = auth.oidc
         if not oidc_endpoints:
