@@ -8,7 +8,8 @@ per hub and the whole fleet's, API requests per hub by verb (the operator's, fro
 included), the operator's peak resident memory and CPU seconds (its own, and its helm/terraform
 children's apart), and the writes during an idle period of ``--idle-passes`` resync passes.
 ``--deploy-loop M`` also deploys M releases of the same chart and values one after another with
-``helm upgrade --install --wait``, as a deploy command run from CI does, then a fleet-wide bump (every hub's
+``helm upgrade --install --wait``, as a deploy command run from CI does (``--parallel P``: P at once, as a CI
+matrix or ``xargs -P`` does; repeat it for several), then a fleet-wide bump (every hub's
 image to a new tag) both ways: for the N equal to M, all manifests re-applied at once until every hub is Ready
 on its new generation, against M ``helm upgrade --wait`` in a row. It prints both ratios.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import concurrent.futures
 import datetime as dt
 import json
 import math
@@ -280,38 +282,45 @@ def _epoch(rfc3339: str) -> float:
     return dt.datetime.fromisoformat(rfc3339).timestamp()
 
 
-def deploy_loop(m: int, audit_reads: bool = True) -> dict[str, Any]:
-    """The same chart and values, release after release, as `helm upgrade --install --wait` from CI."""
+def deploy_loop(m: int, audit_reads: bool = True, parallel: int = 1) -> dict[str, Any]:
+    """The same chart and values as `helm upgrade --install --wait` from CI: release after release, or
+    ``parallel`` at once (a CI matrix, ``xargs -P 8``). CPU: helm's (its processes, reaped) and the control
+    plane's, over the loop."""
     # The control plane exactly as the operator's run had it.
     os.environ.update({"CHUB_LOCAL_CORE_NODES": str(core_nodes(m)),
                        "CHUB_LOCAL_AUDIT_READS": "1" if audit_reads else "0",
                        "CHUB_LOCAL_APISERVER_INFLIGHT": str(max(400, m))})
-    plane = ControlPlane("fleet-loop")
+    plane = ControlPlane(f"fleet-loop-{parallel}")
     plane.down()
     kubeconfig = plane.up(timeout=300)
     helm = binaries.ensure(["helm"])["helm"]
     chart = charts.jupyterhub_chart()
     workdir = Path(tempfile.mkdtemp(prefix="fleet-loop-"))
 
+    def deploy(i: int, image: str | None) -> None:
+        name = f"hub{i:04d}"
+        spec = CommunityHubSpec.model_validate(example_spec(image))
+        values = render.values(f"fleet-{i % TENANTS}", name, spec, None, OPERATOR_NAMESPACE, name)
+        values_file = workdir / f"{name}.yaml"
+        values_file.write_text(values_yaml(values))
+        subprocess.run([str(helm), "--kubeconfig", str(kubeconfig), "upgrade", "--install", name,
+                        str(chart.archive), "--namespace", f"loop-{name}", "--create-namespace",
+                        "--values", str(values_file), "--wait", "--timeout", "300s"],
+                       check=True, capture_output=True)
+
     def loop(image: str | None) -> dict[str, Any]:
         started, plane_from = time.time(), plane_cpu(plane)
         helm_from = resource.getrusage(resource.RUSAGE_CHILDREN)
-        for i in range(m):
-            name = f"hub{i:04d}"
-            spec = CommunityHubSpec.model_validate(example_spec(image))
-            values = render.values(f"fleet-{i % TENANTS}", name, spec, None, OPERATOR_NAMESPACE, name)
-            (workdir / "values.yaml").write_text(values_yaml(values))
-            subprocess.run([str(helm), "--kubeconfig", str(kubeconfig), "upgrade", "--install", name,
-                            str(chart.archive), "--namespace", f"loop-{name}", "--create-namespace",
-                            "--values", str(workdir / "values.yaml"), "--wait", "--timeout", "300s"],
-                           check=True, capture_output=True)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+            for done in pool.map(lambda i: deploy(i, image), range(m)):
+                assert done is None
         helm_to = resource.getrusage(resource.RUSAGE_CHILDREN)
         return {"seconds": round(time.time() - started, 1),
                 "helm_cpu_s": round(helm_to.ru_utime + helm_to.ru_stime - helm_from.ru_utime - helm_from.ru_stime, 1),
                 "control_plane_cpu_s": {k: round(v - plane_from.get(k, 0.0), 1) for k, v in plane_cpu(plane).items()}}
 
     try:
-        return {"releases": m, "install": loop(None), "bump": loop(BUMPED_IMAGE)}
+        return {"releases": m, "parallel": parallel, "install": loop(None), "bump": loop(BUMPED_IMAGE)}
     finally:
         plane.down()
 
@@ -320,6 +329,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hubs", type=int, action="append", help="fleet sizes (repeat); default 100")
     parser.add_argument("--deploy-loop", type=int, default=0, help="also deploy this many releases in a loop")
+    parser.add_argument("--parallel", type=int, action="append",
+                        help="deploy loops at this many releases at once (repeat; default 1, the sequential loop)")
     parser.add_argument("--idle-passes", type=int, default=3)
     parser.add_argument("--resync", type=float, default=20, help="the operator's CHUB_RESYNC_SECONDS")
     parser.add_argument("--no-audit-reads", dest="audit_reads", action="store_false",
@@ -334,14 +345,18 @@ def main() -> None:
                          audit_reads=args.audit_reads)
         results.append(result)
         print(json.dumps(result), flush=True)
-    if args.deploy_loop:
-        loop = deploy_loop(args.deploy_loop, args.audit_reads)
+    for parallel in (args.parallel or [1]) if args.deploy_loop else []:
+        loop = deploy_loop(args.deploy_loop, args.audit_reads, parallel)
         print(json.dumps({"deploy_loop": loop}), flush=True)
         same = next((r for r in results if r["hubs"] == args.deploy_loop and r["fleet_ready_seconds"]), None)
         if same:
             install, bump = loop["install"]["seconds"], loop["bump"]["seconds"]
+            per_hub = loop["install"]["helm_cpu_s"] / args.deploy_loop
+            operator_per_hub = (same["cpu_s"] + same["children_cpu_s"]) / args.deploy_loop
             print(f"deploy of {args.deploy_loop} hubs: operator {same['fleet_ready_seconds']:.0f}s, deploy loop "
-                  f"{install:.0f}s: {install / same['fleet_ready_seconds']:.1f}x")
+                  f"({parallel} at once) {install:.0f}s: the operator {install / same['fleet_ready_seconds']:.2f}x "
+                  f"as fast; CPU per hub: the operator and its helm {operator_per_hub:.2f}s, the loop's helm "
+                  f"{per_hub:.2f}s")
             if same.get("bump_seconds"):
                 print(f"fleet-wide bump: operator {same['bump_seconds']:.0f}s, deploy loop "
                       f"{bump:.0f}s: {bump / same['bump_seconds']:.1f}x")
