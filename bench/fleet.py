@@ -246,6 +246,11 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
         plane_used = {name: round(cpu - plane_from.get(name, 0.0), 1) for name, cpu in plane_cpu(plane).items()}
         entries = audit_entries(plane.audit_log, mark, OPERATOR_USER)
         verbs = collections.Counter(e["verb"] for e in entries)
+        # Where the API server's work per hub goes: verb and resource (subresource), the most frequent first.
+        kinds = collections.Counter(
+            f"{e['verb']} {(e.get('objectRef') or {}).get('resource', '?')}"
+            + (f"/{e['objectRef']['subresource']}" if (e.get("objectRef") or {}).get("subresource") else "")
+            for e in entries)
         # Idle: every hub Ready, nothing changes; at least idle_passes resync passes over each hub.
         time.sleep(5)
         idle_mark = plane.audit_log.stat().st_size
@@ -263,6 +268,7 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
             "p50": statistics.median(to_ready) if to_ready else None,
             "p95": percentile(to_ready, 0.95) if to_ready else None,
             "requests_per_hub": {verb: round(count / n, 2) for verb, count in sorted(verbs.items())},
+            "requests_per_hub_by_resource": {k: round(c / n, 2) for k, c in kinds.most_common(25)},
             **{k: round(v, 1) for k, v in delivery.items()},
             "control_plane_cpu_s": plane_used,
             "idle_writes": len(idle_writes), "idle_seconds": resync * idle_passes + 5,
