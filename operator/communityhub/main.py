@@ -37,7 +37,7 @@ from communityhub.runtime import clock, leader, logs, metrics
 from communityhub.runtime.settings import Settings
 from communityhub.steps import delivered, meter, notify
 from communityhub.steps import rollout as rollout_controller
-from communityhub.steps.cluster import SHARED_CLUSTER_LABEL
+from communityhub.steps.cluster import SHARED_CLUSTER_LABEL, SharedCluster
 from communityhub.steps.context import HubContext, first, indexed
 from communityhub.steps.dedicated import KUBECONFIG_LABEL, decode_kubeconfig
 
@@ -80,26 +80,21 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Kubeconfigs from Secrets of the operator's own namespace, watched there only (no cluster-wide Secret rights).
     log = logs.hub_logger(SETTINGS.namespace, "secret-index")
     memo.shared_clusters = SecretIndex(SETTINGS.namespace, {SHARED_CLUSTER_LABEL: exists()}, _shared_cluster, log)
-    memo.shared_locations = SecretIndex(SETTINGS.namespace, {SHARED_CLUSTER_LABEL: exists()}, _shared_location, log)
     memo.dedicated_kubeconfigs = SecretIndex(SETTINGS.namespace, {KUBECONFIG_LABEL: "true"}, _dedicated, log)
     memo.watches = [asyncio.create_task(index.run(memo.clusters.get(None)))
-                    for index in (memo.shared_clusters, memo.shared_locations, memo.dedicated_kubeconfigs)]
+                    for index in (memo.shared_clusters, memo.dedicated_kubeconfigs)]
     if SETTINGS.metrics_port:
         start_http_server(SETTINGS.metrics_port)
 
 
-def _shared_cluster(secret: dict[str, Any]) -> tuple[str, str] | None:
-    """Shared cluster name -> its kubeconfig."""
+def _shared_cluster(secret: dict[str, Any]) -> tuple[str, SharedCluster] | None:
+    """Shared cluster name -> its kubeconfig, and where it runs (the registration's other keys, for buckets)."""
     kubeconfig = decode_kubeconfig(secret)
-    return (secret["metadata"]["labels"][SHARED_CLUSTER_LABEL], kubeconfig) if kubeconfig else None
-
-
-def _shared_location(secret: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    """Shared cluster name -> where it runs (the registration's keys besides the kubeconfig), for buckets."""
+    if not kubeconfig:
+        return None
     data = secret.get("data") or {}
-    keys = ("cloud", "region", "project", "clusterName", "resourceGroup")
-    return (secret["metadata"]["labels"][SHARED_CLUSTER_LABEL],
-            {key: base64.b64decode(data[key]).decode() for key in keys if key in data})
+    location = {key: base64.b64decode(data[key]).decode() for key in SharedCluster.LOCATION_KEYS if key in data}
+    return secret["metadata"]["labels"][SHARED_CLUSTER_LABEL], SharedCluster(kubeconfig, location)
 
 
 def _dedicated(secret: dict[str, Any]) -> tuple[str, str] | None:
@@ -129,7 +124,7 @@ def hub_classes(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
 
 async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index, fleet_rollouts: kopf.Index,
                    hub_classes: kopf.Index, **_: Any) -> HubContext:
-    for index in (memo.shared_clusters, memo.shared_locations, memo.dedicated_kubeconfigs):  # listed once at start
+    for index in (memo.shared_clusters, memo.dedicated_kubeconfigs):  # listed once at start
         await asyncio.wait_for(index.ready.wait(), timeout=60)
     hub = models.CommunityHub.model_validate(dict(body))
     meta = body.metadata
@@ -149,7 +144,6 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
         spec=hub.spec, status=status, settings=memo.settings, helm=memo.helm,
         names=names.resolve(str(meta.namespace), str(meta.name), status),
         clusters=memo.clusters, deployments=hub_deployments, shared_clusters=memo.shared_clusters.data,
-        shared_locations=memo.shared_locations.data,
         dedicated_kubeconfigs=memo.dedicated_kubeconfigs.data, discovery=memo.discovery,
         annotations=dict(meta.annotations or {}), uid=str(meta.get("uid") or ""),
         log=logs.hub_logger(str(meta.namespace), str(meta.name)),

@@ -97,9 +97,10 @@ def test_placement_on_local_and_known_and_unknown_shared_clusters() -> None:
     target, verdict = cluster.resolve(context({"type": "shared", "sharedCluster": "local"}))
     assert verdict.ok and target is not None and target.kubeconfig is None
     assert target.namespace == names.derive("hubs", "lab").namespace
-    target, verdict = cluster.resolve(context({"type": "shared", "sharedCluster": "eu"}, {"eu": ["kubeconfig-text"]}))
+    eu = {"eu": [cluster.SharedCluster("kubeconfig-text")]}
+    target, verdict = cluster.resolve(context({"type": "shared", "sharedCluster": "eu"}, eu))
     assert verdict.ok and target is not None and target.kubeconfig == "kubeconfig-text"
-    target, verdict = cluster.resolve(context({"type": "shared", "sharedCluster": "us"}, {"eu": ["x"]}))
+    target, verdict = cluster.resolve(context({"type": "shared", "sharedCluster": "us"}, eu))
     assert target is None and verdict.reason == "SharedClusterNotFound"
     assert "known: eu, local" in verdict.message and "hubs.2i2c.org/shared-cluster=us" in verdict.message
 

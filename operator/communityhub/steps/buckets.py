@@ -21,20 +21,22 @@ from communityhub.adapters.terraform import ProvidersUnavailable, StateLocked, T
 from communityhub.api.conditions import Verdict
 from communityhub.delivery import bucket_inputs
 from communityhub.steps import terraform_run
+from communityhub.steps.cluster import LOCAL
 from communityhub.steps.context import HubContext, indexed
 
 
 def _location(ctx: HubContext) -> bucket_inputs.Location | Verdict:
     shared = None
+    shared_name = ctx.spec.placement.shared_cluster or LOCAL
     if ctx.spec.placement.type != "dedicated":
-        name = ctx.spec.placement.shared_cluster or "local"
-        shared = ctx.settings.own_cluster_location() if name == "local" else indexed(ctx.shared_locations, name)
+        registered = indexed(ctx.shared_clusters, shared_name)
+        shared = ctx.settings.own_cluster_location() if shared_name == LOCAL else \
+            registered.location if registered is not None else None
     cluster = {"name": ctx.target.cluster} if ctx.target is not None else ctx.status.get("cluster") or {}
     where = bucket_inputs.location(ctx.spec, cluster, shared, ctx.settings.gcp_project, ctx.settings.local_s3_endpoint)
     if where is None:
-        cluster = ctx.spec.placement.shared_cluster or "local"
         return Verdict.false("BucketsUnavailable",
-                             f"shared cluster {cluster} names no cloud for buckets: "
+                             f"shared cluster {shared_name} names no cloud for buckets: "
                              f"give its registration Secret the keys cloud and region (the operator's own cluster: "
                              f"CHUB_OWN_CLUSTER_CLOUD and CHUB_OWN_CLUSTER_REGION)")
     if where.missing:

@@ -48,14 +48,13 @@ class HubContext:
     settings: Settings
     helm: Helm
     clusters: Clusters
-    #: Kopf indexes: (namespace, release) -> Deployment health; shared cluster name -> kubeconfig text.
+    #: Kopf indexes: (namespace, release) -> Deployment health; shared cluster name -> its registration
+    #: (communityhub.steps.cluster.SharedCluster: kubeconfig and location).
     deployments: Mapping[Any, Any]
     shared_clusters: Mapping[Any, Any]
     log: Any
     #: Every name of the hub's objects (namespace, release, Terraform state...): see communityhub.delivery.names.
     names: HubNames
-    #: Shared cluster name -> where it runs ({cloud, region, project, clusterName, resourceGroup}), for buckets.
-    shared_locations: Mapping[Any, Any] = dataclasses.field(default_factory=dict)
     #: Kopf index: (namespace, name) -> kubeconfig of the hub's dedicated cluster.
     dedicated_kubeconfigs: Mapping[Any, Any] = dataclasses.field(default_factory=dict)
     #: Shared across passes (operator memo): OIDC issuer -> (expiry on the monotonic clock, endpoints).
