@@ -9,13 +9,15 @@ import subprocess
 
 import pytest
 
-from communityhub.delivery import render
 from tests.conftest import OperatorProcess
 from tests.support.hubs import create_hub, hub, hub_manifest, hub_ns, ns, released_values, wait_condition, wait_ready
 from tests.support.kube import Cluster, condition
 
 pytestmark = pytest.mark.integration
 
+#: Where the key JupyterHub encrypts auth state with (auth.passTokens) lives: the chart generates it once into its
+#: hub Secret, in the hub's namespace, and keeps it across upgrades (CryptKeeper.keys); the operator renders none.
+CRYPT_SECRET_NAME, CRYPT_KEY = "hub", "hub.config.CryptKeeper.keys"
 NO_HOMES = {"image": "quay.io/example/nb:1", "storage": {"type": "none"}}
 
 
@@ -52,8 +54,8 @@ def test_pass_tokens_encrypts_with_a_key_kept_in_the_hub_namespace(management: C
         "passTokens": True})
     obj = wait_ready(management, "tokens", namespace, timeout=180)
     hub_namespace = hub_ns("team-tokens", "tokens")
-    secret = management.get("secret", render.CRYPT_SECRET_NAME, hub_namespace)
-    key = base64.b64decode(secret["data"][render.CRYPT_KEY]).decode()
+    secret = management.get("secret", CRYPT_SECRET_NAME, hub_namespace)
+    key = base64.b64decode(secret["data"][CRYPT_KEY]).decode()
     assert len(bytes.fromhex(key)) == 32  # 64 hex characters: what JupyterHub's CryptKeeper takes
     values = released_values(management, hub_namespace)
     assert values["hub"]["config"]["Authenticator"]["enable_auth_state"] is True
@@ -61,7 +63,7 @@ def test_pass_tokens_encrypts_with_a_key_kept_in_the_hub_namespace(management: C
     for place, text in (("status", json.dumps(obj)), ("operator log", operator.log()),
                         ("values", json.dumps(values))):
         assert key not in text, f"the encryption key appears in the {place}"
-    assert management.get("secret", render.CRYPT_SECRET_NAME, namespace) is None, "never in the tenant's namespace"
+    assert management.get("secret", CRYPT_SECRET_NAME, namespace) is None, "never in the tenant's namespace"
     management.kubectl("-n", namespace, "delete", "communityhub", "tokens", "--timeout=120s")
 
 

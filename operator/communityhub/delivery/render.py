@@ -54,10 +54,6 @@ AUTHENTICATORS = {
     "google": ("google", "GoogleOAuthenticator"),
     "temporary": ("tmp", "TmpAuthenticator"),  # jupyterhub-tmpauthenticator, in the chart's hub image
 }
-#: Where the key JupyterHub encrypts auth state with (auth.passTokens) lives: the chart generates it once into its
-#: hub Secret, in the hub's namespace, and keeps it across upgrades (CryptKeeper.keys).
-CRYPT_SECRET_NAME = "hub"
-CRYPT_KEY = "hub.config.CryptKeeper.keys"
 
 
 def pass_tokens_config(spec: CommunityHubSpec) -> str | None:
