@@ -48,9 +48,19 @@ def extra_keys_read(folder: Path) -> set[str]:
     return {m for path in folder.glob("*.tf") for m in re.findall(r'var\.extra\["([a-z_]+)"\]', path.read_text())}
 
 
-def root_module() -> dict[str, Any]:
-    parsed = hcl2.loads(cluster_inputs.ROOT_MODULE % {"source": "./m"})
-    return {unquote(k): v for block in parsed["module"] for k, v in block.items()}["cluster"]
+def root_module(text: str = cluster_inputs.ROOT_MODULE, name: str = "cluster") -> dict[str, Any]:
+    """The module block of a root the operator generates."""
+    parsed = hcl2.loads(text % {"source": "./m"})
+    return {unquote(k): v for block in parsed["module"] for k, v in block.items()}[name]
+
+
+def check_variables(module_block: dict[str, Any], folder: Path) -> None:
+    """Every variable the root passes is declared by the module, and every one it requires is passed."""
+    passed = {k for k in module_block if k not in ("source", "__is_block__")}
+    declared = blocks(folder, "variable")
+    assert passed <= set(declared), f"passed but not declared: {passed - set(declared)}"
+    required = {name for name, body in declared.items() if "default" not in body}
+    assert required <= passed, f"required but not passed: {required - passed}"
 
 
 def test_every_cloud_has_its_module() -> None:
@@ -61,11 +71,7 @@ def test_every_cloud_has_its_module() -> None:
 
 @pytest.mark.parametrize("cloud", CLOUDS)
 def test_the_variables_the_operator_passes_are_the_ones_the_module_declares(cloud: str) -> None:
-    passed = {k for k in root_module() if k not in ("source", "__is_block__")}
-    declared = blocks(MODULES / cluster_inputs.MODULES[cloud], "variable")
-    assert passed <= set(declared), f"passed but not declared: {passed - set(declared)}"
-    required = {name for name, body in declared.items() if "default" not in body}
-    assert required <= passed, f"required but not passed: {required - passed}"
+    check_variables(root_module(), MODULES / cluster_inputs.MODULES[cloud])
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)
@@ -163,11 +169,6 @@ def test_the_dumped_root_of_a_local_hub_plans_offline(tmp_path: Path, monkeypatc
 
 
 # ------------------------------------------------------------------- the bucket modules (spec.storage.buckets)
-def buckets_module() -> dict[str, Any]:
-    parsed = hcl2.loads(bucket_inputs.ROOT_MODULE % {"source": "./m"})
-    return {unquote(k): v for block in parsed["module"] for k, v in block.items()}["buckets"]
-
-
 def test_every_cloud_has_its_bucket_module() -> None:
     assert set(bucket_inputs.MODULES) == set(CLOUDS)
     for cloud in CLOUDS:
@@ -177,11 +178,7 @@ def test_every_cloud_has_its_bucket_module() -> None:
 @pytest.mark.parametrize("cloud", CLOUDS)
 def test_a_bucket_module_declares_what_the_operator_passes_and_returns_what_it_reads(cloud: str) -> None:
     folder = MODULES / bucket_inputs.MODULES[cloud]
-    passed = {k for k in buckets_module() if k not in ("source", "__is_block__")}
-    declared = blocks(folder, "variable")
-    assert passed <= set(declared), f"passed but not declared: {passed - set(declared)}"
-    required = {name for name, body in declared.items() if "default" not in body}
-    assert required <= passed, f"required but not passed: {required - passed}"
+    check_variables(root_module(bucket_inputs.ROOT_MODULE, "buckets"), folder)
     assert set(bucket_inputs.OUTPUTS_READ) <= set(blocks(folder, "output"))
     assert extra_keys_read(folder) <= set(bucket_inputs.EXTRA_SOURCES[cloud])
     # A retained bucket is forgotten by name before the destroy (steps.terraform_run.forget): the module's
