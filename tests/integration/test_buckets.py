@@ -83,7 +83,10 @@ def test_dropping_a_bucket_from_the_spec_removes_it_and_its_environment(
                        "-p", json.dumps([{"op": "remove", "path": "/spec/storage"}]))
     wait_for(lambda: "PERSISTENT_BUCKET" not in (released_values(management, derived.namespace)["singleuser"]
                                                  .get("extraEnv") or {}), timeout=120, what="the env to go")
-    obj = wait_ready(management, "dropper", namespace)
+    # The status is written at the end of the pass whose helm run removed the env: wait for it too (the hub
+    # stays Ready throughout, so waiting for Ready alone can read the status from before that write).
+    obj = wait_for(lambda: (o := wait_ready(management, "dropper", namespace)) and "buckets" not in o["status"]
+                   and o, timeout=60, what="status.buckets to go")
     assert "buckets" not in obj["status"]
     assert derived.bucket("work") not in buckets(s3_server)
     management.kubectl("-n", namespace, "delete", "communityhub", "dropper", "--timeout=180s")
