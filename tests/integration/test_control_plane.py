@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from communityhub.adapters.helm import SKIP_INERT_VALIDATION
 from localcluster import charts
 from localcluster.controlplane import ControlPlane, _pid_alive
 from tests.conftest import REPO
@@ -119,6 +120,35 @@ def test_the_real_jupyterhub_chart_with_its_defaults_comes_up(
     subprocess.run([str(helm_bin), "--kubeconfig", str(management.kubeconfig), "uninstall", "plain", "--namespace",
                     "cp-jupyterhub", "--wait"], capture_output=True, check=True)
     management.kubectl("delete", "namespace", "cp-jupyterhub", "--wait=false")
+
+
+def test_helms_openapi_validation_checks_nothing_the_operator_skips(
+        management: Cluster, helm_bin: Path, hub_chart: charts.HubChart) -> None:
+    """Why the operator passes SKIP_INERT_VALIDATION: with helm's OpenAPI validation on, a manifest field the server
+    does not know is not refused by helm (the server supports field validation, so helm skips its own check) but
+    only warned about by the server, exactly as with it off; and the chart's values schema still refuses a wrong
+    value with the flag. If a helm upgrade makes its validation refuse the first release, this test fails."""
+    def install(release: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Each release in a namespace of its own: the chart's object names are fixed."""
+        return subprocess.run([str(helm_bin), "--kubeconfig", str(management.kubeconfig), "upgrade", "--install",
+                               release, str(hub_chart.archive), "--namespace", f"cp-{release}", "--create-namespace",
+                               "--output", "json", "--set", "proxy.service.type=ClusterIP", *args],
+                              capture_output=True, text=True)
+
+    unknown = "hub.extraPodSpec.bogusField=1"  # the chart passes extraPodSpec into the hub's pod spec as it is
+    validated, skipped = install("checked", "--set", unknown), install("unchecked", "--set", unknown,
+                                                                        SKIP_INERT_VALIDATION)
+    for result in (validated, skipped):
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["info"]["status"] == "deployed"
+        assert 'unknown field \\"spec.template.spec.bogusField\\"' in result.stderr  # the server's warning
+    refused = install("refused", "--set-string", "hub.networkPolicy.enabled=maybe", SKIP_INERT_VALIDATION)
+    assert refused.returncode != 0
+    assert "at '/hub/networkPolicy/enabled': got string, want boolean" in refused.stderr
+    for release in ("checked", "unchecked"):
+        subprocess.run([str(helm_bin), "--kubeconfig", str(management.kubeconfig), "uninstall", release,
+                        "--namespace", f"cp-{release}"], capture_output=True, check=True)
+        management.kubectl("delete", "namespace", f"cp-{release}", "--wait=false")
 
 
 def test_rbac_refuses_a_service_account_without_rights(management: Cluster) -> None:
