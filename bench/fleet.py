@@ -24,6 +24,7 @@ import json
 import math
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -198,7 +199,7 @@ def fleet_bump(kubeconfig: Path, n: int, timeout: float) -> float | None:
 
 
 def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet: bool = False,
-            audit_reads: bool = True) -> dict[str, Any]:
+            audit_reads: bool = True, shards: int = 1, memory_profile: bool = False) -> dict[str, Any]:
     core = core_nodes(n)
     os.environ.update({"CHUB_LOCAL_CORE_NODES": str(core), "CHUB_LOCAL_USER_NODES": "2",
                        "CHUB_LOCAL_AUDIT_READS": "1" if audit_reads else "0", "CHUB_LOCAL_AUDIT_MAXSIZE": "0",
@@ -217,13 +218,20 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
            "CHUB_NAMESPACE": OPERATOR_NAMESPACE, "CHUB_HELM": str(binaries.ensure(["helm"])["helm"]),
            "CHUB_RESYNC_SECONDS": str(resync), "CHUB_METER_SECONDS": "0", "CHUB_METRICS_PORT": "0",
            "CHUB_HEALTH_PORT": "0", "CHUB_CHART_CACHE": str(workdir / "charts")}
-    log = workdir / "operator.log"
-    with log.open("wb") as out:
-        operator = subprocess.Popen([sys.executable, "-m", "communityhub"], stdout=out, stderr=subprocess.STDOUT,
-                                    env=env)
+    # One process per shard (communityhub.runtime.sharding), each with its own helm concurrency; one: unsharded.
+    logs = [workdir / f"operator-{shard}.log" for shard in range(shards)]
+    operators = []
+    for shard, log in enumerate(logs):
+        extra = {"CHUB_SHARDS": str(shards), "CHUB_SHARD": str(shard)} if shards > 1 else {}
+        if memory_profile:
+            extra["CHUB_MEMORY_PROFILE"] = str(workdir / f"memory-{shard}.txt")
+        with log.open("wb") as out:
+            operators.append(subprocess.Popen([sys.executable, "-m", "communityhub"], stdout=out,
+                                              stderr=subprocess.STDOUT, env={**env, **extra}))
     try:
-        while "Activity 'startup' succeeded" not in log.read_text(errors="replace"):
-            time.sleep(0.2)
+        for log in logs:
+            while "Activity 'startup' succeeded" not in log.read_text(errors="replace"):
+                time.sleep(0.2)
         docs, hubs = fleet_manifests(n)
         mark = plane.audit_log.stat().st_size
         plane_from = plane_cpu(plane)
@@ -242,7 +250,13 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
                 print(json.dumps({"stalled": not_ready(kubeconfig)}), flush=True)
                 break
         all_ready = time.time()
-        delivery = proc_figures(operator.pid)
+        each = [proc_figures(op.pid) for op in operators]
+        delivery = {"peak_rss_mib": max(f["peak_rss_mib"] for f in each),
+                    "cpu_s": sum(f["cpu_s"] for f in each), "children_cpu_s": sum(f["children_cpu_s"] for f in each)}
+        if memory_profile:
+            for shard, op in enumerate(operators):
+                op.send_signal(signal.SIGUSR1)
+                print(f"memory profile: {workdir / f'memory-{shard}.txt'}", flush=True)
         plane_used = {name: round(cpu - plane_from.get(name, 0.0), 1) for name, cpu in plane_cpu(plane).items()}
         entries = audit_entries(plane.audit_log, mark, OPERATOR_USER)
         verbs = collections.Counter(e["verb"] for e in entries)
@@ -254,12 +268,14 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
         # Idle: every hub Ready, nothing changes; at least idle_passes resync passes over each hub.
         time.sleep(5)
         idle_mark = plane.audit_log.stat().st_size
-        idle_from = proc_figures(operator.pid)["cpu_s"]
+        idle_from = sum(proc_figures(op.pid)["cpu_s"] for op in operators)
         time.sleep(resync * idle_passes + 5)
-        idle_cpu = proc_figures(operator.pid)["cpu_s"] - idle_from
+        idle_cpu = sum(proc_figures(op.pid)["cpu_s"] for op in operators) - idle_from
         idle_writes = [e for e in audit_entries(plane.audit_log, idle_mark, OPERATOR_USER)
                        if e["verb"] in ("create", "update", "patch", "delete")]
         bump = fleet_bump(kubeconfig, n, timeout) if bump_fleet else None
+        shard_of = [item["metadata"].get("labels", {}).get("hubs.2i2c.org/shard", "-") for item in json.loads(
+            kubectl(kubeconfig, "get", "communityhubs", "-A", "-o", "json"))["items"]] if shards > 1 else []
         # Per hub, from its creation to Ready (both whole seconds): the apply of a large fleet takes a while.
         to_ready = [_epoch(ready[h][1]) - _epoch(ready[h][0]) for h in hubs if h in ready]
         return {
@@ -275,12 +291,21 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
             # What one resync pass over one idle hub costs the operator (CPU milliseconds).
             "idle_cpu_ms_per_hub_pass": round(1000 * idle_cpu / (n * (resync * idle_passes + 5)
                                                                   / resync), 2),
-            "helm_runs": log.read_text(errors="replace").count('"event": "helm upgrade"'),
+            "helm_runs": sum(log.read_text(errors="replace").count('"event": "helm upgrade"') for log in logs),
+            # Every process's CPU (the operator, its helm children, the control plane) over the delivery, per hub.
+            "cpu_per_hub_all_s": round((delivery["cpu_s"] + delivery["children_cpu_s"] + sum(plane_used.values()))
+                                       / n, 3),
+            **({"shards": [{"shard": shard, "hubs": shard_of.count(str(shard)),
+                            "helm_runs": log.read_text(errors="replace").count('"event": "helm upgrade"'),
+                            "peak_rss_mib": round(f["peak_rss_mib"], 1), "cpu_s": round(f["cpu_s"], 1),
+                            "helm_cpu_s": round(f["children_cpu_s"], 1)}
+                           for shard, (log, f) in enumerate(zip(logs, each, strict=True))]} if shards > 1 else {}),
             **({"bump_seconds": bump} if bump_fleet else {}),
         }
     finally:
-        operator.terminate()
-        operator.wait()
+        for op in operators:
+            op.terminate()
+            op.wait()
         plane.down()
 
 
@@ -343,12 +368,16 @@ def main() -> None:
                         help="audit writes only: no requests-per-hub figures, but the API server's CPU as in "
                              "production (for the comparison with the deploy loop)")
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--shards", type=int, default=1,
+                        help="run the operator as this many shards (one process each) and report each one's share")
+    parser.add_argument("--memory-profile", action="store_true",
+                        help="tracemalloc in the operator; its largest allocations once all hubs are Ready")
     args = parser.parse_args()
     print(f"hub chart: {charts.jupyterhub_chart().describe()}", flush=True)
     results = []
     for n in args.hubs or [100]:
         result = measure(n, args.idle_passes, args.timeout, args.resync, bump_fleet=n == args.deploy_loop,
-                         audit_reads=args.audit_reads)
+                         audit_reads=args.audit_reads, shards=args.shards, memory_profile=args.memory_profile)
         results.append(result)
         print(json.dumps(result), flush=True)
     for parallel in (args.parallel or [1]) if args.deploy_loop else []:
