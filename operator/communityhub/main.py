@@ -24,7 +24,7 @@ from prometheus_client import start_http_server
 from communityhub import teardown
 from communityhub.adapters import kube
 from communityhub.adapters.helm import Helm
-from communityhub.adapters.kube import Clusters, SecretIndex, deployment_health
+from communityhub.adapters.kube import Clusters, WatchIndex, deployment_health
 from communityhub.api import annotations as ann
 from communityhub.api import conditions, models
 from communityhub.api.conditions import Verdict
@@ -33,15 +33,16 @@ from communityhub.delivery.render import CHART_APP
 from communityhub.fleet import decommission, lifecycle, rollout_plan
 from communityhub.reconcile import failures as reconcile_failures
 from communityhub.reconcile import reconcile
-from communityhub.runtime import clock, leader, logs, metrics
+from communityhub.runtime import clock, leader, logs, metrics, profiling, sharding
 from communityhub.runtime.settings import Settings
-from communityhub.steps import delivered, meter, notify
+from communityhub.steps import delivered, meter, notify, placement
 from communityhub.steps import rollout as rollout_controller
 from communityhub.steps.cluster import SHARED_CLUSTER_LABEL, SharedCluster
 from communityhub.steps.context import HubContext, first, indexed
 from communityhub.steps.dedicated import KUBECONFIG_LABEL, decode_kubeconfig
 
 SETTINGS = Settings.from_env()
+SHARDING = sharding.Sharding(SETTINGS.shard, SETTINGS.shards)
 RESOURCE = (models.GROUP, models.VERSION, models.PLURAL)
 ROLLOUTS = (models.GROUP, models.VERSION, models.ROLLOUT_PLURAL)
 HUB_CLASSES = (models.GROUP, models.VERSION, models.HUB_CLASS_PLURAL)
@@ -57,7 +58,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=PREFIX, key="last-handled-configuration")
-    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.persistence.finalizer = SHARDING.finalizer(PREFIX)
+    if SHARDING.enabled:  # only this shard's hubs are sent, kept and handled (communityhub.runtime.sharding)
+        settings.watching.label_selectors[models.GROUP, models.PLURAL] = SHARDING.selector()
     # Kubernetes Events only for what we post ourselves (condition changes), not for every log line.
     settings.posting.loggers = False
     settings.watching.server_timeout = 300
@@ -77,12 +80,19 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.backoff = {}
     memo.passes = {}  # (namespace, name) -> passes started, so a resync that waited behind another is skipped
     memo.recorded = {}  # (namespace, name) -> the status fields this process last wrote
+    memo.resyncing = {}  # (namespace, name) -> the body its resync daemon holds (see resync)
     # Kubeconfigs from Secrets of the operator's own namespace, watched there only (no cluster-wide Secret rights).
     log = logs.hub_logger(SETTINGS.namespace, "secret-index")
-    memo.shared_clusters = SecretIndex(SETTINGS.namespace, {SHARED_CLUSTER_LABEL: exists()}, _shared_cluster, log)
-    memo.dedicated_kubeconfigs = SecretIndex(SETTINGS.namespace, {KUBECONFIG_LABEL: "true"}, _dedicated, log)
+    memo.shared_clusters = WatchIndex(SETTINGS.namespace, {SHARED_CLUSTER_LABEL: exists()}, _shared_cluster, log)
+    memo.dedicated_kubeconfigs = WatchIndex(SETTINGS.namespace, {KUBECONFIG_LABEL: "true"}, _dedicated, log)
+    # Shard 0 runs the FleetRollouts, which span shards: a fleet-wide view of the hubs, not Kopf's of its own.
+    memo.fleet = WatchIndex(None, {}, _fleet_entry, log, resource=kube.HUB) \
+        if SHARDING.enabled and SHARDING.runs_rollouts() else None
     memo.watches = [asyncio.create_task(index.run(memo.clusters.get(None)))
-                    for index in (memo.shared_clusters, memo.dedicated_kubeconfigs)]
+                    for index in (memo.shared_clusters, memo.dedicated_kubeconfigs, memo.fleet) if index is not None]
+    if SHARDING.enabled:
+        memo.watches.append(asyncio.create_task(placement.run(
+            memo.clusters.get(None), SHARDING, logs.hub_logger(SETTINGS.namespace, f"shard-{SHARDING.me}"))))
     if SETTINGS.metrics_port:
         start_http_server(SETTINGS.metrics_port)
 
@@ -95,6 +105,20 @@ def _shared_cluster(secret: dict[str, Any]) -> tuple[str, SharedCluster] | None:
     data = secret.get("data") or {}
     location = {key: base64.b64decode(data[key]).decode() for key in SharedCluster.LOCATION_KEYS if key in data}
     return secret["metadata"]["labels"][SHARED_CLUSTER_LABEL], SharedCluster(kubeconfig, location)
+
+
+def _fleet_entry(hub: dict[str, Any]) -> tuple[tuple[str, str], dict[str, Any]]:
+    meta = hub["metadata"]
+    return (meta["namespace"], meta["name"]), rollout_controller.index_entry(hub)
+
+
+def _fleet(memo: kopf.Memo, fleet_hubs: kopf.Index) -> Any:
+    """Every hub for the FleetRollouts: Kopf's index, or with shards the fleet-wide view (Kopf's has this shard's)."""
+    return memo.fleet.data if memo.fleet is not None else fleet_hubs
+
+
+def _runs_rollouts(**_: Any) -> bool:
+    return SHARDING.runs_rollouts()
 
 
 def _dedicated(secret: dict[str, Any]) -> tuple[str, str] | None:
@@ -150,7 +174,7 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
     )
 
 
-async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigger: str,
+async def _reconcile(body: kopf.Body, patch: kopf.Patch | None, memo: kopf.Memo, trigger: str,
                      hub_deployments: kopf.Index, fleet_rollouts: kopf.Index, hub_classes: kopf.Index) -> float | None:
     namespace, name = str(body.metadata.namespace), str(body.metadata.name)
     key = (namespace, name)
@@ -173,6 +197,8 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
         memo.passes[key] = memo.passes.get(key, 0) + 1
         # Built only now: with what the pass before this one recorded (see _context).
         ctx = await _context(body, memo, hub_deployments, fleet_rollouts, hub_classes)
+        if not await _taken_over(ctx, memo, list(body.metadata.get("finalizers") or [])):
+            return TAKEOVER_POLL_SECONDS
         try:
             with metrics.RECONCILE_SECONDS.labels(trigger).time():
                 outcome = await reconcile(ctx, retry=failures, email_failures=memo.email_failures.get(key, 0),
@@ -183,6 +209,9 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
             metrics.RECONCILE_ERRORS.labels(trigger).inc()
             await _say_the_operator_failed(memo, body, ctx, err)
             raise  # Kopf logs it with its traceback and retries on its own backoff
+        served_by = SHARDING.me if SHARDING.enabled else None
+        if ctx.status.get("shard") != served_by:
+            outcome.status_patch["shard"] = served_by
         if outcome.status_patch:
             # Written now, under the hub's lock, not by Kopf after the handler returns: Kopf's patches of two
             # passes (a change handler's and the resync timer's) could land out of order, an older status over a
@@ -215,8 +244,15 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
         # Counted only while the same steps fail for the same reasons: a new failure is progress.
         in_a_row = failures + 1 if now_failing and now_failing == failing else 1 if now_failing else 0
         memo.backoff[key] = (in_a_row, time.monotonic() + outcome.retry_after, now_failing)
-    for annotation, value in outcome.annotations.items():  # our prefix: Kopf's diffs leave these out
-        patch.metadata.annotations[annotation] = value
+    if patch is not None:
+        for annotation, value in outcome.annotations.items():  # our prefix: Kopf's diffs leave these out
+            patch.metadata.annotations[annotation] = value
+    elif outcome.annotations:  # a resync: no Kopf patch to carry them
+        try:
+            await kube.patch_hub_annotations(memo.clusters.get(None), namespace, name, outcome.annotations)
+        except ApiError as err:
+            if not kube.is_not_found(err):
+                raise
     for kind, reason, message in outcome.events:
         kopf.event(body, type=kind, reason=reason, message=message)
     if outcome.status_patch:
@@ -224,6 +260,72 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, trigge
                      reason=outcome.summary.reason, fields=sorted(outcome.status_patch))
     metrics.RECONCILES.labels(trigger, outcome.summary.status).inc()
     return outcome.retry_after
+
+
+#: Every shard's finalizer starts so (communityhub.runtime.sharding.Sharding.finalizer).
+FINALIZERS = f"{PREFIX}/finalizer"
+#: Seconds between two looks of a shard at a hub another shard has not handed over yet.
+TAKEOVER_POLL_SECONDS = 2.0
+
+
+async def _taken_over(ctx: HubContext, memo: kopf.Memo, finalizers: list[str]) -> bool:
+    """Is the hub this shard's to act on now? A hub another shard served waits until that shard hands it over
+    (status.shard) or holds no Lease; then the other shards' finalizers go, so no shard that no longer sees the
+    hub keeps it from being deleted. Nothing is written while waiting: its conditions stay as they were."""
+    served_by = ctx.status.get("shard")
+    client = memo.clusters.get(None)
+    if served_by != (SHARDING.me if SHARDING.enabled else None):
+        alive = SHARDING.enabled and served_by is not None and await kube.lease_alive(
+            client, SETTINGS.namespace, SHARDING.lease_of(SETTINGS.leader_lease, str(served_by)))
+        decision = sharding.takeover(served_by, SHARDING, alive)
+        if not decision.go:
+            ctx.log.info("waiting for a handover", reason=decision.message)
+            return False
+        if served_by is not None:
+            ctx.log.info("hub taken over", reason=decision.message)
+    own = SHARDING.finalizer(PREFIX)
+    if any(f.startswith(FINALIZERS) and f != own for f in finalizers):
+        with contextlib.suppress(ApiError):  # a 409 (changed meanwhile) or 404: the next pass looks again
+            await kube.keep_own_finalizer(client, ctx.namespace, ctx.name, FINALIZERS, own)
+            ctx.log.info("hub taken over: the other shards' finalizers removed")
+    return True
+
+
+def _forget(memo: kopf.Memo, key: tuple[str, str]) -> None:
+    """What this process keeps of a hub, for a hub deleted or handed to another shard."""
+    for per_hub in (memo.locks, memo.metered, memo.backoff, memo.email_failures, memo.recorded, memo.resyncing):
+        per_hub.pop(key, None)
+    metrics.HUBS.forget(key)
+
+
+@kopf.on.event(*RESOURCE)
+async def hand_over(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A hub relabelled to another shard leaves this shard's watch: a DELETED event that carries the hub as it was
+    (a real deletion's carries its deletionTimestamp). Once the pass that may be running on it is over, the new
+    shard is told in status.shard, and the hub forgotten here."""
+    if not SHARDING.enabled or type != "DELETED" or body.metadata.get("deletionTimestamp"):
+        return
+    namespace, name = str(body.metadata.namespace), str(body.metadata.name)
+    key = (namespace, name)
+    client = memo.clusters.get(None)
+    async with memo.locks.setdefault(key, asyncio.Lock()):
+        try:
+            live = await client.get(kube.HUB, name, namespace=namespace)
+        except ApiError as err:
+            if not kube.is_not_found(err):
+                raise
+            live = None  # deleted for good
+        label = ((live.metadata.labels or {}) if live is not None and live.metadata else {}).get(sharding.LABEL)
+        if live is not None and label != SHARDING.me:
+            # A resync that queued behind this lock sees a pass went by, and skips (see _reconcile).
+            memo.passes[key] = memo.passes.get(key, 0) + 1
+            new = label if label in SHARDING.names() else None  # none: the shard that places it takes it at once
+            with contextlib.suppress(ApiError):  # gone meanwhile
+                await kube.patch_hub_status(client, namespace, name, {"shard": new})
+            logs.hub_logger(namespace, name).info("hub handed over", to_shard=new, from_shard=SHARDING.me)
+        elif live is not None:
+            return  # still this shard's
+    _forget(memo, key)
 
 
 async def _say_the_operator_failed(memo: kopf.Memo, body: kopf.Body, ctx: HubContext, err: Exception) -> None:
@@ -254,14 +356,30 @@ async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: s
         raise kopf.TemporaryError(logs.WAITING, delay=delay)
 
 
-@kopf.timer(*RESOURCE, interval=SETTINGS.resync_seconds, initial_delay=SETTINGS.resync_seconds,
-            idle=SETTINGS.resync_seconds)
-async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, hub_deployments: kopf.Index,
-                 fleet_rollouts: kopf.Index, hub_classes: kopf.Index, **_: Any) -> None:
-    """Drift check: the same pass, which writes nothing when nothing changed (a changed HubClass is a change)."""
-    if body.metadata.get("deletionTimestamp"):
-        return
-    await _reconcile(body, patch, memo, "resync", hub_deployments, fleet_rollouts, hub_classes)
+@kopf.daemon(*RESOURCE)
+async def resync(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index,
+                 fleet_rollouts: kopf.Index, hub_classes: kopf.Index, logger: Any, **_: Any) -> None:
+    """Drift check every resync_seconds: the same pass, which writes nothing when nothing changed (a changed
+    HubClass is a change). A daemon, not a Kopf timer: a hub relabelled to another shard leaves this shard's watch
+    without a deletion, which stops no timer; this loop ends once hand_over forgets the hub (its body is no longer
+    the one registered here)."""
+    key = (str(body.metadata.namespace), str(body.metadata.name))
+    memo.resyncing[key] = body
+    try:
+        while not await stopped.wait(SETTINGS.resync_seconds):
+            if memo.resyncing.get(key) is not body:
+                return  # handed over to another shard (or a newer daemon of this hub took over)
+            if body.metadata.get("deletionTimestamp"):
+                continue
+            try:
+                await _reconcile(body, None, memo, "resync", hub_deployments, fleet_rollouts, hub_classes)
+            except kopf.TemporaryError:
+                pass  # already said (a status write that failed): the next resync tries again
+            except Exception:  # a bug: Ready says so (see _reconcile); the next resync tries again
+                logger.exception("resync failed")
+    finally:
+        if memo.resyncing.get(key) is body:
+            del memo.resyncing[key]
 
 
 #: Attempts at the DECOMMISSIONED email before the hub goes without it (a Warning Event says so): a broken
@@ -321,9 +439,8 @@ async def remove(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
                        message=result.message)
         raise kopf.TemporaryError(result.message, delay=min(5 * 2 ** min(retry, 6), 120))
     await _say_it_is_decommissioned(ctx, body, memo)
-    for per_hub in (memo.locks, memo.metered, memo.backoff, memo.email_failures, memo.passes, memo.recorded):
-        per_hub.pop((ctx.namespace, ctx.name), None)
-    metrics.HUBS.forget((ctx.namespace, ctx.name))
+    _forget(memo, (ctx.namespace, ctx.name))
+    memo.passes.pop((ctx.namespace, ctx.name), None)
 
 
 # ------------------------------------------------------------------------------------- FleetRollouts
@@ -339,15 +456,16 @@ def fleet_rollouts(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
     return {name: rollout_controller.rollout_entry(body)}
 
 
-@kopf.on.resume(*ROLLOUTS)
-@kopf.on.create(*ROLLOUTS)
-@kopf.on.update(*ROLLOUTS, field="spec")
+@kopf.on.resume(*ROLLOUTS, when=_runs_rollouts)
+@kopf.on.create(*ROLLOUTS, when=_runs_rollouts)
+@kopf.on.update(*ROLLOUTS, field="spec", when=_runs_rollouts)
 async def start_rollout(body: kopf.Body, name: str, memo: kopf.Memo, fleet_hubs: kopf.Index,
                         fleet_rollouts: kopf.Index, **_: Any) -> None:
     await _advance(body, name, memo, fleet_hubs, fleet_rollouts)
 
 
-@kopf.timer(*ROLLOUTS, interval=SETTINGS.rollout_seconds, initial_delay=SETTINGS.rollout_seconds)
+@kopf.timer(*ROLLOUTS, interval=SETTINGS.rollout_seconds, initial_delay=SETTINGS.rollout_seconds,
+            when=_runs_rollouts)
 async def advance_rollout(body: kopf.Body, name: str, memo: kopf.Memo, fleet_hubs: kopf.Index,
                           fleet_rollouts: kopf.Index, **_: Any) -> None:
     """The next hubs, once those before them are Ready on the target (a pass that starts nothing writes
@@ -359,8 +477,10 @@ async def advance_rollout(body: kopf.Body, name: str, memo: kopf.Memo, fleet_hub
 async def _advance(body: kopf.Body, name: str, memo: kopf.Memo, fleet_hubs: kopf.Index,
                    fleet_rollouts: kopf.Index) -> None:
     log = structlog.get_logger("communityhub").bind(rollout=name)
+    if memo.fleet is not None:
+        await asyncio.wait_for(memo.fleet.ready.wait(), timeout=60)
     decided, changed, started = await rollout_controller.advance(
-        memo.clusters.get(None), name, dict(body), fleet_hubs, fleet_rollouts)
+        memo.clusters.get(None), name, dict(body), _fleet(memo, fleet_hubs), fleet_rollouts)
     for key in started:
         log.info("rollout reaches hub", hub=key, wave=decided.wave)
     if started:
@@ -372,23 +492,27 @@ async def _advance(body: kopf.Body, name: str, memo: kopf.Memo, fleet_hubs: kopf
                    else "Normal", reason=decided.verdict.reason, message=decided.verdict.message)
 
 
-@kopf.on.delete(*ROLLOUTS)
+@kopf.on.delete(*ROLLOUTS, when=_runs_rollouts)
 async def roll_back(name: str, memo: kopf.Memo, fleet_hubs: kopf.Index, **_: Any) -> None:
     """Deleting a rollout rolls it back: its hubs return to the rollout they ran before, or to the defaults."""
-    back = await rollout_controller.roll_back(memo.clusters.get(None), name, fleet_hubs)
+    if memo.fleet is not None:
+        await asyncio.wait_for(memo.fleet.ready.wait(), timeout=60)
+    back = await rollout_controller.roll_back(memo.clusters.get(None), name, _fleet(memo, fleet_hubs))
     structlog.get_logger("communityhub").bind(rollout=name).info("rollout rolled back", hubs=back)
 
 
 def run() -> None:
     """Console entry point: serve every namespace, once this replica leads."""
     logs.configure()
+    if SETTINGS.memory_profile:
+        profiling.enable(SETTINGS.memory_profile)
     logging.getLogger("kopf.activities.probe").setLevel(logging.WARNING)
     liveness = f"http://0.0.0.0:{SETTINGS.health_port}/healthz" if SETTINGS.health_port else None
     election = None
     if SETTINGS.leader_election:
         log = structlog.get_logger("communityhub").bind(component="leader-election")
         election = leader.LeaderElection(
-            Client(field_manager="communityhub-operator"), SETTINGS.namespace, SETTINGS.leader_lease,
+            Client(field_manager="communityhub-operator"), SETTINGS.namespace, SHARDING.lease(SETTINGS.leader_lease),
             SETTINGS.leader_lease_seconds, SETTINGS.leader_renew_seconds, log=log.info)
         standby = leader.StandbyHealth(SETTINGS.health_port) if SETTINGS.health_port else None
         try:

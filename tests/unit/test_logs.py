@@ -46,10 +46,11 @@ def test_one_line_per_http_request_is_not_logged(json_logs: io.StringIO) -> None
     assert [entry["event"] for entry in lines(json_logs)] == ["connection pool full"]
 
 
-def test_an_idle_resync_is_debug(json_logs: io.StringIO) -> None:
-    logging.getLogger("kopf.objects").info(logs.RESYNC_DONE)
+def test_the_shards_event_handler_is_debug(json_logs: io.StringIO) -> None:
+    for quiet in sorted(logs.QUIET):
+        logging.getLogger("kopf.objects").info(quiet)
     logging.getLogger("kopf.objects").info("Handler 'deliver' succeeded.")
     assert [entry["event"] for entry in lines(json_logs)] == ["Handler 'deliver' succeeded."]
     logging.getLogger().setLevel(logging.DEBUG)
-    logging.getLogger("kopf.objects").info(logs.RESYNC_DONE)
-    assert lines(json_logs)[-1] == {**lines(json_logs)[-1], "event": logs.RESYNC_DONE, "level": "debug"}
+    logging.getLogger("kopf.objects").info("Handler 'hand_over' succeeded.")
+    assert lines(json_logs)[-1] == {**lines(json_logs)[-1], "event": "Handler 'hand_over' succeeded.", "level": "debug"}

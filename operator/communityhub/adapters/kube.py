@@ -7,7 +7,8 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping
+import datetime
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx2
@@ -15,6 +16,7 @@ import yaml
 from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import (
     ConfigMap,
     Event,
@@ -422,53 +424,102 @@ async def ensure_config_map(client: AsyncClient, name: str, namespace: str, data
     return True
 
 
-class SecretIndex:
-    """Secrets of one namespace with one label, kept current by a list and a watch (server-side selector),
-    as ``key -> [value]`` like a Kopf index. Namespaced, so the operator needs no cluster-wide right to Secrets.
+async def watch_forever(client: AsyncClient, resource: Any, namespace: str | None, labels: Mapping[str, Any],
+                        log: Any, server_timeout: int = 300) -> AsyncIterator[tuple[str, dict[str, Any] | None]]:
+    """A list and then a watch (server-side selector), again and again: ``("LISTED", obj)`` for each listed object,
+    then ``("SYNCED", None)``, then the watch's ``(kind, obj)``. The list is redone on every reconnect and when the
+    server ends the watch, so nothing missed while disconnected lingers. ``namespace`` None: every namespace."""
+    where = {"namespace": namespace if namespace is not None else "*", "labels": labels}
+    while True:
+        try:
+            async for listed in client.list(resource, **where):
+                yield "LISTED", listed.to_dict()
+            yield "SYNCED", None
+            async for kind, obj in client.watch(resource, **where, server_timeout=server_timeout):
+                yield kind, obj.to_dict()
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # a dropped connection: list again after a pause
+            log.warning("watch restarts", resource=getattr(resource, "__name__", str(resource)),
+                        namespace=namespace, labels=str(labels), error=str(err))
+            await asyncio.sleep(2)
 
-    ``entry`` turns a Secret (as a dict) into its (key, value), or None to leave it out. The list is redone
-    on every reconnect and when the server ends the watch, so nothing missed while disconnected lingers."""
 
-    def __init__(self, namespace: str, labels: dict[str, Any],
-                 entry: Callable[[dict[str, Any]], tuple[Any, Any] | None], log: Any) -> None:
-        self.namespace, self.labels, self.entry, self.log = namespace, labels, entry, log
+class WatchIndex:
+    """Objects of one kind with one label selector, kept current by :func:`watch_forever`, as ``key -> [value]``
+    like a Kopf index (Secrets of the operator's namespace: it needs no cluster-wide right to Secrets; every
+    CommunityHub for shard 0's FleetRollouts).
+
+    ``entry`` turns an object (as a dict) into its (key, value), or None to leave it out."""
+
+    def __init__(self, namespace: str | None, labels: Mapping[str, Any],
+                 entry: Callable[[dict[str, Any]], tuple[Any, Any] | None], log: Any, resource: Any = Secret) -> None:
+        self.namespace, self.labels, self.entry, self.log, self.resource = namespace, labels, entry, log, resource
         self.data: dict[Any, list[Any]] = {}
         self.ready = asyncio.Event()
-        self._by_name: dict[str, Any] = {}
+        self._by_name: dict[tuple[str, str], Any] = {}
 
-    def _put(self, secret: dict[str, Any], data: dict[Any, list[Any]], by_name: dict[str, Any]) -> None:
-        name = secret["metadata"]["name"]
+    def _put(self, obj: dict[str, Any], data: dict[Any, list[Any]], by_name: dict[tuple[str, str], Any]) -> None:
+        name = self._name(obj)
         self._drop(name, data, by_name)
-        if (found := self.entry(secret)) is not None:
+        if (found := self.entry(obj)) is not None:
             key, value = found
             data[key] = [value]
             by_name[name] = key
 
     @staticmethod
-    def _drop(name: str, data: dict[Any, list[Any]], by_name: dict[str, Any]) -> None:
+    def _name(obj: dict[str, Any]) -> tuple[str, str]:
+        return obj["metadata"].get("namespace") or "", obj["metadata"]["name"]
+
+    @staticmethod
+    def _drop(name: tuple[str, str], data: dict[Any, list[Any]], by_name: dict[tuple[str, str], Any]) -> None:
         if (key := by_name.pop(name, None)) is not None:
             data.pop(key, None)
 
     async def run(self, client: AsyncClient, server_timeout: int = 300) -> None:
-        while True:
-            try:
-                # A relist builds a new index and swaps it in whole: a pass never sees it half empty.
-                data: dict[Any, list[Any]] = {}
-                by_name: dict[str, Any] = {}
-                async for secret in client.list(Secret, namespace=self.namespace, labels=self.labels):
-                    self._put(secret.to_dict(), data, by_name)
+        # A relist builds a new index and swaps it in whole: a pass never sees it half empty.
+        data: dict[Any, list[Any]] = {}
+        by_name: dict[tuple[str, str], Any] = {}
+        async for kind, obj in watch_forever(client, self.resource, self.namespace, self.labels, self.log,
+                                             server_timeout):
+            if kind == "LISTED" and obj is not None:
+                self._put(obj, data, by_name)
+            elif kind == "SYNCED":
                 self.data, self._by_name = data, by_name
+                data, by_name = {}, {}
                 self.ready.set()
-                async for kind, secret in client.watch(Secret, namespace=self.namespace, labels=self.labels,
-                                                       server_timeout=server_timeout):
-                    body = secret.to_dict()
-                    if kind == "DELETED":
-                        self._drop(body["metadata"]["name"], self.data, self._by_name)
-                    else:
-                        self._put(body, self.data, self._by_name)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # a dropped connection: list again after a pause
-                self.log.warning("secret watch restarts", namespace=self.namespace, labels=str(self.labels),
-                                 error=str(err))
-                await asyncio.sleep(2)
+            elif obj is not None and kind == "DELETED":
+                self._drop(self._name(obj), self.data, self._by_name)
+            elif obj is not None:
+                self._put(obj, self.data, self._by_name)
+
+
+async def lease_alive(client: AsyncClient, namespace: str, name: str) -> bool:
+    """Is the Lease held, and renewed within its duration (its holder may be acting now)?"""
+    try:
+        lease = await client.get(Lease, name, namespace=namespace)
+    except ApiError as err:
+        if is_not_found(err):
+            return False
+        raise
+    spec = lease.spec
+    if spec is None or not spec.holderIdentity or spec.renewTime is None:
+        return False
+    age = (datetime.datetime.now(datetime.UTC) - spec.renewTime).total_seconds()
+    return age <= (spec.leaseDurationSeconds or 15)
+
+
+async def keep_own_finalizer(client: AsyncClient, namespace: str, name: str, family: str, own: str) -> bool:
+    """Remove the finalizers of ``family`` (other shards' names) but ``own`` from a hub this shard took over, so no
+    shard that no longer sees the hub keeps it from being deleted. True when one was removed."""
+    hub = await client.get(HUB, name, namespace=namespace)
+    meta = hub.metadata
+    finalizers = list((meta.finalizers if meta else None) or [])
+    keep = [f for f in finalizers if f == own or not f.startswith(family)]
+    if keep == finalizers:
+        return False
+    await client.patch(HUB, name, [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": meta.resourceVersion if meta else ""},
+        {"op": "replace", "path": "/metadata/finalizers", "value": keep}],
+        namespace=namespace, patch_type=PatchType.JSON)
+    return True

@@ -831,6 +831,8 @@ class CommunityHubStatus(ApiModel):
     decommission: DecommissionStatus | None = Field(default=None, description="What the deletion keeps.")
     buckets: BucketsStatus | None = Field(default=None, description="The hub's buckets (spec.storage.buckets).")
     dask: DaskStatus | None = Field(default=None, description="The hub's Dask Gateway (spec.dask).")
+    shard: str | None = Field(default=None, description="The operator shard that serves the hub (its label "
+                                                        "hubs.2i2c.org/shard); absent with one shard.")
 
 
 class CommunityHub(ApiModel):

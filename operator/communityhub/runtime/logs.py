@@ -12,19 +12,19 @@ import structlog
 WAITING = "the hub is not ready yet (see its conditions)"
 
 
-#: Kopf's line after every resync of every hub: one line per hub per interval that says nothing happened.
-RESYNC_DONE = "Timer 'resync' succeeded."
+#: Kopf's line after the shards' event handler, which looks at every event of every hub and acts on few.
+QUIET = {"Handler 'hand_over' succeeded."}
 
 
 class _KopfLevels(logging.Filter):
-    """Kopf's levels, corrected: a waiting hub is not an error, and an idle resync is DEBUG, not INFO."""
+    """Kopf's levels, corrected: a waiting hub is not an error, and the shards' event handler (see QUIET) is DEBUG."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith("kopf."):
             return True
         if record.levelno == logging.ERROR and str(record.msg).endswith(f"failed temporarily: {WAITING}"):
             record.levelno, record.levelname = logging.INFO, "INFO"
-        elif record.levelno == logging.INFO and record.msg == RESYNC_DONE:
+        elif record.levelno == logging.INFO and record.msg in QUIET:
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return record.levelno >= logging.getLogger().getEffectiveLevel()
 

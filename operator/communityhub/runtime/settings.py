@@ -25,6 +25,10 @@ class Settings(BaseModel):
     leader_lease: str = "communityhub-operator"
     leader_lease_seconds: float = Field(default=15, ge=2)
     leader_renew_seconds: float = Field(default=5, gt=0)
+    #: Shards (communityhub.runtime.sharding): this process serves the hubs labelled hubs.2i2c.org/shard=<shard>,
+    #: with its own Lease (leader_lease-shard-<shard>) and its own helm_concurrency. One shard: every hub.
+    shards: int = Field(default=1, ge=1)
+    shard: int = Field(default=0, ge=0)
     #: The hub chart: ``chart_name`` in this Helm repository; empty: ``chart_name`` is a chart archive (.tgz)
     #: or directory on disk, the stand-in for offline machines.
     chart_repository: str = "https://hub.jupyter.org/helm-chart/"
@@ -126,6 +130,8 @@ class Settings(BaseModel):
     hub_api_url: str = ""
     #: A YAML price catalog (cloud -> region -> machine type -> USD/hour) merged over the shipped one.
     price_catalog: str = ""
+    #: Diagnostics: tracemalloc on, and each SIGUSR1 writes the largest allocations here (runtime/profiling.py).
+    memory_profile: str = ""
     #: Tests only: a file with an RFC 3339 time that guards and metering take for now (communityhub.runtime.clock).
     clock_file: str = ""
     #: The cloud of nodes that neither carry a hubs.2i2c.org/cloud label nor a known providerID scheme.
@@ -138,6 +144,13 @@ class Settings(BaseModel):
         if value and not Path(value).is_file():
             raise ValueError(f"CA bundle {value} does not exist")
         return value
+
+    @model_validator(mode="after")
+    def _shard_among_shards(self) -> Settings:
+        if self.shard >= self.shards:
+            raise ValueError(f"CHUB_SHARD={self.shard} with CHUB_SHARDS={self.shards}: shards are 0 to "
+                             f"{self.shards - 1}")
+        return self
 
     @model_validator(mode="after")
     def _local_chart_exists(self) -> Settings:
