@@ -1,8 +1,10 @@
 """Who may set what, with impersonation on the real API server and the chart's own objects
 (templates/tenancy.yaml): a tenant edits its hub's own fields but not the provider's (each refusal names the
-field), cannot create a hub, reads HubClasses and cannot write them; the provider group does all of it.
+field), cannot create a hub or move it to another operator shard, reads HubClasses and cannot write them; the
+provider group does all of it.
 
-Every write is a server-side dry run: admission policies run on dry runs, and nothing here starts a hub."""
+Every write but the provider's shard label is a server-side dry run: admission policies run on dry runs, and
+nothing here starts a hub."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from communityhub.runtime.sharding import LABEL as SHARD_LABEL
 from tests.conftest import OPERATOR_CHART, OPERATOR_NAMESPACE, OperatorProcess, oauth_secret
 from tests.support.hubs import RUN, hub_manifest, ns
 from tests.support.kube import Cluster, wait_for
@@ -79,6 +82,23 @@ def test_the_provider_group_can_change_each_provider_field(management: Cluster, 
                                                            field: str) -> None:
     done = patch(management, PROVIDER, PROVIDER_FIELDS[field])
     assert done.returncode == 0, done.stderr
+
+
+def test_a_placed_hub_moves_to_another_shard_only_by_the_provider(management: Cluster, tenancy: None) -> None:
+    def label(who: tuple[str, str], value: str | None, dry_run: bool = True) -> subprocess.CompletedProcess[str]:
+        return management.kubectl("-n", NAMESPACE, "label", "communityhub", "lab", "--overwrite",
+                                  f"{SHARD_LABEL}={value}" if value is not None else f"{SHARD_LABEL}-",
+                                  *(["--dry-run=server"] if dry_run else []), *as_(who), check=False)
+    placed = label(PROVIDER, "0", dry_run=False)
+    assert placed.returncode == 0, placed.stderr
+    try:
+        for value in ("1", None):  # moved, or unlabelled to be placed anew
+            refused = label(TENANT, value)
+            assert refused.returncode != 0
+            assert "the label hubs.2i2c.org/shard is the provider's to set or change" in refused.stderr, refused.stderr
+        assert label(PROVIDER, "1").returncode == 0
+    finally:
+        assert label(PROVIDER, None, dry_run=False).returncode == 0
 
 
 def test_a_tenant_changes_its_hubs_own_fields(management: Cluster, tenancy: None) -> None:
