@@ -155,8 +155,13 @@ async def ensure_usage_token(client: AsyncClient, hub_namespace: str, labels: di
 
 
 async def deployment_health(ctx: HubContext, target: Target) -> list[dict[str, Any]]:
-    if target.kubeconfig is None:  # our own cluster: the Kopf index, no API call
-        return list(ctx.deployments.get((target.namespace, ctx.names.release), []))
+    """On our own cluster the Kopf index answers, with no API call, when every Deployment is Available there. Its
+    watch can lag minutes behind a busy API server, so a "not yet" is read again from the API before a pass
+    says so: a Ready hub never turns RolloutInProgress on a stale copy."""
+    if target.kubeconfig is None:
+        indexed = list(ctx.deployments.get((target.namespace, ctx.names.release), []))
+        if indexed and not waiting_for(indexed):
+            return indexed
     return await kube.list_hub_deployments(ctx.clusters.get(target.kubeconfig), target.namespace,
                                            ctx.names.release)
 
