@@ -217,7 +217,8 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
     env = {**os.environ, "KUBECONFIG": str(operator_kubeconfig(plane, workdir)), **charts.operator_env(chart),
            "CHUB_NAMESPACE": OPERATOR_NAMESPACE, "CHUB_HELM": str(binaries.ensure(["helm"])["helm"]),
            "CHUB_RESYNC_SECONDS": str(resync), "CHUB_METER_SECONDS": "0", "CHUB_METRICS_PORT": "0",
-           "CHUB_HEALTH_PORT": "0", "CHUB_CHART_CACHE": str(workdir / "charts")}
+           "CHUB_HEALTH_PORT": "0", "CHUB_CHART_CACHE": str(workdir / "charts"),
+           "MALLOC_ARENA_MAX": "2"}  # as the image sets it
     # One process per shard (communityhub.runtime.sharding), each with its own helm concurrency; one: unsharded.
     logs = [workdir / f"operator-{shard}.log" for shard in range(shards)]
     operators = []
@@ -313,7 +314,7 @@ def _epoch(rfc3339: str) -> float:
     return dt.datetime.fromisoformat(rfc3339).timestamp()
 
 
-def deploy_loop(m: int, audit_reads: bool = True, parallel: int = 1) -> dict[str, Any]:
+def deploy_loop(m: int, audit_reads: bool = True, parallel: int = 1, bump: bool = True) -> dict[str, Any]:
     """The same chart and values as `helm upgrade --install --wait` from CI: release after release, or
     ``parallel`` at once (a CI matrix, ``xargs -P 8``). CPU: helm's (its processes, reaped) and the control
     plane's, over the loop."""
@@ -351,7 +352,8 @@ def deploy_loop(m: int, audit_reads: bool = True, parallel: int = 1) -> dict[str
                 "control_plane_cpu_s": {k: round(v - plane_from.get(k, 0.0), 1) for k, v in plane_cpu(plane).items()}}
 
     try:
-        return {"releases": m, "parallel": parallel, "install": loop(None), "bump": loop(BUMPED_IMAGE)}
+        return {"releases": m, "parallel": parallel, "install": loop(None),
+                **({"bump": loop(BUMPED_IMAGE)} if bump else {})}
     finally:
         plane.down()
 
@@ -368,6 +370,8 @@ def main() -> None:
                         help="audit writes only: no requests-per-hub figures, but the API server's CPU as in "
                              "production (for the comparison with the deploy loop)")
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--no-bump", dest="bump", action="store_false",
+                        help="no fleet-wide bump, neither by the operator nor by the loops (large N)")
     parser.add_argument("--shards", type=int, default=1,
                         help="run the operator as this many shards (one process each) and report each one's share")
     parser.add_argument("--memory-profile", action="store_true",
@@ -376,23 +380,24 @@ def main() -> None:
     print(f"hub chart: {charts.jupyterhub_chart().describe()}", flush=True)
     results = []
     for n in args.hubs or [100]:
-        result = measure(n, args.idle_passes, args.timeout, args.resync, bump_fleet=n == args.deploy_loop,
+        result = measure(n, args.idle_passes, args.timeout, args.resync, bump_fleet=args.bump and n == args.deploy_loop,
                          audit_reads=args.audit_reads, shards=args.shards, memory_profile=args.memory_profile)
         results.append(result)
         print(json.dumps(result), flush=True)
     for parallel in (args.parallel or [1]) if args.deploy_loop else []:
-        loop = deploy_loop(args.deploy_loop, args.audit_reads, parallel)
+        loop = deploy_loop(args.deploy_loop, args.audit_reads, parallel, args.bump)
         print(json.dumps({"deploy_loop": loop}), flush=True)
         same = next((r for r in results if r["hubs"] == args.deploy_loop and r["fleet_ready_seconds"]), None)
         if same:
-            install, bump = loop["install"]["seconds"], loop["bump"]["seconds"]
+            install = loop["install"]["seconds"]
             per_hub = loop["install"]["helm_cpu_s"] / args.deploy_loop
             operator_per_hub = (same["cpu_s"] + same["children_cpu_s"]) / args.deploy_loop
             print(f"deploy of {args.deploy_loop} hubs: operator {same['fleet_ready_seconds']:.0f}s, deploy loop "
                   f"({parallel} at once) {install:.0f}s: the operator {install / same['fleet_ready_seconds']:.2f}x "
                   f"as fast; CPU per hub: the operator and its helm {operator_per_hub:.2f}s, the loop's helm "
                   f"{per_hub:.2f}s")
-            if same.get("bump_seconds"):
+            if same.get("bump_seconds") and "bump" in loop:
+                bump = loop["bump"]["seconds"]
                 print(f"fleet-wide bump: operator {same['bump_seconds']:.0f}s, deploy loop "
                       f"{bump:.0f}s: {bump / same['bump_seconds']:.1f}x")
 

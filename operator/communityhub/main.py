@@ -135,13 +135,13 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.index("apps", "v1", "deployments", labels=CHART_APP)
-def hub_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def hub_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Any, Any]:
     """(namespace, release) -> health of each JupyterHub Deployment, kept current by Kopf's watch."""
     return {(namespace, labels.get("release")): deployment_health(body)}
 
 
 @kopf.index(*HUB_CLASSES)
-def hub_classes(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
+async def hub_classes(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
     """Class name -> its spec, generation and whether it is the default (communityhub.delivery.classes)."""
     return {name: classes.index_entry(body)}
 
@@ -155,7 +155,12 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
     # The operator is the only writer of status: what this process last wrote wins over a body read before that
     # write landed, so a pass queued behind a long helm or terraform run neither runs it again nor rewrites
     # conditions from an old copy.
-    status = {**dict(body.get("status") or {}), **memo.recorded.get((str(meta.namespace), str(meta.name)), {})}
+    key = (str(meta.namespace), str(meta.name))
+    observed = dict(body.get("status") or {})
+    recorded = memo.recorded.get(key, {})
+    status = {**observed, **recorded}
+    if recorded and status == observed:
+        del memo.recorded[key]  # the body has caught up with our writes: no copy of them to keep
     rollout = (meta.labels or {}).get(rollout_plan.ROLLOUT_LABEL)
     found = indexed(fleet_rollouts, rollout) if rollout else None  # one lookup, not a copy of the index
     hub_class = classes.resolve(hub.spec, first(hub_classes))  # a handful of classes: a copy is cheap
@@ -299,10 +304,13 @@ def _forget(memo: kopf.Memo, key: tuple[str, str]) -> None:
 
 
 @kopf.on.event(*RESOURCE)
-async def hand_over(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def hand_over(type: str, event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A hub relabelled to another shard leaves this shard's watch: a DELETED event that carries the hub as it was
     (a real deletion's carries its deletionTimestamp). Once the pass that may be running on it is over, the new
     shard is told in status.shard, and the hub forgotten here."""
+    # Kopf keeps each hub's latest body for its daemon; the managed fields are a third of it and no handler reads
+    # them (a fleet's memory: docs/benchmarks.md).
+    ((event.get("object") or {}).get("metadata") or {}).pop("managedFields", None)
     if not SHARDING.enabled or type != "DELETED" or body.metadata.get("deletionTimestamp"):
         return
     namespace, name = str(body.metadata.namespace), str(body.metadata.name)
@@ -356,6 +364,10 @@ async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: s
         raise kopf.TemporaryError(logs.WAITING, delay=delay)
 
 
+#: The shortest wait of the resync loop after a pass that asked to be looked at again.
+MIN_RESYNC_DELAY = 1.0
+
+
 @kopf.daemon(*RESOURCE)
 async def resync(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index,
                  fleet_rollouts: kopf.Index, hub_classes: kopf.Index, logger: Any, **_: Any) -> None:
@@ -365,18 +377,23 @@ async def resync(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, 
     the one registered here)."""
     key = (str(body.metadata.namespace), str(body.metadata.name))
     memo.resyncing[key] = body
+    wait = SETTINGS.resync_seconds
     try:
-        while not await stopped.wait(SETTINGS.resync_seconds):
+        while not await stopped.wait(wait):
             if memo.resyncing.get(key) is not body:
                 return  # handed over to another shard (or a newer daemon of this hub took over)
+            wait = SETTINGS.resync_seconds
             if body.metadata.get("deletionTimestamp"):
                 continue
             try:
-                await _reconcile(body, None, memo, "resync", hub_deployments, fleet_rollouts, hub_classes)
-            except kopf.TemporaryError:
-                pass  # already said (a status write that failed): the next resync tries again
+                delay = await _reconcile(body, None, memo, "resync", hub_deployments, fleet_rollouts, hub_classes)
+            except kopf.TemporaryError as err:  # already said (a status write that failed)
+                delay = err.delay
             except Exception:  # a bug: Ready says so (see _reconcile); the next resync tries again
                 logger.exception("resync failed")
+                continue
+            if delay is not None:  # what this pass found is looked at again when the pass says, not in 5 minutes
+                wait = min(max(delay, MIN_RESYNC_DELAY), SETTINGS.resync_seconds)
     finally:
         if memo.resyncing.get(key) is body:
             del memo.resyncing[key]
@@ -445,13 +462,13 @@ async def remove(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
 
 # ------------------------------------------------------------------------------------- FleetRollouts
 @kopf.index(*RESOURCE)
-def fleet_hubs(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict[Any, Any]:
+async def fleet_hubs(body: kopf.Body, namespace: str, name: str, **_: Any) -> dict[Any, Any]:
     """(namespace, name) -> what a rollout needs of each hub (its labels, Ready, the rollout it runs)."""
     return {(namespace, name): rollout_controller.index_entry(body)}
 
 
 @kopf.index(*ROLLOUTS)
-def fleet_rollouts(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
+async def fleet_rollouts(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
     """Rollout name -> its target and age (the hubs read their rollout's target here)."""
     return {name: rollout_controller.rollout_entry(body)}
 
