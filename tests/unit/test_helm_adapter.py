@@ -58,3 +58,25 @@ def test_at_most_concurrency_helms_and_one_fetch_per_chart_version(tmp_path: Pat
     assert starts.count("upgrade") == 12
     assert most_at_once(log) == 3
     assert [p.name for p in (tmp_path / "cache").rglob("*.tgz")] == ["jupyterhub-4.4.0.tgz"]
+
+
+def test_values_given_as_a_function_are_rendered_only_once_a_slot_is_free(tmp_path: Path) -> None:
+    """A fleet's passes wait for helm slots without holding their values: each is rendered right before its run."""
+    helm = Helm(binary=str(fake_helm(tmp_path)), concurrency=2, cache_dir=tmp_path / "cache")
+    log = tmp_path / "runs.log"
+
+    def values(i: int) -> dict[str, int]:
+        with log.open("a") as out:
+            out.write(f"render {i}\n")
+        return {"i": i}
+
+    async def fleet() -> None:
+        await asyncio.gather(*(helm.upgrade_install(f"hub{i}", f"ns{i}", "./chart", lambda i=i: values(i))
+                               for i in range(6)))
+
+    asyncio.run(fleet())
+    lines = log.read_text().splitlines()
+    assert sum(line.startswith("render") for line in lines) == 6
+    # Never more renders than free slots ahead of the runs: at most 2 renders before the first run ends.
+    first_end = next(n for n, line in enumerate(lines) if line.startswith("end"))
+    assert sum(line.startswith("render") for line in lines[:first_end]) == 2

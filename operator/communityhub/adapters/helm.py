@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,24 +82,30 @@ class Helm:
                 HELM_COMMANDS.labels("pull", "ok").inc()
         return archive
 
-    async def _write(self, args: list[str], kubeconfig: Path | None) -> str:
+    async def _write(self, args: list[str], kubeconfig: Path | None, slot: bool = True) -> str:
         """A command that changes a cluster, counted in communityhub_helm_commands_total."""
         try:
-            out = await self._run(args, kubeconfig)
+            out = await self._run(args, kubeconfig, slot)
         except HelmError:
             HELM_COMMANDS.labels(args[0], "error").inc()
             raise
         HELM_COMMANDS.labels(args[0], "ok").inc()
         return out
 
-    async def _run(self, args: list[str], kubeconfig: Path | None) -> str:
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
         with WAITING_FOR_SLOT.labels("helm").track_inprogress():
             await self.slots.acquire()
         try:
-            with HELM_SECONDS.labels(args[0]).time():
-                return await self._run_now(args, kubeconfig)
+            yield
         finally:
             self.slots.release()
+
+    async def _run(self, args: list[str], kubeconfig: Path | None, slot: bool = True) -> str:
+        """``slot`` False: the caller holds one already."""
+        async with self._slot() if slot else contextlib.nullcontext():
+            with HELM_SECONDS.labels(args[0]).time():
+                return await self._run_now(args, kubeconfig)
 
     async def _run_now(self, args: list[str], kubeconfig: Path | None) -> str:
         cmd = [self.binary, *args]
@@ -129,21 +135,26 @@ class Helm:
         release: str,
         namespace: str,
         chart: str,
-        values: dict[str, Any],
+        values: dict[str, Any] | Callable[[], dict[str, Any]],
         *,
         version: str | None = None,
         repository: str | None = None,
         kubeconfig: Path | None = None,
         skip_crds: bool = False,
     ) -> Release:
-        """``skip_crds``: the chart's CustomResourceDefinitions are not this release's (installed once per cluster)."""
+        """``skip_crds``: the chart's CustomResourceDefinitions are not this release's (installed once per cluster).
+        ``values`` may be a function that renders them: called once a helm slot is free, so the passes that wait
+        for one (a whole fleet, at its first delivery) do not each hold their values meanwhile."""
         if repository:
             chart = str(await self.chart_archive(chart, version or "", repository))
-        async with _private_file(values_yaml(values), ".yaml") as values_file:
-            args = ["upgrade", "--install", release, chart, "--namespace", namespace,
-                    "--values", str(values_file), "--history-max", "5", "--output", "json",
-                    SKIP_INERT_VALIDATION, *(["--skip-crds"] if skip_crds else [])]
-            out = await self._write(args, kubeconfig)
+        async with self._slot():
+            rendered = values() if callable(values) else values
+            async with _private_file(values_yaml(rendered), ".yaml") as values_file:
+                del rendered
+                args = ["upgrade", "--install", release, chart, "--namespace", namespace,
+                        "--values", str(values_file), "--history-max", "5", "--output", "json",
+                        SKIP_INERT_VALIDATION, *(["--skip-crds"] if skip_crds else [])]
+                out = await self._write(args, kubeconfig, slot=False)
         return _release(json.loads(out))
 
     async def status(self, release: str, namespace: str, kubeconfig: Path | None = None) -> Release | None:

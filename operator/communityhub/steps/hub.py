@@ -14,6 +14,7 @@ import hashlib
 import math
 import secrets
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -268,7 +269,8 @@ async def observe(ctx: HubContext, target: Target, release: dict[str, Any],
                           ctx.settings.rollout_deadline_seconds)
 
 
-async def install(ctx: HubContext, client: AsyncClient, target: Target, values: dict[str, Any]) -> Release:
+async def install(ctx: HubContext, client: AsyncClient, target: Target,
+                  values: Callable[[], dict[str, Any]]) -> Release:
     """helm upgrade --install. A release that a helm killed mid-run (timeout, OOM, a restarted operator) left
     pending is recovered: no helm of this hub runs now (one pass per hub at a time, one operator leads), so
     nothing owns it; its pending records go, and the upgrade runs again."""
@@ -329,9 +331,9 @@ async def deploy(ctx: HubContext) -> Verdict:
         return refused
     if refused := unavailable_version(ctx):
         return refused
-    values = desired_values(ctx)
     chart, version, _ = chart_source(ctx)
-    wanted_hash = render.values_hash(chart, version, values)
+    # Not kept: a pass may wait minutes for a helm slot, and install renders them again once it has one.
+    wanted_hash = render.values_hash(chart, version, desired_values(ctx))
     release = dict(ctx.status.get("release") or {})
     try:
         deployments = await deployment_health(ctx, target)
@@ -385,7 +387,7 @@ async def deploy(ctx: HubContext) -> Verdict:
             f"drift: {', '.join([*(f'{n} gone' for n in gone), *(f'{n} edited' for n in changed)])}"
         ctx.log.info("helm upgrade", release=ctx.names.release, chart=chart, version=version, target=target.cluster,
                      reason=reason if release.get("valuesHash") else "first install")
-        result = await install(ctx, client, target, values)
+        result = await install(ctx, client, target, lambda: desired_values(ctx))
         # Read now, not from the watch (it may lag behind helm): the generations helm left are the baseline an
         # edit outside the operator moves past. Recorded with the release, in the same status write.
         fresh = await kube.list_hub_deployments(client, target.namespace, ctx.names.release)
