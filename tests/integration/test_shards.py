@@ -37,6 +37,20 @@ def helm_runs(log: str, name: str) -> int:
                           rf'"hub": "{NAMESPACE}/{name}"[^\n]*"event": "helm upgrade"', log))
 
 
+def change(cluster: Cluster, name: str, tag: str) -> None:
+    """A spec change of the hub: its image."""
+    cluster.kubectl("-n", NAMESPACE, "patch", "communityhub", name, "--type=merge", "-p",
+                    json.dumps({"spec": {"environment": {"image": f"quay.io/example/climate-notebook:{tag}"}}}))
+
+
+def delivered(cluster: Cluster, name: str) -> bool:
+    """Ready on its current generation."""
+    obj = hub(cluster, name, NAMESPACE)
+    ready = condition(obj, "Ready")
+    return obj is not None and ready is not None and ready["status"] == "True" \
+        and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+
+
 def leader(processes: list[OperatorProcess]) -> OperatorProcess:
     leading = [p for p in processes if p.alive() and "Activity 'startup' succeeded" in p.log()]
     assert len(leading) == 1, [p.log_path.name for p in leading]
@@ -94,22 +108,15 @@ def test_two_shards_split_the_fleet_survive_a_killed_leader_and_hand_a_hub_over(
         killed = leader(shards["0"])
         killed.kill_everything()
         standby = next(p for p in shards["0"] if p is not killed)
-        management.kubectl("-n", NAMESPACE, "patch", "communityhub", ones[0], "--type=merge", "-p",
-                           json.dumps({"spec": {"environment": {"image": "quay.io/example/climate-notebook:shard-1"}}}))
-        wait_for(lambda: (h := hub(management, ones[0], NAMESPACE)) is not None
-                 and h["status"].get("observedGeneration") == h["metadata"]["generation"]
-                 and condition(h, "Ready")["status"] == "True",  # type: ignore[index]
-                 timeout=60, what="shard 1 to deliver a change while shard 0 has no leader")
+        change(management, ones[0], "shard-1")
+        wait_for(lambda: delivered(management, ones[0]), timeout=60,
+                 what="shard 1 to deliver a change while shard 0 has no leader")
         wait_for(lambda: "leadership acquired" in standby.log(), timeout=LEADER_LEASE_SECONDS + 30,
                  what="shard 0's standby to take over")
         after = {n: hub(management, n, NAMESPACE)["metadata"]["resourceVersion"] for n in ones[1:]}  # type: ignore[index]
         assert after == {n: before[n] for n in ones[1:]}, "shard 0's failover wrote to shard 1's hubs"
-        management.kubectl("-n", NAMESPACE, "patch", "communityhub", zeros[0], "--type=merge", "-p",
-                           json.dumps({"spec": {"environment": {"image": "quay.io/example/climate-notebook:shard-0"}}}))
-        wait_for(lambda: (h := hub(management, zeros[0], NAMESPACE)) is not None
-                 and h["status"].get("observedGeneration") == h["metadata"]["generation"]
-                 and condition(h, "Ready")["status"] == "True",  # type: ignore[index]
-                 timeout=90, what="shard 0's new leader to deliver a change")
+        change(management, zeros[0], "shard-0")
+        wait_for(lambda: delivered(management, zeros[0]), timeout=90, what="shard 0's new leader to deliver a change")
         assert helm_runs(standby.log(), zeros[0]) == 1
 
         # A hub relabelled from shard 0 to shard 1: handed over, no second release, Ready all along.
@@ -143,8 +150,7 @@ def test_two_shards_split_the_fleet_survive_a_killed_leader_and_hand_a_hub_over(
         assert "hub handed over" in standby.log()
         assert condition(taken, "Ready")["status"] == "True"  # type: ignore[index]
         # ... and its next change is the new shard's.
-        management.kubectl("-n", NAMESPACE, "patch", "communityhub", moved, "--type=merge", "-p",
-                           json.dumps({"spec": {"environment": {"image": "quay.io/example/climate-notebook:moved"}}}))
+        change(management, moved, "moved")
         wait_for(lambda: helm_runs(new_leader.log(), moved) == 1, timeout=60, what="shard 1 to deploy the change")
         assert helm_runs(standby.log(), moved) == 0
 
