@@ -112,9 +112,13 @@ def _fleet_entry(hub: dict[str, Any]) -> tuple[tuple[str, str], dict[str, Any]]:
     return (meta["namespace"], meta["name"]), rollout_controller.index_entry(hub)
 
 
-def _fleet(memo: kopf.Memo, fleet_hubs: kopf.Index) -> Any:
-    """Every hub for the FleetRollouts: Kopf's index, or with shards the fleet-wide view (Kopf's has this shard's)."""
-    return memo.fleet.data if memo.fleet is not None else fleet_hubs
+async def _fleet(memo: kopf.Memo, fleet_hubs: kopf.Index) -> Any:
+    """Every hub for the FleetRollouts: Kopf's index, or with shards the fleet-wide view (Kopf's has this shard's),
+    once it is listed."""
+    if memo.fleet is None:
+        return fleet_hubs
+    await asyncio.wait_for(memo.fleet.ready.wait(), timeout=60)
+    return memo.fleet.data
 
 
 def _runs_rollouts(**_: Any) -> bool:
@@ -214,9 +218,8 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch | None, memo: kopf.Memo,
             metrics.RECONCILE_ERRORS.labels(trigger).inc()
             await _say_the_operator_failed(memo, body, ctx, err)
             raise  # Kopf logs it with its traceback and retries on its own backoff
-        served_by = SHARDING.me if SHARDING.enabled else None
-        if ctx.status.get("shard") != served_by:
-            outcome.status_patch["shard"] = served_by
+        if ctx.status.get("shard") != SHARDING.served_by:
+            outcome.status_patch["shard"] = SHARDING.served_by
         if outcome.status_patch:
             # Written now, under the hub's lock, not by Kopf after the handler returns: Kopf's patches of two
             # passes (a change handler's and the resync timer's) could land out of order, an older status over a
@@ -267,8 +270,6 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch | None, memo: kopf.Memo,
     return outcome.retry_after
 
 
-#: Every shard's finalizer starts so (communityhub.runtime.sharding.Sharding.finalizer).
-FINALIZERS = f"{PREFIX}/finalizer"
 #: Seconds between two looks of a shard at a hub another shard has not handed over yet.
 TAKEOVER_POLL_SECONDS = 2.0
 
@@ -279,7 +280,7 @@ async def _taken_over(ctx: HubContext, memo: kopf.Memo, finalizers: list[str]) -
     hub keeps it from being deleted. Nothing is written while waiting: its conditions stay as they were."""
     served_by = ctx.status.get("shard")
     client = memo.clusters.get(None)
-    if served_by != (SHARDING.me if SHARDING.enabled else None):
+    if served_by != SHARDING.served_by:
         alive = SHARDING.enabled and served_by is not None and await kube.lease_alive(
             client, SETTINGS.namespace, SHARDING.lease_of(SETTINGS.leader_lease, str(served_by)))
         decision = sharding.takeover(served_by, SHARDING, alive)
@@ -288,10 +289,9 @@ async def _taken_over(ctx: HubContext, memo: kopf.Memo, finalizers: list[str]) -
             return False
         if served_by is not None:
             ctx.log.info("hub taken over", reason=decision.message)
-    own = SHARDING.finalizer(PREFIX)
-    if any(f.startswith(FINALIZERS) and f != own for f in finalizers):
+    if foreign := SHARDING.foreign_finalizers(PREFIX, finalizers):
         with contextlib.suppress(ApiError):  # a 409 (changed meanwhile) or 404: the next pass looks again
-            await kube.keep_own_finalizer(client, ctx.namespace, ctx.name, FINALIZERS, own)
+            await kube.remove_finalizers(client, ctx.namespace, ctx.name, foreign)
             ctx.log.info("hub taken over: the other shards' finalizers removed")
     return True
 
@@ -494,10 +494,8 @@ async def advance_rollout(body: kopf.Body, name: str, memo: kopf.Memo, fleet_hub
 async def _advance(body: kopf.Body, name: str, memo: kopf.Memo, fleet_hubs: kopf.Index,
                    fleet_rollouts: kopf.Index) -> None:
     log = structlog.get_logger("communityhub").bind(rollout=name)
-    if memo.fleet is not None:
-        await asyncio.wait_for(memo.fleet.ready.wait(), timeout=60)
     decided, changed, started = await rollout_controller.advance(
-        memo.clusters.get(None), name, dict(body), _fleet(memo, fleet_hubs), fleet_rollouts)
+        memo.clusters.get(None), name, dict(body), await _fleet(memo, fleet_hubs), fleet_rollouts)
     for key in started:
         log.info("rollout reaches hub", hub=key, wave=decided.wave)
     if started:
@@ -512,9 +510,7 @@ async def _advance(body: kopf.Body, name: str, memo: kopf.Memo, fleet_hubs: kopf
 @kopf.on.delete(*ROLLOUTS, when=_runs_rollouts)
 async def roll_back(name: str, memo: kopf.Memo, fleet_hubs: kopf.Index, **_: Any) -> None:
     """Deleting a rollout rolls it back: its hubs return to the rollout they ran before, or to the defaults."""
-    if memo.fleet is not None:
-        await asyncio.wait_for(memo.fleet.ready.wait(), timeout=60)
-    back = await rollout_controller.roll_back(memo.clusters.get(None), name, _fleet(memo, fleet_hubs))
+    back = await rollout_controller.roll_back(memo.clusters.get(None), name, await _fleet(memo, fleet_hubs))
     structlog.get_logger("communityhub").bind(rollout=name).info("rollout rolled back", hubs=back)
 
 

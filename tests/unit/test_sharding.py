@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 
 import pytest
+from lightkube.core.selector import build_selector
 
 from communityhub.runtime import sharding
 from communityhub.runtime.settings import Settings
@@ -22,7 +23,8 @@ def test_one_shard_changes_nothing() -> None:
 def test_each_shard_has_its_own_selector_lease_and_finalizer_and_shard_0_keeps_the_unsharded_ones() -> None:
     zero, one = Sharding(0, 2), Sharding(1, 2)
     assert (zero.selector(), one.selector()) == (f"{LABEL}=0", f"{LABEL}=1")
-    assert zero.unplaced_selector() == f"{LABEL} notin (0,1)"
+    assert build_selector(zero.unplaced_selector()) == f"{LABEL} notin (0,1)"
+    assert (zero.served_by, Sharding().served_by) == ("0", None)
     assert (zero.lease("op"), one.lease("op")) == ("op-shard-0", "op-shard-1")
     assert zero.finalizer("hubs.2i2c.org") == "hubs.2i2c.org/finalizer"
     assert one.finalizer("hubs.2i2c.org") == "hubs.2i2c.org/finalizer-shard-1"
@@ -74,3 +76,13 @@ def test_a_shard_waits_for_a_living_previous_shard_to_hand_a_hub_over() -> None:
     assert sharding.takeover("0", one, previous_alive=False).go  # shard 0 is gone: nobody will hand it over
     assert sharding.takeover("1", one, previous_alive=True).go  # handed over (or its own all along)
     assert sharding.takeover(None, one, previous_alive=False).go  # never served by a shard
+
+
+def test_a_shard_removes_the_other_shards_finalizers_and_no_one_elses() -> None:
+    finalizers = ["hubs.2i2c.org/finalizer", "hubs.2i2c.org/finalizer-shard-1", "hubs.2i2c.org/finalizer-shard-2",
+                  "kubernetes.io/pvc-protection", "other.example.org/finalizer"]
+    assert Sharding(1, 3).foreign_finalizers("hubs.2i2c.org", finalizers) == [
+        "hubs.2i2c.org/finalizer", "hubs.2i2c.org/finalizer-shard-2"]
+    assert Sharding(0, 3).foreign_finalizers("hubs.2i2c.org", finalizers) == [
+        "hubs.2i2c.org/finalizer-shard-1", "hubs.2i2c.org/finalizer-shard-2"]
+    assert Sharding().foreign_finalizers("hubs.2i2c.org", ["hubs.2i2c.org/finalizer"]) == []

@@ -8,13 +8,14 @@ import base64
 import contextlib
 import dataclasses
 import datetime
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 import httpx2
 import yaml
 from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
+from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import (
@@ -32,6 +33,7 @@ from lightkube.types import PatchType
 
 from communityhub.api import models
 from communityhub.delivery import render
+from communityhub.runtime import leader
 
 
 @dataclasses.dataclass
@@ -502,20 +504,19 @@ async def lease_alive(client: AsyncClient, namespace: str, name: str) -> bool:
         if is_not_found(err):
             return False
         raise
-    spec = lease.spec
-    if spec is None or not spec.holderIdentity or spec.renewTime is None:
-        return False
-    age = (datetime.datetime.now(datetime.UTC) - spec.renewTime).total_seconds()
-    return age <= (spec.leaseDurationSeconds or 15)
+    spec = lease.spec or LeaseSpec()
+    # Another replica's view of the Lease, as leader election decides it: one nobody could take now is held.
+    return not leader.decide(spec.holderIdentity, spec.renewTime, spec.leaseDurationSeconds or 15, "",
+                             datetime.datetime.now(datetime.UTC)).take
 
 
-async def keep_own_finalizer(client: AsyncClient, namespace: str, name: str, family: str, own: str) -> bool:
-    """Remove the finalizers of ``family`` (other shards' names) but ``own`` from a hub this shard took over, so no
-    shard that no longer sees the hub keeps it from being deleted. True when one was removed."""
+async def remove_finalizers(client: AsyncClient, namespace: str, name: str, names: Iterable[str]) -> bool:
+    """Remove these finalizers from a hub (other shards', once this one took the hub over), checked against the
+    resourceVersion read. True when one was removed."""
     hub = await client.get(HUB, name, namespace=namespace)
     meta = hub.metadata
     finalizers = list((meta.finalizers if meta else None) or [])
-    keep = [f for f in finalizers if f == own or not f.startswith(family)]
+    keep = [f for f in finalizers if f not in set(names)]
     if keep == finalizers:
         return False
     await client.patch(HUB, name, [

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from lightkube.operators import not_in
 
 from communityhub.api import models
 
@@ -44,6 +47,11 @@ class Sharding:
     def me(self) -> str:
         return str(self.shard)
 
+    @property
+    def served_by(self) -> str | None:
+        """What status.shard says of a hub this process serves (one shard: nothing)."""
+        return self.me if self.enabled else None
+
     def names(self) -> list[str]:
         return [str(i) for i in range(self.shards)]
 
@@ -51,13 +59,13 @@ class Sharding:
         """The hubs this shard serves, as a label selector for its watch."""
         return f"{LABEL}={self.me}"
 
-    def unplaced_selector(self) -> str:
+    def unplaced_selector(self) -> dict[str, Any]:
         """Hubs no shard watches: without the label, or with one that names no shard (``notin`` matches both)."""
-        return f"{LABEL} notin ({','.join(self.names())})"
+        return {LABEL: not_in(self.names())}
 
     def lease(self, base: str) -> str:
         """Each shard's own leader Lease (one shard: the unsharded operator's, unchanged)."""
-        return f"{base}-shard-{self.shard}" if self.enabled else base
+        return self.lease_of(base, self.me) if self.enabled else base
 
     def lease_of(self, base: str, shard: str) -> str:
         return f"{base}-shard-{shard}"
@@ -66,6 +74,11 @@ class Sharding:
         """Kopf removes its finalizer from objects it watches but has no handler for (the FleetRollouts of a shard
         that does not run them): each shard has its own, and shard 0 keeps the unsharded operator's."""
         return f"{prefix}/finalizer" if self.shard == 0 else f"{prefix}/finalizer-shard-{self.shard}"
+
+    def foreign_finalizers(self, prefix: str, finalizers: Iterable[str]) -> list[str]:
+        """Other shards' finalizers among a hub's: this shard removes them once it has taken the hub over."""
+        own = self.finalizer(prefix)
+        return [f for f in finalizers if f.startswith(f"{prefix}/finalizer") and f != own]
 
     def runs_rollouts(self) -> bool:
         """FleetRollouts span shards: shard 0 runs them, over a fleet-wide view of the hubs."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
-from lightkube.operators import not_in
 from lightkube.types import PatchType
 
 from communityhub.adapters import kube
@@ -48,8 +47,7 @@ async def place(client: AsyncClient, shards: sharding.Sharding, hub: dict[str, A
 
 async def run(client: AsyncClient, shards: sharding.Sharding, log: Any) -> None:
     """Forever: every hub outside the shards' selectors, at each list and on each change."""
-    async for kind, hub in kube.watch_forever(client, kube.HUB, None, {sharding.LABEL: not_in(shards.names())},
-                                              log):
+    async for kind, hub in kube.watch_forever(client, kube.HUB, None, shards.unplaced_selector(), log):
         if hub is not None and kind != "DELETED":
             await place(client, shards, hub, log)
 
