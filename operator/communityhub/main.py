@@ -33,7 +33,7 @@ from communityhub.delivery.render import CHART_APP
 from communityhub.fleet import decommission, lifecycle, rollout_plan
 from communityhub.reconcile import failures as reconcile_failures
 from communityhub.reconcile import reconcile
-from communityhub.runtime import clock, leader, logs, metrics, profiling, sharding
+from communityhub.runtime import clock, leader, logs, memory, metrics, profiling, sharding
 from communityhub.runtime.settings import Settings
 from communityhub.steps import delivered, meter, notify, placement
 from communityhub.steps import rollout as rollout_controller
@@ -308,9 +308,9 @@ async def hand_over(type: str, event: dict[str, Any], body: kopf.Body, memo: kop
     """A hub relabelled to another shard leaves this shard's watch: a DELETED event that carries the hub as it was
     (a real deletion's carries its deletionTimestamp). Once the pass that may be running on it is over, the new
     shard is told in status.shard, and the hub forgotten here."""
-    # Kopf keeps each hub's latest body for its daemon; the managed fields are a third of it and no handler reads
-    # them (a fleet's memory: docs/benchmarks.md).
-    ((event.get("object") or {}).get("metadata") or {}).pop("managedFields", None)
+    # Kopf keeps each hub's latest body for its daemon: kept small (a fleet's memory, runtime/memory.py).
+    if isinstance(event.get("object"), dict):
+        memory.compact(event["object"])
     if not SHARDING.enabled or type != "DELETED" or body.metadata.get("deletionTimestamp"):
         return
     namespace, name = str(body.metadata.namespace), str(body.metadata.name)
