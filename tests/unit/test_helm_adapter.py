@@ -7,10 +7,14 @@ adapter's scheduling is what is under test, not helm.
 from __future__ import annotations
 
 import asyncio
+import json
 import stat
 from pathlib import Path
 
-from communityhub.adapters.helm import Helm
+import msgspec
+import pytest
+
+from communityhub.adapters.helm import Helm, Release, _release
 
 FAKE_HELM = r"""#!/bin/sh
 log="$(dirname "$0")/runs.log"
@@ -80,3 +84,17 @@ def test_values_given_as_a_function_are_rendered_only_once_a_slot_is_free(tmp_pa
     # Never more renders than free slots ahead of the runs: at most 2 renders before the first run ends.
     first_end = next(n for n, line in enumerate(lines) if line.startswith("end"))
     assert sum(line.startswith("render") for line in lines[:first_end]) == 2
+
+
+def test_a_release_is_read_from_helms_json_without_its_chart_files() -> None:
+    """Of helm's ``--output json`` (650 KB for the JupyterHub chart) the operator keeps five fields."""
+    doc = {"name": "hub0001-abc", "info": {"status": "deployed", "notes": "x" * 1000},
+           "chart": {"metadata": {"name": "jupyterhub", "version": "4.4.0", "kubeVersion": ">=1.28"},
+                     "templates": [{"name": f"templates/t{i}.yaml", "data": "e30=" * 500} for i in range(40)],
+                     "schema": "e30=" * 50_000, "values": {"hub": {"image": {"name": "k8s-hub"}}}},
+           "config": {"hub": {}}, "manifest": "---\n" * 1000, "version": 3, "namespace": "hub-ns"}
+    assert _release(json.dumps(doc).encode()) == Release("hub0001-abc", "hub-ns", 3, "deployed", "jupyterhub-4.4.0")
+    # helm status leaves the chart out: the release is still read.
+    assert _release(b'{"name": "r", "namespace": "n", "version": 1, "info": {"status": "failed"}}').chart == "?-?"
+    with pytest.raises(msgspec.ValidationError, match="version"):
+        _release(b'{"name": "r", "namespace": "n"}')
