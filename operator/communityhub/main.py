@@ -536,7 +536,7 @@ def run() -> None:
         # Lost leadership: stop at once, before another replica's work can overlap ours (restarted as standby).
         election.keep(lost=lambda: os._exit(1))
     try:
-        kopf.run(clusterwide=True, standalone=True, liveness_endpoint=liveness)
+        kopf.run(clusterwide=True, standalone=True, liveness_endpoint=liveness, memo=memory.SharedMemo())
     finally:
         if election is not None:
             election.release()

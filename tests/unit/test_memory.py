@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import gc
 import json
 import tracemalloc
 from pathlib import Path
 from typing import Any
+
+import kopf
+from kopf._core.reactor.inventory import ResourceMemories
 
 from communityhub.runtime import memory
 
@@ -65,3 +69,17 @@ def _kept_bytes(compact: bool, hubs: int = 200) -> float:
 def test_a_compact_body_costs_less_than_half() -> None:
     full, compact = _kept_bytes(False), _kept_bytes(True)
     assert compact < full / 2, f"{compact:.0f} bytes per hub compact, {full:.0f} as parsed"
+
+
+def test_every_object_kopf_remembers_shares_the_operators_memo() -> None:
+    memo = memory.SharedMemo()
+    memo.locks = {}
+
+    async def recall() -> list[Any]:
+        memories = ResourceMemories()
+        hubs = [{"metadata": {"uid": f"uid-{i}", "name": f"hub{i}", "namespace": "team"}} for i in range(3)]
+        return [(await memories.recall(hub, memobase=memo)).memo for hub in hubs]
+
+    assert all(each is memo for each in asyncio.run(recall()))
+    plain = kopf.Memo()
+    assert copy.copy(plain) is not plain  # what Kopf's own memo would cost: a copy per object
