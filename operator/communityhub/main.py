@@ -526,7 +526,8 @@ def run() -> None:
         log = structlog.get_logger("communityhub").bind(component="leader-election")
         election = leader.LeaderElection(
             Client(field_manager="communityhub-operator"), SETTINGS.namespace, SHARDING.lease(SETTINGS.leader_lease),
-            SETTINGS.leader_lease_seconds, SETTINGS.leader_renew_seconds, log=log.info)
+            SETTINGS.leader_lease_seconds, SETTINGS.leader_renew_seconds, log=log.info,
+            after=SHARDING.replaces(SETTINGS.leader_lease))
         standby = leader.StandbyHealth(SETTINGS.health_port) if SETTINGS.health_port else None
         try:
             election.acquire()

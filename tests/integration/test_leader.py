@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import pytest
+from lightkube import Client, KubeConfig
 
-from communityhub.runtime.leader import RETRY_SECONDS
-from tests.conftest import LEADER_LEASE_SECONDS, OperatorProcess
+from communityhub.runtime.leader import RETRY_SECONDS, LeaderElection
+from communityhub.runtime.sharding import Sharding
+from tests.conftest import LEADER_LEASE_SECONDS, OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.hubs import create_hub, ns, wait_ready
 from tests.support.kube import Cluster, wait_for
 
@@ -40,3 +43,21 @@ def test_a_standby_acts_only_after_the_leader_is_killed(
         standby.stop()  # a clean stop hands the Lease back: the session's operator takes it at once
         operator.start()
     assert "leadership acquired" in operator.log()
+
+
+def test_a_shard_stands_by_while_the_unsharded_operator_it_replaces_leads(management: Cluster) -> None:
+    """Going from one shard to several: each shard waits for the unsharded operator's Lease, not only its own."""
+    management.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
+    client = Client(KubeConfig.from_file(str(management.kubeconfig)), field_manager="test-leader")
+    base, said = f"replaced-{uuid.uuid4().hex[:6]}", []
+    unsharded = LeaderElection(client, OPERATOR_NAMESPACE, base, me="unsharded")
+    shard = LeaderElection(client, OPERATOR_NAMESPACE, Sharding(0, 2).lease(base), me="shard-0",
+                           after=Sharding(0, 2).replaces(base), log=lambda event, **kw: said.append(event))
+    assert unsharded.try_acquire()
+    assert not shard.try_acquire()
+    assert not shard.try_acquire()
+    assert management.get("lease", f"{base}-shard-0", OPERATOR_NAMESPACE) is None, "a shard took its Lease"
+    assert said == ["standing by: the operator this one replaces still leads"]  # said once, not every attempt
+    unsharded.release()  # a clean stop hands its Lease back
+    assert shard.try_acquire()
+    assert management.get("lease", f"{base}-shard-0", OPERATOR_NAMESPACE)["spec"]["holderIdentity"] == "shard-0"

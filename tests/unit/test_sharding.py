@@ -26,6 +26,7 @@ def test_each_shard_has_its_own_selector_lease_and_finalizer_and_shard_0_keeps_t
     assert build_selector(zero.unplaced_selector()) == f"{LABEL} notin (0,1)"
     assert (zero.served_by, Sharding().served_by) == ("0", None)
     assert (zero.lease("op"), one.lease("op")) == ("op-shard-0", "op-shard-1")
+    assert (zero.replaces("op"), one.replaces("op"), Sharding().replaces("op")) == (("op",), ("op",), ())
     assert zero.finalizer("hubs.2i2c.org") == "hubs.2i2c.org/finalizer"
     assert one.finalizer("hubs.2i2c.org") == "hubs.2i2c.org/finalizer-shard-1"
     assert zero.runs_rollouts() and not one.runs_rollouts()

@@ -66,6 +66,10 @@ class LeaderElection:
     renew_seconds: float = 5.0
     me: str = dataclasses.field(default_factory=identity)
     log: Callable[..., Any] = print
+    #: Leases that must be free before this one is taken (kept once taken): a shard's waits for the Lease of the
+    #: unsharded operator it replaces, which serves every hub until it stops.
+    after: tuple[str, ...] = ()
+    _waiting_for: str | None = dataclasses.field(default=None, repr=False)
 
     def _spec(self, transitions: int, acquired: dt.datetime | None) -> LeaseSpec:
         now = _now()
@@ -79,6 +83,8 @@ class LeaderElection:
         except ApiError as err:
             if err.status.code != 404:
                 raise
+            if self._held_before():
+                return False
             try:
                 self.client.create(Lease(metadata=ObjectMeta(name=self.name, namespace=self.namespace),
                                          spec=self._spec(0, None)))
@@ -94,6 +100,8 @@ class LeaderElection:
         if not decision.take:
             return False
         mine = spec.holderIdentity == self.me
+        if not mine and self._held_before():
+            return False
         lease.spec = self._spec((spec.leaseTransitions or 0) + (0 if mine else 1),
                                 spec.acquireTime if mine else None)
         try:
@@ -105,6 +113,25 @@ class LeaderElection:
         if not mine:
             self.log("leadership acquired", reason=decision.why, lease=f"{self.namespace}/{self.name}")
         return True
+
+    def _held_before(self) -> str | None:
+        """The first Lease of ``after`` someone else holds now, if any (said once in the log)."""
+        for name in self.after:
+            try:
+                spec = self.client.get(Lease, name, namespace=self.namespace).spec or LeaseSpec()
+            except ApiError as err:
+                if err.status.code == 404:
+                    continue
+                raise
+            if not decide(spec.holderIdentity, spec.renewTime, spec.leaseDurationSeconds or self.lease_seconds,
+                          self.me, _now()).take:
+                if self._waiting_for != name:
+                    self.log("standing by: the operator this one replaces still leads",
+                             lease=f"{self.namespace}/{name}", holder=spec.holderIdentity)
+                self._waiting_for = name
+                return name
+        self._waiting_for = None
+        return None
 
     def acquire(self) -> None:
         """Block until this replica leads."""

@@ -67,6 +67,11 @@ class Sharding:
         """Each shard's own leader Lease (one shard: the unsharded operator's, unchanged)."""
         return self.lease_of(base, self.me) if self.enabled else base
 
+    def replaces(self, base: str) -> tuple[str, ...]:
+        """The Leases that must be free before this shard's is taken: a shard waits for the unsharded operator (one
+        shard) to stop, which serves every hub until then (going from one shard to several: docs/operations.md)."""
+        return (base,) if self.enabled else ()
+
     def lease_of(self, base: str, shard: str) -> str:
         return f"{base}-shard-{shard}"
 
