@@ -65,7 +65,8 @@ class LeaderElection:
     lease_seconds: float = 15.0
     renew_seconds: float = 5.0
     me: str = dataclasses.field(default_factory=identity)
-    log: Callable[..., Any] = print
+    #: structlog's logger method in the operator: an event and its fields.
+    log: Callable[..., Any] = lambda event, **fields: print(event, fields)
     #: Leases that must be free before this one is taken (kept once taken): a shard's waits for the Lease of the
     #: unsharded operator it replaces, which serves every hub until it stops.
     after: tuple[str, ...] = ()
