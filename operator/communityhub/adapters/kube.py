@@ -15,7 +15,6 @@ import httpx2
 import yaml
 from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
-from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import (
@@ -504,10 +503,8 @@ async def lease_alive(client: AsyncClient, namespace: str, name: str) -> bool:
         if is_not_found(err):
             return False
         raise
-    spec = lease.spec or LeaseSpec()
     # Another replica's view of the Lease, as leader election decides it: one nobody could take now is held.
-    return not leader.decide(spec.holderIdentity, spec.renewTime, spec.leaseDurationSeconds or 15, "",
-                             datetime.datetime.now(datetime.UTC)).take
+    return leader.held(lease.spec, "", 15, datetime.datetime.now(datetime.UTC))
 
 
 async def remove_finalizers(client: AsyncClient, namespace: str, name: str, names: Iterable[str]) -> bool:
@@ -516,7 +513,8 @@ async def remove_finalizers(client: AsyncClient, namespace: str, name: str, name
     hub = await client.get(HUB, name, namespace=namespace)
     meta = hub.metadata
     finalizers = list((meta.finalizers if meta else None) or [])
-    keep = [f for f in finalizers if f not in set(names)]
+    drop = set(names)
+    keep = [f for f in finalizers if f not in drop]
     if keep == finalizers:
         return False
     await client.patch(HUB, name, [

@@ -53,6 +53,13 @@ def decide(holder: str | None, renewed: dt.datetime | None, duration: float, me:
     return Decision(False, f"held by {holder}")
 
 
+def held(spec: LeaseSpec | None, me: str, default_seconds: float, now: dt.datetime) -> bool:
+    """Does someone other than ``me`` hold the Lease now (renewed within its duration)?"""
+    spec = spec or LeaseSpec()
+    return not decide(spec.holderIdentity, spec.renewTime, spec.leaseDurationSeconds or default_seconds, me,
+                      now).take
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -119,16 +126,15 @@ class LeaderElection:
         """The first Lease of ``after`` someone else holds now, if any (said once in the log)."""
         for name in self.after:
             try:
-                spec = self.client.get(Lease, name, namespace=self.namespace).spec or LeaseSpec()
+                spec = self.client.get(Lease, name, namespace=self.namespace).spec
             except ApiError as err:
                 if err.status.code == 404:
                     continue
                 raise
-            if not decide(spec.holderIdentity, spec.renewTime, spec.leaseDurationSeconds or self.lease_seconds,
-                          self.me, _now()).take:
+            if held(spec, self.me, self.lease_seconds, _now()):
                 if self._waiting_for != name:
                     self.log("standing by: the operator this one replaces still leads",
-                             lease=f"{self.namespace}/{name}", holder=spec.holderIdentity)
+                             lease=f"{self.namespace}/{name}", holder=spec.holderIdentity if spec else None)
                 self._waiting_for = name
                 return name
         self._waiting_for = None
