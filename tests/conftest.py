@@ -35,7 +35,10 @@ OPERATOR_NAMESPACE = "communityhub-system"
 #: The provider's cloud credential for `cloud: local` (test_zz_secret_sweep looks for it everywhere afterwards).
 PROVIDER_SECRET, PROVIDER_TOKEN = "communityhub-cloud-local", "prov-cloud-token-91d2e0"
 CLOUD_STAND_IN_CREDENTIALS = {
-    "gcp": {"GOOGLE_CREDENTIALS": '{"type": "service_account", "project_id": "stand-in-0b7c"}'},
+    "gcp": {"GOOGLE_CREDENTIALS": '{"type": "service_account", "project_id": "stand-in-0b7c", '
+                                  '"client_email": "terraform@stand-in-0b7c.iam.gserviceaccount.com", '
+                                  '"private_key": "-----BEGIN PRIVATE KEY-----\\nstand-in\\n'
+                                  '-----END PRIVATE KEY-----\\n"}'},
     "aws": {"AWS_ACCESS_KEY_ID": "AKIASTANDIN0B7C", "AWS_SECRET_ACCESS_KEY": "stand-in-aws-secret-0b7c"},
     "azure": {"ARM_CLIENT_ID": "00000000-0000-0000-0000-000000000b7c", "ARM_CLIENT_SECRET": "stand-in-arm-0b7c",
               "ARM_TENANT_ID": "00000000-0000-0000-0000-000000000000",
@@ -340,6 +343,8 @@ def operator(management: Cluster, workload: Cluster, crd: Path, helm_bin: Path, 
         "CHUB_SMTP_CREDENTIALS_SECRET": SMTP_SECRET,
         "CHUB_SMTP_FROM": "CommunityHub tests <hubs@example.org>",
         "CHUB_SUPPORT_URL": "https://support.example.org",
+        # The OIDC issuers and hub APIs of the tests are on 127.0.0.1: the provider's own, here.
+        "CHUB_HTTP_ALLOW_PRIVATE": "true",
         # Metering off: it writes on its own schedule, which the write-counting tests must not see.
         # test_usage.py turns it on for its own module.
         "CHUB_METER_SECONDS": "0",

@@ -165,9 +165,15 @@ async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index
     status = {**observed, **recorded}
     if recorded and status == observed:
         del memo.recorded[key]  # the body has caught up with our writes: no copy of them to keep
-    rollout = (meta.labels or {}).get(rollout_plan.ROLLOUT_LABEL)
+    labels = dict(meta.labels or {})
+    rollout = labels.get(rollout_plan.ROLLOUT_LABEL)
     found = indexed(fleet_rollouts, rollout) if rollout else None  # one lookup, not a copy of the index
     hub_class = classes.resolve(hub.spec, first(hub_classes))  # a handful of classes: a copy is cheap
+    if found and not rollout_plan.reaches(found, labels, hub_class.name):
+        logs.hub_logger(str(meta.namespace), str(meta.name)).warning(
+            "the hub's rollout label names a rollout whose waves or class do not include it: ignored",
+            rollout=rollout)
+        found = None
     return HubContext(
         rollout=rollout, rollout_target=found["target"] if found else None,
         hub_class=hub_class,

@@ -85,6 +85,8 @@ async def run_steps(ctx: HubContext) -> dict[str, Verdict]:
     gateway = await dask.deploy(ctx, verdicts[HUB_READY])
     if gateway is not None:
         verdicts[conditions.DASK_READY] = gateway
+    if ctx.quota is not None:
+        verdicts[conditions.WITHIN_QUOTA] = ctx.quota
     return verdicts
 
 
@@ -134,7 +136,8 @@ def failures(verdicts: Mapping[str, Verdict]) -> frozenset[str]:
     """The reasons of the delivery's False conditions (a guard's is news, not a failure to retry): a pass that
     fails for other reasons than the one before made progress, and its backoff starts again."""
     return frozenset(v.reason for t, v in verdicts.items() if v.status == "False"
-                     and t not in lifecycle.GUARD_CONDITIONS and v.reason not in WAITING_FOR_PEOPLE)
+                     and t not in lifecycle.GUARD_CONDITIONS and t != conditions.WITHIN_QUOTA
+                     and v.reason not in WAITING_FOR_PEOPLE)
 
 
 def retry_delay(verdicts: Mapping[str, Verdict], retry: int, email_failures: int = 0) -> float | None:

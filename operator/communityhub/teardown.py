@@ -13,7 +13,7 @@ from communityhub.adapters import kube
 from communityhub.adapters.helm import HelmError, kubeconfig_file
 from communityhub.api.conditions import Verdict
 from communityhub.fleet import decommission
-from communityhub.steps import buckets, cluster, dask, dedicated
+from communityhub.steps import buckets, cluster, dask, dedicated, domains
 from communityhub.steps.context import HubContext, Target
 
 #: What helm says when it cannot reach the cluster's API.
@@ -90,11 +90,13 @@ async def teardown(ctx: HubContext) -> Verdict | None:
                                 reason=blocked.message)
         blocked = await buckets.remove(ctx) or await dedicated.destroy(ctx)
         if blocked is None:
+            await domains.release(ctx)
             ctx.log.info("dedicated cluster destroyed")
         return blocked
     target, verdict = cluster.resolve(ctx)
     if target is None and not ctx.status.get("cluster"):
         # Never placed (a shared cluster that does not exist, say): nothing was deployed anywhere.
+        await domains.release(ctx)
         ctx.log.info("hub removed: it was never placed on a cluster", reason=verdict.message)
         return None
     if target is None:
@@ -104,5 +106,6 @@ async def teardown(ctx: HubContext) -> Verdict | None:
             f"remove the finalizer hubs.2i2c.org/finalizer by hand)")
     blocked = await remove_release(ctx, target) or await buckets.remove(ctx)
     if blocked is None:
+        await domains.release(ctx)
         ctx.log.info("hub removed", target=target.cluster, namespace=target.namespace)
     return blocked

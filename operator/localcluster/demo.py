@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from localcluster import binaries, charts
 from localcluster.controlplane import ControlPlane, _pid_alive, state_root
 
@@ -132,6 +134,23 @@ def watch(kubeconfig: Path, namespace: str, name: str, timeout: float = 300) -> 
     raise TimeoutError(f"{namespace}/{name} was not Ready after {timeout:.0f}s; see {demo_dir() / 'operator.log'}")
 
 
+OPERATOR_CHART = REPO / "helm" / "communityhub-operator"
+
+
+def install_tenancy(kubeconfig: Path) -> list[str]:
+    """The operator chart's tenancy objects (templates/tenancy.yaml: the admission policies that keep the provider's
+    fields, annotations and labels the provider's, and the provider and tenant roles), rendered by helm as a
+    release would be; the names of the policies applied."""
+    helm = binaries.ensure(["helm"])["helm"]
+    rendered = subprocess.run([str(helm), "template", "chub", str(OPERATOR_CHART), "--namespace", "communityhub-system",
+                               "--show-only", "templates/tenancy.yaml"], capture_output=True, text=True, check=True)
+    kubectl = binaries.ensure(["kubectl"])["kubectl"]
+    subprocess.run([str(kubectl), f"--kubeconfig={kubeconfig}", "apply", "-f", "-"], input=rendered.stdout,
+                   capture_output=True, text=True, check=True)
+    return [doc["metadata"]["name"] for doc in yaml.safe_load_all(rendered.stdout)
+            if doc and doc.get("kind") == "ValidatingAdmissionPolicy"]
+
+
 def up() -> int:
     started = time.monotonic()
     print("1/4 local control plane, and a second one for dedicated (cloud: local) hubs", flush=True)
@@ -146,6 +165,8 @@ def up() -> int:
     _kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     _kubectl(kubeconfig, "wait", "--for=condition=Established", "-f", str(REPO / "crds"), "--timeout=60s")
     _kubectl(kubeconfig, "apply", "-f", str(DEFAULT_CLASS))
+    # Who may set what (docs/operations.md, "Security model"): the chart's admission policies, as installed.
+    print(f"    and the operator chart's admission policies ({', '.join(install_tenancy(kubeconfig))})", flush=True)
     # The operator's namespace: its leader Lease (and Terraform state) live there.
     _kubectl(kubeconfig, "create", "namespace", "communityhub-system", check=False)
     # The provider's credentials for `cloud: local` clusters (make demo-dedicated): the local module refuses to

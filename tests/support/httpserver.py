@@ -15,7 +15,7 @@ from aiohttp import web
 class HttpServer:
     def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         """``tls``: the server's certificate and key files."""
-        self.routes: dict[str, tuple[int, str]] = {}  # path -> (status, body)
+        self.routes: dict[str, tuple[int, str]] = {}  # path -> (status, body; a redirect's body: its Location)
         self.requests: list[str] = []
         self._context: ssl.SSLContext | None = None
         if tls is not None:
@@ -33,6 +33,8 @@ class HttpServer:
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests.append(request.path)
         status, body = self.routes.get(request.path, (404, '{"error": "not found"}'))
+        if 300 <= status < 400:  # a redirect: the body is where to
+            return web.Response(status=status, headers={"Location": body})
         return web.Response(status=status, text=body, content_type="application/json")
 
     async def _start(self) -> int:

@@ -156,3 +156,14 @@ def test_kpis_count_communities_marginalized_and_active_users() -> None:
     assert figures["communities"] == 3 and figures["historicallyMarginalizedCommunities"] == 1
     assert (figures["weeklyActiveUsers"], figures["monthlyActiveUsers"]) == (6, 22)
     assert [e["hub"] for e in figures["errors"]] == ["hubs/c"]
+
+
+def test_the_cloud_cost_line_says_what_each_part_is() -> None:
+    hub = delivered_hub("gpu", "2026-09-01T00:00:00Z", **{
+        ann.COST_MONTH: "2026-11", ann.COST_MONTH_TO_DATE: "420.50",
+        ann.COST_PARTS_MONTH_TO_DATE: ann.write_parts({"compute": 100.0, "gpu": 300.0, "volumes": 20.0,
+                                                       "buckets": 0.5})})
+    line = lines_of(billing.invoices([hub], "2026-11"), "gpu")["cloud-cost"]
+    assert line.amount_usd == 420.50
+    assert line.note.endswith(": compute (CPU and memory) $100.00, GPUs $300.00, volumes (homes, databases, "
+                                     "shares) $20.00, buckets $0.50")

@@ -112,7 +112,8 @@ def profiles(*items: dict[str, Any]) -> dict[str, Any]:
 def test_tier_and_archetype_rules_come_from_the_class_when_it_sets_them() -> None:
     essential = {**base_spec().community.model_dump(by_alias=True), "membership": "essential",
                  "archetype": "education"}
-    gpu = base_spec(community=essential, environment=profiles({"name": "g", "cpu": 2, "memory": "8Gi", "gpu": 1}))
+    gpu = base_spec(community=essential, environment=profiles({"name": "g", "cpu": 2, "memory": "8Gi", "gpu": 1,
+                                                                "nodePool": "t4"}))
     # The operator's essential tier has no GPUs; this class's has.
     assert policy.environment(gpu).reason == "ProfileNotInTier"
     assert policy.environment(gpu, GPU_CLASS).status == "Unknown"

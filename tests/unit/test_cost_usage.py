@@ -86,7 +86,7 @@ def test_ledger_closes_the_month_at_midnight() -> None:
     ledger = cost.accrue(None, {"hubs/x": 1.0}, at("2026-11-30T22:00:00Z"))
     ledger = cost.accrue(ledger, {"hubs/x": 1.0}, at("2026-12-01T03:00:00Z"))
     assert ledger["month"] == "2026-12" and ledger["owners"] == {"hubs/x": 3.0}
-    assert ledger["previous"] == {"month": "2026-11", "owners": {"hubs/x": 2.0}, "total": 2.0}
+    assert ledger["previous"] == {"month": "2026-11", "owners": {"hubs/x": 2.0}, "parts": {}, "total": 2.0}
     assert ledger["since"] == "2026-12-01T00:00:00Z"
 
 
@@ -132,3 +132,71 @@ def test_first_meterings_are_spread_and_zero_turns_metering_off() -> None:
     assert next_metering(900, 1000.0) == 1900.0
     assert first_metering("team", "hub-1", 0, 1000.0) == math.inf
     assert next_metering(0, 1000.0) == math.inf
+
+
+# ------------------------------------------------------------------ issue 29, finding 7: what a hub uses, it pays
+GPU_PRICES = {"gcp": {"us-central1": {"n1-standard-8": 0.38, "nvidia-tesla-t4": 0.35, "storage/*": 0.10,
+                                      "storage/premium-rwo": 0.17, "objectstorage": 0.02}},
+              "aws": {"us-west-2": {"g4dn.12xlarge": 3.912}}}
+
+
+def test_a_pod_holding_a_nodes_gpus_pays_for_them_whatever_cpu_it_asks() -> None:
+    """Four T4s held with 100m CPU paid $0.01/h of the node's $1.78/h: the split was by CPU and memory alone."""
+    node = cost.Node("g", "gcp", "us-central1", "n1-standard-8", 8.0, 30 * 2**30, gpus=4,
+                     accelerator="nvidia-tesla-t4")
+    greedy = cost.Pod("g", "hubs/gpu-hog", 0.1, 2**28, gpus=4)
+    parts, unpriced = cost.part_rates([node], [greedy], GPU_PRICES)
+    assert unpriced == []
+    assert parts["hubs/gpu-hog"]["gpu"] == pytest.approx(4 * 0.35)  # every GPU of the node
+    rates, _ = cost.rates([node], [greedy], GPU_PRICES)
+    assert rates["hubs/gpu-hog"] > 1.4 and sum(rates.values()) == pytest.approx(0.38 + 4 * 0.35)
+
+
+def test_on_aws_a_gpu_machines_gpus_are_its_price_and_go_to_who_holds_them() -> None:
+    node = cost.Node("g", "aws", "us-west-2", "g4dn.12xlarge", 48.0, 192 * 2**30, gpus=4)
+    pods = [cost.Pod("g", "hubs/a", 1.0, 2**30, gpus=3), cost.Pod("g", "hubs/b", 24.0, 96 * 2**30)]
+    parts, _ = cost.part_rates([node], pods, GPU_PRICES)
+    gpu_hourly = 3.912 * cost.GPU_SHARE_OF_GPU_MACHINE
+    assert parts["hubs/a"]["gpu"] == pytest.approx(gpu_hourly * 3 / 4)
+    assert "gpu" not in parts["hubs/b"] and parts[cost.OVERHEAD]["gpu"] == pytest.approx(gpu_hourly / 4)
+    assert sum(sum(p.values()) for p in parts.values()) == pytest.approx(3.912)  # conserved
+
+
+def test_a_gpu_request_is_read_from_the_pods_limits_as_kubernetes_does() -> None:
+    pod = cost.pod_from({"metadata": {"namespace": "hub-x"}, "spec": {"nodeName": "g", "containers": [
+        {"resources": {"limits": {"nvidia.com/gpu": "2"}, "requests": {"cpu": "100m"}}}]}, "status": {}},
+        {"hub-x": "hubs/x"})
+    assert pod is not None and pod.gpus == 2
+    node = cost.node_from({"metadata": {"name": "g", "labels": {cost.INSTANCE_TYPE_LABEL: "n1-standard-8",
+                                                               cost.REGION_LABEL: "us-central1",
+                                                               cost.ACCELERATOR_LABEL: "nvidia-tesla-t4"}},
+                           "spec": {"providerID": "gce://p/z/g"},
+                           "status": {"allocatable": {"cpu": "8", "memory": "30Gi", "nvidia.com/gpu": "4"}}}, "gcp")
+    assert (node.gpus, node.accelerator) == (4, "nvidia-tesla-t4")
+    assert cost.price(GPU_PRICES, node) == pytest.approx(0.38 + 4 * 0.35)  # the accelerators were not priced
+
+
+def test_volumes_and_measured_buckets_are_priced_and_named() -> None:
+    node = cost.Node("n", "gcp", "us-central1", "n1-standard-8", 8.0, 30 * 2**30)
+    volumes = [cost.Volume("hubs/x", 100 * 2**30, "premium-rwo"), cost.Volume("hubs/x", 10 * 2**30, "standard-rwo"),
+               cost.Volume(None, 2**30, "standard-rwo")]
+    parts, unpriced = cost.part_rates([node], [], GPU_PRICES, volumes=volumes, buckets={"hubs/x": 50 * 2**30})
+    assert unpriced == []
+    assert parts["hubs/x"]["volumes"] * cost.HOURS_PER_MONTH == pytest.approx(100 * 0.17 + 10 * 0.10)
+    assert parts["hubs/x"]["buckets"] * cost.HOURS_PER_MONTH == pytest.approx(50 * 0.02)
+    assert parts[cost.OVERHEAD]["volumes"] * cost.HOURS_PER_MONTH == pytest.approx(0.10)
+    requested = {"storageClassName": "premium-rwo", "resources": {"requests": {"storage": "5Gi"}}}
+    claim = cost.volume_from({"metadata": {"namespace": "hub-x"}, "spec": requested,
+                              "status": {"phase": "Bound", "capacity": {"storage": "8Gi"}}}, {"hub-x": "hubs/x"})
+    assert claim == cost.Volume("hubs/x", 8 * 2**30, "premium-rwo")
+    _, missing = cost.part_rates([cost.Node("n", "aws", "us-west-2", "g4dn.12xlarge", 48, 2**30)], [], GPU_PRICES,
+                                 volumes=volumes[:1])
+    assert missing == ["claims of storage class premium-rwo (aws/us-west-2)"]
+
+
+def test_the_ledger_keeps_each_owners_parts_and_they_add_up_to_its_total() -> None:
+    parts = {"hubs/x": {"compute": 1.0, "gpu": 2.0, "volumes": 0.5}}
+    ledger = cost.accrue(None, {"hubs/x": 3.5}, at("2026-11-10T00:00:00Z"), parts)
+    ledger = cost.accrue(ledger, {"hubs/x": 3.5}, at("2026-11-10T02:00:00Z"), parts)
+    assert ledger["parts"]["hubs/x"] == pytest.approx({"compute": 2.0, "gpu": 4.0, "volumes": 1.0})
+    assert sum(ledger["parts"]["hubs/x"].values()) == pytest.approx(ledger["owners"]["hubs/x"])

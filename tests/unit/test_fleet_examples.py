@@ -57,8 +57,8 @@ FACTS: dict[str, dict[str, Any]] = {
         "singleuser.storage": {**NFS, "extraVolumeMounts": [SHARED_RO]},
     },
     "pfw.yaml": {
-        f"{CILOGON}.allowed_idps": {"http://github.com/login/oauth/authorize": idp("preferred_username",
-                                                                                   allow_all=True)},
+        # The source lists GitHub for its two named users, not for every GitHub account (issue 29, finding 8).
+        f"{CILOGON}.allowed_idps": {"http://github.com/login/oauth/authorize": idp("preferred_username")},
         f"{CONFIG}.Authenticator.allowed_users": ["alessandromariaselvitella", "fosterk86"],
         f"{CONFIG}.Authenticator.admin_users": ["alessandromariaselvitella", "fosterk86"],
         f"{CONFIG}.JupyterHub.template_vars.funded_by": {

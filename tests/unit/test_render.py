@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from importlib.metadata import entry_points
+from typing import Any
 
 import pytest
 import yaml
@@ -116,12 +118,36 @@ def _lets_someone_in(authenticator: object, provider: str) -> bool:
     return bool(authenticator.allow_all or authenticator.allowed_groups)  # type: ignore[attr-defined]
 
 
-def test_cilogon_idp_without_domains_lets_every_user_of_that_idp_in() -> None:
-    auth = {"provider": "cilogon", "clientSecretRef": {"name": "s"},
-            "cilogon": {"allowedIdps": [{"entityId": "https://github.com/login/oauth/authorize"}]}}
-    config = render.values("hubs", "lab", base_spec(auth=auth))["hub"]["config"]["CILogonOAuthenticator"]
-    authenticator = authenticator_class("cilogon")(config=Config({"CILogonOAuthenticator": config}))
-    assert authenticator.allowed_idps["https://github.com/login/oauth/authorize"]["allow_all"] is True
+GITHUB_IDP = "http://github.com/login/oauth/authorize"
+
+
+def _cilogon(idp: dict[str, Any], allowed_users: list[str] | None = None) -> Any:
+    auth = {"provider": "cilogon", "clientSecretRef": {"name": "s"}, "allowedUsers": allowed_users or [],
+            "cilogon": {"allowedIdps": [{"entityId": GITHUB_IDP, "usernameClaim": "preferred_username", **idp}]}}
+    values = render.values("hubs", "lab", base_spec(auth=auth))["hub"]["config"]
+    return authenticator_class("cilogon")(config=Config({"CILogonOAuthenticator": values["CILogonOAuthenticator"],
+                                                        "Authenticator": values["Authenticator"]}))
+
+
+def _lets_in(authenticator: Any, username: str) -> bool:
+    model = {"name": username, "admin": False,
+             "auth_state": {"cilogon_user": {"idp": GITHUB_IDP, "preferred_username": username}}}
+    return bool(asyncio.run(authenticator.check_allowed(username, model)))
+
+
+def test_a_cilogon_idp_without_domains_lets_in_only_the_users_the_hub_names() -> None:
+    """Listing GitHub through CILogon so two named users can log in used to render allow_all for it: every GitHub
+    account got in (finding 8 of issue 29). Checked with oauthenticator's own check_allowed."""
+    authenticator = _cilogon({}, allowed_users=["swalker"])
+    assert "allow_all" not in authenticator.allowed_idps[GITHUB_IDP]
+    assert _lets_in(authenticator, "swalker")
+    assert not _lets_in(authenticator, "anyone-else")
+
+
+def test_a_cilogon_idp_lets_everyone_in_only_when_it_says_allow_all() -> None:
+    authenticator = _cilogon({"allowAll": True})
+    assert authenticator.allowed_idps[GITHUB_IDP]["allow_all"] is True
+    assert _lets_in(authenticator, "anyone-else")
 
 
 def test_oidc_without_groups_or_users_lets_the_issuers_users_in_and_needs_discovery() -> None:

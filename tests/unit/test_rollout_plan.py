@@ -8,7 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from communityhub.api.models import FleetRolloutSpec
+from communityhub.fleet import rollout_plan
 from communityhub.fleet.rollout_plan import ROLLOUT_LABEL, HubView, hub_view, newest, plan
+from communityhub.steps import rollout
 
 SPEC = FleetRolloutSpec.model_validate({
     "target": {"values": {"cull": {"timeout": 7200}}},
@@ -137,3 +139,17 @@ def test_hub_view_reads_the_class_the_release_comes_from() -> None:
     body = {"metadata": {"namespace": "n", "name": "h", "generation": 1},
             "status": {"observedGeneration": 1, "hubClass": {"name": "gke-shared", "generation": 3}}}
     assert hub_view(body).hub_class == "gke-shared"
+
+
+def test_a_hubs_rollout_label_counts_only_where_the_rollouts_waves_and_class_include_it() -> None:
+    """A label alone made the hub load that rollout's values, whatever its waves or class (issue 29, finding 2)."""
+    entry = {"target": {"values": {"hub": {"extraConfig": {"x": "import os"}}}},
+             "waves": [{"channel": "staging"}, {"channel": "production"}]}
+    assert rollout_plan.reaches(entry, {"channel": "staging", rollout_plan.ROLLOUT_LABEL: "r"}, None)
+    assert not rollout_plan.reaches(entry, {rollout_plan.ROLLOUT_LABEL: "r"}, None)
+    assert not rollout_plan.reaches(entry, {"channel": "canary", rollout_plan.ROLLOUT_LABEL: "r"}, None)
+    classed = {**entry, "target": {"hubClass": "gold"}}
+    assert rollout_plan.reaches(classed, {"channel": "staging"}, "gold")
+    assert not rollout_plan.reaches(classed, {"channel": "staging"}, "basehub")
+    assert rollout.rollout_entry({"spec": {"target": {"chartVersion": "4.4.0"}, "waves": [
+        {"name": "s", "matchLabels": {"channel": "staging"}}]}})["waves"] == [{"channel": "staging"}]

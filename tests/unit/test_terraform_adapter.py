@@ -66,8 +66,8 @@ def test_only_the_clouds_credential_keys_reach_terraform() -> None:
                                      "GOOGLE_APPLICATION_CREDENTIALS": b"/var/run/secrets/token"}, "hubs/cloud")
     assert not isinstance(refused, dict) and refused.reason == "CredentialsSecretInvalid"
     assert "GOOGLE_APPLICATION_CREDENTIALS, TF_CLI_ARGS_init" in refused.message and "-backend" not in refused.message
-    assert credential_env("aws", {"AWS_ACCESS_KEY_ID": b"a", "AWS_SECRET_ACCESS_KEY": b"b"}, "s") == {
-        "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+    assert credential_env("aws", {"AWS_ACCESS_KEY_ID": b"AKIASTANDIN0B7C", "AWS_SECRET_ACCESS_KEY": b"b/x+y"},
+                          "s") == {"AWS_ACCESS_KEY_ID": "AKIASTANDIN0B7C", "AWS_SECRET_ACCESS_KEY": "b/x+y"}
 
 
 #: What `terraform init` of the gke module printed on this machine (no provider registry in reach).

@@ -20,10 +20,12 @@ from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import (
     ConfigMap,
     Event,
+    LimitRange,
     Namespace,
     PersistentVolume,
     PersistentVolumeClaim,
     Pod,
+    ResourceQuota,
     Secret,
     ServiceAccount,
 )
@@ -423,6 +425,73 @@ async def ensure_config_map(client: AsyncClient, name: str, namespace: str, data
         return False
     await client.patch(ConfigMap, name, {"data": dict(data)}, namespace=namespace)
     return True
+
+
+async def claim_config_map(client: AsyncClient, manifest: Mapping[str, Any]) -> dict[str, str] | None:
+    """Create the ConfigMap unless one of its name exists: None when this call made it, else the data of the one
+    there (the create is the lock: of two callers, one makes it)."""
+    meta = manifest["metadata"]
+    try:
+        await client.create(ConfigMap.from_dict(dict(manifest)))
+        return None
+    except ApiError as err:
+        if err.status.code != 409:
+            raise
+    live = await client.get(ConfigMap, meta["name"], namespace=meta["namespace"])
+    return dict(live.data or {})
+
+
+async def replace_config_map(client: AsyncClient, manifest: Mapping[str, Any], expected_uid: str) -> bool:
+    """Take over a stale claim: replace it only if it still names ``expected_uid`` (a resourceVersion-checked
+    update, so of two takers one wins); True when done."""
+    meta = manifest["metadata"]
+    live = await client.get(ConfigMap, meta["name"], namespace=meta["namespace"])
+    if (live.data or {}).get("uid") != expected_uid:
+        return False
+    body = ConfigMap.from_dict({**manifest, "metadata": {**meta, "resourceVersion": live.metadata.resourceVersion}})
+    try:
+        await client.replace(body)
+    except ApiError as err:
+        if err.status.code == 409:
+            return False
+        raise
+    return True
+
+
+async def config_maps(client: AsyncClient, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [{"name": cm.metadata.name, "data": dict(cm.data or {})}
+            async for cm in client.list(ConfigMap, namespace=namespace, labels=dict(labels))]
+
+
+async def hub_uid(client: AsyncClient, namespace: str, name: str) -> str | None:
+    """The uid of the CommunityHub namespace/name, or None when there is none."""
+    try:
+        hub = await client.get(HUB, name, namespace=namespace)
+    except ApiError as err:
+        if is_not_found(err):
+            return None
+        raise
+    return str(hub.metadata.uid) if hub.metadata else None
+
+
+async def apply_objects(client: AsyncClient, manifests: Iterable[Mapping[str, Any]]) -> None:
+    """Server-side apply, as the operator's field manager, forcing its fields back where someone changed them."""
+    for manifest in manifests:
+        kind = {"ResourceQuota": ResourceQuota, "LimitRange": LimitRange}[manifest["kind"]]
+        meta = manifest["metadata"]
+        await client.apply(kind.from_dict(dict(manifest)), name=meta["name"], namespace=meta["namespace"],
+                           field_manager="communityhub-operator", force=True)
+
+
+async def quota_status(client: AsyncClient, name: str, namespace: str) -> dict[str, Any] | None:
+    try:
+        quota = await client.get(ResourceQuota, name, namespace=namespace)
+    except ApiError as err:
+        if is_not_found(err):
+            return None
+        raise
+    status = quota.status
+    return {"hard": dict(status.hard or {}), "used": dict(status.used or {})} if status else {}
 
 
 async def watch_forever(client: AsyncClient, resource: Any, namespace: str | None, labels: Mapping[str, Any],

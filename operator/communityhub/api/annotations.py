@@ -7,6 +7,7 @@ so writing them never wakes the operator's update path).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -24,6 +25,10 @@ COST_MONTH_TO_DATE = f"{GROUP}/cost-cloud-usd-month-to-date"
 #: The month (YYYY-MM) the month-to-date figure belongs to, and the closed figure of the month before it.
 COST_MONTH = f"{GROUP}/cost-cloud-month"
 COST_PREVIOUS_MONTH = f"{GROUP}/cost-cloud-usd-previous-month"
+#: What the month-to-date figure (and the month before's) is made of: JSON, part -> USD ("compute" for CPU and
+#: memory, "gpu", "volumes", "buckets"); absent parts cost nothing.
+COST_PARTS_MONTH_TO_DATE = f"{GROUP}/cost-cloud-parts-month-to-date"
+COST_PARTS_PREVIOUS_MONTH = f"{GROUP}/cost-cloud-parts-previous-month"
 USAGE_WAU = f"{GROUP}/usage-weekly-active-users"
 USAGE_MAU = f"{GROUP}/usage-monthly-active-users"
 USAGE_OBSERVED_AT = f"{GROUP}/usage-observed-at"
@@ -47,6 +52,23 @@ class AnnotationError(ValueError):
 def usd(value: float) -> str:
     """Money as written: two decimals, no exponent."""
     return f"{value:.2f}"
+
+
+def write_parts(parts: Mapping[str, float]) -> str:
+    return json.dumps({part: usd(amount) for part, amount in sorted(parts.items()) if round(amount, 2)},
+                      sort_keys=True)
+
+
+def read_parts(annotations: Mapping[str, str], key: str) -> dict[str, float]:
+    """A cost's parts (empty when the annotation is absent: a ledger from before parts were kept)."""
+    raw = annotations.get(key)
+    if not raw:
+        return {}
+    try:
+        parts = json.loads(raw)
+        return {str(k): float(v) for k, v in parts.items() if math.isfinite(float(v)) and float(v) >= 0}
+    except (ValueError, AttributeError, TypeError):
+        raise AnnotationError(f"{key}={raw!r} is not a JSON map of parts to amounts") from None
 
 
 def read_usd(annotations: Mapping[str, str], key: str) -> float:

@@ -27,6 +27,8 @@ SCALED_DOWN = "ScaledDown"
 WAITING_FOR_WINDOW = "WaitingForWindow"
 
 DASK_READY = "DaskReady"
+#: What the hub namespace's quota leaves (shared clusters): informational, not a delivery step.
+WITHIN_QUOTA = "WithinQuota"
 
 #: Delivery steps in the order of the delivery flow; Ready summarises them.
 STEP_CONDITIONS = (CLUSTER_READY, HUB_READY, SSO_READY, ENVIRONMENT_READY)

@@ -286,8 +286,19 @@ class CILogonIdp(ApiModel):
         default="email", description="Claim that becomes the JupyterHub username.")
     allowed_domains: list[Annotated[str, Field(pattern=DNS_NAME, max_length=253)]] = Field(
         default_factory=list, max_length=50,
-        description="Email domains allowed in from this provider (matched on usernameClaim); empty: every user "
-                    "of this provider.")
+        description="Email domains allowed in from this provider (matched on usernameClaim). Empty, without "
+                    "allowAll: only the users the hub names (hub.adminUsers, auth.allowedUsers) come in through it, "
+                    "never every user of the provider.")
+    allow_all: bool = Field(default=False, description="Let in every user this provider authenticates (an "
+                                                       "institution's own identity provider); never implied.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("!(has(self.allowAll) && self.allowAll) || !has(self.allowedDomains) || "
+                 "size(self.allowedDomains) == 0",
+                 "allowAll lets every user in: allowedDomains would not narrow it", "allowAll", "FieldValueForbidden"),
+        ]},
+    )
 
 
 class CILogonAuth(ApiModel):
@@ -472,7 +483,8 @@ class ServerResources(ApiModel):
 class NamedServers(ApiModel):
     enabled: bool = Field(default=True, description="Users may start named servers besides their default one.")
     limit_per_user: int | None = Field(default=None, ge=1, le=20,
-                                       description="Most named servers a user may have; no limit when omitted.")
+                                       description="Most named servers a user may have; 5 when omitted (never "
+                                                   "unlimited: each one is a server on the hub's quota).")
 
 
 class SharedDirectory(ApiModel):
@@ -642,8 +654,10 @@ class Dask(ApiModel):
                                          description="Most cores one user's cluster may use, its workers together.")
     max_memory_per_cluster: str = Field(default="80Gi", pattern=MEMORY_QUANTITY, max_length=20,
                                         description="Most memory one user's cluster may use.")
-    idle_timeout_minutes: int = Field(default=30, ge=0, le=10080,
-                                      description="A cluster idle this long is shut down (0: never).")
+    idle_timeout_minutes: int = Field(default=30, ge=5, le=1440,
+                                      description="A cluster idle this long is shut down (5 minutes to a day: an "
+                                                  "idle cluster holds its cores on the hub's quota).")
+    max_clusters_per_user: int = Field(default=2, ge=1, le=10, description="Clusters one user may run at once.")
 
 
 class Lifecycle(ApiModel):
@@ -699,8 +713,8 @@ class CommunityHubSpec(ApiModel):
 
 # ------------------------------------------------------------------------------------- status
 ConditionType = Literal["ClusterReady", "HubReady", "SSOReady", "EnvironmentReady", "DaskReady", "Ready",
-                        "Delivered", "UsageReported", "CostReported", "WithinBudget", "ContractActive", "UsersActive",
-                        "InWindow"]
+                        "Delivered", "UsageReported", "CostReported", "WithinBudget", "WithinQuota", "ContractActive",
+                        "UsersActive", "InWindow"]
 Phase = Literal["Pending", "Scheduled", "ProvisioningCluster", "DeployingHub", "ConfiguringSSO",
                 "ConfiguringEnvironment", "Available", "Degraded", "ScaledDown", "Deleting"]
 
@@ -1017,9 +1031,38 @@ class Tiers(ApiModel):
     essential: TierRules | None = Field(default=None, description="Rules of essential membership.")
 
 
+class NamespaceQuota(ApiModel):
+    """What all of one hub's pods and claims together may reserve on a shared cluster: the ResourceQuota of the
+    hub's namespace (a user server beyond it is refused by Kubernetes). Each field the operator's default for the
+    archetype when omitted."""
+
+    cpu: float | None = Field(default=None, gt=0, le=100_000, description="requests.cpu, in cores.")
+    memory: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20, description="requests.memory.")
+    gpus: int | None = Field(default=None, ge=0, le=10_000, description="requests.nvidia.com/gpu.")
+    storage: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
+                                description="requests.storage: every claim's size together (homes, the database, "
+                                            "the shared home).")
+    claims: int | None = Field(default=None, ge=1, le=100_000, description="persistentvolumeclaims.")
+    pods: int | None = Field(default=None, ge=1, le=100_000, description="pods.")
+
+
 class ArchetypeLimits(ApiModel):
-    cpu: float = Field(gt=0, le=512, description="Most CPU one user server may ask for (its limit).")
-    memory: str = Field(pattern=MEMORY_QUANTITY, max_length=20, description="Most memory one user server may ask for.")
+    """One archetype's bounds; each field the operator's default when omitted (docs/operations.md, "Capacity")."""
+
+    cpu: float | None = Field(default=None, gt=0, le=512, description="Most CPU one user server may ask for (its "
+                                                                     "limit).")
+    memory: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
+                               description="Most memory one user server may ask for.")
+    hub_cpu: float | None = Field(default=None, gt=0, le=64, description="Most CPU the hub pod may request.")
+    hub_memory: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
+                                   description="Most memory the hub pod may request.")
+    home_storage: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
+                                     description="Largest environment.homeStorage.")
+    dask_cores: float | None = Field(default=None, gt=0, le=4096,
+                                     description="Most cores one user's Dask cluster may use "
+                                                 "(dask.maxCoresPerCluster).")
+    quota: NamespaceQuota | None = Field(default=None, description="The hub namespace's ResourceQuota on a shared "
+                                                                   "cluster.")
 
 
 class Archetypes(ApiModel):
@@ -1061,6 +1104,14 @@ class HubClassSpec(ApiModel):
         default=None, pattern=IMAGE_REFERENCE, max_length=500,
         description="An image with nbgitpuller's gitpuller command: the init container that pulls a profile's "
                     "content; profiles with content are refused without it.")
+    hub_domains: list[Annotated[str, Field(pattern=DNS_NAME, max_length=253)]] = Field(
+        default_factory=list, max_length=50,
+        description="DNS suffixes its hubs' spec.hub.domain must sit under (a hub is refused a domain outside them); "
+                    "any domain when empty. Either way no two hubs of the fleet share a domain.")
+    ingress_annotations: list[Annotated[str, Field(min_length=1, max_length=316)]] = Field(
+        default_factory=list, max_length=50,
+        description="Ingress annotation keys its hubs may set in spec.hub.values.ingress.annotations (none when "
+                    "empty): annotations pick certificate issuers, DNS names and controller snippets.")
     github_staff_teams: list[Annotated[str, Field(pattern=GITHUB_TEAM, max_length=140)]] = Field(
         default_factory=list, max_length=10,
         description="The provider's staff team(s) (<organization>:<team>), let into every GitHub hub of the class as "

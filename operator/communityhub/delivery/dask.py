@@ -50,7 +50,11 @@ def gateway_values(spec: CommunityHubSpec, hub_namespace: str, dask_release: str
     dask = spec.dask
     limits = (f"c.ClusterConfig.cluster_max_cores = {float(dask.max_cores_per_cluster)!r}\n"
               f"c.ClusterConfig.cluster_max_memory = {parse_memory(dask.max_memory_per_cluster)!r}\n"
-              f"c.ClusterConfig.idle_timeout = {dask.idle_timeout_minutes * 60}\n")
+              f"c.ClusterConfig.idle_timeout = {dask.idle_timeout_minutes * 60}\n"
+              # A user's clusters, and each cluster's workers (its cores over the worker's): bounded, not just sized.
+              f"c.ClusterConfig.cluster_max_workers = {max(1, int(dask.max_cores_per_cluster // dask.worker.cores))}\n"
+              f"c.UserLimits.max_clusters = {dask.max_clusters_per_user}\n"
+              f"c.UserLimits.max_cores = {float(dask.max_cores_per_cluster * dask.max_clusters_per_user)!r}\n")
     return {
         "fullnameOverride": dask_release,
         # With the ServiceAccounts named, the chart makes none of them, nor their ClusterRoles and bindings: the

@@ -39,7 +39,9 @@ def who_gets_in(spec: CommunityHubSpec) -> str:
             who += f"; admins: teams {', '.join(auth.github.admin_teams)}"
     elif auth.provider == "cilogon" and auth.cilogon:
         who = "CILogon users from " + "; ".join(
-            idp.entity_id + (f" (email domains {', '.join(idp.allowed_domains)})" if idp.allowed_domains else "")
+            idp.entity_id + (f" (email domains {', '.join(idp.allowed_domains)})" if idp.allowed_domains
+                             else " (every user)" if idp.allow_all
+                             else " (only the users named below and the hub's admins)")
             for idp in auth.cilogon.allowed_idps)
     elif auth.provider == "oidc" and auth.oidc:
         who = f"users of OIDC issuer {auth.oidc.issuer}"

@@ -41,6 +41,20 @@ LEGACY_HUB_LABEL = "hubs.2i2c.org/hub"
 LEGACY_HUB_NAMESPACE_LABEL = "hubs.2i2c.org/hub-namespace"
 
 
+#: In every hub namespace on a shared cluster: the operator's ResourceQuota and LimitRange (delivery/capacity.py).
+QUOTA = "communityhub-quota"
+LIMIT_RANGE = "communityhub-limits"
+#: The claim on a hub's domain, a ConfigMap in the operator's namespace (one name per domain, so the API server's
+#: create is the lock), and the label that lists a hub's claims by its CommunityHub's uid.
+DOMAIN_CLAIM_LABEL = "hubs.2i2c.org/domain-claim-uid"
+
+
+def domain_claim(domain: str) -> str:
+    """The claim's name: the domain's digest (a domain is longer than a name may be, and may hold no hint of the
+    hub that claims it)."""
+    return "domain-" + hashlib.sha256(domain.lower().encode()).hexdigest()[:40]
+
+
 def owner(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
 

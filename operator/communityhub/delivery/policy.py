@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from communityhub.api.conditions import Verdict
 from communityhub.api.models import ESSENTIAL_MAX_PROFILES, CommunityHubSpec, HubClassSpec, Profile, TierRules
 from communityhub.api.quantities import parse_memory
-
-#: Largest profile per archetype (CPU cores, memory bytes): the standard platform, not one-offs.
-PROFILE_LIMITS = {
-    "education": (4.0, parse_memory("16Gi")),
-    "research": (32.0, parse_memory("256Gi")),
-    "partnership": (64.0, parse_memory("512Gi")),
-}
-
+from communityhub.delivery import capacity
 
 #: The environment variables each cloud's Terraform provider reads its credentials from: the only keys of a
 #: credentials Secret that reach Terraform (no file paths, nothing that changes how Terraform runs).
@@ -48,36 +43,111 @@ def workload_identity_env(cloud: str, environ: Mapping[str, str]) -> dict[str, s
 
 
 def credential_env(cloud: str, data: Mapping[str, bytes], secret: str) -> dict[str, str] | Verdict:
-    """The Terraform environment from a credentials Secret, or why it is refused (a key that is not one of
-    the cloud's credential variables, named; its value never)."""
+    """The Terraform environment from a credentials Secret, or why it is refused: a key that is not one of the
+    cloud's credential variables, or a value not of the shape that variable takes (named; its value never).
+    Shapes, not only keys: a credential can point its cloud's client at a file, a command or a URL (Google's
+    ``external_account`` with a ``credential_source`` file or executable, a token URL of the sender's), which
+    would read the operator's files and send them out."""
     allowed = CREDENTIAL_KEYS[cloud]
     foreign = sorted(k for k in data if k not in allowed)
     if foreign:
         return Verdict.false("CredentialsSecretInvalid",
                              f"Secret {secret} has keys that are not {cloud} credentials: {', '.join(foreign)}; "
                              f"allowed: {', '.join(allowed)}")
-    return {k: v.decode() for k, v in data.items()}
+    try:
+        env = {k: v.decode() for k, v in data.items()}
+    except UnicodeDecodeError:
+        return Verdict.false("CredentialsSecretInvalid", f"Secret {secret} has a value that is not text")
+    for key, value in sorted(env.items()):
+        if problem := credential_shape(key, value):
+            return Verdict.false("CredentialsSecretInvalid", f"Secret {secret}: {key} {problem}")
+    return env
+
+
+#: A Google service account key's fields (what `gcloud iam service-accounts keys create` writes), and the values
+#: of those that name where the client goes: Google's own endpoints only.
+GCP_KEY_FIELDS = frozenset({"type", "project_id", "private_key_id", "private_key", "client_email", "client_id",
+                            "auth_uri", "token_uri", "auth_provider_x509_cert_url", "client_x509_cert_url",
+                            "universe_domain"})
+GCP_REQUIRED = ("project_id", "private_key", "client_email")
+GCP_ENDPOINTS = {
+    "token_uri": ("https://oauth2.googleapis.com/token",),
+    "auth_uri": ("https://accounts.google.com/o/oauth2/auth",),
+    "auth_provider_x509_cert_url": ("https://www.googleapis.com/oauth2/v1/certs",),
+    "universe_domain": ("googleapis.com",),
+}
+_PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z0-9][-a-z0-9]{0,38}[a-z0-9]$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9/+=._~-]{1,4096}$")
+_SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
+    "GOOGLE_PROJECT": (_PROJECT, "a GCP project id"), "GOOGLE_CLOUD_PROJECT": (_PROJECT, "a GCP project id"),
+    "AWS_ACCESS_KEY_ID": (re.compile(r"^[A-Z0-9]{12,128}$"), "an AWS access key id"),
+    "AWS_SECRET_ACCESS_KEY": (_TOKEN, "an AWS secret access key"),
+    "AWS_SESSION_TOKEN": (_TOKEN, "an AWS session token"),
+    "AWS_REGION": (_REGION, "an AWS region"), "AWS_DEFAULT_REGION": (_REGION, "an AWS region"),
+    "ARM_CLIENT_ID": (_UUID, "an Azure client id (a UUID)"), "ARM_TENANT_ID": (_UUID, "an Azure tenant id (a UUID)"),
+    "ARM_SUBSCRIPTION_ID": (_UUID, "an Azure subscription id (a UUID)"),
+    "ARM_CLIENT_SECRET": (re.compile(r"^[\x21-\x7e]{1,1024}$"), "an Azure client secret"),
+    "LOCAL_CLOUD_TOKEN": (_TOKEN, "a token"),
+}
+
+
+def credential_shape(key: str, value: str) -> str | None:
+    """What is wrong with a credential variable's value, in words that never repeat it; None when it fits."""
+    if key == "GOOGLE_CREDENTIALS":
+        return _gcp_key(value)
+    pattern, what = _SHAPES[key]
+    return None if pattern.match(value) else f"is not {what}"
+
+
+def _gcp_key(value: str) -> str | None:
+    try:
+        key = json.loads(value)
+    except ValueError:
+        return ("is not a service account key (JSON): Google's client reads a path there as a file, which the "
+                "operator does not allow")
+    if not isinstance(key, dict) or key.get("type") != "service_account":
+        kind = key.get("type") if isinstance(key, dict) else None
+        return (f"is a credential of type {kind!r}, not a service account key: only type service_account is "
+                f"accepted (an external_account or an authorized_user would have Google's client read files, run "
+                f"commands or call URLs)" if kind else "is not a service account key (no type service_account)")
+    if extra := sorted(set(key) - GCP_KEY_FIELDS):
+        return f"has fields a service account key does not have: {', '.join(map(str, extra))}"
+    if missing := [f for f in GCP_REQUIRED if not isinstance(key.get(f), str) or not key[f]]:
+        return f"lacks {', '.join(missing)}"
+    for field, allowed in GCP_ENDPOINTS.items():
+        if field in key and key[field] not in allowed:
+            return f"names its own {field}: a service account key's is Google's ({allowed[0]})"
+    cert = key.get("client_x509_cert_url")
+    if cert is not None and not str(cert).startswith("https://www.googleapis.com/robot/v1/metadata/x509/"):
+        return "names its own client_x509_cert_url"
+    if not _PROJECT.match(str(key["project_id"])):
+        return "has a project_id that is not a GCP project id"
+    if "-----BEGIN PRIVATE KEY-----" not in str(key["private_key"]):
+        return "has a private_key that is not a PEM private key"
+    return None
 
 
 #: What spec.hub.values may set: paths into the chart's values that change neither who logs in, nor what runs
-#: (images, extraConfig, commands), nor resources, security contexts or the operator's own wiring.
-#: CHUB_HUB_VALUES_ALLOWED adds paths (dotted), or `*` for any.
+#: (images, extraConfig, commands), nor resources, security contexts, names the hub answers to (ingress class and
+#: annotations: the class's, see INGRESS_ANNOTATIONS_PATH), the pages' templates, the culler's schedule, nor the
+#: operator's own wiring. CHUB_HUB_VALUES_ALLOWED and a class's openValuePaths add paths (dotted), or `*` for any.
 OPEN_VALUE_PATHS: tuple[tuple[str, ...], ...] = (
-    ("ingress", "annotations"),
-    ("ingress", "ingressClassName"),
-    ("proxy", "service", "annotations"),
     ("hub", "config", "JupyterHub", "concurrent_spawn_limit"),
     ("hub", "config", "JupyterHub", "active_server_limit"),
-    ("hub", "config", "JupyterHub", "template_vars"),
     ("hub", "config", "KubeSpawner", "start_timeout"),
     ("hub", "config", "KubeSpawner", "http_timeout"),
     ("singleuser", "startTimeout"),
     ("singleuser", "extraEnv"),
-    ("cull", "every"),
     ("cull", "maxAge"),
     ("cull", "users"),
     ("cull", "removeNamedServers"),
 )
+#: Ingress annotations a hub may set: only the keys its class lists (HubClass spec.ingressAnnotations), since
+#: annotations pick certificate issuers, DNS names and controller snippets for the whole cluster.
+INGRESS_ANNOTATIONS_PATH = ("ingress", "annotations")
+EXTRA_ENV_PATH = ("singleuser", "extraEnv")
 
 
 def leaf_paths(values: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -90,22 +160,63 @@ def leaf_paths(values: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Itera
             yield path
 
 
-def hub_values(values: Mapping[str, Any], extra_allowed: Sequence[str] = ()) -> Verdict | None:
-    """None when every key of spec.hub.values is one a hub author may set; else False naming the others."""
+def _at(values: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = values
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
+def _plain_env(env: Any) -> list[str]:
+    """The names of singleuser.extraEnv entries that are not a plain string value: a valueFrom would hand every
+    user server a Secret of the hub's namespace (the hub's values, its keys, the proxy token, TLS keys)."""
+    if isinstance(env, Mapping):
+        return sorted(str(k) for k, v in env.items()
+                      if not (isinstance(v, str) or (isinstance(v, Mapping) and set(v) <= {"value"}
+                                                      and isinstance(v.get("value", ""), str))))
+    if isinstance(env, list):
+        return sorted(str(e.get("name", "?")) if isinstance(e, Mapping) else "?" for e in env
+                      if not (isinstance(e, Mapping) and set(e) <= {"name", "value"}
+                              and isinstance(e.get("value", ""), str)))
+    return ["(not a map)"] if env is not None else []
+
+
+def hub_values(values: Mapping[str, Any], extra_allowed: Sequence[str] = (),
+               ingress_annotations: Sequence[str] = ()) -> Verdict | None:
+    """None when every key of spec.hub.values is one a hub author may set; else False naming the others.
+    ``ingress_annotations``: the annotation keys the hub's class lets its hubs put on their ingress."""
     if "*" in extra_allowed:
         return None
     allowed = [*OPEN_VALUE_PATHS, *(tuple(p.split(".")) for p in extra_allowed if p)]
-    refused = [".".join(path) for path in leaf_paths(values)
-               if not any(path[:len(prefix)] == prefix for prefix in allowed)]
+    annotations_open = any(INGRESS_ANNOTATIONS_PATH[:len(p)] == p for p in allowed)
+    refused = []
+    for path in leaf_paths(values):
+        if path[:2] == INGRESS_ANNOTATIONS_PATH and not annotations_open:
+            if len(path) == 3 and path[2] in ingress_annotations:
+                continue
+            refused.append(".".join(path) + (" (the class allows no ingress annotations)" if not ingress_annotations
+                                             else f" (the class allows {', '.join(ingress_annotations)})"))
+        elif not any(path[:len(prefix)] == prefix for prefix in allowed):
+            refused.append(".".join(path))
+    # valueFrom stays refused unless the provider itself opened singleuser.extraEnv (or a path above it).
+    env_opened = any(EXTRA_ENV_PATH[:len(p)] == p for p in allowed[len(OPEN_VALUE_PATHS):])
+    not_plain = _plain_env(_at(values, EXTRA_ENV_PATH)) if not refused and not env_opened else []
+    if not_plain:
+        return Verdict.false(
+            "ValuesNotAllowed",
+            f"spec.hub.values singleuser.extraEnv {', '.join(not_plain)}: a hub's environment variables are plain "
+            f"strings (a valueFrom would give every user server a Secret of the hub's namespace)")
     if not refused:
         return None
     shown = ", ".join(refused[:5]) + (f" and {len(refused) - 5} more" if len(refused) > 5 else "")
     return Verdict.false(
         "ValuesNotAllowed",
         f"spec.hub.values sets {shown}: the operator owns these (auth, images, profiles, resources, extraConfig, "
-        f"security); use the CommunityHub's own fields. Open to hubs: "
-        f"{', '.join('.'.join(p) for p in OPEN_VALUE_PATHS)} (more with the operator setting "
-        f"CHUB_HUB_VALUES_ALLOWED)")
+        f"security, ingress, templates, the culler's schedule); use the CommunityHub's own fields. Open to hubs: "
+        f"{', '.join('.'.join(p) for p in OPEN_VALUE_PATHS)}, and the ingress annotations the HubClass lists "
+        f"(more with the class's openValuePaths or the operator setting CHUB_HUB_VALUES_ALLOWED)")
 
 
 #: The operator's tier rules, for a tier its HubClass leaves out (or a hub without a class).
@@ -125,9 +236,8 @@ def tier_rules(spec: CommunityHubSpec, hub_class: HubClassSpec | None = None) ->
 
 def archetype_limits(spec: CommunityHubSpec, hub_class: HubClassSpec | None = None) -> tuple[float, int]:
     """The largest server of the hub's archetype (CPU cores, memory bytes): its class's, else the operator's."""
-    archetype = spec.community.archetype
-    own = getattr(hub_class.archetypes, archetype) if hub_class is not None else None
-    return (own.cpu, parse_memory(own.memory)) if own is not None else PROFILE_LIMITS[archetype]
+    limits = capacity.bounds(spec, hub_class, tier_rules(spec, hub_class))
+    return limits.server_cpu, limits.server_memory
 
 
 def _catalog_message(kind: str, name: str, available: Sequence[str], hub_class: HubClassSpec | None) -> str:
@@ -149,6 +259,10 @@ def _profile(p: Profile, spec: CommunityHubSpec, hub_class: HubClassSpec | None,
     if not rules.gpu and p.gpu:
         return Verdict.false("ProfileNotInTier",
                              f"profile {p.name} asks for GPUs; {tier} membership has no GPU profiles")
+    if p.gpu and not p.node_pool:
+        return Verdict.false("GpuNeedsNodePool",
+                             f"profile {p.name} asks for {p.gpu} GPU without a nodePool: a GPU profile runs on a GPU "
+                             f"pool of the HubClass's catalog, which prices its GPUs")
     if not rules.own_images and p.image:
         return Verdict.false("ProfileNotInTier",
                              f"profile {p.name} sets its own image; {tier} membership uses the hub's image")
@@ -201,6 +315,8 @@ def environment(spec: CommunityHubSpec, hub_class: HubClassSpec | None = None) -
     for p in profiles:
         if refused := _profile(p, spec, hub_class, rules, max_cpu, max_mem):
             return refused
+    if refused := capacity.refusal(spec, capacity.bounds(spec, hub_class, rules)):
+        return refused
     if rules.max_profiles is not None and len(profiles) > rules.max_profiles:
         return Verdict.false("TooManyProfiles",
                              f"{tier} membership offers at most {rules.max_profiles} profiles, "

@@ -27,7 +27,7 @@ from communityhub.api.models import (
     SharedDirectory,
     TemporaryAuth,
 )
-from communityhub.delivery import names
+from communityhub.delivery import capacity, names
 
 OAUTH_SECRET_NAME = "hub-oauth-client"
 #: On everything the operator creates (and how it finds the hub namespaces it made).
@@ -172,8 +172,8 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
     """The authenticator section for the chosen provider, with the keys oauthenticator (>= 17) reads.
 
     Since oauthenticator 16 nobody is let in without an allow rule, so every provider renders one:
-    GitHub organization/team membership, CILogon per identity provider (its email domains, else
-    ``allow_all`` for that provider), OIDC groups, else ``allow_all`` for the issuer's users.
+    GitHub organization/team membership, CILogon per identity provider (its email domains, or everyone with
+    allowAll, else only the users the hub names), OIDC groups, else ``allow_all`` for the issuer's users.
     ``oidc_endpoints`` are the issuer's discovered endpoints (GenericOAuthenticator does no discovery).
     """
     auth = spec.auth
@@ -196,8 +196,10 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
             entry: dict[str, Any] = {"username_derivation": {"username_claim": idp.username_claim}}
             if idp.allowed_domains:
                 entry["allowed_domains"] = list(idp.allowed_domains)
-            else:
+            elif idp.allow_all:
                 entry["allow_all"] = True
+            # Without domains, no allow_all: listing a provider (Google, say) for two named admins must not let
+            # in every account it has. Its users then come in only by name (admin_users, allowed_users).
             idps[idp.entity_id] = entry
         config = {"allowed_idps": idps, "scope": ["openid", "email", "org.cilogon.userinfo"]}
         if auth.cilogon.admin_groups or spec_uses_groups(spec):
@@ -478,8 +480,7 @@ def hub_settings(spec: CommunityHubSpec) -> dict[str, Any]:
     named = spec.environment.named_servers
     if named is not None and named.enabled:
         out["allow_named_servers"] = True
-        if named.limit_per_user:
-            out["named_server_limit_per_user"] = named.limit_per_user
+        out["named_server_limit_per_user"] = named.limit_per_user or capacity.NAMED_SERVER_LIMIT
     return out
 
 

@@ -147,6 +147,16 @@ def plan(name: str, spec: FleetRolloutSpec, hubs: Sequence[HubView], superseded_
                              f"cluster)"))
 
 
+def reaches(rollout: Mapping[str, Any], labels: Mapping[str, str], hub_class: str | None) -> bool:
+    """Whether a rollout (its index entry: target and waves' labels) may reach a hub with these labels and class:
+    a hub's rollout label is only believed when the rollout's waves select the hub and its class is the target's
+    (the label alone would let whoever can set it load any rollout's values)."""
+    target_class = (rollout.get("target") or {}).get("hubClass")
+    if target_class is not None and target_class != hub_class:
+        return False
+    return any(all(labels.get(k) == v for k, v in wave.items()) for wave in rollout.get("waves") or [])
+
+
 def newest(rollouts: Mapping[str, Mapping[str, Any]]) -> str | None:
     """The rollout that acts: the newest by creation (name breaks ties)."""
     live = [(str(r.get("created") or ""), name) for name, r in rollouts.items() if not r.get("deleting")]

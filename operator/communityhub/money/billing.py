@@ -118,6 +118,26 @@ def cloud_cost_for(annotations: Mapping[str, str], month: str) -> float:
     raise ann.AnnotationError(f"no cloud cost recorded for {month} ({ann.COST_MONTH} is {recorded})")
 
 
+#: How an invoice names each part of a cloud cost.
+PART_NAMES = {"compute": "compute (CPU and memory)", "gpu": "GPUs", "volumes": "volumes (homes, databases, shares)",
+              "buckets": "buckets"}
+
+
+def cloud_parts_for(annotations: Mapping[str, str], month: str) -> dict[str, float]:
+    """What the hub's cloud cost of ``month`` is made of (empty where it was not recorded by part)."""
+    recorded = ann.read_month(annotations, ann.COST_MONTH)
+    key = ann.COST_PARTS_MONTH_TO_DATE if recorded == month else ann.COST_PARTS_PREVIOUS_MONTH
+    try:
+        return ann.read_parts(annotations, key)
+    except ann.AnnotationError:
+        return {}
+
+
+def describe_parts(parts: Mapping[str, float]) -> str:
+    known = [p for p in (*PART_NAMES, *sorted(set(parts) - set(PART_NAMES))) if parts.get(p)]
+    return ", ".join(f"{PART_NAMES.get(p, p)} ${parts[p]:.2f}" for p in known)
+
+
 def window_days(opens: dt.datetime, closes: dt.datetime, start: dt.datetime, end: dt.datetime) -> int:
     """The calendar days (UTC) of the month [start, end) that a window [opens, closes) touches."""
     lo, hi = max(opens, start), min(closes, end)
@@ -164,8 +184,10 @@ def hub_lines(hub: str, community: str, cost_center: str, annotations: Mapping[s
             lines.append(Line(hub, community, cost_center, "monthly", "cloud-cost", 0.0,
                               f"pending: {err}", pending=True))
         else:
+            parts = describe_parts(cloud_parts_for(annotations, month))
             lines.append(Line(hub, community, cost_center, "monthly", "cloud-cost", cost,
-                              "cloud cost passed through (provider pays the cloud bill)"))
+                              "cloud cost passed through (provider pays the cloud bill)"
+                              + (f": {parts}" if parts else "")))
     return lines
 
 

@@ -50,6 +50,20 @@ def catalog(override_file: str = "") -> dict[str, Any]:
     return merged
 
 
+#: A node's accelerators: GKE's label names their type (priced apart from the machine); elsewhere the machine
+#: type's price includes them, and this share of it is what its GPUs cost.
+ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
+GPU = "nvidia.com/gpu"
+GPU_SHARE_OF_GPU_MACHINE = 0.7
+#: Catalog keys beside the machine types: a claim's GiB-month by storage class (``storage/*`` for any class), and
+#: an object-storage GiB-month.
+STORAGE_PREFIX = "storage/"
+OBJECT_STORAGE = "objectstorage"
+HOURS_PER_MONTH = 730.0
+#: What an owner's cloud cost is made of (the invoice names each).
+PARTS = ("compute", "gpu", "volumes", "buckets")
+
+
 @dataclasses.dataclass(frozen=True)
 class Node:
     name: str
@@ -58,6 +72,8 @@ class Node:
     machine_type: str
     cpu: float  # allocatable cores
     memory: int  # allocatable bytes
+    gpus: int = 0  # allocatable nvidia.com/gpu
+    accelerator: str = ""  # GKE's accelerator type, priced apart
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +82,16 @@ class Pod:
     owner: str | None  # "namespace/name" of the CommunityHub whose namespace the pod runs in; None: overhead
     cpu: float
     memory: int
+    gpus: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Volume:
+    """A bound claim: its size, priced by its storage class in the cluster's cloud and region."""
+
+    owner: str | None
+    size: int  # bytes
+    storage_class: str
 
 
 def node_from(obj: Mapping[str, Any], default_cloud: str) -> Node:
@@ -76,7 +102,8 @@ def node_from(obj: Mapping[str, Any], default_cloud: str) -> Node:
     allocatable = status.get("allocatable") or {}
     return Node(name=meta.get("name", ""), cloud=cloud, region=labels.get(REGION_LABEL, ""),
                 machine_type=labels.get(INSTANCE_TYPE_LABEL, ""), cpu=parse_cpu(allocatable.get("cpu", "0")),
-                memory=parse_memory(allocatable.get("memory", "0")))
+                memory=parse_memory(allocatable.get("memory", "0")), gpus=int(parse_cpu(allocatable.get(GPU, "0"))),
+                accelerator=labels.get(ACCELERATOR_LABEL, ""))
 
 
 def pod_from(obj: Mapping[str, Any], owners: Mapping[str, str]) -> Pod | None:
@@ -84,48 +111,129 @@ def pod_from(obj: Mapping[str, Any], owners: Mapping[str, str]) -> Pod | None:
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
         return None
-    cpu = memory = 0.0
+    cpu = memory = gpus = 0.0
     for container in spec.get("containers") or []:
-        requests = (container.get("resources") or {}).get("requests") or {}
+        resources = container.get("resources") or {}
+        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
         cpu += parse_cpu(requests.get("cpu", "0"))
         memory += parse_memory(requests.get("memory", "0"))
-    return Pod(node=spec["nodeName"], owner=owners.get(meta.get("namespace", "")), cpu=cpu, memory=int(memory))
+        gpus += parse_cpu(str(requests.get(GPU, limits.get(GPU, "0"))))  # an extended resource's limit is its request
+    return Pod(node=spec["nodeName"], owner=owners.get(meta.get("namespace", "")), cpu=cpu, memory=int(memory),
+               gpus=int(gpus))
+
+
+def volume_from(obj: Mapping[str, Any], owners: Mapping[str, str]) -> Volume | None:
+    """A bound claim and its size (the bound capacity, else the request)."""
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    if status.get("phase") != "Bound":
+        return None
+    size = (status.get("capacity") or {}).get("storage") or ((spec.get("resources") or {}).get("requests") or {}).get(
+        "storage", "0")
+    return Volume(owner=owners.get(meta.get("namespace", "")), size=parse_memory(str(size)),
+                  storage_class=str(spec.get("storageClassName") or ""))
 
 
 def price(prices: Catalog, node: Node) -> float | None:
-    return prices.get(node.cloud, {}).get(node.region, {}).get(node.machine_type)
+    """The node's machine price per hour (with its accelerators where they are priced apart)."""
+    hourly = prices.get(node.cloud, {}).get(node.region, {}).get(node.machine_type)
+    if hourly is None:
+        return None
+    if node.accelerator and node.gpus:
+        accelerator = prices.get(node.cloud, {}).get(node.region, {}).get(node.accelerator)
+        if accelerator is None:
+            return None
+        return hourly + node.gpus * accelerator
+    return hourly
 
 
-def rates(nodes: Iterable[Node], pods: Iterable[Pod], prices: Catalog,
-          dedicated_to: str | None = None) -> tuple[dict[str, float], list[str]]:
-    """USD per hour for each owner (hubs and OVERHEAD) right now, and the nodes without a price."""
-    out: dict[str, float] = {}
+def gpu_part(prices: Catalog, node: Node, hourly: float) -> float:
+    """What of a node's hourly price is its GPUs: the accelerators where priced apart, else a share of the machine."""
+    if not node.gpus:
+        return 0.0
+    if node.accelerator:
+        return node.gpus * prices.get(node.cloud, {}).get(node.region, {}).get(node.accelerator, 0.0)
+    return hourly * GPU_SHARE_OF_GPU_MACHINE
+
+
+def storage_price(prices: Catalog, cloud: str, region: str, storage_class: str) -> float | None:
+    """USD per GiB-month of a claim of this storage class (its own entry, else the region's ``storage/*``)."""
+    regional = prices.get(cloud, {}).get(region, {})
+    found = regional.get(STORAGE_PREFIX + storage_class, regional.get(STORAGE_PREFIX + "*"))
+    return None if found is None else float(found)
+
+
+def _add(out: dict[str, dict[str, float]], owner: str, part: str, rate: float) -> None:
+    if rate or part == "compute":  # every node's owners, and the overhead, have a compute rate (0 included)
+        parts = out.setdefault(owner, {})
+        parts[part] = parts.get(part, 0.0) + rate
+
+
+def part_rates(nodes: Iterable[Node], pods: Iterable[Pod], prices: Catalog, dedicated_to: str | None = None,
+               volumes: Iterable[Volume] = (), buckets: Mapping[str, int] | None = None
+               ) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """USD per hour for each owner (hubs and OVERHEAD) right now, by part (PARTS), and what has no price.
+
+    On a shared node, a pod pays the share of the machine its CPU and memory requests take (equally weighted) and
+    the share of the GPUs it requests: a pod holding a node's GPUs with a sliver of CPU pays for the GPUs. Claims
+    are priced by their size and storage class; ``buckets`` (owner -> bytes, where measured) by object storage."""
+    out: dict[str, dict[str, float]] = {}
     unpriced: list[str] = []
     by_node: dict[str, list[Pod]] = {}
+    nodes = list(nodes)
     for pod in pods:
         by_node.setdefault(pod.node, []).append(pod)
     for node in nodes:
         hourly = price(prices, node)
         if hourly is None:
-            unpriced.append(f"{node.name} ({node.cloud}/{node.region}/{node.machine_type or '?'})")
+            unpriced.append(f"{node.name} ({node.cloud}/{node.region}/{node.machine_type or '?'}"
+                            + (f" + {node.gpus}x {node.accelerator}" if node.accelerator and node.gpus else "") + ")")
             continue
+        gpu_hourly = gpu_part(prices, node, hourly)
+        base_hourly = hourly - gpu_hourly
         if dedicated_to is not None:
-            out[dedicated_to] = out.get(dedicated_to, 0.0) + hourly
+            _add(out, dedicated_to, "compute", base_hourly)
+            _add(out, dedicated_to, "gpu", gpu_hourly)
             continue
         shares: dict[str, float] = {}
+        gpu_shares: dict[str, float] = {}
         for pod in by_node.get(node.name, []):
             if pod.owner is None:
                 continue
             cpu_share = pod.cpu / node.cpu if node.cpu else 0.0
             memory_share = pod.memory / node.memory if node.memory else 0.0
-            share = 0.5 * cpu_share + 0.5 * memory_share
-            shares[pod.owner] = shares.get(pod.owner, 0.0) + share
-        total_share = sum(shares.values())
-        scale = 1 / total_share if total_share > 1 else 1.0  # over-committed: hubs split the whole node
-        for owner, share in shares.items():
-            out[owner] = out.get(owner, 0.0) + hourly * share * scale
-        out[OVERHEAD] = out.get(OVERHEAD, 0.0) + hourly * (1 - total_share * scale)
-    return out, unpriced
+            shares[pod.owner] = shares.get(pod.owner, 0.0) + 0.5 * cpu_share + 0.5 * memory_share
+            if node.gpus and pod.gpus:
+                gpu_shares[pod.owner] = gpu_shares.get(pod.owner, 0.0) + pod.gpus / node.gpus
+        for part, part_hourly, split in (("compute", base_hourly, shares), ("gpu", gpu_hourly, gpu_shares)):
+            total_share = sum(split.values())
+            scale = 1 / total_share if total_share > 1 else 1.0  # over-committed: hubs split the whole node
+            for owner, share in split.items():
+                _add(out, owner, part, part_hourly * share * scale)
+            _add(out, OVERHEAD, part, part_hourly * (1 - total_share * scale))
+    where = {(n.cloud, n.region) for n in nodes}
+    cloud, region = min(where) if where else ("", "")
+    for volume in volumes:
+        monthly = storage_price(prices, cloud, region, volume.storage_class)
+        if monthly is None:
+            unpriced.append(f"claims of storage class {volume.storage_class or '(none)'} ({cloud}/{region})")
+            continue
+        _add(out, dedicated_to or volume.owner or OVERHEAD, "volumes",
+             volume.size / 2**30 * monthly / HOURS_PER_MONTH)
+    for owner, size in (buckets or {}).items():
+        monthly = prices.get(cloud, {}).get(region, {}).get(OBJECT_STORAGE)
+        if monthly is None:
+            unpriced.append(f"object storage ({cloud}/{region})")
+            continue
+        _add(out, owner, "buckets", size / 2**30 * float(monthly) / HOURS_PER_MONTH)
+    return out, sorted(set(unpriced), key=unpriced.index)
+
+
+def rates(nodes: Iterable[Node], pods: Iterable[Pod], prices: Catalog, dedicated_to: str | None = None,
+          volumes: Iterable[Volume] = (), buckets: Mapping[str, int] | None = None
+          ) -> tuple[dict[str, float], list[str]]:
+    """USD per hour for each owner (hubs and OVERHEAD) right now, all parts together, and what has no price."""
+    parts, unpriced = part_rates(nodes, pods, prices, dedicated_to, volumes, buckets)
+    return {owner: sum(by_part.values()) for owner, by_part in parts.items()}, unpriced
 
 
 def month_of(when: dt.datetime) -> str:
@@ -141,30 +249,36 @@ def parse_time(text: str) -> dt.datetime:
 
 
 def empty_ledger(month: str) -> dict[str, Any]:
-    return {"month": month, "owners": {}, "total": 0.0, "since": None, "observedAt": None, "rates": {},
-            "previous": None}
+    return {"month": month, "owners": {}, "parts": {}, "total": 0.0, "since": None, "observedAt": None, "rates": {},
+            "partRates": {}, "previous": None}
 
 
-def accrue(ledger: Mapping[str, Any] | None, new_rates: Mapping[str, float], now: dt.datetime) -> dict[str, Any]:
-    """The ledger after the interval since its last observation, charged at the rates observed then.
+def accrue(ledger: Mapping[str, Any] | None, new_rates: Mapping[str, float], now: dt.datetime,
+           new_part_rates: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, Any]:
+    """The ledger after the interval since its last observation, charged at the rates observed then (and each
+    owner's parts, where the rates were observed by part).
 
     At a month boundary the old month is closed into ``previous`` and the new month starts at zero
     (the interval is split at midnight UTC of the first)."""
     out = dict(ledger) if ledger else empty_ledger(month_of(now))
     out["owners"] = dict(out.get("owners") or {})
+    out["parts"] = {owner: dict(by_part) for owner, by_part in (out.get("parts") or {}).items()}
     last = parse_time(out["observedAt"]) if out.get("observedAt") else None
     old_rates: Mapping[str, float] = out.get("rates") or {}
+    old_parts: Mapping[str, Mapping[str, float]] = out.get("partRates") or {}
     if last is not None and now > last:
         boundary = month_start(now)
         if month_of(last) != month_of(now):
-            _charge(out, old_rates, (boundary - last).total_seconds() / 3600)
-            out = {**empty_ledger(month_of(now)), "previous": {k: out[k] for k in ("month", "owners", "total")},
+            _charge(out, old_rates, old_parts, (boundary - last).total_seconds() / 3600)
+            out = {**empty_ledger(month_of(now)),
+                   "previous": {k: out.get(k) or {} for k in ("month", "owners", "parts", "total")},
                    "since": _rfc3339(boundary)}
             last = boundary
-        _charge(out, old_rates, (now - last).total_seconds() / 3600)
+        _charge(out, old_rates, old_parts, (now - last).total_seconds() / 3600)
     out["since"] = out.get("since") or _rfc3339(now)
     out["observedAt"] = _rfc3339(now)
     out["rates"] = dict(new_rates)
+    out["partRates"] = {owner: dict(by_part) for owner, by_part in (new_part_rates or {}).items()}
     return out
 
 
@@ -172,7 +286,12 @@ def _rfc3339(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _charge(ledger: dict[str, Any], hourly: Mapping[str, float], hours: float) -> None:
+def _charge(ledger: dict[str, Any], hourly: Mapping[str, float], by_part: Mapping[str, Mapping[str, float]],
+            hours: float) -> None:
     for owner, rate in hourly.items():
         ledger["owners"][owner] = ledger["owners"].get(owner, 0.0) + rate * hours
         ledger["total"] = ledger.get("total", 0.0) + rate * hours
+    for owner, parts in by_part.items():
+        mine = ledger["parts"].setdefault(owner, {})
+        for part, rate in parts.items():
+            mine[part] = mine.get(part, 0.0) + rate * hours

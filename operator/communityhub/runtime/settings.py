@@ -105,6 +105,9 @@ class Settings(BaseModel):
     http_timeout_seconds: float = Field(default=10, gt=0)
     #: A PEM bundle trusted besides the system's CAs (SMTP, OIDC issuers, hub APIs); empty: the system's only.
     extra_ca_file: str = ""
+    #: Let the operator's HTTP reads reach loopback, link-local and private addresses where a tenant names the host
+    #: (an OIDC issuer, a hub's domain): only where those are the provider's own (the local plane).
+    http_allow_private: bool = False
     #: How long an OIDC issuer's discovered endpoints are reused.
     oidc_discovery_seconds: float = Field(default=3600, ge=0)
 

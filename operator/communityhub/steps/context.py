@@ -8,6 +8,7 @@ from typing import Any
 
 from communityhub.adapters.helm import Helm
 from communityhub.adapters.kube import Clusters
+from communityhub.api.conditions import Verdict
 from communityhub.api.models import CommunityHubSpec
 from communityhub.delivery import classes
 from communityhub.delivery import names as hub_names
@@ -89,6 +90,8 @@ class HubContext:
     #: What the deletion keeps (status.decommission), once recorded.
     decommission: dict[str, Any] | None = None
     #: Events a step posts besides those of condition changes: (type, reason, message).
+    #: WithinQuota, from the hub namespace's quota (shared clusters), once the hub step read it.
+    quota: Verdict | None = None
     events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 
     @property

@@ -22,7 +22,7 @@ from communityhub.adapters import kube
 from communityhub.adapters.helm import HelmError, kubeconfig_file
 from communityhub.adapters.kube import deployment_health
 from communityhub.api.conditions import Verdict
-from communityhub.delivery import dask, policy, render
+from communityhub.delivery import capacity, dask, policy, render
 from communityhub.steps.context import HubContext, Target
 
 KINDS: dict[str, Any] = {"ServiceAccount": ServiceAccount, "Role": Role, "RoleBinding": RoleBinding}
@@ -67,7 +67,8 @@ async def deploy(ctx: HubContext, hub: Verdict) -> Verdict | None:
     assert ctx.spec.dask is not None
     hub_class = ctx.hub_class.spec
     refused = dask.refusal(ctx.spec, dask.tier_default(ctx.spec.community.membership, hub_class),
-                           policy.archetype_limits(ctx.spec, hub_class))
+                           policy.archetype_limits(ctx.spec, hub_class)) or capacity.dask_refusal(
+        ctx.spec, capacity.bounds(ctx.spec, hub_class, policy.tier_rules(ctx.spec, hub_class)))
     if refused is not None:
         return refused
     if not hub.ok or target is None:

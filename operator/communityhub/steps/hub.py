@@ -25,11 +25,12 @@ from communityhub.adapters import http, kube
 from communityhub.adapters.helm import IN_PROGRESS, HelmError, Release, kubeconfig_file
 from communityhub.api import conditions
 from communityhub.api.conditions import Verdict
-from communityhub.api.models import CommunityHubSpec
-from communityhub.delivery import bucket_inputs, dask, policy, render
+from communityhub.api.models import CommunityHubSpec, NamespaceQuota
+from communityhub.delivery import bucket_inputs, capacity, dask, domains, names, policy, render
 from communityhub.delivery.diagnosis import Cause, rollout_cause
 from communityhub.runtime import metrics
 from communityhub.runtime.settings import Settings
+from communityhub.steps import domains as domain_claims
 from communityhub.steps.context import HubContext, Target
 
 EXPECTED_DEPLOYMENTS = ("hub", "proxy")
@@ -226,6 +227,14 @@ def hub_api_url(settings: Settings, spec: CommunityHubSpec, target: Target) -> s
     return f"{render.hub_url(spec)}/hub/api"
 
 
+def hub_api_is_operators(settings: Settings, target: Target) -> bool:
+    """Whether the hub API's host is the operator's to name (its template without the tenant's domain, or the
+    in-cluster Service): only then may it be a private address without CHUB_HTTP_ALLOW_PRIVATE."""
+    if settings.hub_api_url:
+        return "{domain}" not in settings.hub_api_url
+    return target.kubeconfig is None
+
+
 def health_url(api_url: str) -> str:
     """JupyterHub's health endpoint beside its REST API (/hub/api -> /hub/health)."""
     return api_url.rstrip("/").removesuffix("/api") + "/health"
@@ -254,7 +263,9 @@ async def observe(ctx: HubContext, target: Target, release: dict[str, Any],
         url = health_url(hub_api_url(ctx.settings, ctx.spec, target))
         try:
             await http.probe(url, timeout_seconds=ctx.settings.http_timeout_seconds,
-                             extra_ca_file=ctx.settings.extra_ca_file)
+                             extra_ca_file=ctx.settings.extra_ca_file,
+                             allow_private=ctx.settings.http_allow_private
+                             or hub_api_is_operators(ctx.settings, target))
             failure = None
         except http.HttpError as err:
             failure = str(err)
@@ -323,17 +334,48 @@ async def scale_down(ctx: HubContext, why: Verdict) -> Verdict:
     return why
 
 
+#: Where the quota rides in the values hash (never in the values helm gets).
+QUOTA_KEY = "communityhub-quota"
+
+
+def namespace_quota(ctx: HubContext) -> NamespaceQuota | None:
+    """The hub namespace's quota on a shared cluster (a dedicated cluster is the hub's own: none)."""
+    if ctx.spec.placement.type != "shared":
+        return None
+    class_spec = ctx.hub_class.spec
+    return capacity.bounds(ctx.spec, class_spec, policy.tier_rules(ctx.spec, class_spec)).quota
+
+
+async def observe_quota(ctx: HubContext, target: Target, verdict: Verdict) -> Verdict:
+    """WithinQuota, from the quota's status, once the hub is deployed on a shared cluster."""
+    if ctx.spec.placement.type == "shared" and verdict.status != "False":
+        try:
+            ctx.quota = capacity.quota_verdict(
+                await kube.quota_status(ctx.clusters.get(target.kubeconfig), names.QUOTA, target.namespace))
+        except ApiError as err:
+            ctx.quota = Verdict.unknown("QuotaUnreadable", f"{err.status.code} {err.status.message}")
+    return verdict
+
+
 async def deploy(ctx: HubContext) -> Verdict:
     target = ctx.target
     assert target is not None, "the cluster step runs first"
-    open_paths = [*ctx.settings.hub_values_paths, *(ctx.hub_class.spec.open_value_paths if ctx.hub_class.spec else ())]
-    if refused := policy.hub_values(ctx.spec.hub.values, open_paths):
+    class_spec = ctx.hub_class.spec
+    open_paths = [*ctx.settings.hub_values_paths, *(class_spec.open_value_paths if class_spec else ())]
+    if refused := policy.hub_values(ctx.spec.hub.values, open_paths,
+                                    class_spec.ingress_annotations if class_spec else ()):
+        return refused
+    if refused := domains.suffix_refusal(ctx.spec.hub.domain, class_spec.hub_domains if class_spec else (),
+                                         ctx.hub_class.name):
         return refused
     if refused := unavailable_version(ctx):
         return refused
     chart, version, _ = chart_source(ctx)
     # Not kept: a pass may wait minutes for a helm slot, and install renders them again once it has one.
-    wanted_hash = render.values_hash(chart, version, desired_values(ctx))
+    quota = namespace_quota(ctx)
+    # The quota is in the hash: a class that changes it has it applied again, with the release.
+    hashed = {**desired_values(ctx), **({QUOTA_KEY: capacity.quota_hard(quota)} if quota else {})}
+    wanted_hash = render.values_hash(chart, version, hashed)
     release = dict(ctx.status.get("release") or {})
     try:
         deployments = await deployment_health(ctx, target)
@@ -344,7 +386,7 @@ async def deploy(ctx: HubContext) -> Verdict:
         if release.get("valuesHash") == wanted_hash and deployments and not gone and not changed:
             # The hash covers the rollout's target: what runs is what the rollout asks for.
             ctx.release = carrying(release, rollout_of(ctx))
-            return await observe(ctx, target, release, deployments)
+            return await observe_quota(ctx, target, await observe(ctx, target, release, deployments))
         held = held_class_generation(ctx, release)
         if held is not None and release.get("valuesHash") != wanted_hash and deployments and not gone:
             # The class changed, and its FleetRollout has not reached this hub: it keeps what it runs.
@@ -361,6 +403,9 @@ async def deploy(ctx: HubContext) -> Verdict:
                                                            f"outside the operator ({what}); the release is deployed "
                                                            f"again"))
 
+        if refused := await domain_claims.claim(ctx):
+            ctx.release = release or None
+            return refused
         client = ctx.clusters.get(target.kubeconfig)
         labels = render.hub_labels(ctx.namespace, ctx.name, ctx.spec)
         await kube.ensure_namespace(client, target.namespace, {**labels, **render.POD_SECURITY},
@@ -371,6 +416,10 @@ async def deploy(ctx: HubContext) -> Verdict:
                 client, target.namespace, settings.service_account, settings.hub_role, settings.service_account,
                 settings.namespace):
             await kube.wait_for_rights(client, target.namespace)
+        if quota:
+            # Before the release: every pod of it is admitted under the quota, with the LimitRange's requests.
+            await kube.apply_objects(client, [capacity.resource_quota(target.namespace, quota, labels),
+                                              capacity.limit_range(target.namespace, labels)])
         if ctx.oauth_client:
             await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
         await ensure_usage_token(client, target.namespace, labels)
@@ -394,7 +443,7 @@ async def deploy(ctx: HubContext) -> Verdict:
         ctx.release = carrying({"name": result.name, "revision": result.revision, "chart": result.chart,
                                 "valuesHash": wanted_hash, "deployedAt": conditions.now_rfc3339(),
                                 "generations": {d["name"]: d["generation"] for d in fresh}}, rollout_of(ctx))
-        return await observe(ctx, target, ctx.release, fresh)
+        return await observe_quota(ctx, target, await observe(ctx, target, ctx.release, fresh))
     except HelmError as err:
         ctx.release = release or None
         return Verdict.false("HelmFailed", f"helm {err.command} of release {ctx.names.release} failed: {err.summary}")

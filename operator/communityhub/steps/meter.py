@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lightkube import ApiError
-from lightkube.resources.core_v1 import ConfigMap, Namespace, Node, Pod
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Node, PersistentVolumeClaim, Pod
 
 from communityhub.adapters import http, kube, objectstore
 from communityhub.api import annotations as ann
@@ -65,6 +65,8 @@ class Meter:
     prices: dict[str, Any]
     ledgers: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     locks: dict[str, asyncio.Lock] = dataclasses.field(default_factory=dict)
+    #: Per ledger: what each hub's buckets held when it was last measured (owner -> bytes), priced in the ledger.
+    bucket_bytes: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Meter:
@@ -84,7 +86,9 @@ async def read_usage(ctx: HubContext, now: dt.datetime) -> usage.Usage:
         page = await http.get_json(f"{base}/users?include_stopped_servers=1&limit=200&offset={offset}",
                                    timeout_seconds=ctx.settings.http_timeout_seconds, token=token.decode(),
                                    accept="application/jupyterhub-pagination+json",
-                                   extra_ca_file=ctx.settings.extra_ca_file)
+                                   extra_ca_file=ctx.settings.extra_ca_file,
+                                   allow_private=ctx.settings.http_allow_private
+                                   or hub.hub_api_is_operators(ctx.settings, ctx.target))
         if isinstance(page, list):  # a hub too old to page
             users.extend(page)
             break
@@ -114,7 +118,8 @@ def usage_annotations(current: Mapping[str, str], figures: usage.Usage, refresh_
     return patch
 
 
-async def _cluster_state(ctx: HubContext, target: Target) -> tuple[list[cost.Node], list[cost.Pod]]:
+async def _cluster_state(ctx: HubContext, target: Target
+                         ) -> tuple[list[cost.Node], list[cost.Pod], list[cost.Volume]]:
     client = ctx.clusters.get(target.kubeconfig)
     owners: dict[str, str] = {}
     async for namespace in client.list(Namespace, labels=render.MANAGED_BY):
@@ -124,7 +129,9 @@ async def _cluster_state(ctx: HubContext, target: Target) -> tuple[list[cost.Nod
             owners[str(namespace.metadata.name)] = owner
     nodes = [cost.node_from(n.to_dict(), ctx.settings.default_cloud) async for n in client.list(Node)]
     pods = [p for p in [cost.pod_from(p.to_dict(), owners) async for p in client.list(Pod, namespace="*")] if p]
-    return nodes, pods
+    volumes = [v for v in [cost.volume_from(c.to_dict(), owners)
+                           async for c in client.list(PersistentVolumeClaim, namespace="*")] if v]
+    return nodes, pods, volumes
 
 
 async def cluster_ledger(ctx: HubContext, meter: Meter, now: dt.datetime) -> dict[str, Any]:
@@ -147,10 +154,12 @@ async def cluster_ledger(ctx: HubContext, meter: Meter, now: dt.datetime) -> dic
             age = (now - cost.parse_time(ledger["observedAt"])).total_seconds()
             if 0 <= age < meter.settings.meter_seconds / 2:
                 return ledger
-        nodes, pods = await _cluster_state(ctx, target)
+        nodes, pods, volumes = await _cluster_state(ctx, target)
         dedicated_to = f"{ctx.namespace}/{ctx.name}" if ctx.spec.placement.type == "dedicated" else None
-        rates, unpriced = cost.rates(nodes, pods, meter.prices, dedicated_to)
-        ledger = cost.accrue(ledger, rates, now)
+        by_part, unpriced = cost.part_rates(nodes, pods, meter.prices, dedicated_to, volumes,
+                                            meter.bucket_bytes.get(name))
+        rates = {owner: sum(parts.values()) for owner, parts in by_part.items()}
+        ledger = cost.accrue(ledger, rates, now, by_part)
         ledger["cluster"], ledger["unpriced"] = target.cluster, unpriced
         await kube.ensure_config_map(local, name, ctx.settings.namespace,
                                      {LEDGER_KEY: json.dumps(ledger, sort_keys=True)},
@@ -160,10 +169,12 @@ async def cluster_ledger(ctx: HubContext, meter: Meter, now: dt.datetime) -> dic
 
 
 def cost_annotations(ledger: Mapping[str, Any], owner: str) -> dict[str, str]:
-    out = {ann.COST_MONTH: str(ledger["month"]), ann.COST_MONTH_TO_DATE: ann.usd(ledger["owners"].get(owner, 0.0))}
+    out = {ann.COST_MONTH: str(ledger["month"]), ann.COST_MONTH_TO_DATE: ann.usd(ledger["owners"].get(owner, 0.0)),
+           ann.COST_PARTS_MONTH_TO_DATE: ann.write_parts((ledger.get("parts") or {}).get(owner) or {})}
     previous = ledger.get("previous")
     if previous:
         out[ann.COST_PREVIOUS_MONTH] = ann.usd(previous["owners"].get(owner, 0.0))
+        out[ann.COST_PARTS_PREVIOUS_MONTH] = ann.write_parts((previous.get("parts") or {}).get(owner) or {})
     return out
 
 
@@ -205,6 +216,9 @@ async def run(ctx: HubContext, meter: Meter) -> tuple[dict[str, Verdict], dict[s
         patch.update(changed(ctx.annotations, {ann.USAGE_BUCKET_BYTES: figure} if figure is not None else {}))
         usage_verdict = verdicts[USAGE_REPORTED]
         verdicts[USAGE_REPORTED] = dataclasses.replace(usage_verdict, message=f"{usage_verdict.message}; {text}")
+    if stored is not None and stored[1] is not None and ctx.target is not None:
+        meter.bucket_bytes.setdefault(ledger_name(ctx.target.cluster), {})[f"{ctx.namespace}/{ctx.name}"] = \
+            int(stored[1])
     try:
         ledger = await cluster_ledger(ctx, meter, now)
         patch.update(changed(ctx.annotations, cost_annotations(ledger, f"{ctx.namespace}/{ctx.name}")))

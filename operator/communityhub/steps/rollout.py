@@ -30,8 +30,9 @@ def index_entry(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def rollout_entry(body: Mapping[str, Any]) -> dict[str, Any]:
     """What the hubs and the other rollouts keep of a rollout: its target, and its age."""
-    meta = body.get("metadata") or {}
-    return {"target": dict((body.get("spec") or {}).get("target") or {}), "created": meta.get("creationTimestamp"),
+    meta, spec = body.get("metadata") or {}, body.get("spec") or {}
+    return {"target": dict(spec.get("target") or {}), "created": meta.get("creationTimestamp"),
+            "waves": [dict(w.get("matchLabels") or {}) for w in spec.get("waves") or []],
             "deleting": bool(meta.get("deletionTimestamp")), "phase": (body.get("status") or {}).get("phase")}
 
 

@@ -24,7 +24,8 @@ async def discover(ctx: HubContext, issuer: str) -> dict[str, str]:
     if cached and cached[0] > time.monotonic():
         return cached[1]
     document = await http.get_json(identity.discovery_url(issuer), timeout_seconds=ctx.settings.http_timeout_seconds,
-                                   extra_ca_file=ctx.settings.extra_ca_file)
+                                   extra_ca_file=ctx.settings.extra_ca_file,
+                                   allow_private=ctx.settings.http_allow_private)
     endpoints = identity.oidc_endpoints(issuer, document)
     ctx.discovery[issuer] = (time.monotonic() + ctx.settings.oidc_discovery_seconds, endpoints)
     return endpoints
