@@ -137,13 +137,15 @@ def watch(kubeconfig: Path, namespace: str, name: str, timeout: float = 300) -> 
 OPERATOR_CHART = REPO / "helm" / "communityhub-operator"
 
 
-def install_tenancy(kubeconfig: Path) -> list[str]:
-    """The operator chart's tenancy objects (templates/tenancy.yaml: the admission policies that keep the provider's
-    fields, annotations and labels the provider's, and the provider and tenant roles), rendered by helm as a
-    release would be; the names of the policies applied."""
+def install_policies(kubeconfig: Path) -> list[str]:
+    """The operator chart's RBAC and tenancy objects (templates/rbac.yaml and tenancy.yaml: the admission policies
+    that keep the provider's fields, annotations and labels the provider's and the operator in its namespaces, the
+    provider and tenant roles, Terraform's state account), rendered by helm as a release would be; the names of
+    the policies applied."""
     helm = binaries.ensure(["helm"])["helm"]
     rendered = subprocess.run([str(helm), "template", "chub", str(OPERATOR_CHART), "--namespace", "communityhub-system",
-                               "--show-only", "templates/tenancy.yaml"], capture_output=True, text=True, check=True)
+                               "--show-only", "templates/rbac.yaml", "--show-only", "templates/tenancy.yaml"],
+                              capture_output=True, text=True, check=True)
     kubectl = binaries.ensure(["kubectl"])["kubectl"]
     subprocess.run([str(kubectl), f"--kubeconfig={kubeconfig}", "apply", "-f", "-"], input=rendered.stdout,
                    capture_output=True, text=True, check=True)
@@ -165,10 +167,10 @@ def up() -> int:
     _kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     _kubectl(kubeconfig, "wait", "--for=condition=Established", "-f", str(REPO / "crds"), "--timeout=60s")
     _kubectl(kubeconfig, "apply", "-f", str(DEFAULT_CLASS))
-    # Who may set what (docs/operations.md, "Security model"): the chart's admission policies, as installed.
-    print(f"    and the operator chart's admission policies ({', '.join(install_tenancy(kubeconfig))})", flush=True)
     # The operator's namespace: its leader Lease (and Terraform state) live there.
     _kubectl(kubeconfig, "create", "namespace", "communityhub-system", check=False)
+    # Who may set what (docs/operations.md, "Security model"): the chart's admission policies, as installed.
+    print(f"    and the operator chart's admission policies ({', '.join(install_policies(kubeconfig))})", flush=True)
     # The provider's credentials for `cloud: local` clusters (make demo-dedicated): the local module refuses to
     # create a cluster without them, as a cloud's API does.
     _kubectl(kubeconfig, "-n", "communityhub-system", "create", "secret", "generic", "communityhub-cloud-local",

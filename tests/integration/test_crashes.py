@@ -135,12 +135,12 @@ def test_a_helm_failure_and_a_terraform_failure_in_the_middle_of_a_fleet(
     fleet: dict[str, dict[str, Any]] = {f"f{i:02d}": {} for i in range(6)}
     # A value the operator lets hubs set, of a type the chart's schema refuses; a machine type no cloud has.
     fleet["f03"] = {"hub": {"domain": "f03.hubs.example.org", "adminUsers": ["alice"],
-                            "values": {"cull": {"every": "often"}}}}
+                            "values": {"cull": {"maxAge": "often"}}}}
     fleet["fdedicated"] = {"placement": placement(machine_type="quantum-9000")}
     apply_fleet(management, namespace, fleet)
 
     helm_failed = wait_condition(management, "f03", namespace, "HubReady", "False", "HelmFailed", timeout=180)
-    assert "every" in helm_failed["message"], helm_failed["message"]
+    assert "maxAge" in helm_failed["message"], helm_failed["message"]
     tf_failed = wait_condition(management, "fdedicated", namespace, "ClusterReady", "False", "TerraformFailed",
                                timeout=180)
     assert "Unknown machine type quantum-9000" in tf_failed["message"], tf_failed["message"]

@@ -250,12 +250,12 @@ def test_placement_type_cannot_change(management: Cluster, operator: OperatorPro
 
 def test_helm_failure_is_a_false_condition_then_recovers(management: Cluster, operator: OperatorProcess) -> None:
     # A value the operator lets hubs set, of a type the real chart's schema refuses: helm says why.
-    bad_hub = {"domain": "broken.hubs.example.org", "adminUsers": ["alice"], "values": {"cull": {"every": "often"}}}
+    bad_hub = {"domain": "broken.hubs.example.org", "adminUsers": ["alice"], "values": {"cull": {"maxAge": "often"}}}
     create_hub(management, "broken", ns("team-broken"), hub=bad_hub)
     # Meanwhile another hub is delivered: one bad hub does not hold up the others.
     create_hub(management, "healthy", ns("team-broken"))
     failed = wait_condition(management, "broken", ns("team-broken"), "HubReady", "False", "HelmFailed")
-    assert "every" in failed["message"] and "integer" in failed["message"], failed["message"]
+    assert "maxAge" in failed["message"] and "integer" in failed["message"], failed["message"]
     ready = condition(hub(management, "broken", ns("team-broken")), "Ready")
     assert ready["status"] == "False" and ready["reason"] == "HelmFailed"  # type: ignore[index]
     wait_ready(management, "healthy", ns("team-broken"))

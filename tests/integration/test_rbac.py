@@ -50,6 +50,13 @@ def test_the_operator_can_do_what_it_needs(management: Cluster, hub_namespace: s
             "daskclusters.gateway.dask.org", "ingressroutes.traefik.io", "middlewares.traefik.io")],
         ("list", "endpointslices.discovery.k8s.io", "-n", hub_namespace),
         ("patch", "persistentvolumes"),  # decommissioning retains a hub's volumes
+        ("list", "persistentvolumeclaims", "--all-namespaces"),  # metering prices the hubs' claims
+        # A shared hub's namespace quota and default requests, the operator's to set.
+        *[(verb, kind, "-n", hub_namespace) for verb in ("create", "patch") for kind in ("resourcequotas",
+                                                                                         "limitranges")],
+        ("create", "configmaps", "-n", OPERATOR_NAMESPACE),  # the hubs' claims on their domains
+        # A short-lived token of Terraform's state account for each run (never its own for Terraform).
+        ("create", "serviceaccounts/communityhub-terraform-state", "--subresource=token", "-n", OPERATOR_NAMESPACE),
         ("watch", "hubclasses.hubs.2i2c.org"),  # the provider's platform layer, read only
     ]
     missing = [" ".join(args) for args in needed if not can(management, *args)]
@@ -81,9 +88,25 @@ def test_the_operator_cannot_do_what_it_does_not_need(management: Cluster, hub_n
         ("list", "daskclusters.gateway.dask.org", "--all-namespaces"),
         ("create", "ingressroutes.traefik.io", "-n", "default"),
         ("create", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("create", "resourcequotas", "-n", "default"),  # quotas in the hub namespaces it made only
+        ("delete", "resourcequotas", "-n", hub_namespace),
+        ("create", "serviceaccounts/default", "--subresource=token", "-n", OPERATOR_NAMESPACE),
     ]
     granted = [" ".join(args) for args in forbidden if can(management, *args)]
     assert granted == []
+
+
+def test_a_hub_cannot_lift_its_own_quota(management: Cluster, hub_namespace: str) -> None:
+    """The hub pod's ServiceAccount (KubeSpawner's) makes pods and claims in its namespace, and cannot change the
+    quota that bounds them (issue 29, finding 6)."""
+    hub = f"system:serviceaccount:{hub_namespace}:hub"
+    def hub_can(*args: str) -> bool:
+        return management.kubectl("auth", "can-i", *args, "-n", hub_namespace, as_user=hub,
+                                  check=False).stdout.strip() == "yes"
+    assert hub_can("create", "pods") and hub_can("create", "persistentvolumeclaims")
+    for verb in ("create", "patch", "update", "delete"):
+        for kind in ("resourcequotas", "limitranges"):
+            assert not hub_can(verb, kind), f"the hub can {verb} {kind}"
 
 
 def test_namespace_and_binding_writes_are_confined_to_its_hub_namespaces(

@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
+import shutil
 from pathlib import Path
 
-from communityhub.adapters.terraform import base_env, parse_lock, plan_summary, summarize_error
+import pytest
+
+from communityhub.adapters.terraform import TerraformRunner, base_env, parse_lock, plan_summary, summarize_error
 from communityhub.delivery.policy import credential_env
+from communityhub.runtime import sandbox
 
 LOCKED = """\
 \x1b[31m╷\x1b[0m
@@ -111,3 +117,64 @@ def test_a_state_that_records_no_resource_has_nothing_to_destroy() -> None:
     assert state_has_resources(state([{"type": "terraform_data", "name": "cluster"}])) is True
     assert state_has_resources({}) is False
     assert state_has_resources({"tfstate": b"not gzip"}) is None
+
+
+# ------------------------------------------------------------------ issue 29, finding 3: what Terraform can read
+READER = """
+variable "path" { type = string }
+variable "environ" { type = string }
+output "read" { value = try(file(var.path), "unreadable") }
+output "environ" { value = try(file(var.environ), "unreadable") }
+output "elsewhere" { value = try(file(var.elsewhere), "unreadable") }
+variable "elsewhere" { type = string }
+"""
+
+
+def _read_through_terraform(tmp_path: Path, hidden: tuple[str, ...], token: Path) -> dict[str, object]:
+    """A module that reads the operator's token (and its environment, through /proc), run by the adapter with the
+    real terraform binary (builtin functions only: no provider to download)."""
+    workdir = tmp_path / "root"
+    workdir.mkdir(exist_ok=True)
+    (workdir / "main.tf").write_text(READER)
+    other = tmp_path / "module-input.txt"
+    other.write_text("an input the module may read")
+    runner = TerraformRunner(workdir=workdir, binary=shutil.which("terraform") or "terraform",
+                             env=base_env(workdir, {}), timeout=120, hidden=hidden,
+                             variables={"path": str(token), "environ": f"/proc/{os.getpid()}/environ",
+                                        "elsewhere": str(other)})
+
+    async def run() -> dict[str, object]:
+        await runner.init({})
+        await runner.plan("read.tfplan")
+        await runner.apply("read.tfplan")
+        return await runner.outputs()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="no terraform on PATH (make test has one)")
+def test_a_module_reading_the_operators_token_gets_nothing(tmp_path: Path) -> None:
+    """Terraform runs in the sandbox that hides the operator's ServiceAccount token directory (here a stand-in
+    directory; in a pod /var/run/secrets/kubernetes.io/serviceaccount) and the operator's own /proc entries. Seen
+    failing: without the sandbox (hidden=()) the module reads the token."""
+    if sandbox.abi_version() < 1:
+        pytest.skip(f"{sandbox.UNAVAILABLE}: the operator refuses to run Terraform here unless its sandbox is off")
+    secrets = tmp_path / "serviceaccount"
+    secrets.mkdir()
+    token = secrets / "token"
+    token.write_text("operator-token-7f3a")
+    link = tmp_path / "innocent-link"
+    link.symlink_to(secrets)
+    open_run = _read_through_terraform(tmp_path, (), token)
+    assert open_run["read"] == "operator-token-7f3a"  # what a module could read before
+    hidden = _read_through_terraform(tmp_path, (str(secrets),), link / "token")
+    assert hidden == {"read": "unreadable", "environ": "unreadable", "elsewhere": "an input the module may read"}
+
+
+def test_the_sandbox_hides_what_it_is_told_and_nothing_else(tmp_path: Path) -> None:
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "kept").mkdir()
+    roots = sandbox.readable_roots([str(tmp_path / "hidden")])
+    assert str(tmp_path / "kept") in roots and not any(r.startswith(str(tmp_path / "hidden")) for r in roots)
+    assert "/proc/meminfo" in roots and not any(r.startswith("/proc/1/") or r == "/proc/1" for r in roots)
+    assert "/usr" in roots

@@ -15,6 +15,8 @@ import httpx2
 import yaml
 from lightkube import ApiError, AsyncClient, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
+from lightkube.models.authentication_v1 import TokenRequestSpec
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import (
@@ -427,6 +429,34 @@ async def ensure_config_map(client: AsyncClient, name: str, namespace: str, data
     return True
 
 
+async def request_token(client: AsyncClient, account: str, namespace: str, lifetime: int) -> str:
+    """A short-lived token of a ServiceAccount (TokenRequest), for a process that must not hold the operator's."""
+    request = ServiceAccount.Token(metadata=ObjectMeta(name=account, namespace=namespace),
+                                   spec=TokenRequestSpec(audiences=[], expirationSeconds=lifetime))
+    issued = await client.create(request, account, namespace=namespace)
+    assert issued.status is not None
+    return str(issued.status.token)
+
+
+def token_kubeconfig_for_own_cluster(account: str, token: str) -> str:
+    """A kubeconfig for the operator's own cluster (its server and CA, as the operator reaches it) with ``token``:
+    the CA inlined, so nothing of the operator's files is needed to use it."""
+    cluster = KubeConfig.from_env().get().cluster
+    ca = cluster.certificate_auth_data
+    if ca is None and cluster.certificate_auth:
+        with open(cluster.certificate_auth, "rb") as handle:
+            ca = base64.b64encode(handle.read()).decode()
+    entry: dict[str, Any] = {"server": cluster.server}
+    if ca:
+        entry["certificate-authority-data"] = ca
+    elif cluster.insecure:
+        entry["insecure-skip-tls-verify"] = True
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": account,
+                           "clusters": [{"name": "own", "cluster": entry}],
+                           "users": [{"name": account, "user": {"token": token}}],
+                           "contexts": [{"name": account, "context": {"cluster": "own", "user": account}}]})
+
+
 async def claim_config_map(client: AsyncClient, manifest: Mapping[str, Any]) -> dict[str, str] | None:
     """Create the ConfigMap unless one of its name exists: None when this call made it, else the data of the one
     there (the create is the lock: of two callers, one makes it)."""
@@ -463,15 +493,20 @@ async def config_maps(client: AsyncClient, namespace: str, labels: Mapping[str, 
             async for cm in client.list(ConfigMap, namespace=namespace, labels=dict(labels))]
 
 
-async def hub_uid(client: AsyncClient, namespace: str, name: str) -> str | None:
-    """The uid of the CommunityHub namespace/name, or None when there is none."""
+async def get_or_none(client: AsyncClient, kind: Any, name: str, namespace: str | None) -> Any:
+    """The object, or None when there is none (any other error is raised)."""
     try:
-        hub = await client.get(HUB, name, namespace=namespace)
+        return await client.get(kind, name, namespace=namespace)
     except ApiError as err:
         if is_not_found(err):
             return None
         raise
-    return str(hub.metadata.uid) if hub.metadata else None
+
+
+async def hub_uid(client: AsyncClient, namespace: str, name: str) -> str | None:
+    """The uid of the CommunityHub namespace/name, or None when there is none."""
+    hub = await get_or_none(client, HUB, name, namespace)
+    return str(hub.metadata.uid) if hub is not None and hub.metadata else None
 
 
 async def apply_objects(client: AsyncClient, manifests: Iterable[Mapping[str, Any]]) -> None:
@@ -484,12 +519,9 @@ async def apply_objects(client: AsyncClient, manifests: Iterable[Mapping[str, An
 
 
 async def quota_status(client: AsyncClient, name: str, namespace: str) -> dict[str, Any] | None:
-    try:
-        quota = await client.get(ResourceQuota, name, namespace=namespace)
-    except ApiError as err:
-        if is_not_found(err):
-            return None
-        raise
+    quota = await get_or_none(client, ResourceQuota, name, namespace)
+    if quota is None:
+        return None
     status = quota.status
     return {"hard": dict(status.hard or {}), "used": dict(status.used or {})} if status else {}
 

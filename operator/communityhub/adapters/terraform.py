@@ -33,6 +33,7 @@ from typing import Any
 
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
+from communityhub.runtime import sandbox
 from communityhub.runtime.metrics import TERRAFORM_COMMANDS, TERRAFORM_SECONDS
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -163,6 +164,8 @@ class TerraformRunner:
     env: dict[str, str]
     timeout: float
     variables: dict[str, Any] = dataclasses.field(default_factory=dict)
+    #: Paths Terraform may not read (runtime/sandbox.py); empty: no sandbox.
+    hidden: tuple[str, ...] = ()
 
     def _tf(self) -> Terraform:
         return Terraform(working_dir=str(self.workdir), terraform_bin_path=self.binary, variables=self.variables,
@@ -179,8 +182,9 @@ class TerraformRunner:
         return result
 
     async def _run_now(self, cmd: list[str], command: str, ok_codes: tuple[int, ...]) -> tuple[int, str]:
+        argv = sandbox.command(self.hidden, cmd) if self.hidden else cmd
         proc = await asyncio.create_subprocess_exec(
-            *cmd, cwd=self.workdir, env=self.env, stdin=asyncio.subprocess.DEVNULL,
+            *argv, cwd=self.workdir, env=self.env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), timeout=self.timeout)
@@ -263,8 +267,9 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 def base_env(workdir: Path, credentials: dict[str, str]) -> dict[str, str]:
     """A minimal environment: no inherited cloud credentials, only what this run is given; the operator's own
     variables are set last, so credentials can never change how Terraform runs."""
-    keep = ("PATH", "HOME", "KUBECONFIG", "KUBE_CONFIG_PATH", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT",
-            "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "NO_PROXY", "TMPDIR")
+    # Not the operator's KUBECONFIG: the state backend is given its own (steps/terraform_run.backend_config).
+    keep = ("PATH", "HOME", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT",
+            "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "NO_PROXY", "TMPDIR", "PYTHONPATH")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(credentials)
     cli_config = workdir / "terraform.rc"

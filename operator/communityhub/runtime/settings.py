@@ -12,6 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+#: Where Kubernetes mounts a pod's ServiceAccount token (and its CA and namespace).
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
 
 class Settings(BaseModel):
     namespace: str = "communityhub-system"
@@ -82,6 +85,15 @@ class Settings(BaseModel):
     gcp_billing_account: str = ""
     budget_email: str = ""
     terraform_concurrency: int = Field(default=4, ge=1)
+    #: Terraform runs in a Landlock sandbox that cannot read the operator's credentials (runtime/sandbox.py):
+    #: its ServiceAccount token directory, the files of its KUBECONFIG, and terraform_hidden_paths (comma-separated).
+    #: false only where Terraform may read them (a kernel without Landlock, and nobody's credentials but yours).
+    terraform_sandbox: bool = True
+    terraform_hidden_paths: str = ""
+    #: Terraform's kubernetes backend (state Secrets, lock Leases in ``namespace``) authenticates as this
+    #: ServiceAccount, with a token the operator asks for each run: never as the operator. Empty: as the operator
+    #: (its KUBECONFIG or in-cluster identity, which the sandbox then leaves readable; development only).
+    terraform_state_service_account: str = "communityhub-terraform-state"
     #: Lifetime of the operator's own tokens for dedicated clusters (TokenRequest; the API's minimum is 600 s),
     #: and how long before their end the next one is asked for (0: a third of the lifetime).
     cluster_token_seconds: int = Field(default=86400, ge=600)
@@ -162,6 +174,17 @@ class Settings(BaseModel):
             raise ValueError(f"CHUB_CHART_REPOSITORY is empty, so CHUB_CHART_NAME must be a chart archive or "
                              f"directory, and {self.chart_name} does not exist")
         return self
+
+    @property
+    def terraform_hidden(self) -> list[str]:
+        """What Terraform may not read: the operator's own credentials (none when the sandbox is off, and not the
+        KUBECONFIG where the state backend still authenticates as the operator)."""
+        if not self.terraform_sandbox:
+            return []
+        hidden = [SERVICE_ACCOUNT_DIR]
+        if self.terraform_state_service_account:
+            hidden += [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+        return [*hidden, *(p.strip() for p in self.terraform_hidden_paths.split(",") if p.strip())]
 
     @property
     def hub_values_paths(self) -> list[str]:

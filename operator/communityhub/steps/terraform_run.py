@@ -127,8 +127,20 @@ async def provider_credentials_env(ctx: HubContext, cloud: str) -> dict[str, str
     return policy.credential_env(cloud, data, f"{settings.namespace}/{name}")
 
 
-def backend_config(ctx: HubContext, root: Root) -> dict[str, str]:
+async def backend_config(ctx: HubContext, root: Root, workdir: Path) -> dict[str, str]:
+    """The kubernetes backend's settings: the state's Secret and Lease in the operator's namespace, reached as the
+    state ServiceAccount (a kubeconfig in the scratch directory with a token asked for this run), so Terraform
+    never holds the operator's identity; without that account (a development setting), as the operator."""
     config = {"secret_suffix": root.state_suffix, "namespace": ctx.settings.namespace}
+    account = ctx.settings.terraform_state_service_account
+    if account:
+        lifetime = max(600, int(ctx.settings.terraform_timeout_seconds * 4) + 60)  # init, plan, show, apply
+        token = await kube.request_token(ctx.clusters.get(None), account, ctx.settings.namespace, lifetime)
+        path = workdir / "state.kubeconfig"
+        path.write_text(kube.token_kubeconfig_for_own_cluster(account, token))
+        path.chmod(0o600)
+        config["config_path"] = str(path)
+        return config
     kubeconfig = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
     if kubeconfig:
         config["config_path"] = kubeconfig
@@ -175,7 +187,7 @@ async def run(ctx: HubContext, runner: TerraformRunner, root: Root, destroy: boo
     stale lock once."""
     for attempt in (1, 2):
         try:
-            await runner.init(backend_config(ctx, root))
+            await runner.init(await backend_config(ctx, root, runner.workdir))
             summary = await runner.plan("hub.tfplan", destroy=destroy)
             if not summary.empty and approved is not None and not approved(str(summary)):
                 raise AwaitingApproval(str(summary))
@@ -194,7 +206,7 @@ async def run(ctx: HubContext, runner: TerraformRunner, root: Root, destroy: boo
 async def forget(ctx: HubContext, runner: TerraformRunner, root: Root, resource_name: str) -> list[str]:
     """Remove from the state every resource named ``resource_name`` (in any module, any instance): a destroy
     then leaves them in the cloud. The addresses forgotten."""
-    await runner.init(backend_config(ctx, root))
+    await runner.init(await backend_config(ctx, root, runner.workdir))
     addresses = [a for a in await runner.state_list() if _resource_name(a) == resource_name]
     await runner.state_rm(addresses)
     ctx.log.info("terraform forgets", purpose=root.purpose, addresses=addresses)
@@ -226,7 +238,8 @@ async def workspace(ctx: HubContext, credentials: dict[str, str], root: Root) ->
         try:
             yield TerraformRunner(workdir=workdir, binary=ctx.settings.terraform,
                                   env=base_env(workdir, credentials),
-                                  timeout=ctx.settings.terraform_timeout_seconds, variables=root.variables)
+                                  timeout=ctx.settings.terraform_timeout_seconds, variables=root.variables,
+                                  hidden=tuple(ctx.settings.terraform_hidden))
         finally:
             _semaphore(ctx).release()
     finally:
