@@ -9,7 +9,7 @@ import pytest
 
 from communityhub.delivery import emails
 from tests.conftest import OperatorProcess
-from tests.support.hubs import RUN, create_hub, hub, hub_ns, ns, released_values, wait_condition, wait_ready
+from tests.support.hubs import RUN, create_hub, domain, hub, hub_ns, ns, released_values, wait_condition, wait_ready
 from tests.support.kube import Cluster, condition
 from tests.support.smtp import USERNAME, SmtpSink
 
@@ -34,7 +34,7 @@ def test_one_delivered_email_across_an_operator_restart(management: Cluster, ope
     assert smtp_sink.tls_sessions == len(smtp_sink.logins)  # every login went over STARTTLS
     assert message["X-CommunityHub"] == f"{ns('team-mail')}/mail"
     text = message.get_body(("plain",)).get_content()
-    assert "https://mail.hubs.example.org" in text and "GitHub organization climate-lab" in text
+    assert f"https://{domain('mail', ns('team-mail'))}" in text and "GitHub organization climate-lab" in text
     assert "alice" in text and "https://support.example.org" in text
 
     obj = hub(management, "mail", ns("team-mail"))

@@ -29,6 +29,7 @@ from communityhub.api.conditions import rfc3339
 from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.hubs import (
     create_hub,
+    domain,
     hub,
     hub_manifest,
     hub_ns,
@@ -324,7 +325,7 @@ def test_decommission_keeps_the_volumes_and_says_where(management: Cluster, time
     assert pv["metadata"]["labels"]["hubs.2i2c.org/decommissioned-from"] == f"{namespace}.renew"
     email = wait_notice(smtp_sink, "renew", "decommissioned")
     text = email.get_content()
-    assert volume in text and "hub-db-dir" in text and "renew.hubs.example.org" in text
+    assert volume in text and "hub-db-dir" in text and domain("renew", namespace) in text
     events = management.get("events", namespace=namespace, selector=None)["items"]
     final = [e for e in events if e.get("reason") == "Decommissioned" and e["involvedObject"]["name"] == "renew"]
     assert final and volume in final[0]["message"] and "renew-oauth" in final[0]["message"]

@@ -17,6 +17,7 @@ from tests.support import smtp
 from tests.support.hubs import (
     SECRET_VALUE,
     create_hub,
+    domain,
     hub,
     hub_manifest,
     hub_ns,
@@ -36,7 +37,7 @@ def test_create_goes_to_ready_with_conditions_events_and_a_labelled_namespace(
     status = obj["status"]
     types = [c["type"] for c in status["conditions"]]
     assert types == ["ClusterReady", "HubReady", "SSOReady", "EnvironmentReady", "Ready", "Delivered",
-                     "Reconciling", "Stalled"]
+                     "Reconciling", "Stalled", "WithinQuota"]  # the hub namespace's quota, on a shared cluster
     for cond in status["conditions"]:
         # kstatus's two are abnormal-true: False on a Ready hub.
         assert cond["status"] == ("False" if cond["type"] in ("Reconciling", "Stalled") else "True"), cond
@@ -48,7 +49,7 @@ def test_create_goes_to_ready_with_conditions_events_and_a_labelled_namespace(
     assert operator.metric("communityhub_hubs", condition="Ready", status="True", reason="HubAvailable") >= 1
     assert operator.metric("communityhub_delivery_seconds_count", phase="Ready") >= 1
     assert operator.metric("communityhub_helm_seconds_count", command="upgrade") >= 1
-    assert status["url"] == "https://alpha.hubs.example.org"
+    assert status["url"] == f"https://{domain('alpha', ns('team-a'))}"
     assert status["release"]["revision"] == 1
     assert condition(obj, "HubReady")["reason"] == "ReleaseDeployed"  # type: ignore[index]
 
@@ -199,13 +200,16 @@ def test_the_essential_tiers_rules_are_data_a_class_can_change(management: Clust
     namespace = ns("team-essential")
     community = {"displayName": "Essential", "contactEmail": "x@example.org", "archetype": "education",
                  "membership": "essential"}
-    environment = {"image": "quay.io/example/x:1", "profiles": [{"name": "g", "cpu": 1, "memory": "4Gi", "gpu": 1}]}
+    environment = {"image": "quay.io/example/x:1", "profiles": [{"name": "g", "cpu": 1, "memory": "4Gi", "gpu": 1,
+                                                                 "nodePool": "t4"}]}
     create_hub(management, "ess", namespace, community=community, environment=environment)
     cond = wait_condition(management, "ess", namespace, "EnvironmentReady", "False", reason="ProfileNotInTier")
     assert "essential membership has no GPU profiles" in cond["message"]
     hub_class = f"essential-gpu-{namespace}"
     management.apply({"apiVersion": "hubs.2i2c.org/v1alpha1", "kind": "HubClass", "metadata": {"name": hub_class},
-                      "spec": {"description": "GPUs for essential hubs", "tiers": {"essential": {"gpu": True}}}})
+                      "spec": {"description": "GPUs for essential hubs", "tiers": {"essential": {"gpu": True}},
+                               "nodePools": [{"name": "t4", "machineType": "n1-standard-8", "cpu": 7.5,
+                                              "memory": "28Gi", "gpu": {"type": "nvidia-tesla-t4", "count": 1}}]}})
     try:
         management.kubectl("-n", namespace, "patch", "communityhub", "ess", "--type=merge",
                            "-p", json.dumps({"spec": {"hubClassName": hub_class}}))

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.integration
 def test_a_hub_asking_for_more_cpu_than_any_node_has_says_why_and_recovers(
         management: Cluster, operator: OperatorProcess) -> None:
     namespace = ns("team-huge")
-    # Every kwok node has 3920m allocatable: a hub pod asking for 6 CPU cannot be placed anywhere.
+    # Every kwok node has 3920m allocatable: a hub pod asking for 4 CPU (a research hub's most) cannot be placed.
     create_hub(management, "huge", namespace,
-               hub={"domain": "huge.hubs.example.org", "adminUsers": ["alice"], "resources": {"cpu": 6}})
+               hub={"domain": "huge.hubs.example.org", "adminUsers": ["alice"], "resources": {"cpu": 4}})
 
     def waiting_with_cause() -> dict | None:
         hub_ready = condition(hub(management, "huge", namespace), "HubReady")

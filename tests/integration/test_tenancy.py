@@ -22,7 +22,7 @@ from communityhub.fleet.rollout_plan import ROLLOUT_LABEL
 from communityhub.money.estimate import APPROVED
 from communityhub.runtime.sharding import LABEL as SHARD_LABEL
 from tests.conftest import OPERATOR_CHART, OPERATOR_NAMESPACE, OPERATOR_USER, OperatorProcess, oauth_secret
-from tests.support.hubs import RUN, create_hub, hub_manifest, ns, onboard, wait_condition, wait_ready
+from tests.support.hubs import RUN, create_hub, domain, hub_manifest, ns, onboard, wait_condition, wait_ready
 from tests.support.kube import Cluster, wait_for
 
 pytestmark = pytest.mark.integration
@@ -227,14 +227,15 @@ def test_a_tenant_cannot_take_another_hubs_name_or_mint_its_certificates(managem
     tenant's hub is refused the domain, naming the first hub's namespace and never its release; then refused
     the annotations; and serves again once its own name is back."""
     other, release = served
+    firsts = domain("first", other)
     taken = management.kubectl("-n", NAMESPACE, "patch", "communityhub", "second", "--type=merge", *as_(TENANT),
-                               "-p", json.dumps({"spec": {"hub": {"domain": "first.hubs.example.org"}}}), check=False)
+                               "-p", json.dumps({"spec": {"hub": {"domain": firsts}}}), check=False)
     assert taken.returncode == 0, taken.stderr  # the API takes it; the operator refuses to serve it
     cond = wait_condition(management, "second", NAMESPACE, "HubReady", "False", "DomainTaken", timeout=60)
     assert f"namespace {other}" in cond["message"] and release not in cond["message"]
     first = management.get("communityhub", "first", other)
-    assert first["status"]["url"] == "https://first.hubs.example.org"
-    issuer = {"spec": {"hub": {"domain": "second.hubs.example.org", "values": {"ingress": {"annotations": {
+    assert first["status"]["url"] == f"https://{firsts}"
+    issuer = {"spec": {"hub": {"domain": domain("second", NAMESPACE), "values": {"ingress": {"annotations": {
         "cert-manager.io/cluster-issuer": "letsencrypt-http01"}}}}}}
     assert management.kubectl("-n", NAMESPACE, "patch", "communityhub", "second", "--type=merge", *as_(TENANT),
                               "-p", json.dumps(issuer)).returncode == 0

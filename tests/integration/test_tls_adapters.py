@@ -66,15 +66,15 @@ def test_https_reads_trust_the_extra_ca_only(oidc_issuer: OidcIssuer, tls_ca: Ce
     url = oidc_issuer.issuer("adapter") + WELL_KNOWN
 
     async def scenario() -> None:
-        got = await http.get_json(url, timeout_seconds=5, extra_ca_file=str(tls_ca.cert_path))
+        got = await http.get_json(url, timeout_seconds=5, extra_ca_file=str(tls_ca.cert_path), allow_private=True)
         assert got == discovery_document(oidc_issuer.issuer("adapter"))
         for ca_file in ("", other_ca):
             with pytest.raises(http.HttpError, match=UNTRUSTED):
-                await http.get_json(url, timeout_seconds=5, token="s3cret", extra_ca_file=ca_file)
+                await http.get_json(url, timeout_seconds=5, token="s3cret", extra_ca_file=ca_file, allow_private=True)
         garbage = tmp_path / "garbage.pem"
         garbage.write_text("not a certificate")
         with pytest.raises(http.HttpError, match="SSLError"):
-            await http.get_json(url, timeout_seconds=5, extra_ca_file=str(garbage))
+            await http.get_json(url, timeout_seconds=5, extra_ca_file=str(garbage), allow_private=True)
 
     asyncio.run(scenario())
 

@@ -25,12 +25,17 @@ def hub_ns(base: str, name: str) -> str:
     return names.derive(ns(base), name).namespace
 
 
+def domain(name: str, namespace: str) -> str:
+    """A test hub's domain: its namespace's too, since a domain is one hub's across the fleet (DomainTaken)."""
+    return f"{name}.{namespace}.hubs.example.org"
+
+
 def hub_manifest(name: str, namespace: str, **spec_overrides: Any) -> dict[str, Any]:
     example = list(yaml.safe_load_all((REPO / "examples" / "climate-lab.yaml").read_text()))[-1]
     hub = copy.deepcopy(example)
     hub["metadata"] = {"name": name, "namespace": namespace}
     hub["spec"]["auth"]["clientSecretRef"] = {"name": f"{name}-oauth"}
-    hub["spec"]["hub"]["domain"] = f"{name}.hubs.example.org"
+    hub["spec"]["hub"]["domain"] = domain(name, namespace)
     for key, value in spec_overrides.items():
         hub["spec"][key] = value
     return hub

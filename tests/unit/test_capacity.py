@@ -54,7 +54,7 @@ def test_a_namespace_quota_bounds_everything_the_hub_reserves_and_gpus_follow_th
     quota = capacity.resource_quota("hub-x", education.quota, {"a": "b"})
     assert quota["metadata"] == {"name": names.QUOTA, "namespace": "hub-x", "labels": {"a": "b"}}
     assert quota["spec"]["hard"] == {"requests.cpu": "64", "requests.memory": "256Gi",
-                                     "requests.nvidia.com/gpu": "0", "requests.storage": "2Ti",
+                                     "requests.nvidia.com/gpu": "4", "requests.storage": "2Ti",
                                      "persistentvolumeclaims": "500", "pods": "300"}
     research = spec("research")
     assert capacity.bounds(research, None, policy.tier_rules(research)).quota.gpus == 16

@@ -22,7 +22,7 @@ from communityhub.delivery import names
 DEFAULTS: dict[str, ArchetypeLimits] = {
     "education": ArchetypeLimits(
         cpu=4, memory="16Gi", hub_cpu=1, hub_memory="4Gi", home_storage="50Gi", dask_cores=32,
-        quota=NamespaceQuota(cpu=64, memory="256Gi", gpus=0, storage="2Ti", claims=500, pods=300)),
+        quota=NamespaceQuota(cpu=64, memory="256Gi", gpus=4, storage="2Ti", claims=500, pods=300)),
     "research": ArchetypeLimits(
         cpu=32, memory="256Gi", hub_cpu=4, hub_memory="16Gi", home_storage="1Ti", dask_cores=256,
         quota=NamespaceQuota(cpu=512, memory="2Ti", gpus=16, storage="20Ti", claims=2000, pods=1000)),
