@@ -1,7 +1,7 @@
 """A hub's share of a shared cluster, on the real control plane (issue 29, finding 6): the hub namespace gets the
 ResourceQuota and LimitRange of its archetype (here a class's smaller quota), a user pod beyond the quota is refused
 by Kubernetes with its own message (created as the hub's ServiceAccount, as KubeSpawner does), and the hub says
-the quota is full. Seen failing on the commit before: the namespace had no quota and the pod was admitted."""
+the quota is full. On the commit before, the operator made no quota: the first test's lookup finds none."""
 
 from __future__ import annotations
 
