@@ -17,6 +17,7 @@ from typing import Any
 from communityhub.api import annotations as ann
 from communityhub.api.conditions import rfc3339
 from communityhub.api.models import CommunityHubSpec
+from communityhub.money import cost
 
 PRICE_TABLE: dict[str, dict[str, float]] = {
     "education": {"shared": 1000.0, "dedicated": 1500.0},
@@ -134,7 +135,7 @@ def cloud_parts_for(annotations: Mapping[str, str], month: str) -> dict[str, flo
 
 
 def describe_parts(parts: Mapping[str, float]) -> str:
-    known = [p for p in (*PART_NAMES, *sorted(set(parts) - set(PART_NAMES))) if parts.get(p)]
+    known = [p for p in (*cost.PARTS, *sorted(set(parts) - set(cost.PARTS))) if parts.get(p)]
     return ", ".join(f"{PART_NAMES.get(p, p)} ${parts[p]:.2f}" for p in known)
 
 

@@ -233,7 +233,12 @@ def rates(nodes: Iterable[Node], pods: Iterable[Pod], prices: Catalog, dedicated
           ) -> tuple[dict[str, float], list[str]]:
     """USD per hour for each owner (hubs and OVERHEAD) right now, all parts together, and what has no price."""
     parts, unpriced = part_rates(nodes, pods, prices, dedicated_to, volumes, buckets)
-    return {owner: sum(by_part.values()) for owner, by_part in parts.items()}, unpriced
+    return totals(parts), unpriced
+
+
+def totals(by_part: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Each owner's rate, its parts together."""
+    return {owner: sum(parts.values()) for owner, parts in by_part.items()}
 
 
 def month_of(when: dt.datetime) -> str:

@@ -158,8 +158,7 @@ async def cluster_ledger(ctx: HubContext, meter: Meter, now: dt.datetime) -> dic
         dedicated_to = f"{ctx.namespace}/{ctx.name}" if ctx.spec.placement.type == "dedicated" else None
         by_part, unpriced = cost.part_rates(nodes, pods, meter.prices, dedicated_to, volumes,
                                             meter.bucket_bytes.get(name))
-        rates = {owner: sum(parts.values()) for owner, parts in by_part.items()}
-        ledger = cost.accrue(ledger, rates, now, by_part)
+        ledger = cost.accrue(ledger, cost.totals(by_part), now, by_part)
         ledger["cluster"], ledger["unpriced"] = target.cluster, unpriced
         await kube.ensure_config_map(local, name, ctx.settings.namespace,
                                      {LEDGER_KEY: json.dumps(ledger, sort_keys=True)},
