@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:/usr/local/go/bin:$(PATH)
 
-.PHONY: help venv binaries checkov crds lint test test-unit test-integration cluster-up cluster-down run demo demo-down \
+.PHONY: help venv binaries checkov hubenv crds lint test test-unit test-integration cluster-up cluster-down run demo demo-down \
 	demo-dedicated demo-dedicated-down clean image image-tools
 
 help:
@@ -43,6 +43,20 @@ $(CHECKOV_VENV)/bin/checkov:
 
 checkov: $(CHECKOV_VENV)/bin/checkov
 
+# The JupyterHub chart's hub software (JupyterHub, KubeSpawner, the authenticators), as its image holds it:
+# a venv of Python 3.12 (the image's) from the image's pinned requirements, beside the chart in ../shared.
+# hubctl import's report and tests/unit/test_what_users_get.py load the chart's hub configuration in it.
+HUB_REQUIREMENTS := $(abspath ../shared/charts/images/jupyterhub-4.4.0-hub-requirements.txt)
+HUB_VENV := $(HOME)/.cache/communityhub-operator/hubenv-4.4.0
+HUB_BASE_PYTHON ?= $(shell command -v python3.12 || ls $(HOME)/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | head -1)
+$(HUB_VENV)/.installed: $(HUB_REQUIREMENTS)
+	@test -n "$(HUB_BASE_PYTHON)" || { echo "hubenv needs Python 3.12 (the hub image's): set HUB_BASE_PYTHON"; exit 1; }
+	$(HUB_BASE_PYTHON) -m venv $(HUB_VENV)
+	$(HUB_VENV)/bin/pip install --quiet -r $(HUB_REQUIREMENTS)
+	touch $@
+
+hubenv: $(HUB_VENV)/.installed
+
 crds: venv
 	for f in $$($(PY) -c "from communityhub.api import crd; print(*crd.FILES)"); do \
 	  $(PY) -m communityhub.api.crd $$f > crds/$$f && cp crds/$$f helm/communityhub-operator/crds/$$f || exit 1; done
@@ -56,10 +70,10 @@ define run_pytest
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 endef
 
-test: venv binaries checkov lint image-tools
+test: venv binaries checkov hubenv lint image-tools
 	$(call run_pytest,tests)
 
-test-unit: venv checkov
+test-unit: venv binaries checkov hubenv
 	$(call run_pytest,tests/unit)
 
 test-integration: venv binaries

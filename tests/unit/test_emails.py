@@ -49,7 +49,7 @@ def test_message_has_url_login_admins_help_in_text_and_html(provider: str) -> No
         assert "https://help.example.org" in body and "help@example.org" in body
     login = {"github": "GitHub organization org", "cilogon": "urn:mace:incommon:example.edu",
              "oidc": "https://auth.example.org/realms/hub", "oauth2": "users of Canvas (canvas.example.edu)",
-             "google": "Google accounts of example.edu"}[provider]
+             "google": "every Google account of example.edu"}[provider]
     assert login in text and login in html
 
 

@@ -47,7 +47,8 @@ def test_a_profile_runs_on_its_catalog_pool_with_its_gpu_type_and_bursts_to_its_
     override = entry["kubespawner_override"]
     assert override["node_selector"] == {"cloud.google.com/gke-nodepool": "nb-gpu-t4"}
     assert (override["cpu_guarantee"], override["cpu_limit"]) == (2, 4)
-    assert (override["mem_guarantee"], override["mem_limit"]) == ("8Gi", "16Gi")
+    # JupyterHub reads G as GiB (render.spawner_memory): the same bytes as 8Gi and 16Gi.
+    assert (override["mem_guarantee"], override["mem_limit"]) == ("8G", "16G")
     assert override["extra_resource_limits"] == {"nvidia.com/gpu": "1"}
     assert override["default_url"] == "/rstudio"
     assert entry["description"] == "2 to 4 CPU, 8Gi to 16Gi memory, 1 GPU (nvidia-tesla-t4)"
@@ -179,10 +180,11 @@ def test_a_shared_home_is_a_directory_per_user_with_everyones_shared_directories
     values = render.values("hubs", "lab", SHARED)
     assert values["singleuser"]["storage"] == {
         "type": "static", "static": {"pvcName": "home-nfs", "subPath": "{username}"},
-        "extraVolumeMounts": [
-            {"name": "home", "mountPath": "/home/jovyan/shared", "subPath": "_shared", "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"}],
-        "extraVolumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "5Gi"}}]}
+        "extraVolumeMounts": {
+            "communityhub-shared/home/jovyan/shared": {"name": "home", "mountPath": "/home/jovyan/shared",
+                                                       "subPath": "_shared", "readOnly": True},
+            "communityhub-tmp": {"name": "tmp", "mountPath": "/tmp"}},
+        "extraVolumes": {"communityhub-tmp": {"name": "tmp", "emptyDir": {"sizeLimit": "5Gi"}}}}
     assert "home on the hub's shared volume" in policy.describe_environment(SHARED)
 
 

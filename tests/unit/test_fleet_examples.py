@@ -45,7 +45,7 @@ FACTS: dict[str, dict[str, Any]] = {
         f"{CILOGON}.allowed_idps": {"https://fim.temple.edu/idp/shibboleth": idp("eppn", allow_all=True)},
         f"{CONFIG}.Authenticator.admin_users": ["jmsmith1@temple.edu"],
         "singleuser.memory": {"guarantee": "512M", "limit": "2G"},
-        "singleuser.storage": {**NFS, "extraVolumeMounts": [SHARED_RO]},
+        "singleuser.storage": {**NFS, "extraVolumeMounts": {"communityhub-shared/home/jovyan/shared": SHARED_RO}},
         **branding("Temple University JupyterHub", "https://www.temple.edu/",
                    "https://www.temple.edu/modules/custom/tu_layout/images/brand/t-cherry.svg", "Temple University",
                    "https://www.temple.edu/"),
@@ -54,7 +54,7 @@ FACTS: dict[str, dict[str, Any]] = {
         f"{CILOGON}.allowed_idps": {"https://sso.mtu.edu/idp/shibboleth": idp("email", allowed_domains=["mtu.edu"])},
         f"{CONFIG}.Authenticator.admin_users": ["dbkc@mtu.edu", "lebrown@mtu.edu"],
         "singleuser.image": {"name": "quay.io/2i2c/cloudbank-data8-image", "tag": "6286b77ae45c"},
-        "singleuser.storage": {**NFS, "extraVolumeMounts": [SHARED_RO]},
+        "singleuser.storage": {**NFS, "extraVolumeMounts": {"communityhub-shared/home/jovyan/shared": SHARED_RO}},
     },
     "pfw.yaml": {
         # The source lists GitHub for its two named users, not for every GitHub account (issue 29, finding 8).
@@ -81,7 +81,7 @@ FACTS: dict[str, dict[str, Any]] = {
         "singleuser.profileList": [
             profile("python", image="quay.io/cirt_ucm/jupyter-scipy-xarray:1e26b42ad87b", default_url="/lab",
                     node_selector={"node.kubernetes.io/instance-type": "n2-highmem-8"},
-                    mem_guarantee="995622387", mem_limit="1991244775"),
+                    mem_guarantee=995622387, mem_limit=1991244775),
             profile("r", image="quay.io/2i2c/rocker-with-nbgitpuller:3edc87d73e3d", default_url="/lab",
                     node_selector={"node.kubernetes.io/instance-type": "n2-highmem-8"})],
     },
@@ -98,15 +98,16 @@ FACTS: dict[str, dict[str, Any]] = {
                                              ("medium", "11G", "15G", "n1-standard-4"),
                                              ("large", "24G", "30G", "n1-standard-8"),
                                              ("huge", "52G", "60G", "n1-standard-16"))],
-        "singleuser.storage": {**NFS, "extraVolumeMounts": [SHARED_RO]},
+        "singleuser.storage": {**NFS, "extraVolumeMounts": {"communityhub-shared/home/jovyan/shared": SHARED_RO}},
     },
     "climatematch.yaml": {
         f"{GITHUB}.allowed_organizations": ["ClimateMatchAcademy:2023students", STAFF],
         "singleuser.memory": {"guarantee": "10G", "limit": "16G"},
         "singleuser.image": {"name": "pangeo/pangeo-notebook", "tag": "2023.07.05"},
-        "singleuser.storage": {**NFS, "extraVolumeMounts": [
-            {"name": "home", "mountPath": "/home/jovyan/shared-public", "subPath": "_shared-public",
-             "readOnly": False}, SHARED_RO]},
+        "singleuser.storage": {**NFS, "extraVolumeMounts": {
+            "communityhub-shared/home/jovyan/shared-public": {"name": "home", "mountPath": "/home/jovyan/shared-public",
+                                                  "subPath": "_shared-public", "readOnly": False},
+            "communityhub-shared/home/jovyan/shared": SHARED_RO}},
     },
     "ohw.yaml": {
         f"{GITHUB}.allowed_organizations": [f"oceanhackweek:{team}" for team in (
@@ -127,9 +128,9 @@ FACTS: dict[str, dict[str, Any]] = {
         f"{CONFIG}.JupyterHub.allow_named_servers": True,
         "scheduling.userScheduler.enabled": True,
         "singleuser.profileList": [
-            profile("cpu", cpu_guarantee=0.912625, cpu_limit=3.6505, mem_guarantee="7805679519",
+            profile("cpu", cpu_guarantee=0.912625, cpu_limit=3.6505, mem_guarantee=7805679519,
                     node_selector={"node.kubernetes.io/instance-type": "r5.xlarge"}),
-            profile("cpu-large", cpu_guarantee=15.3811, cpu_limit=15.3811, mem_guarantee="128041414033",
+            profile("cpu-large", cpu_guarantee=15.3811, cpu_limit=15.3811, mem_guarantee=128041414033,
                     node_selector={"node.kubernetes.io/instance-type": "r5.4xlarge"}),
             profile("gpu", mem_guarantee="14G", extra_resource_limits={"nvidia.com/gpu": "1"},
                     node_selector={"node.kubernetes.io/instance-type": "g4dn.xlarge"})],
@@ -145,15 +146,16 @@ FACTS: dict[str, dict[str, Any]] = {
         f"{CONFIG}.Authenticator.admin_users": ["amfriesz", "jules32", "erinmr", "betolink"],
         f"{CONFIG}.JupyterHub.allow_named_servers": True,
         "scheduling.userScheduler.enabled": True,
-        "singleuser.storage": {**NFS, "extraVolumeMounts": [SHARED_RO, {**SHARED_RO,
-                                                                        "mountPath": "/home/rstudio/shared"}]},
+        "singleuser.storage": {**NFS, "extraVolumeMounts": {
+            "communityhub-shared/home/jovyan/shared": SHARED_RO,
+            "communityhub-shared/home/rstudio/shared": {**SHARED_RO, "mountPath": "/home/rstudio/shared"}}},
     },
     "imagebuilding-demo.yaml": {
         f"{GITHUB}.allowed_organizations": ["2i2c-imagebuilding-hub-access", "veda-analytics-access:all-users",
                                             "veda-analytics-access:collaborator-access", "CYGNSS-VEDA:cygnss-iwg",
                                             STAFF],
         f"{CONFIG}.JupyterHub.allow_named_servers": True,
-        "singleuser.profileList": [profile("only-choice", mem_guarantee="2904451072", cpu_guarantee=0.434875,
+        "singleuser.profileList": [profile("only-choice", mem_guarantee=2904451072, cpu_guarantee=0.434875,
                                            cpu_limit=3.479,
                                            node_selector={"node.kubernetes.io/instance-type": "n2-highmem-4"})],
         "singleuser.profileList[0].profile_options.image.choices": {

@@ -157,7 +157,7 @@ def test_the_real_chart_renders_what_the_spec_asked_for(chart: charts.HubChart, 
     assert released["singleuser"]["image"] == {"name": "quay.io/example/climate-notebook", "tag": "2026.11.01",
                                               "pullPolicy": None, "pullSecrets": []}
     small, large = released["singleuser"]["profileList"]
-    assert small["kubespawner_override"]["cpu_limit"] == 1 and large["kubespawner_override"]["mem_limit"] == "16Gi"
+    assert small["kubespawner_override"]["cpu_limit"] == 1 and large["kubespawner_override"]["mem_limit"] == "16G"
     assert released["cull"]["timeout"] == render.CULL_TIMEOUT_SECONDS["research"]
 
     claim = find(objects, "PersistentVolumeClaim", "hub-db-dir")

@@ -177,8 +177,8 @@ def test_environment_becomes_singleuser_and_profile_list() -> None:
     assert singleuser["storage"] == {"type": "dynamic", "capacity": "20Gi"}
     small, gpu = singleuser["profileList"]
     assert small["slug"] == "small" and small["default"] is True
-    assert small["kubespawner_override"] == {"cpu_guarantee": 0.5, "cpu_limit": 0.5, "mem_guarantee": "2Gi",
-                                             "mem_limit": "2Gi"}
+    assert small["kubespawner_override"] == {"cpu_guarantee": 0.5, "cpu_limit": 0.5, "mem_guarantee": "2G",
+                                             "mem_limit": "2G"}  # JupyterHub reads G as GiB
     assert gpu["kubespawner_override"]["extra_resource_limits"] == {"nvidia.com/gpu": "1"}
     assert gpu["kubespawner_override"]["image"] == "quay.io/example/gpu:1"
     assert "default" not in gpu

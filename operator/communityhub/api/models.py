@@ -519,6 +519,12 @@ class Storage(ApiModel):
         default_factory=list, max_length=20, description="Directories of the shared volume to mount (sharedNFS).")
     tmp_size: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
                                  description="A /tmp of this size on the node's disk (an emptyDir), per server.")
+    home_directory: Literal["username", "escapedUsername"] = Field(
+        default="username",
+        description="The name of each user's directory on a shared volume (sharedNFS): username is KubeSpawner's "
+                    "{username}; escapedUsername its {escaped_username}, the name many providers' charts use. The "
+                    "two differ for names that need escaping (e-mail logins): a hub moved from such a chart keeps "
+                    "escapedUsername, or its users find an empty home.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
@@ -1112,6 +1118,12 @@ class HubClassSpec(ApiModel):
         default_factory=list, max_length=50,
         description="Ingress annotation keys its hubs may set in spec.hub.values.ingress.annotations (none when "
                     "empty): annotations pick certificate issuers, DNS names and controller snippets.")
+    branding_values_path: str = Field(
+        default="hub.config.JupyterHub.template_vars", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        max_length=300,
+        description="The chart-values path its templates read a hub's branding from (org, funded_by): "
+                    "JupyterHub's template_vars, or where the class's own extraConfig takes them from (a wrapper "
+                    "chart's custom.homepage.templateVars, say). The announcement stays JupyterHub's.")
     github_staff_teams: list[Annotated[str, Field(pattern=GITHUB_TEAM, max_length=140)]] = Field(
         default_factory=list, max_length=10,
         description="The provider's staff team(s) (<organization>:<team>), let into every GitHub hub of the class as "

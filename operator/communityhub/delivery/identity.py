@@ -52,13 +52,14 @@ def who_gets_in(spec: CommunityHubSpec) -> str:
         if auth.oauth2.allowed_groups:
             who += f" in group(s) {', '.join(auth.oauth2.allowed_groups)}"
     elif auth.provider == "google" and auth.google:
-        who = f"Google accounts of {', '.join(auth.google.hosted_domains)}"
+        # The hosted domains are a hard filter: a named user outside them is never let in.
+        who = f"every Google account of {', '.join(auth.google.hosted_domains)}"
     elif auth.provider == "temporary":
         cap = auth.temporary.max_concurrent_users if auth.temporary else 100
         who = f"anyone who opens it, as a temporary user (at most {cap} servers at once)"
     else:
         who = "nobody"
-    if auth.allowed_users:
+    if auth.allowed_users and auth.provider != "google":
         who += f", and by name: {', '.join(auth.allowed_users)}"
     return who
 

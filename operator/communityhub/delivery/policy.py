@@ -275,10 +275,14 @@ def _profile(p: Profile, spec: CommunityHubSpec, hub_class: HubClassSpec | None,
         if rules.node_pools is not None and p.node_pool not in rules.node_pools:
             return Verdict.false("ProfileNotInTier", f"profile {p.name} runs on node pool {p.node_pool}; {tier} "
                                                      f"membership may use {', '.join(rules.node_pools) or 'none'}")
-        if cpu > pool.cpu or parse_memory(memory) > parse_memory(pool.memory):
+        # The scheduler places a server by what it is guaranteed (its requests); a limit above the node's size
+        # only lets it burst into what the node has free, as real hubs do.
+        cpu_request = p.cpu or 0.0
+        if cpu_request > pool.cpu or parse_memory(p.memory) > parse_memory(pool.memory):
             return Verdict.false("ProfileExceedsNodePool",
-                                 f"profile {p.name} asks for {cpu:g} CPU and {memory}; a node of pool {pool.name} "
-                                 f"({pool.machine_type}) gives a server at most {pool.cpu:g} CPU and {pool.memory}")
+                                 f"profile {p.name} is guaranteed {cpu_request:g} CPU and {p.memory}; a node of pool "
+                                 f"{pool.name} ({pool.machine_type}) gives a server at most {pool.cpu:g} CPU and "
+                                 f"{pool.memory}")
         if p.gpu and (pool.gpu is None or p.gpu > pool.gpu.count):
             has = f"{pool.gpu.count} {pool.gpu.type}" if pool.gpu else "no"
             return Verdict.false("ProfileExceedsNodePool", f"profile {p.name} asks for {p.gpu} GPU; a node of pool "

@@ -27,6 +27,7 @@ from communityhub.api.models import (
     SharedDirectory,
     TemporaryAuth,
 )
+from communityhub.api.quantities import parse_memory
 from communityhub.delivery import capacity, names
 
 OAUTH_SECRET_NAME = "hub-oauth-client"
@@ -218,7 +219,8 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
             "scope": list(oidc.scopes),
             "login_service": oidc.issuer.removeprefix("https://").rstrip("/"),
         })
-        _group_rules(config, oidc.groups_claim if oidc.allowed_groups or oidc.admin_groups else None,
+        uses_groups = oidc.allowed_groups or oidc.admin_groups or spec_uses_groups(spec)
+        _group_rules(config, oidc.groups_claim if uses_groups else None,
                      oidc.allowed_groups, oidc.admin_groups, auth.allowed_users)
     elif auth.provider == "oauth2" and auth.oauth2:
         oauth2 = auth.oauth2
@@ -227,10 +229,9 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
                   "scope": list(oauth2.scopes), "login_service": oauth2.login_service}
         _group_rules(config, oauth2.groups_key, oauth2.allowed_groups, oauth2.admin_groups, auth.allowed_users)
     elif auth.provider == "google" and auth.google:
-        # Only the hosted domains' users get past oauthenticator's `hd` check; among them, everyone.
-        config = {"hosted_domain": list(auth.google.hosted_domains)}
-        if not auth.allowed_users:
-            config["allow_all"] = True
+        # Only the hosted domains' users get past oauthenticator's `hd` check (a hard filter, before any allow
+        # rule): among them, everyone, as the field says. allowedUsers cannot add anyone outside them.
+        config = {"hosted_domain": list(auth.google.hosted_domains), "allow_all": True}
     elif auth.provider == "temporary":
         return {}  # TmpAuthenticator: every visitor a new user; the cap is JupyterHub's active_server_limit
     else:  # the CRD's CEL rules make this unreachable for admitted objects
@@ -254,9 +255,22 @@ def _group_rules(config: dict[str, Any], groups_key: str | None, allowed: Sequen
         config["admin_groups"] = list(admins)
 
 
+def login_names(spec: CommunityHubSpec, users: Sequence[str]) -> list[str]:
+    """The JupyterHub names of users as the spec writes them. With one Google hosted domain, oauthenticator
+    strips ``@<domain>`` from its users' names (strip_domain), so an admin written as an e-mail address of that
+    domain is named without it, or the name would never match."""
+    google = spec.auth.google if spec.auth.provider == "google" else None
+    if google is None or len(google.hosted_domains) != 1:
+        return list(users)
+    suffix = "@" + google.hosted_domains[0]
+    return list(dict.fromkeys(u[: -len(suffix)] if u.lower().endswith(suffix.lower()) else u for u in users))
+
+
 def spec_uses_groups(spec: CommunityHubSpec) -> bool:
-    """Whether some profile is offered to some groups only (their names are the provider's groups)."""
-    return any(p.allowed_groups for p in spec.environment.profiles)
+    """Whether something is for some groups only (their names are the provider's groups): a profile, or a
+    shared directory mounted for groups."""
+    return (any(p.allowed_groups for p in spec.environment.profiles)
+            or any(d.who == "groups" for d in spec.environment.storage.shared_directories))
 
 
 def github_groups_config(spec: CommunityHubSpec, auth: Mapping[str, Any]) -> str | None:
@@ -271,6 +285,18 @@ UNLISTED_IMAGE_REGEX = r"^[a-zA-Z0-9._/:-]+:[A-Za-z0-9_][A-Za-z0-9_.-]*$"
 def node_selector(pool: CatalogNodePool) -> dict[str, str]:
     """Where a catalog pool's nodes are: its own labels, else its machine type's well-known label."""
     return dict(pool.node_selector) or {"node.kubernetes.io/instance-type": pool.machine_type}
+
+
+def spawner_memory(quantity: str) -> str | int:
+    """A memory quantity as JupyterHub's ByteSpecification reads it (KubeSpawner's mem_guarantee/mem_limit):
+    only K, M, G and T, each a power of 1024, so a Kubernetes ``4Gi`` is refused when a server starts. Binary
+    suffixes lose their ``i`` (the same bytes); K, M, G and T stay as written, read as JupyterHub reads them
+    (the fleet's own values mean GiB by ``G``); anything else becomes its number of bytes."""
+    if quantity[-2:] in ("Ki", "Mi", "Gi", "Ti"):
+        return quantity[:-1]
+    if quantity[-1:] in ("K", "M", "G", "T"):
+        return quantity
+    return parse_memory(quantity)
 
 
 def _amount(guarantee: str | float | None, limit: str | float | None, unit: str) -> str:
@@ -294,7 +320,8 @@ def profile_list(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) ->
             override["cpu_guarantee"] = p.cpu
         if p.cpu_limit or p.cpu:
             override["cpu_limit"] = p.cpu_limit or p.cpu
-        override.update({"mem_guarantee": p.memory, "mem_limit": p.memory_limit or p.memory})
+        override.update({"mem_guarantee": spawner_memory(p.memory),
+                         "mem_limit": spawner_memory(p.memory_limit or p.memory)})
         pool = pools.get(p.node_pool) if p.node_pool else None
         if pool is not None:
             override["node_selector"] = node_selector(pool)
@@ -348,7 +375,7 @@ def content_puller(spec: CommunityHubSpec, content: Content, image: str) -> dict
     URL is an argument, never a command). The home is the user's own volume, or their directory of a share."""
     mount: dict[str, Any] = {"name": HOME_VOLUME, "mountPath": "/home/jovyan"}
     if spec.environment.storage.type == "sharedNFS":
-        mount["subPath"] = "{username}"
+        mount["subPath"] = home_sub_path(spec)
     return {"name": "content", "image": image,
             "command": ["gitpuller", content.repository, content.branch,
                         f"/home/jovyan/{content_directory(content.repository)}"],
@@ -389,9 +416,24 @@ SHARED_CLAIM = "home-nfs"
 HOME_VOLUME = "home"
 
 
+#: KubeSpawner's name for a user's directory, per Storage.home_directory.
+HOME_SUB_PATHS = {"username": "{username}", "escapedUsername": "{escaped_username}"}
+
+
+def home_sub_path(spec: CommunityHubSpec) -> str:
+    """A user's directory on the hub's shared volume, as a KubeSpawner template."""
+    return HOME_SUB_PATHS[spec.environment.storage.home_directory]
+
+
 def _shared_mount(directory: SharedDirectory) -> dict[str, Any]:
     return {"name": HOME_VOLUME, "mountPath": directory.mount_path, "subPath": f"_{directory.name}",
             "readOnly": directory.read_only}
+
+
+#: The keys of the operator's entries in singleuser.storage.extraVolumes/extraVolumeMounts. The chart takes
+#: both as maps (its keys name the entries), so a class's own entries (a /dev/shm, a second home mount) merge
+#: with these key by key; lists would replace the class's maps whole.
+EXTRA_KEY_PREFIX = "communityhub-"
 
 
 def storage(spec: CommunityHubSpec) -> dict[str, Any]:
@@ -399,18 +441,20 @@ def storage(spec: CommunityHubSpec) -> dict[str, Any]:
     directories everyone gets), or none; and a /tmp emptyDir of tmpSize."""
     wanted = spec.environment.storage
     out: dict[str, Any]
+    mounts: dict[str, Any] = {}
     if wanted.type == "none":
         out = {"type": "none"}
     elif wanted.type == "sharedNFS":
-        out = {"type": "static", "static": {"pvcName": SHARED_CLAIM, "subPath": "{username}"}}
-        everyone = [_shared_mount(d) for d in wanted.shared_directories if d.who == "everyone"]
-        if everyone:
-            out["extraVolumeMounts"] = everyone
+        out = {"type": "static", "static": {"pvcName": SHARED_CLAIM, "subPath": home_sub_path(spec)}}
+        mounts.update({f"{EXTRA_KEY_PREFIX}shared{d.mount_path}": _shared_mount(d)
+                       for d in wanted.shared_directories if d.who == "everyone"})
     else:
         out = {"type": "dynamic", "capacity": spec.environment.home_storage}
     if wanted.tmp_size:
-        out["extraVolumes"] = [{"name": "tmp", "emptyDir": {"sizeLimit": wanted.tmp_size}}]
-        out["extraVolumeMounts"] = [*out.get("extraVolumeMounts", []), {"name": "tmp", "mountPath": "/tmp"}]
+        out["extraVolumes"] = {f"{EXTRA_KEY_PREFIX}tmp": {"name": "tmp", "emptyDir": {"sizeLimit": wanted.tmp_size}}}
+        mounts[f"{EXTRA_KEY_PREFIX}tmp"] = {"name": "tmp", "mountPath": "/tmp"}
+    if mounts:
+        out["extraVolumeMounts"] = mounts
     return out
 
 
@@ -451,30 +495,37 @@ def server_resources(spec: CommunityHubSpec) -> dict[str, Any] | None:
     r = spec.environment.resources
     if r is None:
         return None
-    out: dict[str, Any] = {"memory": {"guarantee": r.memory, "limit": r.memory_limit or r.memory}}
+    out: dict[str, Any] = {"memory": {"guarantee": spawner_memory(r.memory),
+                                      "limit": spawner_memory(r.memory_limit or r.memory)}}
     cpu = {k: v for k, v in (("guarantee", r.cpu), ("limit", r.cpu_limit or r.cpu)) if v is not None}
     if cpu:
         out["cpu"] = cpu
     return out
 
 
+def branding_vars(spec: CommunityHubSpec) -> dict[str, Any]:
+    """The template variables of the spec's branding a class's templates read (org, funded_by)."""
+    branding = spec.hub.branding
+    if branding is None:
+        return {}
+    org = {k: v for k, v in (("name", branding.org_name), ("url", branding.org_url),
+                             ("logo_url", branding.logo_url)) if v}
+    funded = {k: v for k, v in (("name", branding.funded_by_name), ("url", branding.funded_by_url)) if v}
+    return {k: v for k, v in (("org", org), ("funded_by", funded)) if v}
+
+
+#: Where JupyterHub's own templates read their variables (and where branding goes without a class).
+TEMPLATE_VARS_PATH = "hub.config.JupyterHub.template_vars"
+
+
 def hub_settings(spec: CommunityHubSpec) -> dict[str, Any]:
-    """hub.config.JupyterHub from the spec's branding and named servers (empty when it sets neither)."""
+    """hub.config.JupyterHub from the spec's announcement, login redirect and named servers (empty when it sets
+    none of them); the rest of the branding goes where the class's templates read it (``values``)."""
     out: dict[str, Any] = {}
     branding = spec.hub.branding
     if branding is not None:
-        org = {k: v for k, v in (("name", branding.org_name), ("url", branding.org_url),
-                                 ("logo_url", branding.logo_url)) if v}
-        funded = {k: v for k, v in (("name", branding.funded_by_name), ("url", branding.funded_by_url)) if v}
-        template_vars: dict[str, Any] = {}
-        if org:
-            template_vars["org"] = org
-        if funded:
-            template_vars["funded_by"] = funded
         if branding.announcement:
-            template_vars["announcement"] = branding.announcement
-        if template_vars:
-            out["template_vars"] = template_vars
+            out["template_vars"] = {"announcement": branding.announcement}
         if branding.login_redirect:
             out["default_url"] = branding.login_redirect
     named = spec.environment.named_servers
@@ -628,13 +679,23 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
         shared_directories=shared_directories_config(spec),
         profile_groups=profile_groups_config(spec),
         hub_settings=hub_settings(spec),
+        users={"admins": login_names(spec, spec.hub.admin_users),
+               "allowed": login_names(spec, spec.auth.allowed_users)},
         production=production(spec, operator_namespace),
         usage={"secret_name": USAGE_TOKEN_SECRET_NAME, "token_key": USAGE_TOKEN_KEY, "config": usage_service_config()},
         refuse_spawn=refuse_spawn_config(refuse_spawn) if refuse_spawn else None,
     )
     # libyaml: every pass renders the values to see whether helm has anything to do, and the pure-Python
     # loader took 95% of that (about 20 ms per hub per pass on this machine).
-    rendered = layered(yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)), class_values)
+    rendered = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    branded = branding_vars(spec)
+    if branded:
+        path = catalog.branding_values_path if catalog is not None else TEMPLATE_VARS_PATH
+        node: dict[str, Any] = branded
+        for key in reversed(path.split(".")):
+            node = {key: node}
+        rendered = deep_merge(rendered, node)
+    rendered = layered(rendered, class_values)
     if fleet_values:
         rendered = deep_merge(rendered, fleet_values)
     rendered = deep_merge(rendered, spec.hub.values)

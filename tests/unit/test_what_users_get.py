@@ -1,0 +1,172 @@
+"""What users get, read off the real chart's hub configuration (issue 31): the values the operator renders
+are loaded by the JupyterHub chart's own ``jupyterhub_config.py`` in the hub image's software (KubeSpawner,
+oauthenticator), and the pods KubeSpawner would create are compared with those of the chart values a
+provider deploys today. Each test is one loss a move onto a CommunityHub must not bring, and failed on the
+commit before its fix (``ffbd1ed``): there the model had no field for it, or the pod lacked what the source
+hub's pod had.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from communityhub.adapters import hubconfig
+from communityhub.api.models import CommunityHubSpec, HubClassSpec
+from communityhub.delivery import policy, render
+from localcluster import binaries, charts
+from tests.unit.test_render import AUTHS, ENDPOINTS, base_spec
+
+#: A user whose name needs escaping (an e-mail login), an admin, and a member of a group.
+ANN = {"name": "ann.lee@example.org", "admin": False, "groups": []}
+ADMIN = {"name": "boss", "admin": True, "groups": []}
+CREW = {"name": "cara", "admin": False, "groups": ["org:crew"]}
+
+#: A provider's class values as a wrapper chart keeps them (maps, keyed): /dev/shm, and the home mounted a
+#: second time at /home/rstudio for rocker images (2i2c's basehub does both).
+CLASS_MOUNTS: dict[str, Any] = {"singleuser": {"storage": {
+    "extraVolumes": {"001-shm": {"name": "dev-shm", "emptyDir": {"medium": "Memory"}}},
+    "extraVolumeMounts": {
+        "001-shm": {"name": "dev-shm", "mountPath": "/dev/shm"},
+        "003-rstudio": {"name": "home", "mountPath": "/home/rstudio", "subPath": "{escaped_username}"}}}}}
+SHARED_CLASS = HubClassSpec.model_validate({"sharedStorage": {"storageClassName": "standard-rwx"},
+                                            "values": CLASS_MOUNTS})
+
+
+@pytest.fixture(scope="session")
+def probe() -> Any:
+    """probe(values, users) -> what those users get (see adapters/hubconfig.py)."""
+    try:
+        hubconfig.hub_python()
+    except hubconfig.ProbeError as err:
+        pytest.fail(str(err), pytrace=False)
+    helm = binaries.ensure(["helm"])["helm"]
+    chart = charts.jupyterhub_chart().archive
+
+    def run(values: dict[str, Any], users: list[dict[str, Any]]) -> dict[str, Any]:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("CHUB_HELM", str(helm))
+            return hubconfig.probe(values, chart, users)
+    return run
+
+
+def shared_spec(**storage: Any) -> CommunityHubSpec:
+    env = base_spec().environment.model_dump(by_alias=True, exclude_none=True)
+    env["storage"] = {"type": "sharedNFS", **storage}
+    return base_spec(environment=env)
+
+
+def mounts(server: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["mountPath"]: m for m in server["pod"]["spec"]["containers"][0]["volumeMounts"]}
+
+
+def source_values(**storage: Any) -> dict[str, Any]:
+    """The chart values such a hub is deployed with today (its home, and the class's maps)."""
+    values = copy.deepcopy(CLASS_MOUNTS)
+    values["singleuser"]["storage"].update({"type": "static", "static": {"pvcName": "home-nfs", **storage}})
+    return values
+
+
+def test_a_home_keeps_the_directory_name_of_the_chart_it_moves_from(probe: Any) -> None:
+    """Loss 1: the source's homes are {escaped_username}; KubeSpawner 7's {username} names them otherwise
+    for an e-mail login, so the moved hub would mount an empty directory."""
+    source = probe(source_values(subPath="{escaped_username}"), [ANN])["servers"][0]
+    spec = shared_spec(homeDirectory="escapedUsername")
+    moved = probe(render.values("hubs", "lab", spec, class_values=SHARED_CLASS.values, catalog=SHARED_CLASS),
+                  [ANN])["servers"][0]
+    assert mounts(moved)["/home/jovyan"]["subPath"] == mounts(source)["/home/jovyan"]["subPath"]
+    default = probe(render.values("hubs", "lab", shared_spec(), class_values=SHARED_CLASS.values,
+                                  catalog=SHARED_CLASS), [ANN])["servers"][0]
+    # Not the same name: what the field is for (a hub the operator made keeps {username}).
+    assert mounts(default)["/home/jovyan"]["subPath"] != mounts(source)["/home/jovyan"]["subPath"]
+
+
+def test_shared_directories_and_a_tmp_keep_the_class_mounts(probe: Any) -> None:
+    """Loss 2: the operator's shared directories and /tmp came as lists, which replaced the class's maps."""
+    spec = shared_spec(tmpSize="5Gi", sharedDirectories=[
+        {"name": "shared", "mountPath": "/home/jovyan/shared", "readOnly": True}])
+    server = probe(render.values("hubs", "lab", spec, class_values=SHARED_CLASS.values, catalog=SHARED_CLASS),
+                   [ANN])["servers"][0]
+    got = mounts(server)
+    assert {"/dev/shm", "/home/rstudio", "/home/jovyan", "/home/jovyan/shared", "/tmp"} <= set(got), sorted(got)
+    volumes = {v["name"]: v for v in server["pod"]["spec"]["volumes"]}
+    assert volumes["dev-shm"]["emptyDir"] == {"medium": "Memory"}
+    assert volumes["tmp"]["emptyDir"] == {"sizeLimit": "5Gi"}
+
+
+def test_a_directory_for_a_group_is_mounted_for_its_members(probe: Any) -> None:
+    """Loss 3a: with groups used only by a shared directory, the hub never managed groups, so the directory
+    was mounted for nobody."""
+    spec = shared_spec(sharedDirectories=[
+        {"name": "crew", "mountPath": "/home/jovyan/crew", "who": "groups", "groups": ["org:crew"]}])
+    spec = spec.model_copy(update={"auth": CommunityHubSpec.model_validate(
+        {**base_spec().model_dump(by_alias=True, exclude_none=True), "auth": AUTHS["github"]}).auth})
+    got = probe(render.values("hubs", "lab", spec, class_values=SHARED_CLASS.values, catalog=SHARED_CLASS),
+                [ANN, CREW])
+    assert got["authenticator"].get("manage_groups") is True
+    assert got["authenticator"].get("populate_teams_in_auth_state") is True
+    by_user = {s["user"]: mounts(s) for s in got["servers"]}
+    assert "/home/jovyan/crew" in by_user["cara"] and "/home/jovyan/crew" not in by_user[ANN["name"]]
+
+
+def test_an_oidc_profile_for_a_group_is_offered_to_its_members(probe: Any) -> None:
+    """Loss 3b: OIDC profiles gated by allowedGroups, with no allowedGroups on the hub, offered to nobody:
+    groups were not taken from the issuer's claim."""
+    oidc = copy.deepcopy(AUTHS["oidc"])
+    oidc["oidc"].pop("allowedGroups")
+    env = base_spec().environment.model_dump(by_alias=True, exclude_none=True)
+    env["profiles"] = [{"name": "small", "memory": "2Gi", "default": True},
+                       {"name": "big", "memory": "8Gi", "allowedGroups": ["org:crew"]}]
+    spec = base_spec(auth=oidc, environment=env)
+    got = probe(render.values("hubs", "lab", spec, oidc_endpoints=ENDPOINTS), [ANN, CREW])
+    assert got["authenticator"].get("manage_groups") is True
+    assert got["authenticator"].get("auth_state_groups_key") == "oauth_user.roles"
+    offered = {(s["user"], s["profile"]) for s in got["servers"]}
+    assert offered == {(ANN["name"], "small"), ("cara", "small"), ("cara", "big")}
+
+
+def test_a_google_domain_lets_its_users_in_and_admins_match_their_names(probe: Any) -> None:
+    """Loss 4: with allowedUsers, allow_all was dropped while hosted_domain stays a hard filter (the domain's
+    users shut out); with one domain oauthenticator strips it from names, so an admin written as an e-mail
+    address never matched."""
+    google = {**AUTHS["google"], "allowedUsers": ["guest@example.edu"]}
+    hub = {**base_spec().hub.model_dump(by_alias=True, exclude_none=True), "adminUsers": ["boss@example.edu"]}
+    got = probe(render.values("hubs", "lab", base_spec(auth=google, hub=hub)), [ANN])["authenticator"]
+    assert got["class"] == "oauthenticator.google.GoogleOAuthenticator"
+    assert got.get("allow_all") is True
+    assert got["hosted_domain"] == ["example.edu"]
+    assert got["admin_users"] == ["boss"] and got["allowed_users"] == ["guest"]
+
+
+def test_branding_reaches_the_variables_the_class_templates_read(probe: Any) -> None:
+    """Loss 5a: branding went to template_vars.org while a wrapper chart's templates read custom.*, taken from
+    its own values by its extraConfig (2i2c's basehub: custom.homepage.templateVars)."""
+    hub_class = HubClassSpec.model_validate({"brandingValuesPath": "custom.homepage.templateVars", "values": {
+        "custom": {"homepage": {"templateVars": {"designed_by": {"name": "2i2c"}}}},
+        "hub": {"extraConfig": {"01-custom-theme": (
+            "from z2jh import get_config\n"
+            "c.JupyterHub.template_vars.update({'custom': get_config('custom.homepage.templateVars')})\n")}}}})
+    hub = {**base_spec().hub.model_dump(by_alias=True, exclude_none=True),
+           "branding": {"orgName": "Lab", "orgUrl": "https://lab.example.org/", "announcement": "Welcome"}}
+    got = probe(render.values("hubs", "lab", base_spec(hub=hub), class_values=hub_class.values,
+                              catalog=hub_class), [ANN])["hub"]["template_vars"]
+    assert got["custom"] == {"designed_by": {"name": "2i2c"},
+                             "org": {"name": "Lab", "url": "https://lab.example.org/"}}
+    assert got["announcement"] == "Welcome"
+
+
+def test_a_profile_that_bursts_to_its_node_size_fits_its_pool() -> None:
+    """Loss 5b: the fit check compared a profile's limit with the pool's allocatable, refusing real hubs
+    whose servers are guaranteed a share of a node and may burst to all of it; the guarantee must fit."""
+    catalog = HubClassSpec.model_validate({"nodePools": [
+        {"name": "n", "machineType": "r5.xlarge", "cpu": 3.5, "memory": "28Gi"}]})
+    env = base_spec().environment.model_dump(by_alias=True, exclude_none=True)
+    env["profiles"] = [{"name": "burst", "cpu": 0.5, "cpuLimit": 4, "memory": "4Gi", "memoryLimit": "32Gi",
+                        "nodePool": "n"}]
+    research = {**base_spec().community.model_dump(by_alias=True), "archetype": "research"}
+    assert policy.environment(base_spec(environment=env, community=research), catalog).status != "False"
+    env["profiles"][0].update({"memory": "30Gi"})
+    refused = policy.environment(base_spec(environment=env, community=research), catalog)
+    assert (refused.status, refused.reason) == ("False", "ProfileExceedsNodePool")
