@@ -49,10 +49,14 @@ checkov: $(CHECKOV_VENV)/bin/checkov
 HUB_REQUIREMENTS := $(abspath ../shared/charts/images/jupyterhub-4.4.0-hub-requirements.txt)
 HUB_VENV := $(HOME)/.cache/communityhub-operator/hubenv-4.4.0
 HUB_BASE_PYTHON ?= $(shell command -v python3.12 || ls $(HOME)/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | head -1)
-$(HUB_VENV)/.installed: $(HUB_REQUIREMENTS)
+# The fleet's hub image adds two packages its basehub chart's extraConfig imports (the source side of the
+# equivalence report loads that config); the operator's own values never import them.
+FLEET_HUB_EXTRAS := jupyterhub-fancy-profiles==0.7.0 jupyterhub-usage-quotas==0.2.1
+$(HUB_VENV)/.installed: $(HUB_REQUIREMENTS) Makefile
 	@test -n "$(HUB_BASE_PYTHON)" || { echo "hubenv needs Python 3.12 (the hub image's): set HUB_BASE_PYTHON"; exit 1; }
 	$(HUB_BASE_PYTHON) -m venv $(HUB_VENV)
 	$(HUB_VENV)/bin/pip install --quiet -r $(HUB_REQUIREMENTS)
+	$(HUB_VENV)/bin/pip install --quiet $(FLEET_HUB_EXTRAS)
 	touch $@
 
 hubenv: $(HUB_VENV)/.installed

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2] / "operator" / PACKAGE
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("api",),
     ("delivery", "money"),
-    ("fleet",),
+    ("fleet", "migration"),
     ("runtime",),
     ("adapters",),
     ("steps",),

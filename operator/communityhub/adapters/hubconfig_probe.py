@@ -111,33 +111,44 @@ async def pods(app: Any, user: dict[str, Any]) -> list[dict[str, Any]]:
     first = spawner({})
     offered = first.profile_list
     if callable(offered):
-        offered = await offered(first) if asyncio.iscoroutinefunction(offered) else offered(first)
+        try:
+            offered = await offered(first) if asyncio.iscoroutinefunction(offered) else offered(first)
+        except Exception as err:  # the hub refuses this user every profile (a group filter, say)
+            return [{"user": user["name"], "profile": None, "options": {}, "error": f"{type(err).__name__}: {err}"}]
     offered = first._get_initialized_profile_list(offered or [])
     cases: list[tuple[str | None, dict[str, Any]]] = []
     for profile in offered or [{"slug": None}]:
         slug = profile.get("slug")
-        choices = [(name, list(option.get("choices") or {})) for name, option
-                   in (profile.get("profile_options") or {}).items()]
-        if not choices:
-            cases.append((slug, {"profile": slug} if slug else {}))
-        for name, keys in choices:
-            for key in keys:
-                cases.append((slug, {"profile": slug, name: key}))
+        options = {name: option for name, option in (profile.get("profile_options") or {}).items()
+                   if option.get("choices")}
+        # What the spawn form posts: every option at its default choice, then each other choice in turn.
+        base = {name: next((k for k, c in option["choices"].items() if c.get("default")), next(iter(option["choices"])))
+                for name, option in options.items()}
+        cases.append((slug, {"profile": slug, **base} if slug else {}))
+        for name, option in options.items():
+            for key in option["choices"]:
+                if key != base[name]:
+                    cases.append((slug, {"profile": slug, **base, name: key}))
     out = []
     api = ApiClient()
     for slug, options in cases:
-        made = spawner(options)
-        await made.load_user_options()
-        pod = await made.get_pod_manifest()
-        if made.modify_pod_hook:
-            pod = made.modify_pod_hook(made, pod)
-            if asyncio.iscoroutine(pod):
-                pod = await pod
-        out.append({"user": user["name"], "profile": slug,
-                    "options": {k: v for k, v in options.items() if k != "profile"},
-                    "pod": api.sanitize_for_serialization(pod),
-                    "start_timeout": made.start_timeout, "http_timeout": made.http_timeout,
-                    "cmd": plain(made.cmd), "default_url": made.default_url})
+        entry: dict[str, Any] = {"user": user["name"], "profile": slug,
+                                 "options": {k: v for k, v in options.items() if k != "profile"}}
+        try:
+            made = spawner(options)
+            await made.load_user_options()
+            pod = await made.get_pod_manifest()
+            if made.modify_pod_hook:
+                pod = made.modify_pod_hook(made, pod)
+                if asyncio.iscoroutine(pod):
+                    pod = await pod
+        except Exception as err:  # what the user would see instead of a server
+            entry["error"] = f"{type(err).__name__}: {err}"
+            out.append(entry)
+            continue
+        entry.update({"pod": api.sanitize_for_serialization(pod), "start_timeout": made.start_timeout,
+                      "http_timeout": made.http_timeout, "cmd": plain(made.cmd), "default_url": made.default_url})
+        out.append(entry)
     await api.close()
     return out
 
