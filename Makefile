@@ -48,7 +48,9 @@ checkov: $(CHECKOV_VENV)/bin/checkov
 # hubctl import's report and tests/unit/test_what_users_get.py load the chart's hub configuration in it.
 HUB_REQUIREMENTS := $(abspath ../shared/charts/images/jupyterhub-4.4.0-hub-requirements.txt)
 HUB_VENV := $(HOME)/.cache/communityhub-operator/hubenv-4.4.0
-HUB_BASE_PYTHON ?= $(shell command -v python3.12 || ls $(HOME)/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | head -1)
+# The first Python 3.12 that runs (a pyenv shim may exist without a version selected).
+HUB_BASE_PYTHON ?= $(shell for p in $$(ls $(HOME)/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null) \
+  $$(command -v python3.12); do "$$p" -c pass 2>/dev/null && { echo "$$p"; break; }; done)
 # The fleet's hub image adds two packages its basehub chart's extraConfig imports (the source side of the
 # equivalence report loads that config); the operator's own values never import them.
 FLEET_HUB_EXTRAS := jupyterhub-fancy-profiles==0.7.0 jupyterhub-usage-quotas==0.2.1
