@@ -22,6 +22,7 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,10 +31,12 @@ from typing import Any
 import yaml
 from lightkube import Client
 
+from communityhub.adapters import deployer, hubconfig
 from communityhub.adapters.kube import HUB
 from communityhub.api.models import CommunityHubSpec
-from communityhub.delivery import cluster_inputs, names, policy
+from communityhub.delivery import classes, cluster_inputs, names, policy, render
 from communityhub.fleet import report
+from communityhub.migration import compare, stack
 from communityhub.money import billing
 from communityhub.runtime.settings import Settings
 
@@ -191,6 +194,74 @@ def cmd_terraform_root(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user(text: str) -> dict[str, Any]:
+    """NAME, NAME:admin, or NAME:group1,group2 (a test user of the comparison)."""
+    name, _, rest = text.partition(":")
+    groups = [g for g in rest.split(",") if g and g != "admin"]
+    return {"name": name, "admin": "admin" in rest.split(","), "groups": groups}
+
+
+def _source_values(args: argparse.Namespace) -> dict[str, Any]:
+    """What the JupyterHub chart receives today: a deployer hub's stack, or values files in helm's order."""
+    if args.deployer:
+        hubs = {h.name: h for h in deployer.read_cluster(Path(args.deployer), Path(args.charts))}
+        if args.hub not in hubs:
+            raise SystemExit(f"hubctl: no hub {args.hub!r} in {args.deployer} (it has: {', '.join(hubs)})")
+        return hubs[args.hub].values
+    layers = [yaml.safe_load(Path(f).read_text()) or {} for f in args.values]
+    merged = stack.merged(layers)
+    return stack.under(merged, args.wrapper_key.split(".")) if args.wrapper_key else merged
+
+
+def _hub_values(manifest: Path, class_files: Sequence[str], discovery: str | None) -> dict[str, Any]:
+    """The values the operator renders for the manifest's CommunityHub over its HubClass."""
+    docs = [d for f in (manifest, *map(Path, class_files)) for d in yaml.safe_load_all(f.read_text()) if d]
+    hub = next((d for d in docs if d.get("kind") == "CommunityHub"), None)
+    if hub is None:
+        raise SystemExit(f"hubctl: {manifest} holds no CommunityHub")
+    spec = CommunityHubSpec.model_validate(hub["spec"])
+    # The operator's own choice of class (spec.hubClassName, else the default one), over the files' classes.
+    resolved = classes.resolve(spec, {d["metadata"]["name"]: classes.index_entry(d)
+                                      for d in docs if d.get("kind") == "HubClass"})
+    if resolved.missing:
+        raise SystemExit(f"hubctl: {classes.not_found_message(str(resolved.name), spec)}")
+    chosen = resolved.spec
+    endpoints = None
+    if discovery:
+        document = json.loads(Path(discovery).read_text())
+        endpoints = {key: document[key] for key in render.OIDC_ENDPOINTS if key in document}
+    return render.values(hub["metadata"].get("namespace") or "default", hub["metadata"]["name"], spec,
+                         oidc_endpoints=endpoints, class_values=chosen.values if chosen else None, catalog=chosen)
+
+
+def render_differences(found: Sequence[compare.Difference], output: str) -> str:
+    if output == "json":
+        return json.dumps({"differences": [d.as_dict() for d in found]}, indent=2)
+    if not found:
+        return "no difference: users get the same from both"
+    short = [(d.where, d.path, json.dumps(d.source)[:60], json.dumps(d.hub)[:60]) for d in found]
+    return _table(short, ("WHERE", "PATH", "TODAY", "COMMUNITYHUB"))
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """What users get today against what they get from a CommunityHub, both read off the real chart's hub
+    configuration (adapters/hubconfig.py). Exit 1 when they differ."""
+    chart = args.chart or os.environ.get("CHUB_CHART_NAME")
+    if not chart or not Path(chart).is_file():
+        print("hubctl: --chart names the JupyterHub chart archive (or set CHUB_CHART_NAME)", file=sys.stderr)
+        return 2
+    users = [_user(u) for u in args.user] or [_user("ann.lee@example.org"), _user("admin-user:admin")]
+    try:
+        today = hubconfig.probe(_source_values(args), Path(chart), users)
+        moved = hubconfig.probe(_hub_values(Path(args.file), args.classes, args.oidc_discovery), Path(chart), users)
+    except hubconfig.ProbeError as err:
+        print(f"hubctl: {err}", file=sys.stderr)
+        return 2
+    found = compare.compare(today, moved)
+    print(render_differences(found, args.output))
+    return 1 if found else 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hubctl", description="Billing and KPIs from CommunityHub annotations.")
     common = argparse.ArgumentParser(add_help=False)
@@ -225,6 +296,24 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("-f", "--file", help="read the CommunityHub from this manifest instead of the cluster")
     root.add_argument("--out", required=True, help="the directory to write into")
     root.set_defaults(func=cmd_terraform_root)
+    cmp = commands.add_parser(
+        "compare", help="what users get from a hub's values today against its CommunityHub (exit 1: they differ)")
+    source = cmp.add_mutually_exclusive_group(required=True)
+    source.add_argument("--deployer", help="a cluster folder of the 2i2c deployer's layout (config/clusters/C)")
+    source.add_argument("--values", action="append", help="a values file of today's hub, in helm's order (repeat)")
+    cmp.add_argument("--hub", help="with --deployer: the hub's name in cluster.yaml")
+    cmp.add_argument("--charts", help="with --deployer: the folder of its wrapper charts (helm-charts)")
+    cmp.add_argument("--wrapper-key", default="", help="with --values: where a wrapper chart keeps the JupyterHub "
+                                                       "chart's values (jupyterhub, basehub.jupyterhub)")
+    cmp.add_argument("-f", "--file", required=True, help="the CommunityHub manifest (HubClasses in it count)")
+    cmp.add_argument("--classes", action="append", default=[], help="a file of HubClasses (repeat)")
+    cmp.add_argument("--chart", help="the JupyterHub chart archive (default: CHUB_CHART_NAME)")
+    cmp.add_argument("--user", action="append", default=[],
+                     help="a test user: NAME, NAME:admin or NAME:group1,group2 (repeat; default: an e-mail "
+                          "login and an admin)")
+    cmp.add_argument("--oidc-discovery", help="an OIDC hub's discovery document (JSON), for its endpoints")
+    cmp.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    cmp.set_defaults(func=cmd_compare)
     return top
 
 
