@@ -5,7 +5,6 @@ behind it), not by how each chart names things."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,10 +65,12 @@ def test_two_loads_of_one_real_hub_compare_equal(probe: Any) -> None:  # noqa: F
     assert compare.compare(probe(hub.values, [ANN]), probe(hub.values, [ANN])) == []
 
 
-def test_hubctl_compare_shows_what_a_hand_made_translation_loses(capsys: pytest.CaptureFixture[str],
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """examples/fleet/mtu.yaml was translated by hand from the fleet's 2i2c/mtu (issue 20): it reads right and
-    renders cleanly, and compared with the real hub its users' homes sit under another name."""
+def test_hubctl_compare_shows_the_homes_and_class_mounts_of_a_moved_hub_agree(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """examples/fleet/mtu.yaml, translated by hand from the fleet's 2i2c/mtu (issue 20), read right and
+    rendered cleanly, yet its users' homes sat under another name and its class dropped /dev/shm and
+    /home/rstudio (this test failed so on the example before homeDirectory and the class's keyed mounts).
+    Now those agree with the real hub; what still differs is listed in docs/api.md, and exits 1."""
     if not FLEET.is_dir():
         pytest.skip(f"the fleet's configuration is not beside the project ({FLEET})")
     monkeypatch.setenv("CHUB_HELM", str(binaries.ensure(["helm"])["helm"]))
@@ -77,11 +78,9 @@ def test_hubctl_compare_shows_what_a_hand_made_translation_loses(capsys: pytest.
                         "--charts", str(FLEET / "helm-charts"), "-f", str(REPO / "examples" / "fleet" / "mtu.yaml"),
                         "--classes", str(REPO / "examples" / "fleet" / "classes.yaml"),
                         "--chart", str(charts.jupyterhub_chart().archive), "--user", ANN["name"], "-o", "json"])
-    found = {(d["where"], d["path"]): (d["source"], d["hub"])
-             for d in json.loads(capsys.readouterr().out)["differences"]}
-    assert code == 1
+    found = json.loads(capsys.readouterr().out)["differences"]
     server = f"server {ANN['name']}/-"
-    assert found[(server, "mounts./home/jovyan.subPath")] == ("ann-2elee-40example-2eorg",
-                                                               "ann-lee-example-org---c9556853")
-    assert (server, "mounts./dev/shm.volume.emptyDir.medium") in found
-    assert Path(REPO / "examples" / "fleet" / "mtu.yaml").is_file()
+    mounts = [d for d in found if d["where"] == server and d["path"].startswith("mounts.")]
+    for path in ("/home/jovyan", "/home/jovyan/shared", "/dev/shm", "/home/rstudio", "/home/rstudio/shared"):
+        assert not [d for d in mounts if d["path"].startswith(f"mounts.{path}.")], (path, mounts)
+    assert code == 1 and found  # the rest (docs/api.md): not yet equivalent

@@ -21,7 +21,7 @@ GITHUB, CILOGON = f"{CONFIG}.GitHubOAuthenticator", f"{CONFIG}.CILogonOAuthentic
 #: The provider's staff team, which its hubs' configs list among their organizations: here the class adds it.
 STAFF = "2i2c-org:hub-access-for-2i2c-staff"
 SHARED_RO = {"name": "home", "mountPath": "/home/jovyan/shared", "subPath": "_shared", "readOnly": True}
-NFS = {"type": "static", "static": {"pvcName": "home-nfs", "subPath": "{username}"}}
+NFS = {"type": "static", "static": {"pvcName": "home-nfs", "subPath": "{escaped_username}"}}
 
 
 def idp(claim: str, **extra: Any) -> dict[str, Any]:
@@ -208,6 +208,11 @@ def matches(found: Any, wanted: Any) -> bool:
             found["kubespawner_override"].get(k) == v for k, v in wanted["kubespawner_override"].items())
     if isinstance(wanted, list) and wanted and isinstance(wanted[0], dict) and "slug" in wanted[0]:
         return len(found) == len(wanted) and all(matches(f, w) for f, w in zip(found, wanted, strict=True))
+    if isinstance(wanted, dict) and "extraVolumeMounts" in wanted and isinstance(found, dict):
+        # A hub's storage: its own mounts, among the class's (keyed maps merge); the rest equal.
+        mounts = found.get("extraVolumeMounts") or {}
+        return all(mounts.get(k) == v for k, v in wanted["extraVolumeMounts"].items()) and all(
+            found.get(k) == v for k, v in wanted.items() if k != "extraVolumeMounts")
     return bool(found == wanted)
 
 
