@@ -70,7 +70,7 @@ def test_a_shared_home_is_one_claim_with_a_directory_per_user(management: Cluste
                      and c["status"].get("phase") == "Bound" and c, timeout=60, what="home-nfs Bound")
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"] and claim["spec"]["storageClassName"] == "standard-rwx"
     values = values_of(management, fleet, "temple")
-    assert values["singleuser"]["storage"]["static"] == {"pvcName": "home-nfs", "subPath": "{username}"}
+    assert values["singleuser"]["storage"]["static"] == {"pvcName": "home-nfs", "subPath": "{escaped_username}"}
     assert values["singleuser"]["memory"] == {"guarantee": "512M", "limit": "2G"}
     assert "communityhub-shared-directories" in values["hub"]["extraConfig"]  # the admins' read-write directory
     assert values["hub"]["config"]["JupyterHub"]["template_vars"]["org"]["name"] == "Temple University JupyterHub"
