@@ -195,41 +195,6 @@ def test_no_home_and_a_per_user_volume() -> None:
     assert render.shared_directories_config(storage_spec()) is None
 
 
-class _Mount:
-    def __init__(self, **kw: Any) -> None:
-        self.__dict__.update(kw)
-
-
-def run_hook(admin: bool, groups: list[str]) -> list[str]:
-    """The rendered hub.extraConfig, run as JupyterHub runs it (a stand-in for kubernetes_asyncio's model)."""
-    import sys
-    import types
-    code = render.values("hubs", "lab", SHARED)["hub"]["extraConfig"]["communityhub-shared-directories"]
-    models = types.ModuleType("kubernetes_asyncio.client.models")
-    models.V1VolumeMount = _Mount  # type: ignore[attr-defined]
-    for name in ("kubernetes_asyncio", "kubernetes_asyncio.client"):
-        sys.modules.setdefault(name, types.ModuleType(name))
-    sys.modules["kubernetes_asyncio.client.models"] = models
-
-    class Config:
-        class KubeSpawner:
-            modify_pod_hook: Any = None
-    namespace: dict[str, Any] = {"c": Config}
-    exec(compile(code, "extraConfig", "exec"), namespace)
-    user = types.SimpleNamespace(admin=admin, groups=[types.SimpleNamespace(name=g) for g in groups])
-    container = types.SimpleNamespace(volume_mounts=None)
-    pod = types.SimpleNamespace(spec=types.SimpleNamespace(containers=[container]))
-    out = Config.KubeSpawner.modify_pod_hook(types.SimpleNamespace(user=user), pod)
-    assert out is pod
-    return [(m.mount_path, m.sub_path, m.read_only) for m in container.volume_mounts or []]
-
-
-def test_admin_and_group_directories_reach_only_those_users() -> None:
-    assert run_hook(admin=False, groups=[]) == []
-    assert run_hook(admin=True, groups=[]) == [("/home/jovyan/shared-readwrite", "_shared", False)]
-    assert run_hook(admin=False, groups=["instructors", "x"]) == [("/home/jovyan/course", "_course", False)]
-
-
 def test_shared_storage_needs_a_class_that_offers_it() -> None:
     assert policy.environment(SHARED).reason == "SharedStorageNotOffered"
     assert policy.environment(SHARED, CATALOG).reason == "SharedStorageNotOffered"

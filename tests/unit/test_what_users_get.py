@@ -170,3 +170,34 @@ def test_a_profile_that_bursts_to_its_node_size_fits_its_pool() -> None:
     env["profiles"][0].update({"memory": "30Gi"})
     refused = policy.environment(base_spec(environment=env, community=research), catalog)
     assert (refused.status, refused.reason) == ("False", "ProfileExceedsNodePool")
+
+
+def test_admin_and_group_directories_reach_only_those_users_and_keep_the_class_hook(probe: Any) -> None:
+    """The operator's modify_pod_hook mounts the admins' and the groups' directories into those users' servers
+    only; a hook the class's own extraConfig set (2i2c's basehub mounts admins' extras and adds an init
+    container so) still runs, first: before, ours replaced it."""
+    class_hook = ("from kubernetes_asyncio.client.models import V1EnvVar\n"
+                  "def provider_hook(spawner, pod):\n"
+                  "    pod.spec.containers[0].env.append(V1EnvVar(name='PROVIDER_HOOK', value='ran'))\n"
+                  "    return pod\n"
+                  "c.KubeSpawner.modify_pod_hook = provider_hook\n")
+    hub_class = HubClassSpec.model_validate({**SHARED_CLASS.model_dump(by_alias=True, exclude_none=True),
+                                             "values": {**CLASS_MOUNTS, "hub": {"extraConfig": {
+                                                 "02-provider-spawner": class_hook}}}})
+    spec = shared_spec(sharedDirectories=[
+        {"name": "shared", "mountPath": "/home/jovyan/shared-readwrite", "readOnly": False, "who": "admins"},
+        {"name": "course", "mountPath": "/home/jovyan/course", "readOnly": False, "who": "groups",
+         "groups": ["org:crew"]}])
+    spec = spec.model_copy(update={"auth": CommunityHubSpec.model_validate(
+        {**base_spec().model_dump(by_alias=True, exclude_none=True), "auth": AUTHS["github"]}).auth})
+    got = probe(render.values("hubs", "lab", spec, class_values=hub_class.values, catalog=hub_class),
+                [ANN, ADMIN, CREW])
+    by_user = {s["user"]: s for s in got["servers"]}
+    extra = {"/home/jovyan/shared-readwrite", "/home/jovyan/course"}
+    assert extra & set(mounts(by_user[ANN["name"]])) == set()
+    assert extra & set(mounts(by_user["boss"])) == {"/home/jovyan/shared-readwrite"}
+    assert extra & set(mounts(by_user["cara"])) == {"/home/jovyan/course"}
+    assert mounts(by_user["boss"])["/home/jovyan/shared-readwrite"]["subPath"] == "_shared"
+    for server in by_user.values():
+        env = {e["name"]: e.get("value") for e in server["pod"]["spec"]["containers"][0]["env"]}
+        assert env.get("PROVIDER_HOOK") == "ran", server["user"]

@@ -469,11 +469,20 @@ def shared_directories_config(spec: CommunityHubSpec) -> str | None:
     if not mounts:
         return None
     return (
+        "import inspect\n"
+        "\n"
         "from kubernetes_asyncio.client.models import V1VolumeMount\n"
         "\n"
         f"COMMUNITYHUB_MOUNTS = {mounts!r}\n"
         "\n"
-        "def communityhub_shared_directories(spawner, pod):\n"
+        "# A hook the class's own extraConfig set before this one (its keys sort first) still runs, first.\n"
+        "COMMUNITYHUB_PREVIOUS_HOOK = c.KubeSpawner.modify_pod_hook if 'modify_pod_hook' in c.KubeSpawner else None\n"
+        "\n"
+        "async def communityhub_shared_directories(spawner, pod):\n"
+        "    if COMMUNITYHUB_PREVIOUS_HOOK is not None:\n"
+        "        pod = COMMUNITYHUB_PREVIOUS_HOOK(spawner, pod)\n"
+        "        if inspect.isawaitable(pod):\n"
+        "            pod = await pod\n"
         "    groups = {group.name for group in spawner.user.groups}\n"
         "    container = pod.spec.containers[0]\n"
         "    for mount in COMMUNITYHUB_MOUNTS:\n"
