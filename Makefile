@@ -51,17 +51,25 @@ HUB_VENV := $(HOME)/.cache/communityhub-operator/hubenv-4.4.0
 # The first Python 3.12 that runs (a pyenv shim may exist without a version selected).
 HUB_BASE_PYTHON ?= $(shell for p in $$(ls $(HOME)/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null) \
   $$(command -v python3.12); do "$$p" -c pass 2>/dev/null && { echo "$$p"; break; }; done)
-# The fleet's hub image adds two packages its basehub chart's extraConfig imports (the source side of the
-# equivalence report loads that config); the operator's own values never import them.
-FLEET_HUB_EXTRAS := jupyterhub-fancy-profiles==0.7.0 jupyterhub-usage-quotas==0.2.1
-$(HUB_VENV)/.installed: $(HUB_REQUIREMENTS) Makefile
+$(HUB_VENV)/.installed: $(HUB_REQUIREMENTS)
 	@test -n "$(HUB_BASE_PYTHON)" || { echo "hubenv needs Python 3.12 (the hub image's): set HUB_BASE_PYTHON"; exit 1; }
-	$(HUB_BASE_PYTHON) -m venv $(HUB_VENV)
+	$(HUB_BASE_PYTHON) -m venv --clear $(HUB_VENV)
 	$(HUB_VENV)/bin/pip install --quiet -r $(HUB_REQUIREMENTS)
-	$(HUB_VENV)/bin/pip install --quiet $(FLEET_HUB_EXTRAS)
 	touch $@
 
-hubenv: $(HUB_VENV)/.installed
+# The other side of a move: the fleet's own hub image adds packages its basehub chart's extraConfig imports
+# (jupyterhub-usage-quotas brings JupyterHub 6 with it), so the fleet's hubs are loaded in a second venv,
+# the chart's requirements plus those. The operator's values are loaded in the first, the chart's image.
+FLEET_HUB_EXTRAS := jupyterhub-fancy-profiles==0.7.0 jupyterhub-usage-quotas==0.2.1
+FLEET_HUB_VENV := $(HOME)/.cache/communityhub-operator/hubenv-fleet
+$(FLEET_HUB_VENV)/.installed: $(HUB_REQUIREMENTS)
+	@test -n "$(HUB_BASE_PYTHON)" || { echo "hubenv needs Python 3.12: set HUB_BASE_PYTHON"; exit 1; }
+	$(HUB_BASE_PYTHON) -m venv --clear $(FLEET_HUB_VENV)
+	$(FLEET_HUB_VENV)/bin/pip install --quiet -r $(HUB_REQUIREMENTS)
+	$(FLEET_HUB_VENV)/bin/pip install --quiet $(FLEET_HUB_EXTRAS)
+	touch $@
+
+hubenv: $(HUB_VENV)/.installed $(FLEET_HUB_VENV)/.installed
 
 crds: venv
 	for f in $$($(PY) -c "from communityhub.api import crd; print(*crd.FILES)"); do \

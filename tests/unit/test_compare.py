@@ -62,7 +62,7 @@ def test_two_loads_of_one_real_hub_compare_equal(probe: Any) -> None:  # noqa: F
         pytest.skip(f"the fleet's configuration is not beside the project ({FLEET})")
     hub = next(h for h in deployer.read_cluster(FLEET / "config" / "clusters" / "2i2c", FLEET / "helm-charts")
                if h.name == "mtu")
-    assert compare.compare(probe(hub.values, [ANN]), probe(hub.values, [ANN])) == []
+    assert compare.compare(probe(hub.values, [ANN], fleet=True), probe(hub.values, [ANN], fleet=True)) == []
 
 
 def test_hubctl_compare_shows_the_homes_and_class_mounts_of_a_moved_hub_agree(

@@ -68,7 +68,7 @@ def test_the_chart_hub_config_loads_every_source_hub(probe: Any) -> None:  # noq
 
     def load(hub: deployer.HubSource) -> tuple[tuple[str, str], dict[str, Any] | str]:
         try:
-            return (hub.cluster, hub.name), probe(hub.values, USERS)
+            return (hub.cluster, hub.name), probe(hub.values, USERS, fleet=True)
         except hubconfig.ProbeError as err:
             return (hub.cluster, hub.name), str(err)
 

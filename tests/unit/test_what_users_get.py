@@ -9,6 +9,8 @@ hub's pod had.
 from __future__ import annotations
 
 import copy
+import json
+import re
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from communityhub.delivery import policy, render
 from localcluster import binaries, charts
 from tests.unit.test_render import AUTHS, ENDPOINTS, base_spec
 
+REQUIREMENTS = charts.SHARED.parent / "images" / "jupyterhub-4.4.0-hub-requirements.txt"
 #: A user whose name needs escaping (an e-mail login), an admin, and a member of a group.
 ANN = {"name": "ann.lee@example.org", "admin": False, "groups": []}
 ADMIN = {"name": "boss", "admin": True, "groups": []}
@@ -45,11 +48,27 @@ def probe() -> Any:
     helm = binaries.ensure(["helm"])["helm"]
     chart = charts.jupyterhub_chart().archive
 
-    def run(values: dict[str, Any], users: list[dict[str, Any]]) -> dict[str, Any]:
+    def run(values: dict[str, Any], users: list[dict[str, Any]], fleet: bool = False) -> dict[str, Any]:
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("CHUB_HELM", str(helm))
-            return hubconfig.probe(values, chart, users)
+            return hubconfig.probe(values, chart, users, fleet=fleet)
     return run
+
+
+def test_the_hub_environment_holds_the_hub_images_pinned_software() -> None:
+    """What the probe runs is the image's: every pin of its requirements file, as installed (the fleet's two
+    extra packages must not have moved one)."""
+    import subprocess
+
+    pins = dict(line.split("==", 1) for line in REQUIREMENTS.read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    installed = subprocess.run([str(hubconfig.hub_python()), "-m", "pip", "list", "--format=json"],
+                               capture_output=True, text=True, check=True).stdout
+    def norm(name: str) -> str:  # PEP 503
+        return re.sub(r"[-_.]+", "-", name).lower()
+    have = {norm(p["name"]): p["version"] for p in json.loads(installed)}
+    wrong = {name: (version, have.get(norm(name))) for name, version in pins.items() if have.get(norm(name)) != version}
+    assert wrong == {}
 
 
 def shared_spec(**storage: Any) -> CommunityHubSpec:

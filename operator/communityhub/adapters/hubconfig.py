@@ -41,10 +41,17 @@ class ProbeError(RuntimeError):
     """The chart or its hub configuration refused the values (helm's or JupyterHub's words)."""
 
 
-def hub_python() -> Path:
-    path = Path(os.environ.get("CHUB_HUB_PYTHON") or DEFAULT_HUB_PYTHON)
+#: The fleet's own hub software (the chart's, plus what the fleet's hub image adds): today's side of a move.
+DEFAULT_FLEET_PYTHON = DEFAULT_HUB_PYTHON.parents[2] / "hubenv-fleet" / "bin" / "python"
+
+
+def hub_python(fleet: bool = False) -> Path:
+    """The Python of the chart's hub image (``fleet``: of the fleet's own hub image, for today's side)."""
+    variable, default = ("CHUB_FLEET_HUB_PYTHON", DEFAULT_FLEET_PYTHON) if fleet else \
+        ("CHUB_HUB_PYTHON", DEFAULT_HUB_PYTHON)
+    path = Path(os.environ.get(variable) or default)
     if not path.is_file():
-        raise ProbeError(f"no hub environment at {path}: run `make hubenv` (or set CHUB_HUB_PYTHON)")
+        raise ProbeError(f"no hub environment at {path}: run `make hubenv` (or set {variable})")
     return path
 
 
@@ -121,9 +128,9 @@ def lay_out(objects: Sequence[dict[str, Any]], root: Path) -> None:
 
 
 def probe(values: dict[str, Any], chart: Path, users: Sequence[dict[str, Any]], namespace: str = "hub",
-          timeout: float = 120) -> dict[str, Any]:
+          timeout: float = 120, fleet: bool = False) -> dict[str, Any]:
     """What ``users`` (``{"name", "admin", "groups"}``) get from a hub deployed with ``values`` (the chart's
-    values, not a wrapper's): see hubconfig_probe.py."""
+    values, not a wrapper's): see hubconfig_probe.py. ``fleet``: in the fleet's hub software."""
     objects = chart_objects(values, chart, namespace=namespace)
     with tempfile.TemporaryDirectory(prefix="chub-probe-") as tmp:
         work = Path(tmp)
@@ -131,8 +138,9 @@ def probe(values: dict[str, Any], chart: Path, users: Sequence[dict[str, Any]], 
         (work / "kubeconfig").write_text(NOWHERE_KUBECONFIG)
         env = {**hub_env(objects, namespace), "KUBECONFIG": str(work / "kubeconfig"), "HOME": tmp}
         (work / "request.json").write_text(json.dumps({"env": env, "users": list(users)}))
-        done = subprocess.run(["unshare", "--mount", "--propagation", "private", str(hub_python()), "-I", str(PROBE),
-                               str(work)], capture_output=True, text=True, timeout=timeout,
+        command = ["unshare", "--mount", "--propagation", "private", str(hub_python(fleet)), "-I", str(PROBE),
+                   str(work)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp}, cwd=tmp)
     if done.returncode != 0 or "@@probe@@" not in done.stdout:
         raise ProbeError(f"the chart's hub configuration did not load: {done.stderr.strip()[-3000:]}")

@@ -252,7 +252,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 2
     users = [_user(u) for u in args.user] or [_user("ann.lee@example.org"), _user("admin-user:admin")]
     try:
-        today = hubconfig.probe(_source_values(args), Path(chart), users)
+        today = hubconfig.probe(_source_values(args), Path(chart), users, fleet=args.deployer is not None)
         moved = hubconfig.probe(_hub_values(Path(args.file), args.classes, args.oidc_discovery), Path(chart), users)
     except hubconfig.ProbeError as err:
         print(f"hubctl: {err}", file=sys.stderr)
