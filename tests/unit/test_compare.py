@@ -15,7 +15,6 @@ from communityhub.migration import compare
 from localcluster import binaries, charts
 from tests.conftest import REPO
 from tests.unit.test_fleet_sources import FLEET
-from tests.unit.test_what_users_get import probe  # noqa: F401 (the fixture)
 
 ANN = {"name": "ann.lee@example.org", "admin": False, "groups": []}
 
@@ -56,7 +55,7 @@ def test_a_lost_mount_a_changed_subpath_and_a_profile_offered_on_one_side_are_di
     assert compare.compare(extra, answer(a), ignore={"server": ("offered",)}) == []
 
 
-def test_two_loads_of_one_real_hub_compare_equal(probe: Any) -> None:  # noqa: F811
+def test_two_loads_of_one_real_hub_compare_equal(probe: Any) -> None:
     """The comparison is not noise: the chart's random secrets and per-server tokens never show up."""
     if not FLEET.is_dir():
         pytest.skip(f"the fleet's configuration is not beside the project ({FLEET})")

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from communityhub.adapters import deployer, hubconfig
+from communityhub.delivery import render
 from communityhub.migration import stack
 from tests.conftest import REPO
-from tests.unit.test_what_users_get import probe  # noqa: F401 (the fixture)
 
 FLEET = REPO.parent / "shared" / "fleet" / "2i2c-infrastructure"
 USERS = [{"name": "ann.lee@example.org", "admin": False, "groups": []}]
@@ -46,7 +46,7 @@ def sources() -> list[deployer.HubSource]:
 def test_helm_merge_replaces_lists_merges_maps_and_drops_nulls() -> None:
     base = {"a": {"b": 1, "c": [1, 2]}, "d": 1}
     assert stack.helm_merge(base, {"a": {"c": [3]}, "d": None, "e": 2}) == {"a": {"b": 1, "c": [3]}, "e": 2}
-    assert stack.under(stack.nest({"x": 1}, ("basehub", "jupyterhub")), ("basehub", "jupyterhub")) == {"x": 1}
+    assert stack.under(render.nested({"x": 1}, ("basehub", "jupyterhub")), ("basehub", "jupyterhub")) == {"x": 1}
 
 
 def test_every_hub_of_the_fleet_is_read_with_its_values_stack() -> None:
@@ -63,7 +63,7 @@ def test_every_hub_of_the_fleet_is_read_with_its_values_stack() -> None:
         "{escaped_username}"
 
 
-def test_the_chart_hub_config_loads_every_source_hub(probe: Any) -> None:  # noqa: F811
+def test_the_chart_hub_config_loads_every_source_hub(probe: Any) -> None:
     hubs = sources()
 
     def load(hub: deployer.HubSource) -> tuple[tuple[str, str], dict[str, Any] | str]:

@@ -13,12 +13,10 @@ import json
 import re
 from typing import Any
 
-import pytest
-
 from communityhub.adapters import hubconfig
 from communityhub.api.models import CommunityHubSpec, HubClassSpec
 from communityhub.delivery import policy, render
-from localcluster import binaries, charts
+from localcluster import charts
 from tests.unit.test_render import AUTHS, ENDPOINTS, base_spec
 
 REQUIREMENTS = charts.SHARED.parent / "images" / "jupyterhub-4.4.0-hub-requirements.txt"
@@ -36,23 +34,6 @@ CLASS_MOUNTS: dict[str, Any] = {"singleuser": {"storage": {
         "003-rstudio": {"name": "home", "mountPath": "/home/rstudio", "subPath": "{escaped_username}"}}}}}
 SHARED_CLASS = HubClassSpec.model_validate({"sharedStorage": {"storageClassName": "standard-rwx"},
                                             "values": CLASS_MOUNTS})
-
-
-@pytest.fixture(scope="session")
-def probe() -> Any:
-    """probe(values, users) -> what those users get (see adapters/hubconfig.py)."""
-    try:
-        hubconfig.hub_python()
-    except hubconfig.ProbeError as err:
-        pytest.fail(str(err), pytrace=False)
-    helm = binaries.ensure(["helm"])["helm"]
-    chart = charts.jupyterhub_chart().archive
-
-    def run(values: dict[str, Any], users: list[dict[str, Any]], fleet: bool = False) -> dict[str, Any]:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("CHUB_HELM", str(helm))
-            return hubconfig.probe(values, chart, users, fleet=fleet)
-    return run
 
 
 def test_the_hub_environment_holds_the_hub_images_pinned_software() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from communityhub.delivery import render
 from communityhub.migration import stack
 
 #: The JupyterHub chart's values inside each wrapper chart's.
@@ -27,8 +28,6 @@ class HubSource:
     chart: str
     #: What the JupyterHub chart receives (before its own defaults).
     values: dict[str, Any]
-    #: The whole wrapper chart's values (its own keys beside jupyterhub: NFS, Dask Gateway, ...).
-    wrapper_values: dict[str, Any]
     files: tuple[str, ...]
     missing: tuple[str, ...]
 
@@ -58,7 +57,7 @@ def read_cluster(cluster_dir: Path, charts_dir: Path) -> list[HubSource]:
                     "VARS_2I2C_ACCOUNT_ID": account}
         layers: list[dict[str, Any]] = []
         if chart == "daskhub":  # basehub is daskhub's dependency: its values.yaml is the first layer
-            layers.append(stack.nest(_load(charts_dir / "basehub" / "values.yaml", ext_vars), ("basehub",)))
+            layers.append(render.nested(_load(charts_dir / "basehub" / "values.yaml", ext_vars), ("basehub",)))
         chart_values = charts_dir / chart / "values.yaml"
         if chart_values.is_file():
             layers.append(_load(chart_values, ext_vars))
@@ -73,6 +72,6 @@ def read_cluster(cluster_dir: Path, charts_dir: Path) -> list[HubSource]:
                 missing.append(name)
         wrapper = stack.merged(layers)
         hubs.append(HubSource(cluster=cluster["name"], name=hub["name"], domain=hub["domain"], chart=chart,
-                              values=stack.under(wrapper, JUPYTERHUB_KEYS[chart]), wrapper_values=wrapper,
+                              values=stack.under(wrapper, JUPYTERHUB_KEYS[chart]),
                               files=tuple(files), missing=tuple(missing)))
     return hubs

@@ -86,57 +86,62 @@ def _secret_data(secret: dict[str, Any]) -> dict[str, str]:
     return data
 
 
-def hub_env(objects: Sequence[dict[str, Any]], namespace: str) -> dict[str, str]:
-    """The hub container's environment: its Deployment's variables (the chart's Secret resolved, other Secrets
-    and ConfigMaps as placeholders) and the Service variables Kubernetes adds."""
-    deployment = _find(objects, "Deployment", "hub")
-    secret = _secret_data(_find(objects, "Secret", "hub"))
-    secret_name = _find(objects, "Secret", "hub")["metadata"]["name"]
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    env: dict[str, str] = {}
-    for service in (o for o in objects if o.get("kind") == "Service"):
-        prefix = service["metadata"]["name"].upper().replace("-", "_")
-        env[f"{prefix}_SERVICE_HOST"] = "127.0.0.1"
-        env[f"{prefix}_SERVICE_PORT"] = str(service["spec"]["ports"][0]["port"])
-    for var in container.get("env") or []:
-        if "value" in var:
-            env[var["name"]] = str(var["value"])
-            continue
-        source = var.get("valueFrom") or {}
-        ref = source.get("secretKeyRef")
-        if ref and ref.get("name") == secret_name and ref.get("key") in secret:
-            env[var["name"]] = secret[ref["key"]]
-        elif "fieldRef" in source and source["fieldRef"].get("fieldPath") == "metadata.namespace":
-            env[var["name"]] = namespace
-        else:
-            env[var["name"]] = PLACEHOLDER
-    return env
+class HubPod:
+    """What the hub pod is given, from the chart's objects: its ConfigMap's and Secret's files and its
+    container's environment."""
 
+    def __init__(self, objects: Sequence[dict[str, Any]]) -> None:
+        self.objects = objects
+        secret = _find(objects, "Secret", "hub")
+        self.secret_name: str = secret["metadata"]["name"]
+        self.secret = _secret_data(secret)
+        self.config: dict[str, str] = _find(objects, "ConfigMap", "hub")["data"]
+        self.container = _find(objects, "Deployment", "hub")["spec"]["template"]["spec"]["containers"][0]
 
-def lay_out(objects: Sequence[dict[str, Any]], root: Path) -> None:
-    """The files the hub pod mounts at /usr/local/etc/jupyterhub, under ``root``."""
-    config = _find(objects, "ConfigMap", "hub")["data"]
-    secret = _secret_data(_find(objects, "Secret", "hub"))
-    (root / "config").mkdir(parents=True)
-    (root / "secret").mkdir()
-    for key, text in config.items():
-        (root / "config" / key).write_text(text)
-    for name in ("jupyterhub_config.py", "z2jh.py"):
-        (root / name).write_text(config[name])
-    for key, text in secret.items():
-        (root / "secret" / key).write_text(text)
+    def env(self, namespace: str) -> dict[str, str]:
+        """The hub container's environment: its Deployment's variables (the chart's Secret resolved, other
+        Secrets and ConfigMaps as placeholders) and the Service variables Kubernetes adds."""
+        env: dict[str, str] = {}
+        for service in (o for o in self.objects if o.get("kind") == "Service"):
+            prefix = service["metadata"]["name"].upper().replace("-", "_")
+            env[f"{prefix}_SERVICE_HOST"] = "127.0.0.1"
+            env[f"{prefix}_SERVICE_PORT"] = str(service["spec"]["ports"][0]["port"])
+        for var in self.container.get("env") or []:
+            if "value" in var:
+                env[var["name"]] = str(var["value"])
+                continue
+            source = var.get("valueFrom") or {}
+            ref = source.get("secretKeyRef")
+            if ref and ref.get("name") == self.secret_name and ref.get("key") in self.secret:
+                env[var["name"]] = self.secret[ref["key"]]
+            elif "fieldRef" in source and source["fieldRef"].get("fieldPath") == "metadata.namespace":
+                env[var["name"]] = namespace
+            else:
+                env[var["name"]] = PLACEHOLDER
+        return env
+
+    def lay_out(self, root: Path) -> None:
+        """The files the hub pod mounts at /usr/local/etc/jupyterhub, under ``root``."""
+        (root / "config").mkdir(parents=True)
+        (root / "secret").mkdir()
+        for key, text in self.config.items():
+            (root / "config" / key).write_text(text)
+        for name in ("jupyterhub_config.py", "z2jh.py"):
+            (root / name).write_text(self.config[name])
+        for key, text in self.secret.items():
+            (root / "secret" / key).write_text(text)
 
 
 def probe(values: dict[str, Any], chart: Path, users: Sequence[dict[str, Any]], namespace: str = "hub",
           timeout: float = 120, fleet: bool = False) -> dict[str, Any]:
     """What ``users`` (``{"name", "admin", "groups"}``) get from a hub deployed with ``values`` (the chart's
     values, not a wrapper's): see hubconfig_probe.py. ``fleet``: in the fleet's hub software."""
-    objects = chart_objects(values, chart, namespace=namespace)
+    pod = HubPod(chart_objects(values, chart, namespace=namespace))
     with tempfile.TemporaryDirectory(prefix="chub-probe-") as tmp:
         work = Path(tmp)
-        lay_out(objects, work / "etc")
+        pod.lay_out(work / "etc")
         (work / "kubeconfig").write_text(NOWHERE_KUBECONFIG)
-        env = {**hub_env(objects, namespace), "KUBECONFIG": str(work / "kubeconfig"), "HOME": tmp}
+        env = {**pod.env(namespace), "KUBECONFIG": str(work / "kubeconfig"), "HOME": tmp}
         (work / "request.json").write_text(json.dumps({"env": env, "users": list(users)}))
         command = ["unshare", "--mount", "--propagation", "private", str(hub_python(fleet)), "-I", str(PROBE),
                    str(work)]

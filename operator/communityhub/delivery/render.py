@@ -622,6 +622,13 @@ PROVIDER_DEFAULT_PATHS: tuple[tuple[str, ...], ...] = (
     ("scheduling",), ("cull",), ("prePuller",), ("proxy", "chp", "resources"), ("hub", "db"))
 
 
+def nested(values: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """``values`` placed under ``keys`` (a values path, outermost first)."""
+    for key in reversed(keys):
+        values = {key: values}
+    return values
+
+
 def _take(tree: dict[str, Any], path: tuple[str, ...]) -> Any:
     """Remove the value at ``path`` (and parents it leaves empty); return it, or None when absent."""
     node = tree
@@ -700,10 +707,7 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
     branded = branding_vars(spec)
     if branded:
         path = catalog.branding_values_path if catalog is not None else TEMPLATE_VARS_PATH
-        node: dict[str, Any] = branded
-        for key in reversed(path.split(".")):
-            node = {key: node}
-        rendered = deep_merge(rendered, node)
+        rendered = deep_merge(rendered, nested(branded, path.split(".")))
     rendered = layered(rendered, class_values)
     if fleet_values:
         rendered = deep_merge(rendered, fleet_values)

@@ -36,10 +36,3 @@ def under(values: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
     for key in keys:
         node = node.get(key) if isinstance(node, dict) else None
     return copy.deepcopy(node) if isinstance(node, dict) else {}
-
-
-def nest(values: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
-    """``values`` placed under ``keys`` (a subchart's own values.yaml as its parent chart sees them)."""
-    for key in reversed(keys):
-        values = {key: values}
-    return values
