@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:/usr/local/go/bin:$(PATH)
 
 .PHONY: help venv binaries checkov hubenv crds lint test test-unit test-integration cluster-up cluster-down run demo demo-down \
-	demo-dedicated demo-dedicated-down clean image image-tools
+	demo-dedicated demo-dedicated-down clean image image-tools fleet-import
 
 help:
 	@echo "make demo          local control plane, CRD, operator and an example hub, watched until Ready"
@@ -21,6 +21,7 @@ help:
 	@echo "make crds          regenerate crds/ from the pydantic models"
 	@echo "make binaries      build (or find) etcd, kube-*, kwok, helm, kubectl"
 	@echo "make image         the operator image, with buildah (IMAGE=..., BASES=official|standin|auto)"
+	@echo "make fleet-import  regenerate examples/fleet/imported with hubctl import from ../shared/fleet"
 
 $(VENV)/.installed: pyproject.toml hack/requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -128,6 +129,15 @@ image-tools:
 
 image: image-tools
 	@hack/image/build.sh
+
+FLEET := ../shared/fleet/2i2c-infrastructure
+# The manifests hubctl import writes for the real fleet (the translation only: the equivalence report needs
+# the hub software, `make hubenv`, and is hubctl import's without --no-compare). Exit 1 means "some hub is not
+# typed", which is the fleet's state today, not a failure of the target.
+fleet-import: venv
+	rm -rf examples/fleet/imported
+	$(VENV)/bin/hubctl import deployer $(FLEET)/config/clusters/* --charts $(FLEET)/helm-charts --no-compare \
+	  --output-dir examples/fleet/imported; test $$? -le 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -206,6 +206,7 @@ def test_shared_storage_needs_a_class_that_offers_it() -> None:
 def offered(spec: Any, groups: list[str]) -> list[str]:
     """The profiles a user of ``groups`` is offered: the rendered extraConfig run over the rendered
     profile_list, as the chart's jupyterhub_config.py runs hub.extraConfig after setting profile_list."""
+    import asyncio
     import types
     values = render.values("hubs", "lab", spec, catalog=CATALOG)
     code = values["hub"]["extraConfig"]["communityhub-profile-groups"]
@@ -215,7 +216,7 @@ def offered(spec: Any, groups: list[str]) -> list[str]:
             profile_list: Any = values["singleuser"]["profileList"]
     exec(compile(code, "extraConfig", "exec"), {"c": Config})
     user = types.SimpleNamespace(groups=[types.SimpleNamespace(name=g) for g in groups])
-    profiles = Config.KubeSpawner.profile_list(types.SimpleNamespace(user=user))
+    profiles = asyncio.run(Config.KubeSpawner.profile_list(types.SimpleNamespace(user=user)))
     assert all(render.ALLOWED_GROUPS_KEY not in p for p in profiles)  # KubeSpawner never sees the key
     return [p["slug"] for p in profiles]
 

@@ -201,3 +201,24 @@ def test_admin_and_group_directories_reach_only_those_users_and_keep_the_class_h
     for server in by_user.values():
         env = {e["name"]: e.get("value") for e in server["pod"]["spec"]["containers"][0]["env"]}
         assert env.get("PROVIDER_HOOK") == "ran", server["user"]
+
+
+def test_profiles_for_groups_keep_a_class_that_made_the_profile_list_callable(probe: Any) -> None:
+    """Found by ``hubctl import``'s report (nasa-cryo): 2i2c's basehub turns profile_list into a callable in
+    its own extraConfig; the operator's group filter iterated it and every user of such a class was offered
+    no profile at all (a TypeError in the spawn form)."""
+    class_list = ("import functools\n"
+                  "def provider_profiles(profiles, spawner):\n"
+                  "    return [dict(p, description='from the class') for p in profiles]\n"
+                  "c.KubeSpawner.profile_list = functools.partial(provider_profiles, c.KubeSpawner.profile_list)\n")
+    hub_class = HubClassSpec.model_validate({"values": {"hub": {"extraConfig": {"05-profile-groups": class_list}}}})
+    oidc = copy.deepcopy(AUTHS["oidc"])
+    env = base_spec().environment.model_dump(by_alias=True, exclude_none=True)
+    env["profiles"] = [{"name": "small", "memory": "2G", "default": True},
+                       {"name": "big", "memory": "8G", "allowedGroups": ["org:crew"]}]
+    spec = base_spec(auth=oidc, environment=env)
+    got = probe(render.values("hubs", "lab", spec, oidc_endpoints=ENDPOINTS, class_values=hub_class.values,
+                              catalog=hub_class), [ANN, CREW])
+    assert not [s for s in got["servers"] if "error" in s], got["servers"]
+    offered = {(s["user"], s["profile"]) for s in got["servers"]}
+    assert offered == {(ANN["name"], "small"), ("cara", "small"), ("cara", "big")}

@@ -30,6 +30,11 @@ class HubSource:
     values: dict[str, Any]
     files: tuple[str, ...]
     missing: tuple[str, ...]
+    #: The wrapper chart's values layer by layer, in helm's order: (where it comes from, its values); the
+    #: chart's own (``<chart>/values.yaml``, ``<chart>/values.jsonnet``) first, then the hub's files.
+    layers: tuple[tuple[str, dict[str, Any]], ...] = ()
+    #: Where the wrapper keeps the JupyterHub chart's values (empty: the values are the chart's own).
+    keys: tuple[str, ...] = ("jupyterhub",)
 
 
 def _jsonnet(path: Path, ext_vars: dict[str, str]) -> dict[str, Any]:
@@ -55,23 +60,25 @@ def read_cluster(cluster_dir: Path, charts_dir: Path) -> list[HubSource]:
         ext_vars = {"VARS_2I2C_CLUSTER_NAME": cluster["name"], "VARS_2I2C_HUB_NAME": hub["name"],
                     "VARS_2I2C_HUB_DOMAIN": hub["domain"], "VARS_2I2C_PROVIDER": cluster.get("provider", ""),
                     "VARS_2I2C_ACCOUNT_ID": account}
-        layers: list[dict[str, Any]] = []
+        layers: list[tuple[str, dict[str, Any]]] = []
         if chart == "daskhub":  # basehub is daskhub's dependency: its values.yaml is the first layer
-            layers.append(render.nested(_load(charts_dir / "basehub" / "values.yaml", ext_vars), ("basehub",)))
+            layers.append(("basehub/values.yaml",
+                           render.nested(_load(charts_dir / "basehub" / "values.yaml", ext_vars), ("basehub",))))
         chart_values = charts_dir / chart / "values.yaml"
         if chart_values.is_file():
-            layers.append(_load(chart_values, ext_vars))
-        layers.append(_jsonnet(charts_dir / chart / "values.jsonnet", ext_vars))
+            layers.append((f"{chart}/values.yaml", _load(chart_values, ext_vars)))
+        layers.append((f"{chart}/values.jsonnet", _jsonnet(charts_dir / chart / "values.jsonnet", ext_vars)))
         files, missing = [], []
         for name in hub.get("helm_chart_values_files") or []:
             path = cluster_dir / name
             if path.is_file():
-                layers.append(_load(path, ext_vars))
+                layers.append((name, _load(path, ext_vars)))
                 files.append(name)
             else:
                 missing.append(name)
-        wrapper = stack.merged(layers)
+        wrapper = stack.merged(values for _, values in layers)
         hubs.append(HubSource(cluster=cluster["name"], name=hub["name"], domain=hub["domain"], chart=chart,
                               values=stack.under(wrapper, JUPYTERHUB_KEYS[chart]),
-                              files=tuple(files), missing=tuple(missing)))
+                              files=tuple(files), missing=tuple(missing), layers=tuple(layers),
+                              keys=JUPYTERHUB_KEYS[chart]))
     return hubs

@@ -9,9 +9,10 @@ Field descriptions become ``kubectl explain`` text; cross-field rules are CEL ru
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "hubs.2i2c.org"
@@ -50,6 +51,8 @@ NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 #: Text shown on the hub's pages: one line, no control characters, no angle brackets (no raw HTML).
 PLAIN_TEXT = r"^[^\x00-\x1f\x7f<>]*$"
 HTTPS_URL = r"^https://[^\s<>\"']+$"
+#: An environment variable's name (JupyterHub's own, JUPYTERHUB_* and JPY_*, are refused by a CEL rule).
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: A memory limit is not below its guarantee (CEL's Kubernetes quantity library).
 def _not_below(limit: str, guarantee: str, what: str) -> dict[str, str]:
     return {"rule": f"!has(self.{limit}) || quantity(self.{limit}).compareTo(quantity(self.{guarantee})) >= 0",
@@ -550,6 +553,11 @@ class Environment(ApiModel):
     named_servers: NamedServers | None = Field(default=None, description="Several servers per user.")
     storage: Storage = Field(default_factory=Storage, description="Where users' files live; homeStorage sizes "
                                                                    "a perUserVolume.")
+    env: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict, max_length=50,
+        description="Environment variables of every user server, plain strings (a value may name another "
+                    "variable as $(NAME), as Kubernetes expands it: s3://bucket/$(JUPYTERHUB_USER)). Names the "
+                    "hub sets itself (JUPYTERHUB_*, JPY_*) are refused.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
@@ -557,8 +565,20 @@ class Environment(ApiModel):
             _cel("!has(self.profiles) || self.profiles.filter(p, has(p.default) && p.default).size() <= 1",
                  "at most one profile may be the default", "profiles", "FieldValueInvalid"),
             _unique("profiles", "name", "profile names must be unique", "FieldValueDuplicate"),
+            _cel(f"!has(self.env) || self.env.all(k, k.matches('{ENV_NAME}') && !k.startsWith('JUPYTERHUB_') && "
+                 "!k.startsWith('JPY_'))",
+                 "env names are letters, digits and _, not JupyterHub's own (JUPYTERHUB_*, JPY_*)", "env",
+                 "FieldValueInvalid"),
         ]},
     )
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in env if not re.match(ENV_NAME, k) or k.startswith(("JUPYTERHUB_", "JPY_"))]
+        if bad:
+            raise ValueError(f"env names are letters, digits and _, not JupyterHub's own: {', '.join(bad)}")
+        return env
 
 
 class Budget(ApiModel):

@@ -33,10 +33,10 @@ from lightkube import Client
 
 from communityhub.adapters import deployer, hubconfig
 from communityhub.adapters.kube import HUB
-from communityhub.api.models import CommunityHubSpec
+from communityhub.api.models import CommunityHubSpec, HubClassSpec
 from communityhub.delivery import classes, cluster_inputs, names, policy, render
 from communityhub.fleet import report
-from communityhub.migration import compare, stack
+from communityhub.migration import compare, equivalence, importer, stack
 from communityhub.money import billing
 from communityhub.runtime.settings import Settings
 
@@ -262,6 +262,88 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
+def _import_sources(args: argparse.Namespace) -> list[list[deployer.HubSource]]:
+    """The hubs to import, cluster by cluster: a deployer's cluster folders, or one hub's values files."""
+    if args.front == "deployer":
+        return [deployer.read_cluster(Path(c), Path(args.charts)) for c in args.clusters]
+    layers = [(f"base/{Path(f).name}", yaml.safe_load(Path(f).read_text()) or {}) for f in args.base]
+    layers += [(Path(f).name, yaml.safe_load(Path(f).read_text()) or {}) for f in args.values]
+    keys = tuple(k for k in args.wrapper_key.split(".") if k)
+    wrapper = stack.merged(v for _, v in layers)
+    return [[deployer.HubSource(cluster=args.cluster, name=args.name, domain=args.domain, chart="jupyterhub",
+                                values=stack.under(wrapper, keys), files=tuple(args.values), missing=(),
+                                layers=tuple(layers), keys=keys)]]
+
+
+def _test_users(hub: importer.ImportedHub) -> list[dict[str, Any]]:
+    """A user of the hub and, where it names admins, its first admin (as it logs in)."""
+    admins = hub.manifest["spec"]["hub"].get("adminUsers") or []
+    users = [_user("ann.lee@example.org")]
+    return users + ([{"name": admins[0], "admin": True, "groups": []}] if admins else [_user("admin-user:admin")])
+
+
+def _compared(hub: importer.ImportedHub, source: deployer.HubSource, hub_class: dict[str, Any],
+              chart: Path, probe: Any = hubconfig.probe) -> list[compare.Difference]:
+    """Both sides through the chart's hub configuration, in the fleet's hub software (the class carries the
+    fleet's extraConfig, which imports what that image adds)."""
+    spec = CommunityHubSpec.model_validate(hub.manifest["spec"])
+    catalog = HubClassSpec.model_validate(hub_class["spec"])
+    rendered = render.values(hub.namespace, hub.name, spec, class_values=catalog.values, catalog=catalog)
+    users = _test_users(hub)
+    today = probe(source.values, chart, users, fleet=True)
+    moved = probe(rendered, chart, users, fleet=True)
+    return compare.compare(today, moved)
+
+
+def _write_manifests(out: Path, classes: Sequence[importer.ImportedClass],
+                     hubs: Sequence[importer.ImportedHub]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for c in classes:
+        header = f"# HubClass of {', '.join(c.hubs)}, written by hubctl import.\n"
+        (out / f"class-{c.name}.yaml").write_text(header + yaml.safe_dump(c.manifest, sort_keys=False, width=120))
+    for h in hubs:
+        docs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": h.namespace}}, *h.secrets, h.manifest]
+        header = (f"# {h.cluster}/{h.name}, written by hubctl import: fill in each FILL-ME before applying.\n"
+                  f"# typed: {str(h.typed).lower()}; lost: {len(h.lost)}; hatches: {len(h.hatches)} (see the report)\n")
+        (out / f"{h.cluster}-{h.name}.yaml").write_text(
+            header + yaml.safe_dump_all(docs, sort_keys=False, width=120))
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """A provider's values stacks into HubClasses and CommunityHubs, with the equivalence report. Exit 1 when a
+    hub is not typed (something lost, or carried only through a hatch)."""
+    chart = args.chart or os.environ.get("CHUB_CHART_NAME")
+    if args.compare and (not chart or not Path(chart).is_file()):
+        print("hubctl: --chart names the JupyterHub chart archive (or set CHUB_CHART_NAME); or --no-compare",
+              file=sys.stderr)
+        return 2
+    reports, all_classes, all_hubs = [], [], []
+    for sources in _import_sources(args):
+        classes, hubs = importer.import_cluster(sources)
+        by_name = {s.name: s for s in sources}
+        class_docs = {c.name: c.manifest for c in classes}
+        for hub in hubs:
+            found = None
+            if args.compare:
+                try:
+                    found = _compared(hub, by_name[hub.name], class_docs[hub.hub_class], Path(chart))
+                except hubconfig.ProbeError as err:
+                    hub.notes.append(f"not compared: {err}")
+            reports.append(equivalence.hub_report(hub, found))
+        all_classes += classes
+        all_hubs += hubs
+    if args.output_dir:
+        _write_manifests(Path(args.output_dir), all_classes, all_hubs)
+    if args.output == "json":
+        print(json.dumps({"hubs": reports}, indent=2))
+    else:
+        rows = [(r["cluster"], r["name"], r["hubClass"], "yes" if r["typed"] else "no", str(len(r["lost"])),
+                 str(len(r["hatches"])), str(sum(d["class"] == "lost" for d in r["differences"])))
+                for r in reports]
+        print(_table(rows, ("CLUSTER", "HUB", "CLASS", "TYPED", "LOST", "HATCHES", "DIFFERENCES")))
+    return 0 if all(r["typed"] for r in reports) else 1
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hubctl", description="Billing and KPIs from CommunityHub annotations.")
     common = argparse.ArgumentParser(add_help=False)
@@ -314,6 +396,29 @@ def parser() -> argparse.ArgumentParser:
     cmp.add_argument("--oidc-discovery", help="an OIDC hub's discovery document (JSON), for its endpoints")
     cmp.add_argument("-o", "--output", choices=("table", "json"), default="table")
     cmp.set_defaults(func=cmd_compare)
+    imp = commands.add_parser("import", help="a provider's values stacks into HubClasses and CommunityHubs, with "
+                                             "the report of what users would get (exit 1: a hub is not typed)")
+    fronts = imp.add_subparsers(dest="front", required=True)
+    dep = fronts.add_parser("deployer", help="the 2i2c deployer's layout: config/clusters/<C> folders")
+    dep.add_argument("clusters", nargs="+", help="a cluster folder (config/clusters/C; repeat)")
+    dep.add_argument("--charts", required=True, help="the folder of its wrapper charts (helm-charts)")
+    plain = fronts.add_parser("values", help="one hub's values files: a base layer and its overrides")
+    plain.add_argument("--base", action="append", default=[], help="a values file of the provider's base layer "
+                                                                  "(the class), in helm's order (repeat)")
+    plain.add_argument("--values", action="append", required=True, help="a values file of the hub, in helm's "
+                                                                        "order (repeat)")
+    plain.add_argument("--name", required=True, help="the hub's name")
+    plain.add_argument("--domain", required=True, help="the hub's domain")
+    plain.add_argument("--cluster", default="local", help="the cluster it runs on (default: local)")
+    plain.add_argument("--wrapper-key", default="", help="where a wrapper chart keeps the JupyterHub chart's values "
+                                                        "(jupyterhub, basehub.jupyterhub)")
+    for front in (dep, plain):
+        front.add_argument("--chart", help="the JupyterHub chart archive (default: CHUB_CHART_NAME)")
+        front.add_argument("--no-compare", dest="compare", action="store_false",
+                           help="write the manifests and the translation's findings only (no hub is then typed)")
+        front.add_argument("--output-dir", help="write the manifests there: one file per hub, one per class")
+        front.add_argument("-o", "--output", choices=("table", "json"), default="table")
+        front.set_defaults(func=cmd_import)
     return top
 
 

@@ -1,0 +1,778 @@
+"""``hubctl import`` (pure): a provider's values stacks, hub by hub, into HubClasses and CommunityHubs, with
+what the move cannot carry named.
+
+How a stack is split. The layers several hubs of a cluster read (the wrapper chart's own values, the common
+files) become one HubClass per distinct set of them, its ``values`` the JupyterHub chart's part of those
+layers merged in helm's order (the chart's ``values.jsonnet``, which the deployer evaluates per hub, only where
+it gives every hub of the class the same). What a hub chooses is then read off its *effective* values (every
+layer merged), path by path, into the CommunityHub's typed fields; each translator says which paths it took.
+What is left of the hub's own delta (its effective values where they differ from its class's) is either:
+
+- a **hatch**: carried as it is, in ``spec.hub.values`` where the tenant policy lets a hub set the path, else
+  in a HubClass of the hub's own (the class's values and the hatch merged); or
+- **lost**: the CommunityHub cannot say it (the operator renders that path itself from the spec, or it belongs
+  to a part of the wrapper chart the operator does not run: home quotas, BinderHub, the existing share).
+
+Whether the hub's users get what they had is not decided here: the equivalence report
+(``migration.compare`` over ``adapters.hubconfig.probe``) runs both sides through the chart's hub
+configuration. This module only builds the manifests and names what it could not type.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from communityhub.api.models import API_VERSION, CommunityHubSpec, HubClassSpec
+from communityhub.delivery import policy, render
+from communityhub.migration import stack
+
+#: What a placeholder Secret holds until the provider fills it.
+FILL_ME = "FILL-ME"
+
+
+class Source(Protocol):
+    """One hub as its deployer deploys it (``adapters.deployer.HubSource``). ``layers`` are the wrapper
+    chart's values in helm's order; a layer whose name holds a ``/`` is the chart's own or a base the provider
+    names (the class's), the others the files hubs list, shared when two hubs of the cluster list them."""
+
+    cluster: str
+    name: str
+    domain: str
+    chart: str
+    values: dict[str, Any]
+    missing: tuple[str, ...]
+    layers: tuple[tuple[str, dict[str, Any]], ...]
+    keys: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A thing the move could not type: its ``feature`` (as the report and docs/api.md name it), the values
+    ``path``, and where it went (a hatch's carrier) or which issue owns it (a loss out of this one's scope)."""
+
+    feature: str
+    path: str
+    carried: str | None = None
+    issue: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclasses.dataclass
+class ImportedHub:
+    cluster: str
+    name: str
+    namespace: str
+    hub_class: str
+    manifest: dict[str, Any]
+    secrets: list[dict[str, Any]]
+    lost: list[Entry]
+    hatches: list[Entry]
+    notes: list[str]
+
+    @property
+    def typed(self) -> bool:
+        return not self.lost and not self.hatches
+
+
+@dataclasses.dataclass
+class ImportedClass:
+    name: str
+    manifest: dict[str, Any]
+    hubs: list[str]
+
+
+# ------------------------------------------------------------------------------------------- leaves
+Path = tuple[str, ...]
+
+
+def leaves(values: Mapping[str, Any], prefix: Path = ()) -> dict[Path, Any]:
+    """Every leaf of nested maps by path (a list, a scalar or an empty map is a leaf)."""
+    out: dict[Path, Any] = {}
+    for key, value in values.items():
+        path = (*prefix, str(key))
+        if isinstance(value, Mapping) and value:
+            out.update(leaves(value, path))
+        else:
+            out[path] = value
+    return out
+
+
+def from_leaves(items: Mapping[Path, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for path, value in items.items():
+        node = out
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = copy.deepcopy(value)
+    return out
+
+
+def delta(effective: Mapping[str, Any], base: Mapping[str, Any]) -> dict[Path, Any]:
+    """The leaves of ``effective`` that ``base`` does not already give."""
+    have = leaves(base)
+    return {p: v for p, v in leaves(effective).items() if p not in have or have[p] != v}
+
+
+def _dotted(path: Path) -> str:
+    return ".".join(path)
+
+
+def _under(path: Path, prefix: Path) -> bool:
+    return path[:len(prefix)] == prefix
+
+
+# ------------------------------------------------------------------------------------------ classes
+def _class_name(cluster: str, chart: str, shared: Sequence[str]) -> str:
+    stems = [re.sub(r"(\.values)?\.(ya?ml|jsonnet)$", "", f) for f in shared]
+    raw = "-".join([cluster, chart, *stems]).lower()
+    return re.sub(r"[^a-z0-9-]+", "-", raw).strip("-")[:253]
+
+
+def _shared_files(hubs: Sequence[Source]) -> dict[str, set[str]]:
+    """Per hub: the readable values files it shares with another hub of its cluster."""
+    counts: dict[str, int] = {}
+    for hub in hubs:
+        for name, _ in hub.layers:
+            counts[name] = counts.get(name, 0) + 1
+    return {hub.name: {name for name, _ in hub.layers if "/" not in name and counts[name] > 1} for hub in hubs}
+
+
+def _class_layers(hubs: Sequence[Source], shared: Mapping[str, set[str]]) -> dict[str, Any]:
+    """The wrapper chart values the hubs of one class share: the chart's own files, the part of the jsonnet
+    that is the same for each of them, and their shared files, in helm's order."""
+    first = hubs[0]
+    jsonnet = [dict(h.layers).get(f"{first.chart}/values.jsonnet") or {} for h in hubs]
+    common = leaves(jsonnet[0])
+    for other in jsonnet[1:]:
+        theirs = leaves(other)
+        common = {p: v for p, v in common.items() if p in theirs and theirs[p] == v}
+    out: list[dict[str, Any]] = []
+    for name, values in first.layers:
+        if name.endswith("/values.jsonnet"):
+            out.append(from_leaves(common))
+        elif "/" in name or name in shared[first.name]:
+            out.append(values)
+    return stack.merged(out)
+
+
+# -------------------------------------------------------------------------------------- translators
+@dataclasses.dataclass
+class Reading:
+    """The effective JupyterHub chart values of one hub, and the paths translators took from them."""
+
+    values: dict[str, Any]
+    taken: set[Path] = dataclasses.field(default_factory=set)
+    lost: list[Entry] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def get(self, *path: str, take: bool = True) -> Any:
+        node: Any = self.values
+        for key in path:
+            if not isinstance(node, Mapping) or key not in node:
+                return None
+            node = node[key]
+        if take:
+            self.taken.add(tuple(path))
+        return node
+
+    def lose(self, feature: str, path: str, issue: int | None = None) -> None:
+        self.lost.append(Entry(feature, path, issue=issue))
+
+
+AUTH_CLASSES = {"github": "github", "cilogon": "cilogon", "generic-oauth": "oauth2", "google": "google",
+                "oauthenticator.github.GitHubOAuthenticator": "github",
+                "oauthenticator.cilogon.CILogonOAuthenticator": "cilogon",
+                "oauthenticator.generic.GenericOAuthenticator": "oauth2"}
+CONFIG_KEYS = {"github": "GitHubOAuthenticator", "cilogon": "CILogonOAuthenticator",
+               "oauth2": "GenericOAuthenticator", "google": "GoogleOAuthenticator"}
+#: Authenticator settings the operator renders the same way for every hub, or the chart wires itself.
+AUTH_RENDERED = {"oauth_callback_url", "client_id", "client_secret", "admin_users", "allowed_users",
+                 "enable_auth_state", "manage_groups", "auth_refresh_age"}
+
+
+def _github(r: Reading, conf: Mapping[str, Any]) -> dict[str, Any]:
+    orgs: dict[str, list[str]] = {}
+    for entry in conf.get("allowed_organizations") or []:
+        org, _, team = str(entry).partition(":")
+        orgs.setdefault(org, [])
+        if team:
+            orgs[org].append(team)
+    if not orgs:
+        r.lose("GitHub login without an organization (allow_all or allowed_users only)",
+               "hub.config.GitHubOAuthenticator.allowed_organizations")
+        return {"organization": "FILL-ME-ORGANIZATION"}
+    if len(orgs) == 1:
+        (org, teams), = orgs.items()
+        return {"organization": org, **({"teams": teams} if teams else {})}
+    return {"organizations": [{"name": o, **({"teams": t} if t else {})} for o, t in orgs.items()]}
+
+
+USERNAME_CLAIMS = ("email", "eppn", "sub", "oidc", "preferred_username")
+
+
+def _cilogon(r: Reading, conf: Mapping[str, Any]) -> dict[str, Any]:
+    idps = []
+    for entity, idp in (conf.get("allowed_idps") or {}).items():
+        derivation = idp.get("username_derivation") or {}
+        claim = derivation.get("username_claim", "email")
+        if claim not in USERNAME_CLAIMS:
+            r.lose("identity details (a CILogon username claim of another name)",
+                   f"hub.config.CILogonOAuthenticator.allowed_idps.{entity}.username_derivation.username_claim")
+            claim = "email"
+        entry: dict[str, Any] = {"entityId": entity, "usernameClaim": claim}
+        if idp.get("allowed_domains"):
+            entry["allowedDomains"] = list(idp["allowed_domains"])
+        if idp.get("allow_all"):
+            entry["allowAll"] = True
+        for key in sorted(set(derivation) - {"username_claim"}):
+            r.lose("CILogon username prefix and default IdP",
+                   f"hub.config.CILogonOAuthenticator.allowed_idps.{entity}.username_derivation.{key}")
+        for key in sorted(set(idp) - {"username_derivation", "allowed_domains", "allow_all", "default"}):
+            r.lose("CILogon identity provider settings",
+                   f"hub.config.CILogonOAuthenticator.allowed_idps.{entity}.{key}")
+        idps.append(entry)
+    out: dict[str, Any] = {"allowedIdps": idps}
+    if conf.get("admin_groups"):
+        out["adminGroups"] = list(conf["admin_groups"])
+    return out
+
+
+def _oauth2(r: Reading, conf: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {key: conf.get(src) or f"https://FILL-ME/{src}" for key, src in
+                           (("authorizeUrl", "authorize_url"), ("tokenUrl", "token_url"),
+                            ("userdataUrl", "userdata_url"))}
+    if conf.get("username_claim"):
+        out["usernameKey"] = conf["username_claim"]
+    if conf.get("scope"):
+        out["scopes"] = list(conf["scope"])
+    if conf.get("login_service"):
+        out["loginService"] = conf["login_service"]
+    if conf.get("claim_groups_key"):
+        out["groupsKey"] = conf["claim_groups_key"]
+    for key in ("allowed_groups", "admin_groups"):
+        if conf.get(key):
+            out[re.sub(r"_(.)", lambda m: m.group(1).upper(), key)] = list(conf[key])
+    return out
+
+
+AUTH_READERS: dict[str, tuple[Callable[[Reading, Mapping[str, Any]], dict[str, Any]], set[str]]] = {
+    "github": (_github, {"allowed_organizations", "scope", "populate_teams_in_auth_state"}),
+    "cilogon": (_cilogon, {"allowed_idps", "admin_groups"}),
+    "oauth2": (_oauth2, {"authorize_url", "token_url", "userdata_url", "username_claim", "scope",
+                         "login_service", "claim_groups_key", "allowed_groups", "admin_groups"}),
+}
+
+
+def _auth(r: Reading, secret: str) -> dict[str, Any]:
+    chosen = r.get("hub", "config", "JupyterHub", "authenticator_class")
+    provider = AUTH_CLASSES.get(str(chosen))
+    if provider is None or provider not in AUTH_READERS:
+        binder = chosen in (None, "null")
+        r.lose("no login (a Binder hub)" if binder else f"login through {chosen}",
+               "hub.config.JupyterHub.authenticator_class", issue=33 if binder else None)
+        return {"provider": "temporary"}
+    reader, keys = AUTH_READERS[provider]
+    key = CONFIG_KEYS[provider]
+    conf = r.get("hub", "config", key, take=False) or {}
+    for name in conf:
+        if name in keys or name in AUTH_RENDERED:
+            r.taken.add(("hub", "config", key, name))
+    r.taken.add(("hub", "config", "OAuthenticator", "oauth_callback_url"))
+    auth: dict[str, Any] = {"provider": provider, provider: reader(r, conf), "clientSecretRef": {"name": secret}}
+    allowed = r.get("hub", "config", "Authenticator", "allowed_users") or []
+    if allowed:
+        auth["allowedUsers"] = sorted(allowed)
+    return auth
+
+
+def _branding(r: Reading, path: Path) -> dict[str, Any] | None:
+    tv = r.get(*path, take=False) or {}
+    org, funded = tv.get("org") or {}, tv.get("funded_by") or {}
+    out = {k: v for k, v in (("orgName", org.get("name")), ("orgUrl", org.get("url")),
+                             ("logoUrl", org.get("logo_url")), ("fundedByName", funded.get("name")),
+                             ("fundedByUrl", funded.get("url"))) if v}
+    for group, keys in (("org", ("name", "url", "logo_url")), ("funded_by", ("name", "url"))):
+        for key in keys:
+            if (tv.get(group) or {}).get(key):
+                r.taken.add((*path, group, key))
+    for key in ("orgUrl", "logoUrl", "fundedByUrl"):
+        if key in out and not str(out[key]).startswith("https://"):
+            r.lose("http links in branding", _dotted((*path, "org" if key != "fundedByUrl" else "funded_by")))
+            out.pop(key)
+    return out or None
+
+
+def _image(r: Reading, where: Path) -> str | None:
+    image = r.get(*where, take=False) or {}
+    if not image.get("name"):
+        return None
+    r.taken.update({(*where, "name"), (*where, "tag")})
+    return f"{image['name']}:{image['tag']}" if image.get("tag") else str(image["name"])
+
+
+HOME_DIRECTORIES = {"{username}": "username", "{escaped_username}": "escapedUsername"}
+
+
+def _storage(r: Reading) -> dict[str, Any]:
+    kind = r.get("singleuser", "storage", "type")
+    if kind == "none":
+        return {"type": "none"}
+    if kind == "static":
+        sub = r.get("singleuser", "storage", "static", "subPath")
+        claim = r.get("singleuser", "storage", "static", "pvcName")
+        if claim != render.SHARED_CLAIM:
+            r.lose("homes on a claim of another name", "singleuser.storage.static.pvcName")
+        if sub not in HOME_DIRECTORIES:
+            r.lose("home directories named otherwise", "singleuser.storage.static.subPath")
+        return {"type": "sharedNFS", "homeDirectory": HOME_DIRECTORIES.get(str(sub), "escapedUsername")}
+    return {"type": "perUserVolume"}
+
+
+def _cpu(value: Any) -> float | None:
+    if value is None:
+        return None
+    text = str(value)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def _memory(value: Any) -> str | None:
+    """A KubeSpawner memory (K/M/G/T binary, as JupyterHub reads them; or bytes) as a Kubernetes quantity the
+    operator renders back the same (render.spawner_memory)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)([KMGT])", text)
+    if m:
+        return f"{m.group(1)}{m.group(2)}"
+    return text
+
+
+def _slug(text: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:60] or "profile"
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base[:57]}-{n}", n + 1
+    taken.add(slug)
+    return slug
+
+
+#: KubeSpawner overrides a Profile types, each to its field.
+PROFILE_OVERRIDES = {"cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit", "image", "node_selector",
+                     "default_url", "extra_resource_limits", "extra_resource_guarantees"}
+
+
+@dataclasses.dataclass
+class Catalog:
+    """The node pools and images a class must list for its hubs' profiles."""
+
+    node_pools: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    images: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def pool(self, selector: Mapping[str, str], size: tuple[float, float]) -> str:
+        for name, pool in self.node_pools.items():
+            if pool["nodeSelector"] == dict(selector):
+                pool["cpu"] = max(pool["cpu"], size[0])
+                pool["memoryBytes"] = max(pool["memoryBytes"], size[1])
+                return name
+        machine = selector.get("node.kubernetes.io/instance-type") or "-".join(selector.values())
+        name = _slug(machine, set(self.node_pools))
+        self.node_pools[name] = {"name": name, "machineType": machine, "nodeSelector": dict(selector),
+                                 "cpu": size[0], "memoryBytes": size[1]}
+        return name
+
+    def image(self, reference: str, description: str | None) -> str:
+        for name, image in self.images.items():
+            if image["reference"] == reference:
+                return name
+        stem = reference.rsplit("/", 1)[-1]
+        name = _slug(stem.replace(":", "-").replace(".", "-"), set(self.images))
+        self.images[name] = {"name": name, "reference": reference,
+                             **({"description": description[:200]} if description else {})}
+        return name
+
+
+def _bytes(quantity: str | None) -> float:
+    if not quantity:
+        return 0.0
+    m = re.fullmatch(r"([0-9.]+)([KMGT]i?|k)?", quantity)
+    if not m:
+        return 0.0
+    unit = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+            "k": 1e3, None: 1}[m.group(2)]
+    return float(m.group(1)) * unit
+
+
+def _profiles(r: Reading, catalog: Catalog) -> list[dict[str, Any]]:
+    source = r.get("singleuser", "profileList") or []
+    names: set[str] = set()
+    out = []
+    for i, entry in enumerate(source):
+        where = f"singleuser.profileList[{i}]"
+        override = dict(entry.get("kubespawner_override") or {})
+        profile: dict[str, Any] = {"name": _slug(str(entry.get("slug") or entry.get("display_name") or "profile"),
+                                                 names)}
+        if entry.get("display_name"):
+            profile["displayName"] = str(entry["display_name"])[:100]
+        cpu, cpu_limit = _cpu(override.get("cpu_guarantee")), _cpu(override.get("cpu_limit"))
+        if cpu is not None:
+            profile["cpu"] = cpu
+        if cpu_limit is not None and cpu_limit != cpu:
+            if cpu is None:
+                profile["cpu"] = cpu_limit
+                r.lose("a CPU limit without a guarantee", f"{where}.kubespawner_override.cpu_limit")
+            else:
+                profile["cpuLimit"] = cpu_limit
+        memory, memory_limit = _memory(override.get("mem_guarantee")), _memory(override.get("mem_limit"))
+        if memory is None and memory_limit is None:  # the hub-wide size, as KubeSpawner falls back to it
+            hub_wide = r.get("singleuser", "memory", take=False) or {}
+            memory, memory_limit = _memory(hub_wide.get("guarantee")), _memory(hub_wide.get("limit"))
+        if memory is None and memory_limit is None:
+            r.lose("a profile without a memory guarantee", f"{where}.kubespawner_override.mem_guarantee")
+            memory = "1G"
+        profile["memory"] = memory or memory_limit
+        if memory_limit is not None and memory_limit != profile["memory"]:
+            profile["memoryLimit"] = memory_limit
+        gpus = (override.get("extra_resource_limits") or {}).get("nvidia.com/gpu")
+        if gpus:
+            profile["gpu"] = int(gpus)
+        if override.get("node_selector"):
+            profile["nodePool"] = catalog.pool(override["node_selector"],
+                                               (profile.get("cpu", 0.0), _bytes(profile["memory"])))
+        if override.get("image"):
+            profile["image"] = str(override["image"])
+        if override.get("default_url"):
+            profile["defaultUrl"] = override["default_url"]
+        for key in sorted(set(override) - PROFILE_OVERRIDES):
+            r.lose(_override_feature(key), f"{where}.kubespawner_override.{key}")
+        for key, option in (entry.get("profile_options") or {}).items():
+            _option(r, profile, key, option, catalog, f"{where}.profile_options.{key}")
+        if entry.get("allowed_groups"):
+            profile["allowedGroups"] = list(entry["allowed_groups"])
+        if entry.get("default"):
+            profile["default"] = True
+        for key in sorted(set(entry) - {"display_name", "slug", "description", "kubespawner_override",
+                                        "profile_options", "allowed_groups", "default"}):
+            r.lose(f"profile setting {key}", f"{where}.{key}")
+        out.append(profile)
+    return out
+
+
+OVERRIDE_FEATURES = {"image_pull_policy": "imagePullPolicy", "environment": "per-profile environment variables",
+                     "init_containers": "per-image settings inside an image choice (init/content)",
+                     "working_dir": "per-image settings inside an image choice (working_dir)",
+                     "tolerations": "tolerations of a profile's pool", "cmd": "a profile's own command",
+                     "volume_mounts": "a profile's own mounts", "volumes": "a profile's own mounts",
+                     "extra_pod_config": "a profile's own pod settings"}
+
+
+def _override_feature(key: str) -> str:
+    return OVERRIDE_FEATURES.get(key, f"KubeSpawner setting {key} in a profile")
+
+
+def _option(r: Reading, profile: dict[str, Any], key: str, option: Mapping[str, Any], catalog: Catalog,
+            where: str) -> None:
+    choices = option.get("choices") or {}
+    images = [(c, (choice.get("kubespawner_override") or {})) for c, choice in choices.items()]
+    if all(set(o) == {"image"} for _, o in images) and "image" not in profile:
+        chosen = sorted(choices, key=lambda c: not choices[c].get("default"))
+        profile["imageChoices"] = [catalog.image(str(choices[c]["kubespawner_override"]["image"]),
+                                                 choices[c].get("display_name")) for c in chosen]
+        unlisted = option.get("unlisted_choice") or {}
+        if unlisted.get("enabled"):
+            profile["unlistedImage"] = True
+        return
+    if any(set(o) - {"image"} for _, o in images) and all("image" in o for _, o in images):
+        r.lose("per-image settings inside an image choice", where)
+    else:
+        r.lose("resource choices inside one profile (profile_options)", where)
+
+
+def _resources(r: Reading) -> dict[str, Any] | None:
+    memory = r.get("singleuser", "memory", take=False) or {}
+    cpu = r.get("singleuser", "cpu", take=False) or {}
+    if not memory.get("guarantee") and not memory.get("limit"):
+        return None
+    r.taken.update({("singleuser", "memory", "guarantee"), ("singleuser", "memory", "limit"),
+                    ("singleuser", "cpu", "guarantee"), ("singleuser", "cpu", "limit")})
+    out: dict[str, Any] = {"memory": _memory(memory.get("guarantee") or memory.get("limit"))}
+    if memory.get("limit") and _memory(memory["limit"]) != out["memory"]:
+        out["memoryLimit"] = _memory(memory["limit"])
+    if cpu.get("guarantee") is not None:
+        out["cpu"] = _cpu(cpu["guarantee"])
+    if cpu.get("limit") is not None and _cpu(cpu["limit"]) != out.get("cpu"):
+        if "cpu" in out:
+            out["cpuLimit"] = _cpu(cpu["limit"])
+        else:
+            r.lose("a CPU limit without a guarantee", "singleuser.cpu.limit")
+    return out
+
+
+def _env(r: Reading, own: Mapping[Path, Any]) -> dict[str, str]:
+    out = {}
+    for path, value in own.items():
+        if len(path) == 3 and path[:2] == ("singleuser", "extraEnv") and isinstance(value, str) and \
+                re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", path[2]) and not path[2].startswith(("JUPYTERHUB_", "JPY_")):
+            out[path[2]] = value
+            r.taken.add(path)
+    return out
+
+
+# --------------------------------------------------------------------------------------- the wrapper
+#: The wrapper chart's other components, and what a move means for them.
+COMPONENTS: dict[str, tuple[str, int | None]] = {
+    "jupyterhub-home-nfs": ("per-user home quota on a shared home (jupyterhub-home-nfs)", 32),
+    "binderhub-service": ("image building and BinderHub (binderhub-service)", 33),
+    "jupyterhub-groups-exporter": ("per-group usage (jupyterhub-groups-exporter)", 32),
+    "nfs": ("the existing home share (the wrapper chart's NFS volume)", None),
+}
+
+
+def _wrapper(r: Reading, hub: Source, wrapper: Mapping[str, Any], own: Mapping[Path, Any]) -> None:
+    """What the hub's wrapper chart runs beside JupyterHub that the CommunityHub does not."""
+    for key, (feature, issue) in COMPONENTS.items():
+        component = wrapper.get(key) or {}
+        on = component.get("enabled") if key != "nfs" else (component.get("pv") or {}).get("enabled")
+        if on:
+            r.lose(feature, f"{key}.enabled" if key != "nfs" else "nfs.pv", issue=issue)
+    if hub.chart == "daskhub" or (wrapper.get("dask-gateway") or {}).get("enabled"):
+        r.notes.append("dask-gateway: spec.dask carries the gateway; its own values are not compared")
+    for path in own:
+        if path[0] not in ("jupyterhub", "basehub") and path[0] not in COMPONENTS and path[0] != "dask-gateway":
+            r.lose(f"wrapper chart setting {path[0]}", _dotted(path))
+
+
+# ---------------------------------------------------------------------------------------- the import
+#: Paths the operator renders itself from a CommunityHub (or its policy owns): a hub's own value there cannot
+#: be carried as a hatch, since the rendering goes over it.
+OWNED: tuple[Path, ...] = (
+    ("hub", "config", "JupyterHub", "authenticator_class"), ("hub", "config", "Authenticator", "admin_users"),
+    ("hub", "config", "Authenticator", "allowed_users"), ("singleuser", "image"), ("singleuser", "profileList"),
+    ("singleuser", "storage", "type"), ("singleuser", "storage", "static"), ("singleuser", "defaultUrl"),
+    ("singleuser", "memory"), ("singleuser", "cpu"), ("ingress", "hosts"), ("ingress", "tls"),
+    ("hub", "allowNamedServers"), ("hub", "namedServerLimitPerUser"), ("hub", "db"), ("hub", "resources"),
+    ("singleuser", "cloudMetadata"),
+)
+
+
+def _owned(path: Path) -> bool:
+    return any(_under(path, prefix) for prefix in OWNED)
+
+
+def _hatches(own: Mapping[Path, Any], taken: set[Path], class_spec: HubClassSpec,
+             lost: list[Entry]) -> tuple[dict[Path, Any], dict[Path, Any], list[Path]]:
+    """The hub's own values no translator took: (for spec.hub.values, for a class of its own, owned paths)."""
+    tenant: dict[Path, Any] = {}
+    provider: dict[Path, Any] = {}
+    owned: list[Path] = []
+    for path, value in own.items():
+        if any(_under(path, t) or _under(t, path) for t in taken):
+            continue
+        if _owned(path):
+            owned.append(path)
+        elif policy.hub_values(from_leaves({path: value}), class_spec.open_value_paths,
+                               class_spec.ingress_annotations) is None:
+            tenant[path] = value
+        else:
+            provider[path] = value
+    return tenant, provider, owned
+
+
+def _feature(path: Path) -> tuple[str, int | None]:
+    """A hatch's feature, as docs/api.md lists them, and the issue that owns it (if not this one)."""
+    text = _dotted(path)
+    for prefix, name, *issue in HATCH_FEATURES:
+        if text.startswith(prefix):
+            return name, (issue[0] if issue else None)
+    return f"chart value {'.'.join(path[:3])}", None
+
+
+HATCH_FEATURES: tuple[tuple[Any, ...], ...] = (
+    ("custom.2i2c", "the provider's staff accounts (custom.2i2c)"),
+    ("custom.homepage", "the home page's template variables and repository"),
+    ("custom.singleuserAdmin", "admins' mount of the whole share"),
+    ("custom.binderhubUI", "the Binder page as the hub's landing page", 33),
+    ("hub.config.BinderSpawnerMixin", "the Binder page as the hub's landing page", 33),
+    ("custom.daskhubSetup", "Dask Gateway wiring of the wrapper chart"),
+    ("hub.config.JupyterHub", "JupyterHub settings"),
+    ("hub.config.KubeSpawner", "KubeSpawner settings"),
+    ("hub.loadRoles", "roles (server sharing, custom scopes)"),
+    ("hub.extraConfig", "hub extraConfig code"),
+    ("hub.config.UsageQuotaManager", "compute usage quotas", 32),
+    ("hub.config.UsageViewer", "compute usage quotas", 32),
+    ("hub.services.binder", "BinderHub's service registration", 33),
+    ("hub.services", "hub services"),
+    ("singleuser.extraEnv", "environment variables from Secrets or fields"),
+    ("singleuser.storage.extraVolumes", "extra volumes and mounts"),
+    ("singleuser.storage.extraVolumeMounts", "extra volumes and mounts"),
+    ("singleuser.nodeSelector", "a profile-less hub on its own pool"),
+    ("singleuser.extraFiles", "files in users' servers"),
+    ("singleuser.initContainers", "init containers"),
+    ("scheduling", "scheduling (placeholders, the user scheduler)"),
+    ("prePuller", "image pre-pulling"),
+)
+
+
+def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[ImportedHub]]:
+    """One cluster's hubs as HubClasses and CommunityHubs (see the module's docstring)."""
+    shared = _shared_files(hubs)
+    groups: dict[tuple[str, tuple[str, ...]], list[Source]] = {}
+    for hub in hubs:
+        key = (hub.chart, tuple(n for n, _ in hub.layers if n in shared[hub.name]))
+        groups.setdefault(key, []).append(hub)
+    classes: list[ImportedClass] = []
+    imported: list[ImportedHub] = []
+    for (chart, files), members in groups.items():
+        keys = members[0].keys
+        class_name = _class_name(members[0].cluster, chart, files)
+        base_wrapper = _class_layers(members, shared)
+        base = _hoisted(stack.under(base_wrapper, keys),
+                        [stack.under(stack.merged(v for _, v in h.layers), keys) for h in members])
+        catalog = Catalog()
+        class_doc = _class_manifest(class_name, members, base, files)
+        drafts = []
+        for hub in members:
+            wrapper = stack.merged(v for _, v in hub.layers)
+            effective = stack.under(wrapper, keys)
+            own_wrapper = delta(wrapper, base_wrapper)
+            own = delta(effective, base)
+            r = Reading(effective)
+            manifest, secret = _hub_manifest(r, hub, class_name, own, catalog)
+            _wrapper(r, hub, wrapper, own_wrapper)
+            drafts.append((hub, r, manifest, secret, own))
+        _catalog_into(class_doc, catalog)
+        class_spec = HubClassSpec.model_validate(class_doc["spec"])
+        classes.append(ImportedClass(class_name, class_doc, [h.name for h in members]))
+        for hub, r, manifest, secret, own in drafts:
+            tenant, provider, owned = _hatches(own, r.taken, class_spec, r.lost)
+            hatches = [Entry(*_feature(p)[:1], _dotted(p), carried="spec.hub.values", issue=_feature(p)[1])
+                       for p in tenant]
+            for path in owned:
+                r.lose(f"{_feature(path)[0]} the operator renders itself", _dotted(path))
+            if tenant:
+                manifest["spec"]["hub"]["values"] = from_leaves(tenant)
+            if provider:
+                own_class = f"{class_name}-{hub.name}"[:253]
+                doc = copy.deepcopy(class_doc)
+                doc["metadata"]["name"] = own_class
+                doc["spec"]["description"] = f"{class_doc['spec']['description']}, with {hub.name}'s own values"
+                doc["spec"]["values"] = stack.merged([doc["spec"]["values"], from_leaves(provider)])
+                classes.append(ImportedClass(own_class, doc, [hub.name]))
+                manifest["spec"]["hubClassName"] = own_class
+                hatches += [Entry(_feature(p)[0], _dotted(p), carried=f"HubClass {own_class}", issue=_feature(p)[1])
+                            for p in provider]
+            CommunityHubSpec.model_validate(manifest["spec"])  # what the importer writes, the API accepts
+            imported.append(ImportedHub(hub.cluster, hub.name, manifest["metadata"]["namespace"],
+                                        manifest["spec"]["hubClassName"], manifest, [secret] if secret else [],
+                                        _unique(r.lost), hatches, r.notes + _missing_notes(hub)))
+    used = {h.hub_class for h in imported}
+    return [c for c in classes if c.name in used], imported
+
+
+def _hoisted(base: dict[str, Any], effective: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A class of several hubs also takes what each of them sets the same way in its own files (a provider's
+    repetition, not a hub's choice); never a path the operator renders from the CommunityHub."""
+    if len(effective) < 2:
+        return base
+    owns = [delta(e, base) for e in effective]
+    missing = object()
+    common = {p: v for p, v in owns[0].items()
+              if not _owned(p) and all(o.get(p, missing) == v for o in owns[1:])}
+    return stack.merged([base, from_leaves(common)]) if common else base
+
+
+def _unique(entries: Sequence[Entry]) -> list[Entry]:
+    seen: dict[tuple[str, str], Entry] = {}
+    for entry in entries:
+        seen.setdefault((entry.feature, entry.path), entry)
+    return list(seen.values())
+
+
+def _missing_notes(hub: Source) -> list[str]:
+    return [f"{name}: not readable here (encrypted); its secrets become the placeholder Secret"
+            for name in hub.missing]
+
+
+#: Where the fleet's wrapper chart reads a hub's branding (its homepage templates).
+WRAPPER_BRANDING = "custom.homepage.templateVars"
+
+
+def _class_manifest(name: str, members: Sequence[Source], base: dict[str, Any],
+                    files: Sequence[str]) -> dict[str, Any]:
+    values = copy.deepcopy(base)
+    branding = WRAPPER_BRANDING if stack.under(values, WRAPPER_BRANDING.split(".")) else render.TEMPLATE_VARS_PATH
+    spec: dict[str, Any] = {
+        "description": f"{members[0].cluster}: {members[0].chart}" + (f" with {', '.join(files)}" if files else ""),
+        "values": values,
+        "brandingValuesPath": branding,
+        "sharedStorage": {"storageClassName": "fill-me-rwx"},
+        "tiers": {"general": {}, "premier": {}, "essential": {}},
+    }
+    return {"apiVersion": API_VERSION, "kind": "HubClass", "metadata": {"name": name}, "spec": spec}
+
+
+def _catalog_into(class_doc: dict[str, Any], catalog: Catalog) -> None:
+    if catalog.node_pools:
+        class_doc["spec"]["nodePools"] = [
+            {"name": p["name"], "machineType": p["machineType"][:63], "nodeSelector": p["nodeSelector"],
+             "cpu": max(p["cpu"], 0.001), "memory": str(int(max(p["memoryBytes"], 1)))}
+            for p in catalog.node_pools.values()]
+    if catalog.images:
+        class_doc["spec"]["images"] = list(catalog.images.values())
+
+
+def _hub_manifest(r: Reading, hub: Source, class_name: str, own: Mapping[Path, Any],
+                  catalog: Catalog) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    secret_name = f"{hub.name}-oauth"
+    branding_path = WRAPPER_BRANDING if r.get(*WRAPPER_BRANDING.split("."), take=False) else \
+        render.TEMPLATE_VARS_PATH
+    branding = _branding(r, tuple(branding_path.split(".")))
+    auth = _auth(r, secret_name)
+    environment: dict[str, Any] = {"image": _image(r, ("singleuser", "image")) or "fill-me/image:latest",
+                                   "storage": _storage(r)}
+    default_url = r.get("singleuser", "defaultUrl")
+    if default_url:
+        environment["defaultUrl"] = default_url
+    profiles = _profiles(r, catalog)
+    if profiles:
+        environment["profiles"] = profiles
+    resources = _resources(r)
+    if resources and not profiles:
+        environment["resources"] = resources
+    env = _env(r, own)
+    if env:
+        environment["env"] = env
+    if r.get("hub", "allowNamedServers"):
+        limit = r.get("hub", "namedServerLimitPerUser")
+        environment["namedServers"] = {"enabled": True, **({"limitPerUser": int(limit)} if limit else {})}
+    # What the deployer derives from the hub's domain, the operator derives from spec.hub.domain.
+    r.taken.update({("ingress", "hosts"), ("ingress", "tls")})
+    hub_spec: dict[str, Any] = {"domain": hub.domain,
+                                "adminUsers": list(r.get("hub", "config", "Authenticator", "admin_users") or [])}
+    if branding:
+        hub_spec["branding"] = branding
+    name = (branding or {}).get("orgName") or f"{hub.cluster} {hub.name}"
+    spec: dict[str, Any] = {
+        "hubClassName": class_name,
+        "community": {"displayName": name[:200], "contactEmail": f"FILL-ME@{hub.domain}", "archetype": "research"},
+        "placement": {"type": "shared", "sharedCluster": re.sub(r"[^a-z0-9-]", "-", hub.cluster.lower())[:63]},
+        "hub": hub_spec,
+        "auth": auth,
+        "environment": environment,
+    }
+    if hub.chart == "daskhub":
+        spec["dask"] = {"enabled": True}
+    manifest = {"apiVersion": API_VERSION, "kind": "CommunityHub",
+                "metadata": {"name": hub.name, "namespace": hub.name},
+                "spec": spec}
+    secret = None
+    if auth["provider"] != "temporary":
+        secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                  "metadata": {"name": secret_name, "namespace": hub.name},
+                  "stringData": {"client_id": FILL_ME, "client_secret": FILL_ME}}
+    return manifest, secret

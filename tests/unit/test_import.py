@@ -1,0 +1,208 @@
+"""``hubctl import`` (issue 31): a provider's values stacks into HubClasses and CommunityHubs, with what the
+move cannot carry named, and the equivalence report that compares what users get on both sides.
+
+The translation's rules are checked on small stacks; the fleet tests run it over every hub of
+``../shared/fleet/`` (29 hubs of 11 clusters, unmodified) and compare one hub through the real chart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from communityhub.adapters import deployer
+from communityhub.api.models import CommunityHubSpec, HubClassSpec
+from communityhub.cli import hubctl
+from communityhub.delivery import policy, render
+from communityhub.migration import compare, equivalence, importer
+from tests.conftest import REPO
+from tests.unit.test_fleet_sources import FLEET, sources
+
+IMPORTED = REPO / "examples" / "fleet" / "imported"
+
+
+def _hub(name: str, files: list[tuple[str, dict[str, Any]]], chart_values: dict[str, Any] | None = None,
+         jsonnet: dict[str, Any] | None = None) -> deployer.HubSource:
+    layers = [("basehub/values.yaml", chart_values or {}), ("basehub/values.jsonnet", jsonnet or {}), *files]
+    wrapper = importer.stack.merged(v for _, v in layers)
+    return deployer.HubSource(cluster="c1", name=name, domain=f"{name}.example.org", chart="basehub",
+                              values=importer.stack.under(wrapper, ("jupyterhub",)),
+                              files=tuple(n for n, _ in files), missing=(), layers=tuple(layers))
+
+
+COMMON = {"jupyterhub": {
+    "singleuser": {"image": {"name": "quay.io/org/base", "tag": "1"},
+                   "storage": {"type": "static", "static": {"pvcName": "home-nfs", "subPath": "{escaped_username}"}},
+                   "extraFiles": {"a": {"mountPath": "/etc/a", "stringData": "x"}}},
+    "hub": {"config": {"JupyterHub": {"authenticator_class": "github"},
+                       "GitHubOAuthenticator": {"allowed_organizations": ["org-a"]}}}}}
+
+
+def _cluster() -> list[deployer.HubSource]:
+    one = {"jupyterhub": {"hub": {"config": {"Authenticator": {"admin_users": ["ann"]}}},
+                          "singleuser": {"image": {"name": "quay.io/org/one", "tag": "2"},
+                                         "extraEnv": {"SCRATCH": "s3://one/$(JUPYTERHUB_USER)"},
+                                         "startTimeout": 900}}}
+    small = {"display_name": "Small", "kubespawner_override": {"mem_guarantee": "2G", "mem_limit": "4G",
+                                                               "image_pull_policy": "Always"}}
+    two = {"jupyterhub": {"singleuser": {"extraFiles": {"b": {"mountPath": "/etc/b", "stringData": "y"}},
+                                         "profileList": [small]}}}
+    return [_hub("one", [("common.values.yaml", COMMON), ("one.values.yaml", one)]),
+            _hub("two", [("common.values.yaml", COMMON), ("two.values.yaml", two)])]
+
+
+def test_a_shared_file_is_the_class_and_a_hubs_own_choices_are_typed() -> None:
+    classes, hubs = importer.import_cluster(_cluster())
+    base = next(c for c in classes if set(c.hubs) == {"one"} or len(c.hubs) == 2)
+    assert base.manifest["spec"]["values"]["singleuser"]["extraFiles"]["a"]["mountPath"] == "/etc/a"
+    one = next(h for h in hubs if h.name == "one")
+    spec = CommunityHubSpec.model_validate(one.manifest["spec"])
+    assert spec.environment.image == "quay.io/org/one:2"          # its own image, over the class's
+    assert spec.environment.storage.type == "sharedNFS"
+    assert spec.environment.storage.home_directory == "escapedUsername"
+    assert spec.auth.provider == "github" and spec.auth.github and spec.auth.github.organization == "org-a"
+    assert spec.hub.admin_users == ["ann"]
+    assert spec.environment.env == {"SCRATCH": "s3://one/$(JUPYTERHUB_USER)"}   # typed, not a hatch
+    # singleuser.startTimeout is open to tenants: carried in spec.hub.values, and named as a hatch.
+    assert one.manifest["spec"]["hub"]["values"] == {"singleuser": {"startTimeout": 900}}
+    assert [(e.path, e.carried) for e in one.hatches] == [("singleuser.startTimeout", "spec.hub.values")]
+    assert one.secrets[0]["stringData"] == {"client_id": importer.FILL_ME, "client_secret": importer.FILL_ME}
+
+
+def test_what_a_tenant_may_not_set_goes_to_a_class_of_the_hubs_own_and_what_cannot_be_said_is_lost() -> None:
+    classes, hubs = importer.import_cluster(_cluster())
+    two = next(h for h in hubs if h.name == "two")
+    own_class = next(c for c in classes if c.name == two.hub_class)
+    assert own_class.hubs == ["two"]
+    assert own_class.manifest["spec"]["values"]["singleuser"]["extraFiles"]["b"]["mountPath"] == "/etc/b"
+    assert ("singleuser.extraFiles.b.mountPath", f"HubClass {two.hub_class}") in {(e.path, e.carried)
+                                                                                   for e in two.hatches}
+    assert "spec" in two.manifest and not two.typed
+    assert [e.feature for e in two.lost] == ["imagePullPolicy"]
+    profile = CommunityHubSpec.model_validate(two.manifest["spec"]).environment.profiles[0]
+    assert (profile.memory, profile.memory_limit) == ("2G", "4G")
+    # The base class nobody uses is not written.
+    assert all(c.hubs for c in classes) and {h.hub_class for h in hubs} == {c.name for c in classes}
+
+
+def test_a_class_of_one_hub_does_not_swallow_the_hubs_own_values() -> None:
+    """Only a class of several hubs takes what they all set alike; else every hub would come out typed by
+    moving its choices into a class of its own."""
+    lone = _hub("lone", [("lone.values.yaml", {"jupyterhub": {"singleuser": {"extraFiles": {
+        "b": {"mountPath": "/etc/b", "stringData": "y"}}}}})], chart_values=COMMON)
+    classes, (hub,) = importer.import_cluster([lone])
+    assert hub.hatches and not hub.typed
+    twins = [_hub(n, [("common.values.yaml", COMMON), (f"{n}.values.yaml", {"jupyterhub": {"custom": {"x": 1}}})])
+             for n in ("a", "b")]
+    classes, hubs = importer.import_cluster(twins)
+    assert len(classes) == 1 and classes[0].manifest["spec"]["values"]["custom"] == {"x": 1}
+    assert not any(h.hatches for h in hubs)
+
+
+def test_the_wrapper_charts_other_parts_are_named_with_the_issue_that_owns_them() -> None:
+    hub = _hub("q", [("q.values.yaml", {"jupyterhub-home-nfs": {"enabled": True}, "binderhub-service": {
+        "enabled": True}, "nfs": {"pv": {"enabled": True}}})], chart_values=COMMON)
+    (_, (imported,)) = importer.import_cluster([hub])
+    issues = {e.path: e.issue for e in imported.lost}
+    assert issues == {"jupyterhub-home-nfs.enabled": 32, "binderhub-service.enabled": 33, "nfs.pv": None}
+
+
+def test_differences_are_classed_meant_or_lost() -> None:
+    found = [compare.Difference("server ann/-", "initContainers.block-cloud-metadata.image", "x", None),
+             compare.Difference("server ann/-", "image", "a:1", "b:2")]
+    rows, lost = equivalence.classify(found)
+    assert [r["class"] for r in rows] == ["meant", "lost"] and rows[0]["why"]
+    assert [e.path for e in lost] == ["image"]
+    (_, (hub,)) = importer.import_cluster([_hub("q", [("q.values.yaml", {})], chart_values=COMMON)])
+    assert equivalence.hub_report(hub, None)["typed"] is False          # not compared: never typed
+    assert equivalence.hub_report(hub, [])["typed"] is True
+    assert equivalence.hub_report(hub, found[1:])["typed"] is False
+
+
+def test_environment_variables_are_typed_plain_strings_and_not_jupyterhubs_own() -> None:
+    hub = next(d for d in yaml.safe_load_all((REPO / "examples" / "climate-lab.yaml").read_text())
+               if d and d.get("kind") == "CommunityHub")
+    hub["spec"]["environment"]["env"] = {"SCRATCH_BUCKET": "s3://b/$(JUPYTERHUB_USER)"}
+    parsed = CommunityHubSpec.model_validate(hub["spec"])
+    rendered = render.values("ns", "climate-lab", parsed)
+    assert rendered["singleuser"]["extraEnv"]["SCRATCH_BUCKET"] == "s3://b/$(JUPYTERHUB_USER)"
+    for bad in ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "1X", "A-B"):
+        hub["spec"]["environment"]["env"] = {bad: "x"}
+        with pytest.raises(ValueError, match="env names"):
+            CommunityHubSpec.model_validate(hub["spec"])
+
+
+# ------------------------------------------------------------------------------------------ the fleet
+def _import_fleet() -> tuple[list[importer.ImportedClass], list[importer.ImportedHub]]:
+    sources()  # skips where the fleet is absent
+    classes, hubs = [], []
+    for cluster in sorted((FLEET / "config" / "clusters").iterdir()):
+        c, h = importer.import_cluster(deployer.read_cluster(cluster, FLEET / "helm-charts"))
+        classes += c
+        hubs += h
+    return classes, hubs
+
+
+def _documented_features() -> set[str]:
+    """The features docs/api.md's table of what a move cannot type names (its first column, in backticks)."""
+    text = (REPO / "docs" / "api.md").read_text()
+    section = text.split("### What `hubctl import` cannot type yet", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([^`]+)`", section, re.M))
+
+
+def test_every_hub_of_the_fleet_imports_into_manifests_the_api_and_the_policy_accept() -> None:
+    classes, hubs = _import_fleet()
+    assert len(hubs) == 29 and len({h.cluster for h in hubs}) == 11
+    by_name = {c.name: HubClassSpec.model_validate(c.manifest["spec"]) for c in classes}
+    for hub in hubs:
+        spec = CommunityHubSpec.model_validate(hub.manifest["spec"])
+        catalog = by_name[hub.hub_class]
+        verdict = policy.environment(spec, catalog)
+        assert verdict.status != "False", (hub.cluster, hub.name, verdict)
+        assert policy.hub_values(spec.hub.values, catalog.open_value_paths, catalog.ingress_annotations) is None
+        # Secrets are placeholders, never a value read from the fleet.
+        assert all(set(s["stringData"].values()) == {importer.FILL_ME} for s in hub.secrets)
+
+
+def test_every_loss_and_hatch_of_the_fleet_is_named_in_docs_api_md() -> None:
+    _, hubs = _import_fleet()
+    named = _documented_features()
+    left = {e.feature for h in hubs for e in [*h.lost, *h.hatches]}
+    assert left <= named, f"not in docs/api.md's table: {sorted(left - named)}"
+
+
+def test_the_imported_examples_are_what_hubctl_import_writes(tmp_path: Path) -> None:
+    """examples/fleet/imported is regenerated by `make fleet-import`; a change to the importer without it
+    shows here."""
+    classes, hubs = _import_fleet()
+    hubctl._write_manifests(tmp_path, classes, hubs)
+    written = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    kept = {p.name: p.read_text() for p in IMPORTED.glob("*.yaml")}
+    assert sorted(written) == sorted(kept), "run `make fleet-import`"
+    for name, text in written.items():
+        assert kept[name] == text, f"{name} drifted: run `make fleet-import`"
+
+
+def test_the_report_of_a_real_hub_compares_what_its_users_get(probe: Any) -> None:
+    """2i2c/mtu through the chart's hub configuration on both sides: the home, the class's mounts and the
+    login agree, and every difference left is classed."""
+    cluster = FLEET / "config" / "clusters" / "2i2c"
+    sources()
+    srcs = deployer.read_cluster(cluster, FLEET / "helm-charts")
+    classes, hubs = importer.import_cluster(srcs)
+    mtu = next(h for h in hubs if h.name == "mtu")
+    hub_class = next(c for c in classes if c.name == mtu.hub_class).manifest
+    found = hubctl._compared(mtu, next(s for s in srcs if s.name == "mtu"), hub_class, Path("unused"),
+                             probe=lambda values, chart, users, fleet: probe(values, users, fleet=fleet))
+    report = equivalence.hub_report(mtu, found)
+    assert report["compared"] and not report["typed"]
+    paths = {d["path"] for d in report["differences"]}
+    assert not any(p.startswith("mounts.") for p in paths), sorted(paths)
+    assert "image" not in paths and "offered" not in paths
+    assert all(d["class"] in ("meant", "lost") for d in report["differences"])
+    json.dumps(report)
