@@ -7,7 +7,6 @@ from pydantic import ValidationError
 from communityhub.api.models import CommunityHub, CommunityHubSpec, HubClass
 from tests.conftest import REPO
 
-
 #: What hubctl import wrote for the real fleet: its real domains and FILL-ME placeholders (tests/unit/test_import.py
 #: checks those manifests; the real API server admits them in tests/integration/test_operator.py).
 IMPORTED = REPO / "examples" / "fleet" / "imported"

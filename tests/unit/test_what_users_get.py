@@ -222,3 +222,59 @@ def test_profiles_for_groups_keep_a_class_that_made_the_profile_list_callable(pr
     assert not [s for s in got["servers"] if "error" in s], got["servers"]
     offered = {(s["user"], s["profile"]) for s in got["servers"]}
     assert offered == {(ANN["name"], "small"), ("cara", "small"), ("cara", "big")}
+
+
+def test_a_user_in_none_of_the_profiles_groups_gets_no_server_rather_than_the_default(probe: Any) -> None:
+    """Found by ``hubctl import``'s report (2i2c-aws-us/showcase): when every profile is for some groups, the
+    operator's filter returned an empty list to a user of none of them, and KubeSpawner reads an empty list as
+    "no profiles": that user got the default server, past every profile's groups. The fleet's chart refuses
+    the spawn; so does the operator now."""
+    oidc = copy.deepcopy(AUTHS["oidc"])
+    env = base_spec().environment.model_dump(by_alias=True, exclude_none=True)
+    env["profiles"] = [{"name": "big", "memory": "8G", "allowedGroups": ["org:crew"]}]
+    spec = base_spec(auth=oidc, environment=env)
+    got = probe(render.values("hubs", "lab", spec, oidc_endpoints=ENDPOINTS), [ANN, CREW])
+    by_user = {s["user"]: s for s in got["servers"]}
+    assert "403" in by_user[ANN["name"]].get("error", ""), by_user[ANN["name"]]
+    assert by_user["cara"]["profile"] == "big" and "pod" in by_user["cara"]
+
+
+def test_sizes_inside_a_profile_and_a_size_for_a_group(probe: Any) -> None:
+    """Resource choices inside one profile (22 of the fleet's 29 hubs offer them), one of them for a group: a
+    user picks an image and a size; the group's size is offered to its members only, also after a user of no
+    group asked first (the filter must not trim the hub's one list)."""
+    oidc = copy.deepcopy(AUTHS["oidc"])
+    env = base_spec().environment.model_dump(by_alias=True, exclude_none=True)
+    env["profiles"] = [{"name": "cpu", "displayName": "CPU", "memory": "2G", "default": True,
+                        "sizesLabel": "Resource Allocation", "sizes": [
+                            {"name": "small", "displayName": "~2 GB", "memory": "2G", "cpu": 0.25, "cpuLimit": 4},
+                            {"name": "big", "displayName": "~60 GB", "memory": "60G", "cpu": 8, "cpuLimit": 16,
+                             "allowedGroups": ["org:crew"], "env": {"BIG": "yes"}}]}]
+    spec = base_spec(auth=oidc, environment=env)
+    assert policy.environment(spec).status != "False"
+    got = probe(render.values("hubs", "lab", spec, oidc_endpoints=ENDPOINTS), [ANN, CREW])
+    sizes = {(s["user"], s["labels"]["options"].get("Resource Allocation")): s for s in got["servers"]}
+    assert set(sizes) == {(ANN["name"], "~2 GB"), ("cara", "~2 GB"), ("cara", "~60 GB")}
+    big = sizes[("cara", "~60 GB")]["pod"]["spec"]["containers"][0]
+    assert big["resources"]["requests"] == {"cpu": 8.0, "memory": 60 * 2**30}, big["resources"]
+    assert {"name": "BIG", "value": "yes"} in big["env"]
+
+
+def test_a_gpu_profile_without_a_memory_limit_has_none_whatever_the_class_sets(probe: Any) -> None:
+    """The fleet's GPU profiles guarantee memory and set no limit (the node is the server's own); the class's
+    hub-wide limit (basehub's 1G) must not creep back in. Only where the class's tier allows it."""
+    pools = [{"name": "t4", "machineType": "g4dn.xlarge", "cpu": 3.5, "memory": "15G",
+              "gpu": {"type": "nvidia-tesla-t4", "count": 1}}]
+    hub_class = HubClassSpec.model_validate({"nodePools": pools, "values": {"singleuser": {
+        "memory": {"guarantee": "256M", "limit": "1G"}}}})
+    env = base_spec().environment.model_dump(by_alias=True, exclude_none=True)
+    env["profiles"] = [{"name": "gpu", "memory": "14G", "gpu": 1, "nodePool": "t4", "unlimited": ["memory"]}]
+    spec = base_spec(environment=env)
+    assert policy.environment(spec, hub_class).reason == "ProfileNotInTier"
+    allowing = hub_class.model_copy(update={"tiers": HubClassSpec.model_validate(
+        {"tiers": {"general": {"unlimited": True}}}).tiers})
+    assert policy.environment(spec, allowing).status != "False"
+    got = probe(render.values("hubs", "lab", spec, class_values=allowing.values, catalog=allowing), [ANN])
+    resources = got["servers"][0]["pod"]["spec"]["containers"][0]["resources"]
+    assert "memory" not in resources.get("limits", {}) and resources["requests"]["memory"] == 14 * 2**30
+    assert resources["limits"]["nvidia.com/gpu"] in ("1", 1)

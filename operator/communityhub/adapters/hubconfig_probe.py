@@ -116,7 +116,7 @@ async def pods(app: Any, user: dict[str, Any]) -> list[dict[str, Any]]:
         except Exception as err:  # the hub refuses this user every profile (a group filter, say)
             return [{"user": user["name"], "profile": None, "options": {}, "error": f"{type(err).__name__}: {err}"}]
     offered = first._get_initialized_profile_list(offered or [])
-    cases: list[tuple[str | None, dict[str, Any]]] = []
+    cases: list[tuple[str | None, dict[str, Any], dict[str, Any]]] = []
     for profile in offered or [{"slug": None}]:
         slug = profile.get("slug")
         options = {name: option for name, option in (profile.get("profile_options") or {}).items()
@@ -124,16 +124,24 @@ async def pods(app: Any, user: dict[str, Any]) -> list[dict[str, Any]]:
         # What the spawn form posts: every option at its default choice, then each other choice in turn.
         base = {name: next((k for k, c in option["choices"].items() if c.get("default")), next(iter(option["choices"])))
                 for name, option in options.items()}
-        cases.append((slug, {"profile": slug, **base} if slug else {}))
+
+        def labels(chosen: dict[str, str], profile: dict[str, Any] = profile,
+                   options: dict[str, Any] = options) -> dict[str, Any]:
+            """What the user clicks: the profile's and each option's and choice's display names."""
+            return {"profile": profile.get("display_name") or profile.get("slug"),
+                    "options": {options[n].get("display_name") or n:
+                                options[n]["choices"][k].get("display_name") or k for n, k in chosen.items()}}
+        cases.append((slug, {"profile": slug, **base} if slug else {}, labels(base)))
         for name, option in options.items():
             for key in option["choices"]:
                 if key != base[name]:
-                    cases.append((slug, {"profile": slug, **base, name: key}))
+                    cases.append((slug, {"profile": slug, **base, name: key}, labels({**base, name: key})))
     out = []
     api = ApiClient()
-    for slug, options in cases:
+    for slug, options, shown in cases:
         entry: dict[str, Any] = {"user": user["name"], "profile": slug,
-                                 "options": {k: v for k, v in options.items() if k != "profile"}}
+                                 "options": {k: v for k, v in options.items() if k != "profile"},
+                                 **({"labels": shown} if slug else {})}
         try:
             made = spawner(options)
             await made.load_user_options()

@@ -51,6 +51,8 @@ NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 #: Text shown on the hub's pages: one line, no control characters, no angle brackets (no raw HTML).
 PLAIN_TEXT = r"^[^\x00-\x1f\x7f<>]*$"
 HTTPS_URL = r"^https://[^\s<>\"']+$"
+#: A link shown on a page (not fetched by it): http is allowed, as many institutions' sites still are.
+LINK_URL = r"^https?://[^\s<>\"']+$"
 #: An environment variable's name (JupyterHub's own, JUPYTERHUB_* and JPY_*, are refused by a CEL rule).
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: A memory limit is not below its guarantee (CEL's Kubernetes quantity library).
@@ -206,12 +208,13 @@ class Branding(ApiModel):
 
     org_name: str | None = Field(default=None, min_length=1, max_length=200, pattern=PLAIN_TEXT,
                                  description="The community's name on the home page.")
-    org_url: str | None = Field(default=None, pattern=HTTPS_URL, max_length=500, description="Its web site.")
+    org_url: str | None = Field(default=None, pattern=LINK_URL, max_length=500, description="Its web site.")
     logo_url: str | None = Field(default=None, pattern=HTTPS_URL, max_length=500,
                                   description="Its logo (an image URL).")
     funded_by_name: str | None = Field(default=None, min_length=1, max_length=200, pattern=PLAIN_TEXT,
                                        description="Who funds the hub.")
-    funded_by_url: str | None = Field(default=None, pattern=HTTPS_URL, max_length=500, description="The funder's site.")
+    funded_by_url: str | None = Field(default=None, pattern=LINK_URL, max_length=500,
+                                      description="The funder's site.")
     announcement: str | None = Field(default=None, min_length=1, max_length=500, pattern=PLAIN_TEXT,
                                      description="A short announcement on every page (JupyterHub's announcement).")
     login_redirect: str | None = Field(
@@ -258,6 +261,10 @@ class GitHubAuth(ApiModel):
         description="Teams of the organization allowed in; empty: every member of the organization.")
     organizations: list[GitHubOrganization] = Field(
         default_factory=list, max_length=20, description="Several organizations, each with optional teams.")
+    scopes: list[Annotated[str, Field(pattern=r"^[a-z:_]{1,40}$", max_length=40)]] = Field(
+        default_factory=list, max_length=10,
+        description="OAuth scopes the users' GitHub tokens get besides read:org (public_repo, say, for a hub that "
+                    "passes tokens so users push from their servers).")
     admin_teams: list[Annotated[str, Field(pattern=GITHUB_TEAM, max_length=140)]] = Field(
         default_factory=list, max_length=20,
         description="Teams (<organization>:<team>) whose members are hub admins. GitHub teams become the hub's "
@@ -294,6 +301,7 @@ class CILogonIdp(ApiModel):
                     "never every user of the provider.")
     allow_all: bool = Field(default=False, description="Let in every user this provider authenticates (an "
                                                        "institution's own identity provider); never implied.")
+    default: bool = Field(default=False, description="Preselected on CILogon's login page (at most one).")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
@@ -306,7 +314,11 @@ class CILogonIdp(ApiModel):
 
 class CILogonAuth(ApiModel):
     allowed_idps: list[CILogonIdp] = Field(min_length=1, max_length=50,
-                                           description="Identity providers allowed to log in.")
+                                           description="Identity providers allowed to log in.",
+                                           json_schema_extra={"x-kubernetes-validations": [
+                                               _cel("self.filter(i, has(i.default) && i.default).size() <= 1",
+                                                    "at most one identity provider may be the default",
+                                                    reason="FieldValueInvalid")]})
     groups_claim: str = Field(default="isMemberOf", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
                               description="Claim of CILogon's user info that lists the user's groups (CILogon's "
                                           "isMemberOf, where the identity provider releases it).")
@@ -336,7 +348,10 @@ class OAuth2Auth(ApiModel):
 
     authorize_url: str = Field(pattern=HTTPS_URL, max_length=500, description="Its authorization endpoint.")
     token_url: str = Field(pattern=HTTPS_URL, max_length=500, description="Its token endpoint.")
-    userdata_url: str = Field(pattern=HTTPS_URL, max_length=500, description="Where the user's data is read.")
+    userdata_url: str | None = Field(default=None, pattern=HTTPS_URL, max_length=500,
+                                     description="Where the user's data is read (or userdataFromIdToken).")
+    userdata_from_id_token: bool = Field(default=False, description="Read the user's data from the token "
+                                                                    "endpoint's ID token instead of a URL.")
     username_key: str = Field(default="username", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$",
                               description="Key of the user data that becomes the JupyterHub username.")
     scopes: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
@@ -356,6 +371,8 @@ class OAuth2Auth(ApiModel):
             _cel("has(self.groupsKey) || ((!has(self.allowedGroups) || size(self.allowedGroups) == 0) && "
                  "(!has(self.adminGroups) || size(self.adminGroups) == 0))",
                  "allowedGroups and adminGroups need groupsKey", reason="FieldValueRequired"),
+            _cel("has(self.userdataUrl) != (has(self.userdataFromIdToken) && self.userdataFromIdToken)",
+                 "set userdataUrl or userdataFromIdToken: true, one of them", reason="FieldValueInvalid"),
         ]},
     )
 
@@ -418,6 +435,62 @@ class Content(ApiModel):
                         description="Its branch.")
 
 
+def _env_rule(field: str) -> dict[str, str]:
+    return _cel(f"!has(self.{field}) || self.{field}.all(k, k.matches('{ENV_NAME}') && !k.startsWith('JUPYTERHUB_') "
+                "&& !k.startsWith('JPY_'))",
+                f"{field} names are letters, digits and _, not JupyterHub's own (JUPYTERHUB_*, JPY_*)", field,
+                "FieldValueInvalid")
+
+
+def _env_names(env: dict[str, str]) -> dict[str, str]:
+    bad = [k for k in env if not re.match(ENV_NAME, k) or k.startswith(("JUPYTERHUB_", "JPY_"))]
+    if bad:
+        raise ValueError(f"env names are letters, digits and _, not JupyterHub's own: {', '.join(bad)}")
+    return env
+
+
+EnvVars = dict[str, Annotated[str, Field(max_length=4096)]]
+
+
+class ProfileSize(ApiModel):
+    """One size users pick inside a profile (the chart's profile_options): a guarantee, a limit, GPUs and the
+    node pool that size runs on."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=63, description="The size's key.")
+    display_name: str | None = Field(default=None, max_length=200, pattern=NO_CONTROL_CHARACTERS,
+                                     description="What users are shown.")
+    cpu: float | None = Field(default=None, gt=0, le=256, description="CPU guarantee, in cores.")
+    memory: str = Field(pattern=MEMORY_QUANTITY, max_length=20, description="Memory guarantee.")
+    cpu_limit: float | None = Field(default=None, gt=0, le=256, description="CPU limit; cpu when omitted.")
+    memory_limit: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
+                                     description="Memory limit; memory when omitted.")
+    gpu: int = Field(default=0, ge=0, le=16, description="Number of GPUs (of the node pool's GPU type).")
+    node_pool: str | None = Field(default=None, pattern=DNS_LABEL, max_length=63,
+                                  description="A node pool of the HubClass's catalog; the profile's when omitted.")
+    env: EnvVars = Field(default_factory=dict, max_length=20,
+                         description="Environment variables of servers of this size (a GPU driver's, say).")
+    unlimited: list[Literal["cpu", "memory"]] = Field(
+        default_factory=list, max_length=2,
+        description="Resources with no limit: the server may use what its node has free (a GPU node it has to "
+                    "itself, say). Only where the tier allows it (HubClass tiers.<tier>.unlimited), and for a "
+                    "profile or size only on a nodePool, whose node bounds it.")
+    allowed_groups: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, max_length=50,
+        description="Only members of these groups are offered this size; everyone offered the profile when empty.")
+    default: bool = Field(default=False, description="Preselected size (the first when none is).")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("!has(self.cpuLimit) || !has(self.cpu) || self.cpuLimit >= self.cpu", "cpuLimit must not be below cpu",
+                 "cpuLimit", "FieldValueInvalid"),
+            _not_below("memoryLimit", "memory", "memoryLimit"),
+            _env_rule("env"),
+        ]},
+    )
+
+    _check_env = field_validator("env")(classmethod(lambda cls, v: _env_names(v)))
+
+
 class Profile(ApiModel):
     """A server option offered to users when they start their server."""
 
@@ -436,6 +509,13 @@ class Profile(ApiModel):
     node_pool: str | None = Field(default=None, pattern=DNS_LABEL, max_length=63,
                                   description="A node pool of the HubClass's catalog (its machine type, GPU type) "
                                               "the servers run on; any user node when omitted.")
+    unlimited: list[Literal["cpu", "memory"]] = Field(
+        default_factory=list, max_length=2,
+        description="Resources with no limit: the server may use what its node has free (a GPU node it has to "
+                    "itself, say). Only where the tier allows it (HubClass tiers.<tier>.unlimited), and for a "
+                    "profile or size only on a nodePool, whose node bounds it.")
+    working_dir: str | None = Field(default=None, pattern=r"^/[^\s:]*$", max_length=200,
+                                    description="The directory this profile's servers start in.")
     image: str | None = Field(default=None, pattern=IMAGE_REFERENCE, max_length=500,
                               description="Image of this profile; the environment's image when omitted.")
     image_choices: list[Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]] = Field(
@@ -453,6 +533,16 @@ class Profile(ApiModel):
         description="Only members of these groups (of the hub's authenticator: OIDC or CILogon groups, GitHub "
                     "teams as org:team) are offered this profile; everyone when empty.")
     default: bool = Field(default=False, description="Preselected profile.")
+    sizes: list[ProfileSize] = Field(
+        default_factory=list, max_length=20,
+        description="Sizes users pick from inside this profile, besides its image (each within the same bounds "
+                    "as a profile); the profile's own cpu and memory are then what its default size gives.")
+    sizes_label: str = Field(default="Resource Allocation", min_length=1, max_length=100,
+                             pattern=NO_CONTROL_CHARACTERS, description="The sizes' label in the spawn form.")
+    image_label: str = Field(default="Image", min_length=1, max_length=100, pattern=NO_CONTROL_CHARACTERS,
+                             description="The image choices' label in the spawn form.")
+    env: EnvVars = Field(default_factory=dict, max_length=20,
+                         description="Environment variables of this profile's servers, over the environment's.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
@@ -461,8 +551,14 @@ class Profile(ApiModel):
             _not_below("memoryLimit", "memory", "memoryLimit"),
             _cel("!has(self.image) || !has(self.imageChoices) || size(self.imageChoices) == 0",
                  "a profile has one image or imageChoices, not both", "imageChoices", "FieldValueForbidden"),
+            _unique("sizes", "name", "size names must be unique", "FieldValueDuplicate"),
+            _cel("!has(self.sizes) || self.sizes.filter(s, has(s.default) && s.default).size() <= 1",
+                 "at most one size may be the default", "sizes", "FieldValueInvalid"),
+            _env_rule("env"),
         ]},
     )
+
+    _check_env = field_validator("env")(classmethod(lambda cls, v: _env_names(v)))
 
 
 class ServerResources(ApiModel):
@@ -473,6 +569,11 @@ class ServerResources(ApiModel):
     cpu_limit: float | None = Field(default=None, gt=0, le=256, description="CPU limit; cpu when omitted.")
     memory_limit: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
                                      description="Memory limit; memory when omitted.")
+    unlimited: list[Literal["cpu", "memory"]] = Field(
+        default_factory=list, max_length=2,
+        description="Resources with no limit: the server may use what its node has free (a GPU node it has to "
+                    "itself, say). Only where the tier allows it (HubClass tiers.<tier>.unlimited), and for a "
+                    "profile or size only on a nodePool, whose node bounds it.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
@@ -553,7 +654,7 @@ class Environment(ApiModel):
     named_servers: NamedServers | None = Field(default=None, description="Several servers per user.")
     storage: Storage = Field(default_factory=Storage, description="Where users' files live; homeStorage sizes "
                                                                    "a perUserVolume.")
-    env: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
+    env: EnvVars = Field(
         default_factory=dict, max_length=50,
         description="Environment variables of every user server, plain strings (a value may name another "
                     "variable as $(NAME), as Kubernetes expands it: s3://bucket/$(JUPYTERHUB_USER)). Names the "
@@ -565,20 +666,11 @@ class Environment(ApiModel):
             _cel("!has(self.profiles) || self.profiles.filter(p, has(p.default) && p.default).size() <= 1",
                  "at most one profile may be the default", "profiles", "FieldValueInvalid"),
             _unique("profiles", "name", "profile names must be unique", "FieldValueDuplicate"),
-            _cel(f"!has(self.env) || self.env.all(k, k.matches('{ENV_NAME}') && !k.startsWith('JUPYTERHUB_') && "
-                 "!k.startsWith('JPY_'))",
-                 "env names are letters, digits and _, not JupyterHub's own (JUPYTERHUB_*, JPY_*)", "env",
-                 "FieldValueInvalid"),
+            _env_rule("env"),
         ]},
     )
 
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
-        bad = [k for k in env if not re.match(ENV_NAME, k) or k.startswith(("JUPYTERHUB_", "JPY_"))]
-        if bad:
-            raise ValueError(f"env names are letters, digits and _, not JupyterHub's own: {', '.join(bad)}")
-        return env
+    _check_env = field_validator("env")(classmethod(lambda cls, v: _env_names(v)))
 
 
 class Budget(ApiModel):
@@ -1035,6 +1127,19 @@ class CatalogImage(ApiModel):
     reference: str = Field(pattern=IMAGE_REFERENCE, max_length=500, description="Image reference.")
     description: str | None = Field(default=None, max_length=200, pattern=NO_CONTROL_CHARACTERS,
                                     description="What users are shown.")
+    default_url: str | None = Field(default=None, pattern=r"^/\S*$", max_length=200,
+                                    description="Where its users land (an RStudio image's /rstudio, say); the "
+                                                "profile's or the environment's when omitted.")
+    working_dir: str | None = Field(default=None, pattern=r"^/[^\s:]*$", max_length=200,
+                                    description="The directory its servers start in.")
+    pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        default=None, description="Its image pull policy (Always for a tag that moves); the chart's when omitted.")
+    init_containers: list[dict[str, Any]] = Field(
+        default_factory=list, max_length=5,
+        description="Init containers its servers start with (a puller of the course's content, say): the "
+                    "provider's, as KubeSpawner takes them; the Pod Security level of the hub's namespace applies.",
+        json_schema_extra={"items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+                                     "description": "A container, as the Kubernetes API spells it."}})
 
 
 class TierRules(ApiModel):
@@ -1049,6 +1154,8 @@ class TierRules(ApiModel):
     unlisted_image: bool = Field(default=True, description="Whether profiles may offer users a free image choice.")
     max_profiles: int | None = Field(default=None, ge=1, le=30, description="Most profiles a hub may offer.")
     dask: bool = Field(default=True, description="Whether its hubs may run a Dask Gateway (spec.dask).")
+    unlimited: bool = Field(default=False, description="Whether its servers may have no CPU or memory limit "
+                                                       "(environment.resources, profiles' and sizes' unlimited).")
 
 
 class Tiers(ApiModel):

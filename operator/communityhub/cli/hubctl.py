@@ -276,10 +276,14 @@ def _import_sources(args: argparse.Namespace) -> list[list[deployer.HubSource]]:
 
 
 def _test_users(hub: importer.ImportedHub) -> list[dict[str, Any]]:
-    """A user of the hub and, where it names admins, its first admin (as it logs in)."""
+    """A user of the hub, its first admin (as it logs in), and, where profiles are for some groups, a member
+    of each such group."""
     admins = hub.manifest["spec"]["hub"].get("adminUsers") or []
     users = [_user("ann.lee@example.org")]
-    return users + ([{"name": admins[0], "admin": True, "groups": []}] if admins else [_user("admin-user:admin")])
+    users += [{"name": admins[0], "admin": True, "groups": []}] if admins else [_user("admin-user:admin")]
+    groups = sorted({g for p in hub.manifest["spec"]["environment"].get("profiles") or []
+                     for g in p.get("allowedGroups") or []})
+    return users + [{"name": f"member-{i}", "admin": False, "groups": [g]} for i, g in enumerate(groups)]
 
 
 def _compared(hub: importer.ImportedHub, source: deployer.HubSource, hub_class: dict[str, Any],
@@ -337,10 +341,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps({"hubs": reports}, indent=2))
     else:
-        rows = [(r["cluster"], r["name"], r["hubClass"], "yes" if r["typed"] else "no", str(len(r["lost"])),
+        rows = [(r["cluster"], r["name"], r["hubClass"], "yes" if r["typed"] else "no",
+                 ("yes" if r["sameForUsers"] else "no") if r["compared"] else "not compared", str(len(r["lost"])),
                  str(len(r["hatches"])), str(sum(d["class"] == "lost" for d in r["differences"])))
                 for r in reports]
-        print(_table(rows, ("CLUSTER", "HUB", "CLASS", "TYPED", "LOST", "HATCHES", "DIFFERENCES")))
+        print(_table(rows, ("CLUSTER", "HUB", "CLASS", "TYPED", "SAME FOR USERS", "LOST", "HATCHES",
+                            "DIFFERENCES")))
     return 0 if all(r["typed"] for r in reports) else 1
 
 

@@ -256,6 +256,13 @@ def _profile(p: Profile, spec: CommunityHubSpec, hub_class: HubClassSpec | None,
             "ProfileExceedsLimits",
             f"profile {p.name} asks for {cpu:g} CPU and {memory}; {archetype} hubs allow at most "
             f"{max_cpu:g} CPU and {max_mem // 2**30}Gi per profile")
+    if p.unlimited and not rules.unlimited:
+        return Verdict.false("ProfileNotInTier", f"profile {p.name} has no {' and no '.join(p.unlimited)} limit; "
+                                                 f"{tier} membership's servers have limits (the class's "
+                                                 f"tiers.{tier}.unlimited)")
+    if p.unlimited and not p.node_pool:
+        return Verdict.false("UnlimitedNeedsNodePool", f"profile {p.name} has no {' and no '.join(p.unlimited)} "
+                                                       f"limit without a nodePool: its node is what bounds it")
     if not rules.gpu and p.gpu:
         return Verdict.false("ProfileNotInTier",
                              f"profile {p.name} asks for GPUs; {tier} membership has no GPU profiles")
@@ -309,6 +316,14 @@ def _profile(p: Profile, spec: CommunityHubSpec, hub_class: HubClassSpec | None,
     return None
 
 
+def sized(p: Profile) -> list[Profile]:
+    """The profile as each of its sizes makes it (checked like a profile of their own)."""
+    return [p.model_copy(update={"name": f"{p.name}/{s.name}", "cpu": s.cpu, "memory": s.memory,
+                                 "cpu_limit": s.cpu_limit, "memory_limit": s.memory_limit, "gpu": s.gpu,
+                                 "node_pool": s.node_pool or p.node_pool, "unlimited": s.unlimited, "sizes": []})
+            for s in p.sizes]
+
+
 def environment(spec: CommunityHubSpec, hub_class: HubClassSpec | None = None) -> Verdict:
     """Is this software environment within the policy of the membership tier and the archetype (the hub's
     HubClass's, where it sets them), and do its profiles name what the class's catalog has?"""
@@ -317,8 +332,9 @@ def environment(spec: CommunityHubSpec, hub_class: HubClassSpec | None = None) -
     rules = tier_rules(spec, hub_class)
     profiles = spec.environment.profiles
     for p in profiles:
-        if refused := _profile(p, spec, hub_class, rules, max_cpu, max_mem):
-            return refused
+        for variant in (p, *sized(p)):
+            if refused := _profile(variant, spec, hub_class, rules, max_cpu, max_mem):
+                return refused
     if refused := capacity.refusal(spec, capacity.bounds(spec, hub_class, rules)):
         return refused
     if rules.max_profiles is not None and len(profiles) > rules.max_profiles:
@@ -331,6 +347,10 @@ def environment(spec: CommunityHubSpec, hub_class: HubClassSpec | None = None) -
                              "(spec.sharedStorage: a ReadWriteMany StorageClass); "
                              + ("this hub has no HubClass" if hub_class is None else "its HubClass offers none"))
     resources = spec.environment.resources
+    if resources is not None and resources.unlimited and not rules.unlimited:
+        return Verdict.false("ServerNotInTier", f"environment.resources has no {' and no '.join(resources.unlimited)} "
+                                                f"limit; {tier} membership's servers have limits (the class's "
+                                                f"tiers.{tier}.unlimited)")
     if resources is not None:
         cpu, memory = resources.cpu_limit or resources.cpu or 0.0, resources.memory_limit or resources.memory
         if cpu > max_cpu or parse_memory(memory) > max_mem:

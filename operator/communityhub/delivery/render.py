@@ -20,10 +20,13 @@ import yaml
 from jinja2.utils import htmlsafe_json_dumps
 
 from communityhub.api.models import (
+    CatalogImage,
     CatalogNodePool,
     CommunityHubSpec,
     Content,
     HubClassSpec,
+    Profile,
+    ProfileSize,
     SharedDirectory,
     TemporaryAuth,
 )
@@ -183,7 +186,8 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
         allowed, admins = github_teams(spec, catalog)
         config = {
             "allowed_organizations": allowed,
-            "scope": ["read:org"],  # membership of private organizations and teams
+            # membership of private organizations and teams, and what the hub asks its users' tokens for
+            "scope": ["read:org", *(x for x in auth.github.scopes if x != "read:org")],
         }
         if admins or spec_uses_groups(spec):
             # Teams become the hub's groups where something reads them (admin teams, profiles' allowedGroups):
@@ -199,6 +203,8 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
                 entry["allowed_domains"] = list(idp.allowed_domains)
             elif idp.allow_all:
                 entry["allow_all"] = True
+            if idp.default:
+                entry["default"] = True
             # Without domains, no allow_all: listing a provider (Google, say) for two named admins must not let
             # in every account it has. Its users then come in only by name (admin_users, allowed_users).
             idps[idp.entity_id] = entry
@@ -225,8 +231,10 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
     elif auth.provider == "oauth2" and auth.oauth2:
         oauth2 = auth.oauth2
         config = {"authorize_url": oauth2.authorize_url, "token_url": oauth2.token_url,
-                  "userdata_url": oauth2.userdata_url, "username_claim": oauth2.username_key,
-                  "scope": list(oauth2.scopes), "login_service": oauth2.login_service}
+                  **({"userdata_from_id_token": True} if oauth2.userdata_from_id_token else
+                     {"userdata_url": oauth2.userdata_url}),
+                  "username_claim": oauth2.username_key, "scope": list(oauth2.scopes),
+                  "login_service": oauth2.login_service}
         _group_rules(config, oauth2.groups_key, oauth2.allowed_groups, oauth2.admin_groups, auth.allowed_users)
     elif auth.provider == "google" and auth.google:
         # Only the hosted domains' users get past oauthenticator's `hd` check (a hard filter, before any allow
@@ -269,7 +277,7 @@ def login_names(spec: CommunityHubSpec, users: Sequence[str]) -> list[str]:
 def spec_uses_groups(spec: CommunityHubSpec) -> bool:
     """Whether something is for some groups only (their names are the provider's groups): a profile, or a
     shared directory mounted for groups."""
-    return (any(p.allowed_groups for p in spec.environment.profiles)
+    return (any(p.allowed_groups or any(s.allowed_groups for s in p.sizes) for p in spec.environment.profiles)
             or any(d.who == "groups" for d in spec.environment.storage.shared_directories))
 
 
@@ -315,21 +323,13 @@ def profile_list(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) ->
     images = {image.name: image for image in catalog.images} if catalog else {}
     profiles = []
     for p in spec.environment.profiles:
-        override: dict[str, Any] = {}
-        if p.cpu is not None:
-            override["cpu_guarantee"] = p.cpu
-        if p.cpu_limit or p.cpu:
-            override["cpu_limit"] = p.cpu_limit or p.cpu
-        override.update({"mem_guarantee": spawner_memory(p.memory),
-                         "mem_limit": spawner_memory(p.memory_limit or p.memory)})
+        override = _size_override(p, pools)
         pool = pools.get(p.node_pool) if p.node_pool else None
-        if pool is not None:
-            override["node_selector"] = node_selector(pool)
-        gpu = ""
-        if p.gpu:
-            override["extra_resource_guarantees"] = {"nvidia.com/gpu": str(p.gpu)}
-            override["extra_resource_limits"] = {"nvidia.com/gpu": str(p.gpu)}
-            gpu = f", {p.gpu} GPU" + (f" ({pool.gpu.type})" if pool is not None and pool.gpu else "")
+        gpu = f", {p.gpu} GPU" + (f" ({pool.gpu.type})" if pool is not None and pool.gpu else "") if p.gpu else ""
+        if p.env:
+            override["environment"] = dict(p.env)
+        if p.working_dir:
+            override["working_dir"] = p.working_dir
         if p.image:
             override["image"] = p.image
         if p.default_url:
@@ -343,17 +343,28 @@ def profile_list(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) ->
             "kubespawner_override": override,
         }
         chosen = [images[name] for name in p.image_choices if name in images]
+        options: dict[str, Any] = {}
         if chosen or p.unlisted_image:
-            option: dict[str, Any] = {"display_name": "Image", "choices": {
+            option: dict[str, Any] = {"display_name": p.image_label, "choices": {
                 image.name: {"display_name": image.description or image.name,
-                             "kubespawner_override": {"image": image.reference},
+                             "kubespawner_override": image_override(image),
                              **({"default": True} if i == 0 else {})}
                 for i, image in enumerate(chosen)}}
             if p.unlisted_image:
                 option["unlisted_choice"] = {"enabled": True, "display_name": "Other image (name:tag)",
                                              "validation_regex": UNLISTED_IMAGE_REGEX,
                                              "kubespawner_override": {"image": "{value}"}}
-            entry["profile_options"] = {"image": option}
+            options["image"] = option
+        if p.sizes:
+            first = next((s for s in p.sizes if s.default), p.sizes[0])
+            options["resources"] = {"display_name": p.sizes_label, "choices": {
+                size.name: {"display_name": size.display_name or size.name,
+                            "kubespawner_override": _size_override(size, pools, p.node_pool),
+                            **({"default": True} if size is first else {}),
+                            **({ALLOWED_GROUPS_KEY: list(size.allowed_groups)} if size.allowed_groups else {})}
+                for size in p.sizes}}
+        if options:
+            entry["profile_options"] = options
         if p.content is not None and catalog is not None and catalog.content_puller:
             override["init_containers"] = [content_puller(spec, p.content, catalog.content_puller)]
         if p.allowed_groups:
@@ -362,6 +373,43 @@ def profile_list(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) ->
             entry["default"] = True
         profiles.append(entry)
     return profiles
+
+
+def _size_override(size: Profile | ProfileSize, pools: Mapping[str, CatalogNodePool],
+                   default_pool: str | None = None) -> dict[str, Any]:
+    """KubeSpawner's overrides of a profile's or a size's resources: guarantee, limit, GPUs, its pool."""
+    override: dict[str, Any] = {}
+    if size.cpu is not None:
+        override["cpu_guarantee"] = size.cpu
+    # None, not absent: no limit, whatever the hub-wide singleuser.cpu/memory limit of the class says.
+    if "cpu" in size.unlimited:
+        override["cpu_limit"] = None
+    elif size.cpu_limit or size.cpu:
+        override["cpu_limit"] = size.cpu_limit or size.cpu
+    override["mem_guarantee"] = spawner_memory(size.memory)
+    override["mem_limit"] = None if "memory" in size.unlimited else spawner_memory(size.memory_limit or size.memory)
+    name = size.node_pool or default_pool
+    pool = pools.get(name) if name else None
+    if pool is not None:
+        override["node_selector"] = node_selector(pool)
+    if size.gpu:
+        override["extra_resource_guarantees"] = {"nvidia.com/gpu": str(size.gpu)}
+        override["extra_resource_limits"] = {"nvidia.com/gpu": str(size.gpu)}
+    if isinstance(size, ProfileSize) and size.env:
+        override["environment"] = dict(size.env)
+    return override
+
+
+def image_override(image: CatalogImage) -> dict[str, Any]:
+    """A catalog image as a choice's KubeSpawner overrides: the image and its own settings."""
+    override: dict[str, Any] = {"image": image.reference}
+    for key, value in (("default_url", image.default_url), ("working_dir", image.working_dir),
+                       ("image_pull_policy", image.pull_policy)):
+        if value:
+            override[key] = value
+    if image.init_containers:
+        override["init_containers"] = [dict(c) for c in image.init_containers]
+    return override
 
 
 def content_directory(repository: str) -> str:
@@ -389,14 +437,17 @@ ALLOWED_GROUPS_KEY = "communityhub_allowed_groups"
 def profile_groups_config(spec: CommunityHubSpec) -> str | None:
     """hub.extraConfig that offers each user only the profiles of their groups (KubeSpawner calls a callable
     profile_list per spawn); None when no profile is for some groups only."""
-    if not any(p.allowed_groups for p in spec.environment.profiles):
+    if not any(p.allowed_groups or any(s.allowed_groups for s in p.sizes) for p in spec.environment.profiles):
         return None
     return (
         "import copy\n"
         "import inspect\n"
         "\n"
+        "from tornado.web import HTTPError\n"
+        "\n"
         "# A class's own extraConfig may have made profile_list a callable already (its keys sort first): it is\n"
         "# called, and its answer filtered.\n"
+        f"KEY = {ALLOWED_GROUPS_KEY!r}\n"
         "COMMUNITYHUB_PROFILES = c.KubeSpawner.profile_list\n"
         "if not callable(COMMUNITYHUB_PROFILES):\n"
         "    COMMUNITYHUB_PROFILES = copy.deepcopy(COMMUNITYHUB_PROFILES)\n"
@@ -410,10 +461,19 @@ def profile_groups_config(spec: CommunityHubSpec) -> str | None:
         "    groups = {group.name for group in spawner.user.groups}\n"
         "    offered = []\n"
         "    for profile in profiles or []:\n"
-        f"        allowed = profile.get({ALLOWED_GROUPS_KEY!r})\n"
+        "        allowed = profile.get(KEY)\n"
         "        if allowed and not groups.intersection(allowed):\n"
         "            continue\n"
-        f"        offered.append({{k: v for k, v in profile.items() if k != {ALLOWED_GROUPS_KEY!r}}})\n"
+        "        profile = copy.deepcopy({k: v for k, v in profile.items() if k != KEY})\n"
+        "        for option in (profile.get('profile_options') or {}).values():\n"
+        "            # A choice (a size) for some groups is offered to their members only.\n"
+        "            option['choices'] = {name: {k: v for k, v in choice.items() if k != KEY}\n"
+        "                                 for name, choice in (option.get('choices') or {}).items()\n"
+        "                                 if not choice.get(KEY) or groups.intersection(choice[KEY])}\n"
+        "        offered.append(profile)\n"
+        "    if profiles and not offered:\n"
+        "        # An empty list would give the user the default server, past every profile's groups.\n"
+        "        raise HTTPError(403, 'None of this hub\\'s server options is for your groups: ask its admins.')\n"
         "    return offered\n"
         "\n"
         "c.KubeSpawner.profile_list = communityhub_profiles_for\n"
@@ -514,9 +574,13 @@ def server_resources(spec: CommunityHubSpec) -> dict[str, Any] | None:
     r = spec.environment.resources
     if r is None:
         return None
-    out: dict[str, Any] = {"memory": {"guarantee": spawner_memory(r.memory),
-                                      "limit": spawner_memory(r.memory_limit or r.memory)}}
+    # None: no limit (helm then drops a limit the class's values set).
+    memory = {"guarantee": spawner_memory(r.memory),
+              "limit": None if "memory" in r.unlimited else spawner_memory(r.memory_limit or r.memory)}
+    out: dict[str, Any] = {"memory": memory}
     cpu = {k: v for k, v in (("guarantee", r.cpu), ("limit", r.cpu_limit or r.cpu)) if v is not None}
+    if "cpu" in r.unlimited:
+        cpu["limit"] = None
     if cpu:
         out["cpu"] = cpu
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +55,17 @@ def _mounts(container: Mapping[str, Any], volumes: Mapping[str, Any]) -> dict[st
     return out
 
 
+def _resources(container: Mapping[str, Any]) -> dict[str, Any]:
+    """As the API server admits them: an extended resource (a GPU) with a limit and no request is requested
+    at its limit."""
+    resources = {k: dict(v or {}) for k, v in (container.get("resources") or {}).items()}
+    limits, requests = resources.get("limits") or {}, resources.setdefault("requests", {})
+    for name, value in limits.items():
+        if name not in ("cpu", "memory", "ephemeral-storage") and name not in requests:
+            requests[name] = value
+    return {k: v for k, v in resources.items() if v}
+
+
 def _env(container: Mapping[str, Any]) -> dict[str, Any]:
     return {var["name"]: var.get("value", var.get("valueFrom")) for var in container.get("env") or []
             if not var["name"].startswith(PER_SERVER_ENV)}
@@ -67,7 +79,7 @@ def pod_view(pod: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "image": container.get("image"),
         "imagePullPolicy": container.get("imagePullPolicy"),
-        "resources": container.get("resources") or {},
+        "resources": _resources(container),
         "env": _env(container),
         "mounts": _mounts(container, volumes),
         "workingDir": container.get("workingDir"),
@@ -107,12 +119,24 @@ def _diff(where: str, source: Mapping[str, Any], hub: Mapping[str, Any]) -> list
 
 
 def server_key(server: Mapping[str, Any]) -> str:
-    options = ",".join(f"{k}={v}" for k, v in sorted((server.get("options") or {}).items()))
-    return f"{server['user']}/{server.get('profile') or '-'}" + (f"[{options}]" if options else "")
+    """A server by what its user clicks (the profile's and the choices' display names, where the probe read
+    them): two charts' slugs and choice keys for the same thing then compare equal."""
+    labels = server.get("labels") or {}
+    profile = labels.get("profile") or server.get("profile") or "-"
+    chosen = labels.get("options") if labels else server.get("options")
+    options = ",".join(f"{k}={v}" for k, v in sorted((chosen or {}).items()))
+    return f"{server['user']}/{profile}" + (f"[{options}]" if options else "")
+
+
+def refusal(error: str) -> str:
+    """What a user is refused with, without the words: the exception and an HTTP status (two charts word
+    the same refusal differently, and name their options differently)."""
+    status = re.search(r"HTTP (\d{3})", error)
+    return error.split(":", 1)[0] + (f" {status.group(1)}" if status else "")
 
 
 def _servers(answer: Mapping[str, Any]) -> dict[str, Any]:
-    return {server_key(s): ({"error": s["error"]} if "error" in s else
+    return {server_key(s): ({"error": refusal(s["error"])} if "error" in s else
                             {**pod_view(s["pod"]), "defaultUrl": s.get("default_url"), "cmd": s.get("cmd"),
                              "startTimeout": s.get("start_timeout")})
             for s in answer.get("servers") or []}

@@ -6,7 +6,7 @@ and its imported CommunityHub (``migration.compare``), classed as an operator de
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from communityhub.migration.compare import Difference
@@ -21,10 +21,21 @@ class Meant:
     kind: str
     path: str
     why: str
+    #: Meant only where this holds of the difference (the operator's own value on its side, say).
+    when: Callable[[Difference], bool] | None = None
 
     def covers(self, difference: Difference) -> bool:
         kind = difference.where.split(" ", 1)[0]
-        return kind == self.kind and (difference.path == self.path or difference.path.startswith(self.path + "."))
+        at = difference.path == self.path or difference.path.startswith(self.path + ".")
+        return kind == self.kind and at and (self.when is None or self.when(difference))
+
+
+def _hub_is(value: Any) -> Callable[[Difference], bool]:
+    return lambda d: d.hub == value
+
+
+def _both_callables(d: Difference) -> bool:
+    return all(isinstance(v, str) and v.startswith("<callable") for v in (d.source, d.hub))
 
 
 #: The operator's defaults that differ from a provider's chart on purpose (docs/api.md, "Meant to differ").
@@ -37,6 +48,17 @@ MEANT: tuple[Meant, ...] = (
     Meant("hub", "roles.communityhub-usage",
           "the metering service's role: list users, read their activity and servers, nothing else"),
     Meant("hub", "load_roles.communityhub-usage", "the metering service's role (as above)"),
+    Meant("hub", "named_server_limit_per_user",
+          "each named server is a server on the hub's quota: at most 5 per user unless the hub says more "
+          "(environment.namedServers.limitPerUser, up to 20), never unlimited", _hub_is(5)),
+    Meant("authenticator", "scope",
+          "the operator asks CILogon for what the username and groups need (openid, email, "
+          "org.cilogon.userinfo), not the profile scope (names) oauthenticator adds by default",
+          _hub_is(["openid", "email", "org.cilogon.userinfo"])),
+    Meant("authenticator", "auth_state_groups_key",
+          "the operator's own function makes the identity provider's teams or groups the hub's groups "
+          "(org:team for GitHub) where the class's own function did; what each group's member is offered is "
+          "compared server by server", _both_callables),
 )
 
 
@@ -60,5 +82,8 @@ def hub_report(hub: ImportedHub, found: Sequence[Difference] | None) -> dict[str
     return {"cluster": hub.cluster, "name": hub.name, "namespace": hub.namespace, "hubClass": hub.hub_class,
             "typed": found is not None and not all_lost and not hub.hatches,
             "compared": found is not None,
+            # Weaker than typed: through the chart, users get the same (hatches and what the operator does not
+            # run, such as home quotas, may still carry or lack parts of it).
+            "sameForUsers": found is not None and not lost,
             "lost": [e.as_dict() for e in all_lost], "hatches": [e.as_dict() for e in hub.hatches],
             "differences": rows, "notes": list(hub.notes)}

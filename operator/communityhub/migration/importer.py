@@ -27,7 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from communityhub.api.models import API_VERSION, CommunityHubSpec, HubClassSpec
-from communityhub.delivery import policy, render
+from communityhub.api.quantities import parse_memory
+from communityhub.delivery import capacity, policy, render
 from communityhub.migration import stack
 
 #: What a placeholder Secret holds until the provider fills it.
@@ -197,6 +198,12 @@ AUTH_RENDERED = {"oauth_callback_url", "client_id", "client_secret", "admin_user
 
 
 def _github(r: Reading, conf: Mapping[str, Any]) -> dict[str, Any]:
+    scopes = [x for x in conf.get("scope") or [] if x != "read:org"]
+    out = _github_orgs(r, conf)
+    return {**out, "scopes": scopes} if scopes else out
+
+
+def _github_orgs(r: Reading, conf: Mapping[str, Any]) -> dict[str, Any]:
     orgs: dict[str, list[str]] = {}
     for entry in conf.get("allowed_organizations") or []:
         org, _, team = str(entry).partition(":")
@@ -230,6 +237,8 @@ def _cilogon(r: Reading, conf: Mapping[str, Any]) -> dict[str, Any]:
             entry["allowedDomains"] = list(idp["allowed_domains"])
         if idp.get("allow_all"):
             entry["allowAll"] = True
+        if idp.get("default"):
+            entry["default"] = True
         for key in sorted(set(derivation) - {"username_claim"}):
             r.lose("CILogon username prefix and default IdP",
                    f"hub.config.CILogonOAuthenticator.allowed_idps.{entity}.username_derivation.{key}")
@@ -244,9 +253,14 @@ def _cilogon(r: Reading, conf: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _oauth2(r: Reading, conf: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {key: conf.get(src) or f"https://FILL-ME/{src}" for key, src in
-                           (("authorizeUrl", "authorize_url"), ("tokenUrl", "token_url"),
-                            ("userdataUrl", "userdata_url"))}
+    urls = (("authorizeUrl", "authorize_url"), ("tokenUrl", "token_url"),
+            *(() if conf.get("userdata_from_id_token") else (("userdataUrl", "userdata_url"),)))
+    out: dict[str, Any] = {key: conf.get(src) or f"https://FILL-ME/{src}" for key, src in urls}
+    if conf.get("userdata_from_id_token"):
+        out["userdataFromIdToken"] = True
+    state_key = str(conf.get("auth_state_groups_key") or "")
+    if state_key.startswith("oauth_user.") and not conf.get("claim_groups_key"):
+        out["groupsKey"] = state_key.removeprefix("oauth_user.")
     if conf.get("username_claim"):
         out["usernameKey"] = conf["username_claim"]
     if conf.get("scope"):
@@ -265,7 +279,8 @@ AUTH_READERS: dict[str, tuple[Callable[[Reading, Mapping[str, Any]], dict[str, A
     "github": (_github, {"allowed_organizations", "scope", "populate_teams_in_auth_state"}),
     "cilogon": (_cilogon, {"allowed_idps", "admin_groups"}),
     "oauth2": (_oauth2, {"authorize_url", "token_url", "userdata_url", "username_claim", "scope",
-                         "login_service", "claim_groups_key", "allowed_groups", "admin_groups"}),
+                         "login_service", "claim_groups_key", "allowed_groups", "admin_groups",
+                         "userdata_from_id_token", "auth_state_groups_key"}),
 }
 
 
@@ -301,10 +316,9 @@ def _branding(r: Reading, path: Path) -> dict[str, Any] | None:
         for key in keys:
             if (tv.get(group) or {}).get(key):
                 r.taken.add((*path, group, key))
-    for key in ("orgUrl", "logoUrl", "fundedByUrl"):
-        if key in out and not str(out[key]).startswith("https://"):
-            r.lose("http links in branding", _dotted((*path, "org" if key != "fundedByUrl" else "funded_by")))
-            out.pop(key)
+    if "logoUrl" in out and not str(out["logoUrl"]).startswith("https://"):
+        r.lose("a logo over http (the page would load it without TLS)", _dotted((*path, "org", "logo_url")))
+        out.pop("logoUrl")
     return out or None
 
 
@@ -364,7 +378,8 @@ def _slug(text: str, taken: set[str]) -> str:
 
 #: KubeSpawner overrides a Profile types, each to its field.
 PROFILE_OVERRIDES = {"cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit", "image", "node_selector",
-                     "default_url", "extra_resource_limits", "extra_resource_guarantees"}
+                     "default_url", "extra_resource_limits", "extra_resource_guarantees", "environment",
+                     "working_dir"}
 
 
 @dataclasses.dataclass
@@ -374,26 +389,30 @@ class Catalog:
     node_pools: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     images: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
-    def pool(self, selector: Mapping[str, str], size: tuple[float, float]) -> str:
+    def pool(self, selector: Mapping[str, str], size: tuple[float, float], gpus: int = 0) -> str:
+        """The pool of nodes ``selector`` picks, at least as large as what is guaranteed on it (the values
+        do not say a node's allocatable: the class's figures are a floor to check)."""
         for name, pool in self.node_pools.items():
             if pool["nodeSelector"] == dict(selector):
                 pool["cpu"] = max(pool["cpu"], size[0])
                 pool["memoryBytes"] = max(pool["memoryBytes"], size[1])
+                pool["gpus"] = max(pool["gpus"], gpus)
                 return name
         machine = selector.get("node.kubernetes.io/instance-type") or "-".join(selector.values())
         name = _slug(machine, set(self.node_pools))
         self.node_pools[name] = {"name": name, "machineType": machine, "nodeSelector": dict(selector),
-                                 "cpu": size[0], "memoryBytes": size[1]}
+                                 "cpu": size[0], "memoryBytes": size[1], "gpus": gpus}
         return name
 
-    def image(self, reference: str, description: str | None) -> str:
+    def image(self, reference: str, description: str | None, settings: Mapping[str, Any] | None = None) -> str:
+        wanted = {"reference": reference, **({"description": description[:200]} if description else {}),
+                  **(settings or {})}
         for name, image in self.images.items():
-            if image["reference"] == reference:
+            if {k: v for k, v in image.items() if k != "name"} == wanted:
                 return name
         stem = reference.rsplit("/", 1)[-1]
         name = _slug(stem.replace(":", "-").replace(".", "-"), set(self.images))
-        self.images[name] = {"name": name, "reference": reference,
-                             **({"description": description[:200]} if description else {})}
+        self.images[name] = {"name": name, **wanted}
         return name
 
 
@@ -408,8 +427,74 @@ def _bytes(quantity: str | None) -> float:
     return float(m.group(1)) * unit
 
 
+def _hub_wide(r: Reading) -> dict[str, Any]:
+    """The hub-wide server size (singleuser.cpu/memory) as KubeSpawner overrides: what a profile without its
+    own falls back to."""
+    memory = r.get("singleuser", "memory", take=False) or {}
+    cpu = r.get("singleuser", "cpu", take=False) or {}
+    return {"mem_guarantee": memory.get("guarantee"), "mem_limit": memory.get("limit"),
+            "cpu_guarantee": cpu.get("guarantee"), "cpu_limit": cpu.get("limit")}
+
+
+def _sizing(r: Reading, override: Mapping[str, Any], where: str, catalog: Catalog,
+            under: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A profile's or a size's resources as the API's fields: KubeSpawner's ``override`` over what it falls back
+    to (``under``: the profile's own overrides and the hub-wide size). A limit set to None, or none at all, is no
+    limit."""
+    merged = {**(under or {}), **{k: v for k, v in override.items() if k in SIZE_KEYS}}
+    out: dict[str, Any] = {}
+    unlimited = []
+    cpu, cpu_limit = _cpu(merged.get("cpu_guarantee")), _cpu(merged.get("cpu_limit"))
+    if cpu is not None:
+        out["cpu"] = cpu
+        if cpu_limit is None:  # KubeSpawner sets no limit: the server bursts to what its node has free
+            unlimited.append("cpu")
+    if cpu_limit is not None and cpu_limit != cpu:
+        if cpu is None:
+            out["cpu"] = cpu_limit
+            r.lose("a CPU limit without a guarantee", f"{where}.cpu_limit")
+        else:
+            out["cpuLimit"] = cpu_limit
+    memory, memory_limit = _memory(merged.get("mem_guarantee")), _memory(merged.get("mem_limit"))
+    if memory is None and memory_limit is None:
+        r.lose("a profile without a memory guarantee", f"{where}.mem_guarantee")
+        memory = "1G"
+    if memory is None:
+        r.lose("a memory limit without a guarantee", f"{where}.mem_limit")
+    out["memory"] = memory or memory_limit
+    if memory_limit is not None and memory_limit != out["memory"]:
+        out["memoryLimit"] = memory_limit
+    if memory is not None and memory_limit is None:
+        unlimited.append("memory")
+    if unlimited:
+        out["unlimited"] = unlimited
+    gpus = (merged.get("extra_resource_limits") or {}).get("nvidia.com/gpu")
+    if gpus:
+        out["gpu"] = int(gpus)
+    for key in sorted(set(merged.get("extra_resource_limits") or {}) - {"nvidia.com/gpu"}):
+        r.lose(f"extra resource {key}", f"{where}.extra_resource_limits")
+    if override.get("node_selector"):
+        out["nodePool"] = catalog.pool(override["node_selector"], (out.get("cpu", 0.0), _bytes(out["memory"])),
+                                       out.get("gpu", 0))
+    if override.get("environment"):
+        env = dict(override["environment"])
+        if all(isinstance(v, str) and re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", k) and
+               not k.startswith(("JUPYTERHUB_", "JPY_")) for k, v in env.items()):
+            out["env"] = env
+        else:
+            r.lose("per-profile environment variables that are not plain strings", f"{where}.environment")
+    return out
+
+
+SIZE_KEYS = {"cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit", "node_selector", "extra_resource_limits",
+             "default", "environment"}
+IMAGE_KEYS = {"image": None, "default_url": "defaultUrl", "working_dir": "workingDir",
+              "image_pull_policy": "pullPolicy", "init_containers": "initContainers"}
+
+
 def _profiles(r: Reading, catalog: Catalog) -> list[dict[str, Any]]:
     source = r.get("singleuser", "profileList") or []
+    hub_wide = _hub_wide(r)
     names: set[str] = set()
     out = []
     for i, entry in enumerate(source):
@@ -419,39 +504,25 @@ def _profiles(r: Reading, catalog: Catalog) -> list[dict[str, Any]]:
                                                  names)}
         if entry.get("display_name"):
             profile["displayName"] = str(entry["display_name"])[:100]
-        cpu, cpu_limit = _cpu(override.get("cpu_guarantee")), _cpu(override.get("cpu_limit"))
-        if cpu is not None:
-            profile["cpu"] = cpu
-        if cpu_limit is not None and cpu_limit != cpu:
-            if cpu is None:
-                profile["cpu"] = cpu_limit
-                r.lose("a CPU limit without a guarantee", f"{where}.kubespawner_override.cpu_limit")
-            else:
-                profile["cpuLimit"] = cpu_limit
-        memory, memory_limit = _memory(override.get("mem_guarantee")), _memory(override.get("mem_limit"))
-        if memory is None and memory_limit is None:  # the hub-wide size, as KubeSpawner falls back to it
-            hub_wide = r.get("singleuser", "memory", take=False) or {}
-            memory, memory_limit = _memory(hub_wide.get("guarantee")), _memory(hub_wide.get("limit"))
-        if memory is None and memory_limit is None:
-            r.lose("a profile without a memory guarantee", f"{where}.kubespawner_override.mem_guarantee")
-            memory = "1G"
-        profile["memory"] = memory or memory_limit
-        if memory_limit is not None and memory_limit != profile["memory"]:
-            profile["memoryLimit"] = memory_limit
-        gpus = (override.get("extra_resource_limits") or {}).get("nvidia.com/gpu")
-        if gpus:
-            profile["gpu"] = int(gpus)
-        if override.get("node_selector"):
-            profile["nodePool"] = catalog.pool(override["node_selector"],
-                                               (profile.get("cpu", 0.0), _bytes(profile["memory"])))
+        under = {**hub_wide, **{k: v for k, v in override.items() if k in SIZE_KEYS}}
+        for key, option in (entry.get("profile_options") or {}).items():
+            _option(r, profile, key, option, catalog, f"{where}.profile_options.{key}", under)
+        profile.update(_sizing(r, override, f"{where}.kubespawner_override", catalog, hub_wide))
+        sizes = profile.get("sizes") or []
+        first = next((s for s in sizes if s.get("default")), sizes[0] if sizes else None)
+        if first is not None:  # the profile is what its default size makes it
+            for key in ("cpu", "cpuLimit", "memoryLimit", "unlimited"):
+                profile.pop(key, None)
+            profile.update({k: v for k, v in first.items() if k in ("cpu", "cpuLimit", "memory", "memoryLimit",
+                                                                    "unlimited")})
         if override.get("image"):
             profile["image"] = str(override["image"])
         if override.get("default_url"):
             profile["defaultUrl"] = override["default_url"]
+        if override.get("working_dir"):
+            profile["workingDir"] = override["working_dir"]
         for key in sorted(set(override) - PROFILE_OVERRIDES):
             r.lose(_override_feature(key), f"{where}.kubespawner_override.{key}")
-        for key, option in (entry.get("profile_options") or {}).items():
-            _option(r, profile, key, option, catalog, f"{where}.profile_options.{key}")
         if entry.get("allowed_groups"):
             profile["allowedGroups"] = list(entry["allowed_groups"])
         if entry.get("default"):
@@ -476,41 +547,68 @@ def _override_feature(key: str) -> str:
 
 
 def _option(r: Reading, profile: dict[str, Any], key: str, option: Mapping[str, Any], catalog: Catalog,
-            where: str) -> None:
+            where: str, under: Mapping[str, Any]) -> None:
+    """One of a profile's options: image choices (with each image's own settings) or sizes."""
     choices = option.get("choices") or {}
-    images = [(c, (choice.get("kubespawner_override") or {})) for c, choice in choices.items()]
-    if all(set(o) == {"image"} for _, o in images) and "image" not in profile:
+    overrides = {c: dict(choice.get("kubespawner_override") or {}) for c, choice in choices.items()}
+    label = str(option.get("display_name") or key)[:100]
+    if (option.get("dynamic_image_building") or {}).get("enabled"):
+        r.lose("image building and BinderHub (binderhub-service)", f"{where}.dynamic_image_building", issue=33)
+    unlisted_only = not overrides and (option.get("unlisted_choice") or {}).get("enabled")
+    if (unlisted_only or (overrides and all("image" in o and set(o) <= set(IMAGE_KEYS) for o in overrides.values()))) \
+            and "imageChoices" not in profile and "image" not in profile:
         chosen = sorted(choices, key=lambda c: not choices[c].get("default"))
-        profile["imageChoices"] = [catalog.image(str(choices[c]["kubespawner_override"]["image"]),
-                                                 choices[c].get("display_name")) for c in chosen]
+        profile["imageChoices"] = [catalog.image(str(overrides[c]["image"]), choices[c].get("display_name"),
+                                                 {IMAGE_KEYS[k]: v for k, v in overrides[c].items() if k != "image"})
+                                   for c in chosen]
+        if not profile["imageChoices"]:
+            profile.pop("imageChoices")
+        profile["imageLabel"] = label
         unlisted = option.get("unlisted_choice") or {}
         if unlisted.get("enabled"):
             profile["unlistedImage"] = True
+            if unlisted.get("allowed_groups"):
+                r.lose("a free image choice for some groups", f"{where}.unlisted_choice.allowed_groups")
+        for c, choice in choices.items():
+            if choice.get("allowed_groups"):
+                r.lose("image choices for some groups", f"{where}.choices.{c}.allowed_groups")
         return
-    if any(set(o) - {"image"} for _, o in images) and all("image" in o for _, o in images):
-        r.lose("per-image settings inside an image choice", where)
+    if overrides and all(set(o) <= SIZE_KEYS for o in overrides.values()) and "sizes" not in profile:
+        names: set[str] = set()
+        sizes = []
+        for c, choice in choices.items():
+            size = {"name": _slug(c, names), **({"displayName": str(choice["display_name"])[:200]}
+                                                 if choice.get("display_name") else {}),
+                    **_sizing(r, overrides[c], f"{where}.choices.{c}.kubespawner_override", catalog, under)}
+            if choice.get("default"):
+                size["default"] = True
+            if choice.get("allowed_groups"):
+                size["allowedGroups"] = list(choice["allowed_groups"])
+            for extra in sorted(set(choice) - {"display_name", "description", "kubespawner_override", "default",
+                                               "allowed_groups", "slug"}):
+                r.lose(f"size setting {extra}", f"{where}.choices.{c}.{extra}")
+            sizes.append(size)
+        profile["sizes"] = sizes
+        profile["sizesLabel"] = label
+        return
+    if overrides and all("image" in o for o in overrides.values()):
+        extra = sorted({k for o in overrides.values() for k in o} - set(IMAGE_KEYS))
+        for k in extra:
+            r.lose(_override_feature(k) if k in OVERRIDE_FEATURES else
+                   f"per-image settings inside an image choice ({k})", f"{where}.choices")
     else:
-        r.lose("resource choices inside one profile (profile_options)", where)
+        r.lose("resource and image choices mixed in one option", where)
 
 
-def _resources(r: Reading) -> dict[str, Any] | None:
-    memory = r.get("singleuser", "memory", take=False) or {}
-    cpu = r.get("singleuser", "cpu", take=False) or {}
-    if not memory.get("guarantee") and not memory.get("limit"):
+def _resources(r: Reading, catalog: Catalog) -> dict[str, Any] | None:
+    """singleuser.cpu/memory of a hub without profiles, as environment.resources."""
+    hub_wide = _hub_wide(r)
+    if not hub_wide["mem_guarantee"] and not hub_wide["mem_limit"]:
         return None
     r.taken.update({("singleuser", "memory", "guarantee"), ("singleuser", "memory", "limit"),
                     ("singleuser", "cpu", "guarantee"), ("singleuser", "cpu", "limit")})
-    out: dict[str, Any] = {"memory": _memory(memory.get("guarantee") or memory.get("limit"))}
-    if memory.get("limit") and _memory(memory["limit"]) != out["memory"]:
-        out["memoryLimit"] = _memory(memory["limit"])
-    if cpu.get("guarantee") is not None:
-        out["cpu"] = _cpu(cpu["guarantee"])
-    if cpu.get("limit") is not None and _cpu(cpu["limit"]) != out.get("cpu"):
-        if "cpu" in out:
-            out["cpuLimit"] = _cpu(cpu["limit"])
-        else:
-            r.lose("a CPU limit without a guarantee", "singleuser.cpu.limit")
-    return out
+    out = _sizing(r, {}, "singleuser", catalog, hub_wide)
+    return {k: v for k, v in out.items() if k in ("cpu", "cpuLimit", "memory", "memoryLimit", "unlimited")}
 
 
 def _env(r: Reading, own: Mapping[Path, Any]) -> dict[str, str]:
@@ -533,18 +631,30 @@ COMPONENTS: dict[str, tuple[str, int | None]] = {
 }
 
 
+WRAPPER_FEATURES = {
+    "userServiceAccount": "users' cloud identity to the hub's existing buckets (the wrapper's user ServiceAccount)",
+}
+
+
 def _wrapper(r: Reading, hub: Source, wrapper: Mapping[str, Any], own: Mapping[Path, Any]) -> None:
     """What the hub's wrapper chart runs beside JupyterHub that the CommunityHub does not."""
+    home_nfs = bool((wrapper.get("jupyterhub-home-nfs") or {}).get("enabled"))
     for key, (feature, issue) in COMPONENTS.items():
         component = wrapper.get(key) or {}
         on = component.get("enabled") if key != "nfs" else (component.get("pv") or {}).get("enabled")
-        if on:
+        if on and key == "nfs" and home_nfs:  # the share is the home server's: the quota issue moves it
+            r.lose("the home share on the hub's own NFS server (jupyterhub-home-nfs)", "nfs.pv", issue=32)
+        elif on:
             r.lose(feature, f"{key}.enabled" if key != "nfs" else "nfs.pv", issue=issue)
     if hub.chart == "daskhub" or (wrapper.get("dask-gateway") or {}).get("enabled"):
         r.notes.append("dask-gateway: spec.dask carries the gateway; its own values are not compared")
-    for path in own:
-        if path[0] not in ("jupyterhub", "basehub") and path[0] not in COMPONENTS and path[0] != "dask-gateway":
-            r.lose(f"wrapper chart setting {path[0]}", _dotted(path))
+    for top in sorted({path[0] for path in own}):
+        if top in ("jupyterhub", "basehub", "dask-gateway") or top in COMPONENTS:
+            continue
+        if (wrapper.get(top) or {}).get("enabled") is False:  # settings of a part the wrapper does not run
+            continue
+        feature = WRAPPER_FEATURES.get(top, f"wrapper chart setting {top}")
+        r.lose(feature, next(_dotted(p) for p in own if p[0] == top))
 
 
 # ---------------------------------------------------------------------------------------- the import
@@ -590,6 +700,25 @@ def _feature(path: Path) -> tuple[str, int | None]:
         if text.startswith(prefix):
             return name, (issue[0] if issue else None)
     return f"chart value {'.'.join(path[:3])}", None
+
+
+def _entry_of(path: Path) -> Path:
+    """The entry a leaf belongs to, as the report names it: the key under the feature's prefix (one extra
+    file, one extra mount), not each of its leaves."""
+    text = _dotted(path)
+    for prefix, *_ in HATCH_FEATURES:
+        if text.startswith(prefix):
+            return path[:len(prefix.split(".")) + 1]
+    return path[:3]
+
+
+def _entries(paths: Mapping[Path, Any], carried: str) -> list[Entry]:
+    seen: dict[Path, Entry] = {}
+    for path in paths:
+        entry = _entry_of(path)
+        feature, issue = _feature(path)
+        seen.setdefault(entry, Entry(feature, _dotted(entry), carried=carried, issue=issue))
+    return list(seen.values())
 
 
 HATCH_FEATURES: tuple[tuple[Any, ...], ...] = (
@@ -646,32 +775,69 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
             _wrapper(r, hub, wrapper, own_wrapper)
             drafts.append((hub, r, manifest, secret, own))
         _catalog_into(class_doc, catalog)
+        largest = _largest([manifest for _, _, manifest, _, _ in drafts])
+        if largest:
+            # What the provider's chart lets its servers ask today, its class lets them ask.
+            class_doc["spec"]["archetypes"] = {"research": largest}
+        if any(_unlimited(manifest) for _, _, manifest, _, _ in drafts):
+            # What the provider's chart lets its servers do today, its class lets them do: named here.
+            class_doc["spec"]["tiers"] = {t: {"unlimited": True} for t in ("general", "premier", "essential")}
         class_spec = HubClassSpec.model_validate(class_doc["spec"])
         classes.append(ImportedClass(class_name, class_doc, [h.name for h in members]))
         for hub, r, manifest, secret, own in drafts:
             tenant, provider, owned = _hatches(own, r.taken, class_spec, r.lost)
-            hatches = [Entry(*_feature(p)[:1], _dotted(p), carried="spec.hub.values", issue=_feature(p)[1])
-                       for p in tenant]
+            # What the hub's own files remove of its class's (a null in helm's merge): only a class of its own
+            # can leave it out.
+            removed = _removed(stack.under(stack.merged(v for _, v in hub.layers), keys), base, r.taken)
+            hatches = _entries(tenant, "spec.hub.values")
             for path in owned:
                 r.lose(f"{_feature(path)[0]} the operator renders itself", _dotted(path))
             if tenant:
                 manifest["spec"]["hub"]["values"] = from_leaves(tenant)
-            if provider:
+            if provider or removed:
                 own_class = f"{class_name}-{hub.name}"[:253]
                 doc = copy.deepcopy(class_doc)
                 doc["metadata"]["name"] = own_class
                 doc["spec"]["description"] = f"{class_doc['spec']['description']}, with {hub.name}'s own values"
                 doc["spec"]["values"] = stack.merged([doc["spec"]["values"], from_leaves(provider)])
+                for path in removed:
+                    _remove(doc["spec"]["values"], path)
                 classes.append(ImportedClass(own_class, doc, [hub.name]))
                 manifest["spec"]["hubClassName"] = own_class
-                hatches += [Entry(_feature(p)[0], _dotted(p), carried=f"HubClass {own_class}", issue=_feature(p)[1])
-                            for p in provider]
+                hatches += _entries(provider, f"HubClass {own_class}")
+                hatches += [Entry(f"removes {_feature(p)[0]}", _dotted(p), carried=f"HubClass {own_class}",
+                                  issue=_feature(p)[1]) for p in removed]
             CommunityHubSpec.model_validate(manifest["spec"])  # what the importer writes, the API accepts
             imported.append(ImportedHub(hub.cluster, hub.name, manifest["metadata"]["namespace"],
                                         manifest["spec"]["hubClassName"], manifest, [secret] if secret else [],
                                         _unique(r.lost), hatches, r.notes + _missing_notes(hub)))
     used = {h.hub_class for h in imported}
     return [c for c in classes if c.name in used], imported
+
+
+def _removed(effective: Mapping[str, Any], base: Mapping[str, Any], taken: set[Path]) -> list[Path]:
+    """The entries of the class's values the hub's own files removed (outermost first), but for what the
+    operator renders from the CommunityHub anyway."""
+    have = leaves(effective)
+    gone: list[Path] = []
+    for path in leaves(base):
+        if any(_under(path, t) or _under(t, path) for t in (*have, *taken)) or _owned(path):
+            continue
+        entry = _entry_of(path)
+        # The outermost key of what is gone, where the hub removed a whole entry (a mount, a file).
+        while len(entry) > 1 and not any(_under(h, entry[:-1]) for h in have):
+            entry = entry[:-1]
+        if not any(_under(entry, g) for g in gone):
+            gone = [g for g in gone if not _under(g, entry)] + [entry]
+    return gone
+
+
+def _remove(values: dict[str, Any], path: Path) -> None:
+    node: Any = values
+    for key in path[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node.pop(path[-1], None)
 
 
 def _hoisted(base: dict[str, Any], effective: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -716,11 +882,44 @@ def _class_manifest(name: str, members: Sequence[Source], base: dict[str, Any],
     return {"apiVersion": API_VERSION, "kind": "HubClass", "metadata": {"name": name}, "spec": spec}
 
 
+def _largest(manifests: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The research archetype's bounds a class needs for its hubs' largest server, where the operator's
+    defaults are below it (capacity.DEFAULTS)."""
+    cpu, memory = 0.0, 0.0
+    for manifest in manifests:
+        env = manifest["spec"]["environment"]
+        for part in [env.get("resources") or {}, *(env.get("profiles") or []),
+                     *(s for p in env.get("profiles") or [] for s in p.get("sizes") or [])]:
+            if part:
+                cpu = max(cpu, float(part.get("cpuLimit") or part.get("cpu") or 0))
+                memory = max(memory, _bytes(str(part.get("memoryLimit") or part.get("memory") or "")))
+    default = capacity.DEFAULTS["research"]
+    out: dict[str, Any] = {}
+    if cpu > float(default.cpu or 0):
+        out["cpu"] = cpu
+    if memory > parse_memory(str(default.memory)):
+        out["memory"] = str(int(memory))
+    return out
+
+
+def _unlimited(manifest: Mapping[str, Any]) -> bool:
+    env = manifest["spec"]["environment"]
+    parts = [env.get("resources") or {}, *(env.get("profiles") or []),
+             *(s for p in env.get("profiles") or [] for s in p.get("sizes") or [])]
+    return any(part.get("unlimited") for part in parts)
+
+
+#: The GPU of a machine family, where its name says it (the price catalog's names).
+GPU_TYPES = {"g4dn": "nvidia-tesla-t4", "g5": "nvidia-a10g", "p3": "nvidia-tesla-v100"}
+
+
 def _catalog_into(class_doc: dict[str, Any], catalog: Catalog) -> None:
     if catalog.node_pools:
         class_doc["spec"]["nodePools"] = [
             {"name": p["name"], "machineType": p["machineType"][:63], "nodeSelector": p["nodeSelector"],
-             "cpu": max(p["cpu"], 0.001), "memory": str(int(max(p["memoryBytes"], 1)))}
+             "cpu": max(p["cpu"], 0.001), "memory": str(int(max(p["memoryBytes"], 1))),
+             **({"gpu": {"type": GPU_TYPES.get(p["machineType"].split(".")[0], "nvidia-gpu"), "count": p["gpus"]}}
+                if p["gpus"] else {})}
             for p in catalog.node_pools.values()]
     if catalog.images:
         class_doc["spec"]["images"] = list(catalog.images.values())
@@ -741,7 +940,7 @@ def _hub_manifest(r: Reading, hub: Source, class_name: str, own: Mapping[Path, A
     profiles = _profiles(r, catalog)
     if profiles:
         environment["profiles"] = profiles
-    resources = _resources(r)
+    resources = _resources(r, catalog)
     if resources and not profiles:
         environment["resources"] = resources
     env = _env(r, own)
@@ -752,6 +951,8 @@ def _hub_manifest(r: Reading, hub: Source, class_name: str, own: Mapping[Path, A
         environment["namedServers"] = {"enabled": True, **({"limitPerUser": int(limit)} if limit else {})}
     # What the deployer derives from the hub's domain, the operator derives from spec.hub.domain.
     r.taken.update({("ingress", "hosts"), ("ingress", "tls")})
+    if r.get("singleuser", "cloudMetadata", "blockWithIptables", take=False) is False:
+        r.taken.add(("singleuser", "cloudMetadata", "blockWithIptables"))  # what the operator renders too
     hub_spec: dict[str, Any] = {"domain": hub.domain,
                                 "adminUsers": list(r.get("hub", "config", "Authenticator", "admin_users") or [])}
     if branding:
