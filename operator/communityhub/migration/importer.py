@@ -764,13 +764,14 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
                         [stack.under(stack.merged(v for _, v in h.layers), keys) for h in members])
         catalog = Catalog()
         class_doc = _class_manifest(class_name, members, base, files)
+        class_lost = _cluster_scoped(class_doc["spec"]["values"])
         drafts = []
         for hub in members:
             wrapper = stack.merged(v for _, v in hub.layers)
             effective = stack.under(wrapper, keys)
             own_wrapper = delta(wrapper, base_wrapper)
             own = delta(effective, base)
-            r = Reading(effective)
+            r = Reading(effective, lost=list(class_lost))
             manifest, secret = _hub_manifest(r, hub, class_name, own, catalog)
             _wrapper(r, hub, wrapper, own_wrapper)
             drafts.append((hub, r, manifest, secret, own))
@@ -802,6 +803,7 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
                 doc["spec"]["values"] = stack.merged([doc["spec"]["values"], from_leaves(provider)])
                 for path in removed:
                     _remove(doc["spec"]["values"], path)
+                r.lost += _cluster_scoped(doc["spec"]["values"])  # a hatch must not turn them back on
                 classes.append(ImportedClass(own_class, doc, [hub.name]))
                 manifest["spec"]["hubClassName"] = own_class
                 hatches += _entries(provider, f"HubClass {own_class}")
@@ -866,6 +868,39 @@ def _missing_notes(hub: Source) -> list[str]:
 
 #: Where the fleet's wrapper chart reads a hub's branding (its homepage templates).
 WRAPPER_BRANDING = "custom.homepage.templateVars"
+
+
+#: Chart settings that make cluster-scoped objects, which the operator holds no rights for (it installs a hub
+#: with the rights of the hub's namespace): (path turned off, what goes with it, the feature lost).
+CLUSTER_SCOPED: tuple[tuple[Path, tuple[Path, ...], str], ...] = (
+    (("scheduling", "podPriority", "enabled"), (("scheduling", "userPlaceholder", "enabled"),),
+     "pod priority and user placeholders (a cluster-wide PriorityClass)"),
+    (("scheduling", "userScheduler", "enabled"), (),
+     "the user scheduler (cluster-wide roles)"),
+)
+
+
+def _cluster_scoped(values: dict[str, Any]) -> list[Entry]:
+    """Turn off what the operator could not install, and name it (placeholders need priority: without it they
+    would hold nodes users need)."""
+    lost = []
+    for path, with_it, feature in CLUSTER_SCOPED:
+        node: Any = values
+        for key in path[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and node.get(path[-1]):
+            node[path[-1]] = False
+            for other in with_it:
+                _set(values, other, False)
+            lost.append(Entry(feature, _dotted(path)))
+    return lost
+
+
+def _set(values: dict[str, Any], path: Path, value: Any) -> None:
+    node = values
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
 
 
 def _class_manifest(name: str, members: Sequence[Source], base: dict[str, Any],

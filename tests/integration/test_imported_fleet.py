@@ -1,0 +1,101 @@
+"""What ``hubctl import`` wrote for the real fleet (``examples/fleet/imported/``) applies and is delivered: a
+sample of three imported hubs, each with its HubClass, reaches Ready on the local control plane with the real
+JupyterHub chart, and the release carries what the import typed (issue 31).
+
+The sample: 2i2c/mtu (CILogon, a shared home, branding at the wrapper's ``custom.homepage.templateVars``),
+temple/research (GitHub teams, profiles for groups, a GPU pool, no memory limit where the tier allows it) and
+reflective/staging (image choices and sizes inside one profile). What this test changes in the written
+manifests is only what the import leaves for the provider to fill: the cluster (``local``), the shared
+StorageClass (the plane's stand-in for Filestore/EFS), and the OAuth client's placeholder values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, OperatorProcess
+from tests.integration.test_fleet_examples import shared_volumes
+from tests.support.hubs import onboard, released_values, wait_ready
+from tests.support.kube import Cluster
+
+pytestmark = pytest.mark.integration
+
+IMPORTED = REPO / "examples" / "fleet" / "imported"
+#: (file, the namespace the test gives it: the fleet's own namespaces repeat across clusters).
+SAMPLE = {"2i2c-mtu": "imported-mtu", "temple-research": "imported-temple-research",
+          "reflective-staging": "imported-reflective-staging"}
+
+
+def _filled(name: str, namespace: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The hub's HubClass and its documents, with what the import leaves to the provider filled in."""
+    docs = [d for d in yaml.safe_load_all((IMPORTED / f"{name}.yaml").read_text()) if d]
+    hub = next(d for d in docs if d["kind"] == "CommunityHub")
+    hub_class = yaml.safe_load((IMPORTED / f"class-{hub['spec']['hubClassName']}.yaml").read_text())
+    hub_class["spec"]["sharedStorage"]["storageClassName"] = "standard-rwx"
+    out = []
+    for doc in docs:
+        if doc["kind"] == "Namespace":
+            continue
+        doc["metadata"]["namespace"] = namespace
+        if doc["kind"] == "Secret":
+            doc["stringData"] = {"client_id": f"{name}-id", "client_secret": f"{name}-secret"}
+        if doc["kind"] == "CommunityHub":
+            doc["spec"]["placement"]["sharedCluster"] = "local"
+        out.append(doc)
+    return hub_class, out
+
+
+@pytest.fixture(scope="module")
+def imported(management: Cluster, operator: OperatorProcess) -> Iterator[dict[str, dict[str, Any]]]:
+    if not IMPORTED.is_dir():
+        pytest.fail("examples/fleet/imported is missing: run `make fleet-import`", pytrace=False)
+    management.apply(shared_volumes(2))
+    ready: dict[str, dict[str, Any]] = {}
+    classes = []
+    for name, namespace in SAMPLE.items():
+        hub_class, docs = _filled(name, namespace)
+        classes.append(hub_class["metadata"]["name"])
+        onboard(management, namespace)
+        management.apply([hub_class, *docs])
+    for name, namespace in SAMPLE.items():
+        hub_name = next(d for d in _filled(name, namespace)[1] if d["kind"] == "CommunityHub")["metadata"]["name"]
+        ready[name] = wait_ready(management, hub_name, namespace, timeout=300)
+    yield ready
+    for namespace in SAMPLE.values():
+        management.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+    for name in classes:
+        management.kubectl("delete", "hubclass", name, "--wait=false", check=False)
+
+
+def _values(management: Cluster, ready: dict[str, dict[str, Any]], name: str) -> Any:
+    return released_values(management, ready[name]["status"]["names"]["namespace"])
+
+
+def test_each_imported_hub_is_delivered_on_its_own_class(imported: dict[str, dict[str, Any]]) -> None:
+    for name, obj in imported.items():
+        assert obj["status"]["hubClass"]["name"] == obj["spec"]["hubClassName"], name
+        assert obj["status"]["release"]["chart"] == "jupyterhub-4.4.0"
+
+
+def test_the_release_carries_what_the_import_typed(management: Cluster, imported: dict[str, dict[str, Any]]) -> None:
+    mtu = _values(management, imported, "2i2c-mtu")
+    assert mtu["singleuser"]["storage"]["static"] == {"pvcName": "home-nfs", "subPath": "{escaped_username}"}
+    assert mtu["custom"]["homepage"]["templateVars"]["org"]["name"] == "Michigan Technological University"
+    idps = mtu["hub"]["config"]["CILogonOAuthenticator"]["allowed_idps"]
+    assert idps["https://sso.mtu.edu/idp/shibboleth"]["default"] is True
+    # The class's keyed mounts stay beside the operator's: /dev/shm and the rstudio home.
+    assert {"/dev/shm", "/home/rstudio"} <= {m["mountPath"] for m in
+                                             mtu["singleuser"]["storage"]["extraVolumeMounts"].values()}
+    research = _values(management, imported, "temple-research")
+    gpu = next(p for p in research["singleuser"]["profileList"] if "extra_resource_limits" in p["kubespawner_override"])
+    assert gpu["kubespawner_override"]["mem_limit"] is None  # no limit, as the fleet's GPU profile has none
+    assert gpu["communityhub_allowed_groups"]
+    reflective = _values(management, imported, "reflective-staging")
+    options = reflective["singleuser"]["profileList"][0]["profile_options"]
+    assert options["resources"]["display_name"] == "Resource Allocation" and len(options["resources"]["choices"]) >= 4
+    assert options["image"]["display_name"] == "Environment"
+    assert reflective["singleuser"]["extraEnv"]["SCRATCH_BUCKET"].startswith("s3://reflective-scratch-staging/")
