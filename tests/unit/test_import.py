@@ -211,3 +211,27 @@ def test_the_report_of_a_real_hub_compares_what_its_users_get(probe: Any) -> Non
     assert "image" not in paths and "offered" not in paths
     assert all(d["class"] in ("meant", "lost") for d in report["differences"])
     json.dumps(report)
+
+
+def test_a_plain_stack_imports_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`hubctl import values`: a base layer (the class) and a hub's overrides, for a chart without a wrapper."""
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump(COMMON["jupyterhub"]))
+    hub = tmp_path / "lab.yaml"
+    hub.write_text(yaml.safe_dump({"singleuser": {"image": {"name": "quay.io/org/lab", "tag": "3"},
+                                                  "extraEnv": {"BUCKET": "gs://lab"}}}))
+    out = tmp_path / "out"
+    code = hubctl.main(["import", "values", "--base", str(base), "--values", str(hub), "--name", "lab",
+                        "--domain", "lab.example.org", "--no-compare", "--output-dir", str(out), "-o", "json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1  # not compared: never typed
+    (entry,) = report["hubs"]
+    assert (entry["name"], entry["typed"], entry["compared"], entry["lost"], entry["hatches"]) == \
+        ("lab", False, False, [], [])
+    written = {p.name for p in out.iterdir()}
+    assert written == {"local-lab.yaml", f"class-{entry['hubClass']}.yaml"}
+    docs = list(yaml.safe_load_all((out / "local-lab.yaml").read_text()))
+    spec = CommunityHubSpec.model_validate(docs[-1]["spec"])
+    assert spec.environment.image == "quay.io/org/lab:3" and spec.environment.env == {"BUCKET": "gs://lab"}
+    klass = yaml.safe_load((out / f"class-{entry['hubClass']}.yaml").read_text())
+    assert klass["spec"]["values"]["singleuser"]["extraFiles"]["a"]["mountPath"] == "/etc/a"

@@ -6,7 +6,6 @@ which a move keeps as Secrets, and are listed as missing."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -14,27 +13,14 @@ from typing import Any
 import yaml
 
 from communityhub.delivery import render
-from communityhub.migration import stack
+from communityhub.migration import importer, stack
 
 #: The JupyterHub chart's values inside each wrapper chart's.
 JUPYTERHUB_KEYS = {"basehub": ("jupyterhub",), "daskhub": ("basehub", "jupyterhub")}
 
 
-@dataclasses.dataclass(frozen=True)
-class HubSource:
-    cluster: str
-    name: str
-    domain: str
-    chart: str
-    #: What the JupyterHub chart receives (before its own defaults).
-    values: dict[str, Any]
-    files: tuple[str, ...]
-    missing: tuple[str, ...]
-    #: The wrapper chart's values layer by layer, in helm's order: (where it comes from, its values); the
-    #: chart's own (``<chart>/values.yaml``, ``<chart>/values.jsonnet``) first, then the hub's files.
-    layers: tuple[tuple[str, dict[str, Any]], ...] = ()
-    #: Where the wrapper keeps the JupyterHub chart's values (empty: the values are the chart's own).
-    keys: tuple[str, ...] = ("jupyterhub",)
+#: One hub as the deployer deploys it (the importer's input).
+HubSource = importer.Source
 
 
 def _jsonnet(path: Path, ext_vars: dict[str, str]) -> dict[str, Any]:

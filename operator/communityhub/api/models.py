@@ -435,6 +435,14 @@ class Content(ApiModel):
                         description="Its branch.")
 
 
+#: A CPU or memory limit is not below its guarantee (profiles, sizes, a hub's one server).
+_LIMIT_RULES = [
+    _cel("!has(self.cpuLimit) || !has(self.cpu) || self.cpuLimit >= self.cpu", "cpuLimit must not be below cpu",
+         "cpuLimit", "FieldValueInvalid"),
+    _not_below("memoryLimit", "memory", "memoryLimit"),
+]
+
+
 def _env_rule(field: str) -> dict[str, str]:
     return _cel(f"!has(self.{field}) || self.{field}.all(k, k.matches('{ENV_NAME}') && !k.startsWith('JUPYTERHUB_') "
                 "&& !k.startsWith('JPY_'))",
@@ -450,6 +458,12 @@ def _env_names(env: dict[str, str]) -> dict[str, str]:
 
 
 EnvVars = dict[str, Annotated[str, Field(max_length=4096)]]
+#: Resources a server has no limit for (profiles, sizes, a hub's one server).
+Unlimited = Annotated[list[Literal["cpu", "memory"]], Field(
+    default_factory=list, max_length=2,
+    description="Resources with no limit: the server may use what its node has free (a GPU node it has to "
+                "itself, say). Only where the tier allows it (HubClass tiers.<tier>.unlimited), and for a "
+                "profile or size only on a nodePool, whose node bounds it.")]
 
 
 class ProfileSize(ApiModel):
@@ -469,11 +483,7 @@ class ProfileSize(ApiModel):
                                   description="A node pool of the HubClass's catalog; the profile's when omitted.")
     env: EnvVars = Field(default_factory=dict, max_length=20,
                          description="Environment variables of servers of this size (a GPU driver's, say).")
-    unlimited: list[Literal["cpu", "memory"]] = Field(
-        default_factory=list, max_length=2,
-        description="Resources with no limit: the server may use what its node has free (a GPU node it has to "
-                    "itself, say). Only where the tier allows it (HubClass tiers.<tier>.unlimited), and for a "
-                    "profile or size only on a nodePool, whose node bounds it.")
+    unlimited: Unlimited
     allowed_groups: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=50,
         description="Only members of these groups are offered this size; everyone offered the profile when empty.")
@@ -481,9 +491,7 @@ class ProfileSize(ApiModel):
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
-            _cel("!has(self.cpuLimit) || !has(self.cpu) || self.cpuLimit >= self.cpu", "cpuLimit must not be below cpu",
-                 "cpuLimit", "FieldValueInvalid"),
-            _not_below("memoryLimit", "memory", "memoryLimit"),
+            *_LIMIT_RULES,
             _env_rule("env"),
         ]},
     )
@@ -509,11 +517,7 @@ class Profile(ApiModel):
     node_pool: str | None = Field(default=None, pattern=DNS_LABEL, max_length=63,
                                   description="A node pool of the HubClass's catalog (its machine type, GPU type) "
                                               "the servers run on; any user node when omitted.")
-    unlimited: list[Literal["cpu", "memory"]] = Field(
-        default_factory=list, max_length=2,
-        description="Resources with no limit: the server may use what its node has free (a GPU node it has to "
-                    "itself, say). Only where the tier allows it (HubClass tiers.<tier>.unlimited), and for a "
-                    "profile or size only on a nodePool, whose node bounds it.")
+    unlimited: Unlimited
     working_dir: str | None = Field(default=None, pattern=r"^/[^\s:]*$", max_length=200,
                                     description="The directory this profile's servers start in.")
     image: str | None = Field(default=None, pattern=IMAGE_REFERENCE, max_length=500,
@@ -546,9 +550,7 @@ class Profile(ApiModel):
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
-            _cel("!has(self.cpuLimit) || !has(self.cpu) || self.cpuLimit >= self.cpu", "cpuLimit must not be below cpu",
-                 "cpuLimit", "FieldValueInvalid"),
-            _not_below("memoryLimit", "memory", "memoryLimit"),
+            *_LIMIT_RULES,
             _cel("!has(self.image) || !has(self.imageChoices) || size(self.imageChoices) == 0",
                  "a profile has one image or imageChoices, not both", "imageChoices", "FieldValueForbidden"),
             _unique("sizes", "name", "size names must be unique", "FieldValueDuplicate"),
@@ -569,17 +571,11 @@ class ServerResources(ApiModel):
     cpu_limit: float | None = Field(default=None, gt=0, le=256, description="CPU limit; cpu when omitted.")
     memory_limit: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
                                      description="Memory limit; memory when omitted.")
-    unlimited: list[Literal["cpu", "memory"]] = Field(
-        default_factory=list, max_length=2,
-        description="Resources with no limit: the server may use what its node has free (a GPU node it has to "
-                    "itself, say). Only where the tier allows it (HubClass tiers.<tier>.unlimited), and for a "
-                    "profile or size only on a nodePool, whose node bounds it.")
+    unlimited: Unlimited
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
-            _cel("!has(self.cpuLimit) || !has(self.cpu) || self.cpuLimit >= self.cpu", "cpuLimit must not be below cpu",
-                 "cpuLimit", "FieldValueInvalid"),
-            _not_below("memoryLimit", "memory", "memoryLimit"),
+            *_LIMIT_RULES,
         ]},
     )
 

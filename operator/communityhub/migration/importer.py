@@ -24,7 +24,7 @@ import copy
 import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from communityhub.api.models import API_VERSION, CommunityHubSpec, HubClassSpec
 from communityhub.api.quantities import parse_memory
@@ -35,19 +35,24 @@ from communityhub.migration import stack
 FILL_ME = "FILL-ME"
 
 
-class Source(Protocol):
-    """One hub as its deployer deploys it (``adapters.deployer.HubSource``). ``layers`` are the wrapper
-    chart's values in helm's order; a layer whose name holds a ``/`` is the chart's own or a base the provider
-    names (the class's), the others the files hubs list, shared when two hubs of the cluster list them."""
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One hub as its deployer deploys it (``adapters.deployer.read_cluster`` makes them). ``layers`` are the
+    wrapper chart's values in helm's order; a layer whose name holds a ``/`` is the chart's own or a base the
+    provider names (the class's), the others the files hubs list, shared when two hubs of the cluster list them."""
 
     cluster: str
     name: str
     domain: str
     chart: str
+    #: What the JupyterHub chart receives (before its own defaults).
     values: dict[str, Any]
+    files: tuple[str, ...]
     missing: tuple[str, ...]
-    layers: tuple[tuple[str, dict[str, Any]], ...]
-    keys: tuple[str, ...]
+    #: (where it comes from, its values), in helm's order.
+    layers: tuple[tuple[str, dict[str, Any]], ...] = ()
+    #: Where the wrapper keeps the JupyterHub chart's values (empty: the values are the chart's own).
+    keys: tuple[str, ...] = ("jupyterhub",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,18 +266,16 @@ def _oauth2(r: Reading, conf: Mapping[str, Any]) -> dict[str, Any]:
     state_key = str(conf.get("auth_state_groups_key") or "")
     if state_key.startswith("oauth_user.") and not conf.get("claim_groups_key"):
         out["groupsKey"] = state_key.removeprefix("oauth_user.")
-    if conf.get("username_claim"):
-        out["usernameKey"] = conf["username_claim"]
-    if conf.get("scope"):
-        out["scopes"] = list(conf["scope"])
-    if conf.get("login_service"):
-        out["loginService"] = conf["login_service"]
-    if conf.get("claim_groups_key"):
-        out["groupsKey"] = conf["claim_groups_key"]
-    for key in ("allowed_groups", "admin_groups"):
-        if conf.get(key):
-            out[re.sub(r"_(.)", lambda m: m.group(1).upper(), key)] = list(conf[key])
+    out.update(_copied(conf, {"username_claim": "usernameKey", "scope": "scopes", "login_service": "loginService",
+                              "claim_groups_key": "groupsKey", "allowed_groups": "allowedGroups",
+                              "admin_groups": "adminGroups"}))
     return out
+
+
+def _copied(source: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, Any]:
+    """The ``fields`` of ``source`` that are set, under the API's names (lists copied)."""
+    return {name: list(source[key]) if isinstance(source[key], list) else source[key]
+            for key, name in fields.items() if source.get(key)}
 
 
 AUTH_READERS: dict[str, tuple[Callable[[Reading, Mapping[str, Any]], dict[str, Any]], set[str]]] = {
@@ -515,12 +518,7 @@ def _profiles(r: Reading, catalog: Catalog) -> list[dict[str, Any]]:
                 profile.pop(key, None)
             profile.update({k: v for k, v in first.items() if k in ("cpu", "cpuLimit", "memory", "memoryLimit",
                                                                     "unlimited")})
-        if override.get("image"):
-            profile["image"] = str(override["image"])
-        if override.get("default_url"):
-            profile["defaultUrl"] = override["default_url"]
-        if override.get("working_dir"):
-            profile["workingDir"] = override["working_dir"]
+        profile.update(_copied(override, {"image": "image", "default_url": "defaultUrl", "working_dir": "workingDir"}))
         for key in sorted(set(override) - PROFILE_OVERRIDES):
             r.lose(_override_feature(key), f"{where}.kubespawner_override.{key}")
         if entry.get("allowed_groups"):
@@ -637,7 +635,10 @@ WRAPPER_FEATURES = {
 
 
 def _wrapper(r: Reading, hub: Source, wrapper: Mapping[str, Any], own: Mapping[Path, Any]) -> None:
-    """What the hub's wrapper chart runs beside JupyterHub that the CommunityHub does not."""
+    """What the hub's wrapper chart runs beside JupyterHub that the CommunityHub does not (nothing, for the
+    JupyterHub chart itself)."""
+    if not hub.keys:
+        return
     home_nfs = bool((wrapper.get("jupyterhub-home-nfs") or {}).get("enabled"))
     for key, (feature, issue) in COMPONENTS.items():
         component = wrapper.get(key) or {}
