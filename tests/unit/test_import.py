@@ -172,6 +172,14 @@ def test_every_hub_of_the_fleet_imports_into_manifests_the_api_and_the_policy_ac
         assert policy.hub_values(spec.hub.values, catalog.open_value_paths, catalog.ingress_annotations) is None
         # Secrets are placeholders, never a value read from the fleet.
         assert all(set(s["stringData"].values()) == {importer.FILL_ME} for s in hub.secrets)
+    # No class makes cluster-wide objects, which the operator could not install (helm refused basehub's
+    # PriorityClass on the local plane); what is turned off is named as meant.
+    for c in classes:
+        scheduling = c.manifest["spec"]["values"].get("scheduling") or {}
+        assert not (scheduling.get("podPriority") or {}).get("enabled"), c.name
+        assert not (scheduling.get("userScheduler") or {}).get("enabled"), c.name
+    assert all("pod priority and user placeholders (a cluster-wide PriorityClass)" in {e.feature for e in h.meant}
+               for h in hubs)
 
 
 def test_every_loss_and_hatch_of_the_fleet_is_named_in_docs_api_md() -> None:

@@ -276,13 +276,14 @@ def _import_sources(args: argparse.Namespace) -> list[list[deployer.HubSource]]:
 
 
 def _test_users(hub: importer.ImportedHub) -> list[dict[str, Any]]:
-    """A user of the hub, its first admin (as it logs in), and, where profiles are for some groups, a member
-    of each such group."""
+    """A user of the hub, its first admin (as it logs in), and, where profiles or sizes are for some groups, a
+    member of each such group."""
     admins = hub.manifest["spec"]["hub"].get("adminUsers") or []
     users = [_user("ann.lee@example.org")]
     users += [{"name": admins[0], "admin": True, "groups": []}] if admins else [_user("admin-user:admin")]
-    groups = sorted({g for p in hub.manifest["spec"]["environment"].get("profiles") or []
-                     for g in p.get("allowedGroups") or []})
+    profiles = hub.manifest["spec"]["environment"].get("profiles") or []
+    groups = sorted({g for p in profiles for part in (p, *(p.get("sizes") or []))
+                     for g in part.get("allowedGroups") or []})
     return users + [{"name": f"member-{i}", "admin": False, "groups": [g]} for i, g in enumerate(groups)]
 
 

@@ -86,4 +86,5 @@ def hub_report(hub: ImportedHub, found: Sequence[Difference] | None) -> dict[str
             # run, such as home quotas, may still carry or lack parts of it).
             "sameForUsers": found is not None and not lost,
             "lost": [e.as_dict() for e in all_lost], "hatches": [e.as_dict() for e in hub.hatches],
+            "meant": [e.as_dict() for e in hub.meant],
             "differences": rows, "notes": list(hub.notes)}

@@ -80,6 +80,8 @@ class ImportedHub:
     lost: list[Entry]
     hatches: list[Entry]
     notes: list[str]
+    #: What the import leaves out on purpose (the operator's defaults, docs/api.md "Meant to differ").
+    meant: list[Entry] = dataclasses.field(default_factory=list)
 
     @property
     def typed(self) -> bool:
@@ -765,14 +767,14 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
                         [stack.under(stack.merged(v for _, v in h.layers), keys) for h in members])
         catalog = Catalog()
         class_doc = _class_manifest(class_name, members, base, files)
-        class_lost = _cluster_scoped(class_doc["spec"]["values"])
+        class_meant = _cluster_scoped(class_doc["spec"]["values"])
         drafts = []
         for hub in members:
             wrapper = stack.merged(v for _, v in hub.layers)
             effective = stack.under(wrapper, keys)
             own_wrapper = delta(wrapper, base_wrapper)
             own = delta(effective, base)
-            r = Reading(effective, lost=list(class_lost))
+            r = Reading(effective)
             manifest, secret = _hub_manifest(r, hub, class_name, own, catalog)
             _wrapper(r, hub, wrapper, own_wrapper)
             drafts.append((hub, r, manifest, secret, own))
@@ -804,7 +806,7 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
                 doc["spec"]["values"] = stack.merged([doc["spec"]["values"], from_leaves(provider)])
                 for path in removed:
                     _remove(doc["spec"]["values"], path)
-                r.lost += _cluster_scoped(doc["spec"]["values"])  # a hatch must not turn them back on
+                _cluster_scoped(doc["spec"]["values"])  # a hatch must not turn them back on
                 classes.append(ImportedClass(own_class, doc, [hub.name]))
                 manifest["spec"]["hubClassName"] = own_class
                 hatches += _entries(provider, f"HubClass {own_class}")
@@ -813,7 +815,8 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
             CommunityHubSpec.model_validate(manifest["spec"])  # what the importer writes, the API accepts
             imported.append(ImportedHub(hub.cluster, hub.name, manifest["metadata"]["namespace"],
                                         manifest["spec"]["hubClassName"], manifest, [secret] if secret else [],
-                                        _unique(r.lost), hatches, r.notes + _missing_notes(hub)))
+                                        _unique(r.lost), hatches, r.notes + _missing_notes(hub),
+                                        list(class_meant)))
     used = {h.hub_class for h in imported}
     return [c for c in classes if c.name in used], imported
 
@@ -871,8 +874,9 @@ def _missing_notes(hub: Source) -> list[str]:
 WRAPPER_BRANDING = "custom.homepage.templateVars"
 
 
-#: Chart settings that make cluster-scoped objects, which the operator holds no rights for (it installs a hub
-#: with the rights of the hub's namespace): (path turned off, what goes with it, the feature lost).
+#: Chart settings that make cluster-scoped objects, which the operator holds no rights for on purpose (it
+#: installs a hub with the rights of the hub's namespace; a cluster's PriorityClasses and schedulers are the
+#: provider's): (path turned off, what goes with it, the feature). Meant, not lost: users' pods are the same.
 CLUSTER_SCOPED: tuple[tuple[Path, tuple[Path, ...], str], ...] = (
     (("scheduling", "podPriority", "enabled"), (("scheduling", "userPlaceholder", "enabled"),),
      "pod priority and user placeholders (a cluster-wide PriorityClass)"),
