@@ -99,3 +99,15 @@ def test_the_release_carries_what_the_import_typed(management: Cluster, imported
     assert options["resources"]["display_name"] == "Resource Allocation" and len(options["resources"]["choices"]) >= 4
     assert options["image"]["display_name"] == "Environment"
     assert reflective["singleuser"]["extraEnv"]["SCRATCH_BUCKET"].startswith("s3://reflective-scratch-staging/")
+
+
+def test_the_users_cloud_identity_is_the_service_account_the_class_names(
+        management: Cluster, imported: dict[str, dict[str, Any]]) -> None:
+    """The class's identity rule, with mtu's name filled in, on the ServiceAccount the operator made in the hub's
+    namespace, which the users' servers run as."""
+    hub_namespace = imported["2i2c-mtu"]["status"]["names"]["namespace"]
+    account = management.get("serviceaccount", "user", hub_namespace)
+    assert account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == \
+        "2i2c-mtu@two-eye-two-see.iam.gserviceaccount.com"
+    assert _values(management, imported, "2i2c-mtu")["singleuser"]["serviceAccountName"] == "user"
+

@@ -243,3 +243,62 @@ def test_a_plain_stack_imports_through_the_cli(tmp_path: Path, capsys: pytest.Ca
     assert spec.environment.image == "quay.io/org/lab:3" and spec.environment.env == {"BUCKET": "gs://lab"}
     klass = yaml.safe_load((out / f"class-{entry['hubClass']}.yaml").read_text())
     assert klass["spec"]["values"]["singleuser"]["extraFiles"]["a"]["mountPath"] == "/etc/a"
+
+
+def test_what_the_jsonnet_derives_from_a_hubs_name_is_the_classs_rule_not_a_hatch() -> None:
+    """The deployer's jsonnet pins each hub's servers to its own nodes (2i2c/hub-name: <hub>). The class says it
+    once (perHubValues, {hub.namespace}); the operator fills in each hub's: no hub carries it as a hatch."""
+    hubs = [_hub(n, [("common.values.yaml", COMMON)],
+                 jsonnet={"jupyterhub": {"singleuser": {"nodeSelector": {"2i2c/hub-name": n, "pool": "user"}}}})
+            for n in ("staging", "prod")]
+    (klass,), imported = importer.import_cluster(hubs)
+    assert klass.manifest["spec"]["perHubValues"] == {"singleuser": {"nodeSelector": {
+        "2i2c/hub-name": "{hub.namespace}"}}}
+    assert klass.manifest["spec"]["values"]["singleuser"]["nodeSelector"] == {"pool": "user"}  # the same for both
+    assert not any(h.hatches for h in imported)
+    catalog = HubClassSpec.model_validate(klass.manifest["spec"])
+    for hub in imported:
+        spec = CommunityHubSpec.model_validate(hub.manifest["spec"])
+        values = render.values(hub.namespace, hub.name, spec, class_values=catalog.values, catalog=catalog)
+        assert values["singleuser"]["nodeSelector"] == {"2i2c/hub-name": hub.namespace, "pool": "user"}
+    # Only the two placeholders are filled: KubeSpawner's own braces stay.
+    assert render.per_hub({"a": ["{hub.name}/{username}"]}, "ns", "lab") == {"a": ["lab/{username}"]}
+
+
+def test_the_users_cloud_identity_is_the_classs_rule_and_the_operator_makes_its_service_account() -> None:
+    """The wrapper annotates a users' ServiceAccount per hub with a role named after it; the class says it once
+    (userServiceAccountAnnotations, {hub.name}); the release runs servers as the operator's ServiceAccount."""
+    hubs = [_hub(n, [("common.values.yaml", COMMON)], jsonnet={"userServiceAccount": {
+        "enabled": True, "annotations": {"eks.amazonaws.com/role-arn": f"arn:aws:iam::1:role/c1-{n}"}}})
+            for n in ("staging", "prod")]
+    (klass,), imported = importer.import_cluster(hubs)
+    assert klass.manifest["spec"]["userServiceAccountAnnotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/c1-{hub.name}"}
+    assert not any("cloud identity" in e.feature for h in imported for e in h.lost)
+    assert all(any("move step" in n for n in h.notes) for h in imported)
+    catalog = HubClassSpec.model_validate(klass.manifest["spec"])
+    spec = CommunityHubSpec.model_validate(imported[0].manifest["spec"])
+    values = render.values("staging", "staging", spec, class_values=catalog.values, catalog=catalog)
+    assert values["singleuser"]["serviceAccountName"] == "user"
+    assert render.per_hub(catalog.user_service_account_annotations, "staging", "staging") == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/c1-staging"}
+    # Hubs whose identities follow no one rule keep it as a loss.
+    hubs[1] = _hub("prod", [("common.values.yaml", COMMON)], jsonnet={"userServiceAccount": {
+        "enabled": True, "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/other"}}})
+    (klass,), imported = importer.import_cluster(hubs)
+    assert "userServiceAccountAnnotations" not in klass.manifest["spec"]
+    assert all(any("cloud identity" in e.feature for e in h.lost) for h in imported)
+
+
+def test_a_hubs_own_mount_of_a_directory_of_the_share_is_a_shared_directory() -> None:
+    mounts = {"jupyterhub": {"singleuser": {"storage": {"extraVolumeMounts": {
+        "1-public": {"name": "home", "mountPath": "/home/jovyan/shared-public", "subPath": "_shared-public",
+                     "readOnly": False},
+        "2-other": {"name": "scratch", "mountPath": "/scratch"}}}}}}
+    (_, (hub,)) = importer.import_cluster([_hub("q", [("q.values.yaml", mounts)], chart_values=COMMON)])
+    spec = CommunityHubSpec.model_validate(hub.manifest["spec"])
+    (shared,) = spec.environment.storage.shared_directories
+    assert (shared.name, shared.mount_path, shared.read_only, shared.who) == \
+        ("shared-public", "/home/jovyan/shared-public", False, "everyone")
+    # A mount of another volume is not the share's: carried, and named.
+    assert [e.path for e in hub.hatches] == ["singleuser.storage.extraVolumeMounts.2-other"]

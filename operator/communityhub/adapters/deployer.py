@@ -39,7 +39,9 @@ def _load(path: Path, ext_vars: dict[str, str]) -> dict[str, Any]:
 def read_cluster(cluster_dir: Path, charts_dir: Path) -> list[HubSource]:
     """Every hub of one cluster folder (``config/clusters/<C>``), its values merged as helm merges them."""
     cluster = yaml.safe_load((cluster_dir / "cluster.yaml").read_text())
-    account = str((cluster.get("aws") or {}).get("account") or "")
+    # The jsonnet names the users' cloud identity with it: the AWS account, or on GCP the project (its
+    # service accounts are <cluster>-<hub>@<project>.iam.gserviceaccount.com).
+    account = str((cluster.get("aws") or {}).get("account") or (cluster.get("gcp") or {}).get("project") or "")
     hubs = []
     for hub in cluster.get("hubs") or []:
         chart = hub["helm_chart"]

@@ -1222,6 +1222,22 @@ class HubClassSpec(ApiModel):
                     "< the values the operator renders from each CommunityHub < a FleetRollout's < the hub's own "
                     "spec.hub.values.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    per_hub_values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Base values its hubs get each with their own names filled in, as a deployer derives them: "
+                    "in any string, {hub.name} and {hub.namespace} become the CommunityHub's metadata.name and "
+                    "metadata.namespace (the provider chooses both; a tenant cannot rename its hub). For what is "
+                    "each hub's by convention, such as the label of its own nodes "
+                    "(singleuser.nodeSelector: {2i2c/hub-name: '{hub.namespace}'}). Layered with values, under "
+                    "what the operator renders.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    user_service_account_annotations: dict[str, Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=dict, max_length=20,
+        description="Annotations of the users' ServiceAccount the operator makes in each hub's namespace, which "
+                    "its servers run as: a cloud identity the provider made per hub (eks.amazonaws.com/role-arn, "
+                    "iam.gke.io/gcp-service-account), {hub.name} and {hub.namespace} filled in as in perHubValues. "
+                    "The cloud role must trust that ServiceAccount in the hub's namespace on its cluster "
+                    "(status.names.namespace). A hub with spec.storage.buckets gets its buckets' identity instead.")
     open_value_paths: list[Annotated[str, Field(pattern=r"^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)$",
                                                 max_length=300)]] = Field(
         default_factory=list, max_length=100,

@@ -342,7 +342,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.output == "json":
         print(json.dumps({"hubs": reports}, indent=2))
     else:
-        rows = [(r["cluster"], r["name"], r["hubClass"], "yes" if r["typed"] else "no",
+        rows = [(r["cluster"], r["name"], r["hubClass"],
+                 "yes" if r["typed"] else ("but for " + ", ".join(map(str, r["typedButFor"]))
+                                           if r["typedButFor"] else "no"),
                  ("yes" if r["sameForUsers"] else "no") if r["compared"] else "not compared", str(len(r["lost"])),
                  str(len(r["hatches"])), str(sum(d["class"] == "lost" for d in r["differences"])))
                 for r in reports]

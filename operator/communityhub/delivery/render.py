@@ -730,6 +730,18 @@ def split_provider_defaults(rendered: dict[str, Any]) -> tuple[dict[str, Any], d
     return defaults, rest
 
 
+def per_hub(values: Any, namespace: str, name: str) -> Any:
+    """A class's per-hub values with this hub's names filled in (only the two placeholders: a value's other
+    braces, KubeSpawner's {username} say, stay as they are)."""
+    if isinstance(values, Mapping):
+        return {key: per_hub(value, namespace, name) for key, value in values.items()}
+    if isinstance(values, list):
+        return [per_hub(value, namespace, name) for value in values]
+    if isinstance(values, str):
+        return values.replace("{hub.namespace}", namespace).replace("{hub.name}", name)
+    return values
+
+
 def layered(rendered: dict[str, Any], class_values: Mapping[str, Any] | None) -> dict[str, Any]:
     """The operator's defaults < the class's base values < the rest of the operator's rendering."""
     if not class_values:
@@ -782,7 +794,12 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
     if branded:
         path = catalog.branding_values_path if catalog is not None else TEMPLATE_VARS_PATH
         rendered = deep_merge(rendered, nested(branded, path.split(".")))
+    if catalog is not None and catalog.per_hub_values:
+        class_values = deep_merge(dict(class_values or {}), per_hub(catalog.per_hub_values, namespace, name))
     rendered = layered(rendered, class_values)
+    if catalog is not None and catalog.user_service_account_annotations:
+        # The class's cloud identity for users: the ServiceAccount the hub step makes with its annotations.
+        rendered["singleuser"]["serviceAccountName"] = names.derive(namespace, name).user_service_account
     if fleet_values:
         rendered = deep_merge(rendered, fleet_values)
     rendered = deep_merge(rendered, spec.hub.values)

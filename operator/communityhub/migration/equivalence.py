@@ -85,6 +85,9 @@ def hub_report(hub: ImportedHub, found: Sequence[Difference] | None) -> dict[str
             # Weaker than typed: through the chart, users get the same (hatches and what the operator does not
             # run, such as home quotas, may still carry or lack parts of it).
             "sameForUsers": found is not None and not lost,
+            # The issues whose features alone keep this hub from typed (none of this one's left).
+            "typedButFor": sorted({e.issue for e in [*all_lost, *hub.hatches] if e.issue})
+            if found is not None and all(e.issue for e in [*all_lost, *hub.hatches]) else None,
             "lost": [e.as_dict() for e in all_lost], "hatches": [e.as_dict() for e in hub.hatches],
             "meant": [e.as_dict() for e in hub.meant],
             "differences": rows, "notes": list(hub.notes)}

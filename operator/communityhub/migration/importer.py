@@ -338,7 +338,21 @@ def _image(r: Reading, where: Path) -> str | None:
 HOME_DIRECTORIES = {"{username}": "username", "{escaped_username}": "escapedUsername"}
 
 
-def _storage(r: Reading) -> dict[str, Any]:
+def _shared_directories(r: Reading, own: Mapping[Path, Any]) -> list[dict[str, Any]]:
+    """A hub's own keyed mounts of a directory of the shared home (``_<name>``) as shared directories for
+    everyone."""
+    mounts = from_leaves({p[3:]: v for p, v in own.items() if p[:3] == ("singleuser", "storage", "extraVolumeMounts")})
+    out = []
+    for key, mount in mounts.items():
+        sub = str(mount.get("subPath") or "") if isinstance(mount, dict) else ""
+        if set(mount) <= {"name", "mountPath", "subPath", "readOnly"} and mount.get("name") == render.HOME_VOLUME \
+                and re.fullmatch(r"_[a-z0-9]([-a-z0-9]*[a-z0-9])?", sub) and mount.get("mountPath"):
+            out.append({"name": sub[1:], "mountPath": mount["mountPath"], "readOnly": bool(mount.get("readOnly"))})
+            r.taken.add(("singleuser", "storage", "extraVolumeMounts", key))
+    return out
+
+
+def _storage(r: Reading, own: Mapping[Path, Any]) -> dict[str, Any]:
     kind = r.get("singleuser", "storage", "type")
     if kind == "none":
         return {"type": "none"}
@@ -349,7 +363,9 @@ def _storage(r: Reading) -> dict[str, Any]:
             r.lose("homes on a claim of another name", "singleuser.storage.static.pvcName")
         if sub not in HOME_DIRECTORIES:
             r.lose("home directories named otherwise", "singleuser.storage.static.subPath")
-        return {"type": "sharedNFS", "homeDirectory": HOME_DIRECTORIES.get(str(sub), "escapedUsername")}
+        shared = _shared_directories(r, own)
+        return {"type": "sharedNFS", "homeDirectory": HOME_DIRECTORIES.get(str(sub), "escapedUsername"),
+                **({"sharedDirectories": shared} if shared else {})}
     return {"type": "perUserVolume"}
 
 
@@ -636,7 +652,25 @@ WRAPPER_FEATURES = {
 }
 
 
-def _wrapper(r: Reading, hub: Source, wrapper: Mapping[str, Any], own: Mapping[Path, Any]) -> None:
+def _word(name: str) -> re.Pattern[str]:
+    """The hub's name as a whole word (not inside another: prod is not in production)."""
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])")
+
+
+def _user_identity(members: Sequence[Source]) -> dict[str, str]:
+    """The cloud identity the wrapper gives each hub's users (its user ServiceAccount's annotations), as one rule
+    of the class with ``{hub.name}`` where each hub's name is; empty when the hubs' differ otherwise."""
+    rules = []
+    for hub in members:
+        account = stack.merged(v for _, v in hub.layers).get("userServiceAccount") or {}
+        if not account.get("enabled") or not account.get("annotations"):
+            return {}
+        rules.append({k: _word(hub.name).sub("{hub.name}", str(v)) for k, v in account["annotations"].items()})
+    return rules[0] if all(rule == rules[0] for rule in rules) else {}
+
+
+def _wrapper(r: Reading, hub: Source, wrapper: Mapping[str, Any], own: Mapping[Path, Any],
+             typed: set[str] = frozenset()) -> None:
     """What the hub's wrapper chart runs beside JupyterHub that the CommunityHub does not (nothing, for the
     JupyterHub chart itself)."""
     if not hub.keys:
@@ -652,7 +686,7 @@ def _wrapper(r: Reading, hub: Source, wrapper: Mapping[str, Any], own: Mapping[P
     if hub.chart == "daskhub" or (wrapper.get("dask-gateway") or {}).get("enabled"):
         r.notes.append("dask-gateway: spec.dask carries the gateway; its own values are not compared")
     for top in sorted({path[0] for path in own}):
-        if top in ("jupyterhub", "basehub", "dask-gateway") or top in COMPONENTS:
+        if top in ("jupyterhub", "basehub", "dask-gateway") or top in COMPONENTS or top in typed:
             continue
         if (wrapper.get(top) or {}).get("enabled") is False:  # settings of a part the wrapper does not run
             continue
@@ -768,15 +802,27 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
         catalog = Catalog()
         class_doc = _class_manifest(class_name, members, base, files)
         class_meant = _cluster_scoped(class_doc["spec"]["values"])
+        templated = _per_hub_values(members, keys)
+        if templated:
+            class_doc["spec"]["perHubValues"] = templated
+        identity = _user_identity(members)
+        if identity:
+            class_doc["spec"]["userServiceAccountAnnotations"] = identity
         drafts = []
         for hub in members:
             wrapper = stack.merged(v for _, v in hub.layers)
             effective = stack.under(wrapper, keys)
             own_wrapper = delta(wrapper, base_wrapper)
-            own = delta(effective, base)
+            # The hub's namespace is its deployer name (the manifests say so): the class's rule fills it in.
+            own = delta(effective, render.deep_merge(base, render.per_hub(templated, hub.name, hub.name)))
             r = Reading(effective)
             manifest, secret = _hub_manifest(r, hub, class_name, own, catalog)
-            _wrapper(r, hub, wrapper, own_wrapper)
+            _wrapper(r, hub, wrapper, own_wrapper, typed={"userServiceAccount"} if identity else set())
+            if identity:
+                old = (wrapper.get("jupyterhub") or {}).get("singleuser", {}).get("serviceAccountName") or "user-sa"
+                r.notes.append(f"move step: the cloud identity of the users ({', '.join(identity)}) must trust "
+                               f"ServiceAccount user in the hub's namespace on its cluster (status.names.namespace), "
+                               f"as it trusts {hub.name}:{old} today")
             drafts.append((hub, r, manifest, secret, own))
         _catalog_into(class_doc, catalog)
         largest = _largest([manifest for _, _, manifest, _, _ in drafts])
@@ -819,6 +865,27 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
                                         list(class_meant)))
     used = {h.hub_class for h in imported}
     return [c for c in classes if c.name in used], imported
+
+
+#: Where a deployer's per-hub derivation is the hub's by convention, and the class may say it once with the
+#: hub's names as placeholders (HubClass perHubValues): the label of the hub's own nodes.
+PER_HUB_PATHS: tuple[Path, ...] = (("singleuser", "nodeSelector"),)
+
+
+def _per_hub_values(members: Sequence[Source], keys: tuple[str, ...]) -> dict[str, Any]:
+    """What the chart's jsonnet derives from each hub's name, where it is the same rule for every hub of the
+    class: the value with the hub's name (a whole word) made ``{hub.namespace}``."""
+    rules: dict[Path, Any] = {}
+    per_member = []
+    for hub in members:
+        jsonnet = next((v for n, v in hub.layers if n.endswith("/values.jsonnet")), {})
+        word = _word(hub.name)
+        per_member.append({p: word.sub("{hub.namespace}", v) for p, v in leaves(stack.under(jsonnet, keys)).items()
+                           if isinstance(v, str) and word.search(v) and any(_under(p, q) for q in PER_HUB_PATHS)})
+    for path, value in per_member[0].items():
+        if all(other.get(path) == value for other in per_member[1:]):
+            rules[path] = value
+    return from_leaves(rules)
 
 
 def _removed(effective: Mapping[str, Any], base: Mapping[str, Any], taken: set[Path]) -> list[Path]:
@@ -973,7 +1040,7 @@ def _hub_manifest(r: Reading, hub: Source, class_name: str, own: Mapping[Path, A
     branding = _branding(r, tuple(branding_path.split(".")))
     auth = _auth(r, secret_name)
     environment: dict[str, Any] = {"image": _image(r, ("singleuser", "image")) or "fill-me/image:latest",
-                                   "storage": _storage(r)}
+                                   "storage": _storage(r, own)}
     default_url = r.get("singleuser", "defaultUrl")
     if default_url:
         environment["defaultUrl"] = default_url

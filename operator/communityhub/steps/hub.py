@@ -424,10 +424,15 @@ async def deploy(ctx: HubContext) -> Verdict:
             await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
         await ensure_usage_token(client, target.namespace, labels)
         stored = buckets_status(ctx)
+        class_identity = ctx.hub_class.spec.user_service_account_annotations if ctx.hub_class.spec else {}
         if stored.get("buckets"):
             # The users' ServiceAccount, which the buckets' cloud identity trusts (its annotations say which).
             await kube.ensure_service_account(client, ctx.names.user_service_account, target.namespace, labels,
                                               stored.get("serviceAccountAnnotations") or {})
+        elif class_identity:
+            # The identity the provider made for this hub (the class's rule, this hub's names in it).
+            await kube.ensure_service_account(client, ctx.names.user_service_account, target.namespace, labels,
+                                              render.per_hub(dict(class_identity), ctx.namespace, ctx.name))
         shared = ctx.hub_class.spec.shared_storage if ctx.hub_class.spec is not None else None
         if ctx.spec.environment.storage.type == "sharedNFS" and shared is not None:
             await kube.ensure_claim(client, render.SHARED_CLAIM, target.namespace, shared.storage_class_name,
