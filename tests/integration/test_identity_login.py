@@ -73,7 +73,8 @@ def offered(values: dict[str, Any], groups: list[str]) -> list[str]:
     namespace["c"].KubeSpawner.profile_list = values["singleuser"]["profileList"]
     exec(values["hub"]["extraConfig"]["communityhub-profile-groups"], namespace)
     spawner = SimpleNamespace(user=SimpleNamespace(groups=[SimpleNamespace(name=g) for g in groups]))
-    return [p["slug"] for p in namespace["c"].KubeSpawner.profile_list(spawner)]
+    # An async callable (it may call the class's own profile_list first), as KubeSpawner awaits it.
+    return [p["slug"] for p in asyncio.run(namespace["c"].KubeSpawner.profile_list(spawner))]
 
 
 def test_a_user_of_two_groups_logs_in_through_oauth2_and_is_offered_their_profiles(
