@@ -277,8 +277,13 @@ def login_names(spec: CommunityHubSpec, users: Sequence[str]) -> list[str]:
 def spec_uses_groups(spec: CommunityHubSpec) -> bool:
     """Whether something is for some groups only (their names are the provider's groups): a profile, or a
     shared directory mounted for groups."""
-    return (any(p.allowed_groups or any(s.allowed_groups for s in p.sizes) for p in spec.environment.profiles)
+    return (profiles_for_groups(spec)
             or any(d.who == "groups" for d in spec.environment.storage.shared_directories))
+
+
+def profiles_for_groups(spec: CommunityHubSpec) -> bool:
+    """Whether a profile, or a size inside one, is for some groups only."""
+    return any(p.allowed_groups or any(s.allowed_groups for s in p.sizes) for p in spec.environment.profiles)
 
 
 def github_groups_config(spec: CommunityHubSpec, auth: Mapping[str, Any]) -> str | None:
@@ -326,8 +331,6 @@ def profile_list(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) ->
         override = _size_override(p, pools)
         pool = pools.get(p.node_pool) if p.node_pool else None
         gpu = f", {p.gpu} GPU" + (f" ({pool.gpu.type})" if pool is not None and pool.gpu else "") if p.gpu else ""
-        if p.env:
-            override["environment"] = dict(p.env)
         if p.working_dir:
             override["working_dir"] = p.working_dir
         if p.image:
@@ -395,7 +398,7 @@ def _size_override(size: Profile | ProfileSize, pools: Mapping[str, CatalogNodeP
     if size.gpu:
         override["extra_resource_guarantees"] = {"nvidia.com/gpu": str(size.gpu)}
         override["extra_resource_limits"] = {"nvidia.com/gpu": str(size.gpu)}
-    if isinstance(size, ProfileSize) and size.env:
+    if size.env:
         override["environment"] = dict(size.env)
     return override
 
@@ -437,7 +440,7 @@ ALLOWED_GROUPS_KEY = "communityhub_allowed_groups"
 def profile_groups_config(spec: CommunityHubSpec) -> str | None:
     """hub.extraConfig that offers each user only the profiles of their groups (KubeSpawner calls a callable
     profile_list per spawn); None when no profile is for some groups only."""
-    if not any(p.allowed_groups or any(s.allowed_groups for s in p.sizes) for p in spec.environment.profiles):
+    if not profiles_for_groups(spec):
         return None
     return (
         "import copy\n"
