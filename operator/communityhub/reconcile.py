@@ -87,6 +87,8 @@ async def run_steps(ctx: HubContext) -> dict[str, Verdict]:
         verdicts[conditions.DASK_READY] = gateway
     if ctx.quota is not None:
         verdicts[conditions.WITHIN_QUOTA] = ctx.quota
+    if ctx.home_storage is not None:
+        verdicts[conditions.HOME_STORAGE] = ctx.home_storage
     return verdicts
 
 
@@ -132,11 +134,15 @@ def backoff(retry: int) -> float:
     return float(min(5 * 2 ** min(retry, 10), 300))
 
 
+#: Conditions that inform and are never a failure of the delivery.
+INFORMATIONAL = (conditions.WITHIN_QUOTA, conditions.HOME_STORAGE)
+
+
 def failures(verdicts: Mapping[str, Verdict]) -> frozenset[str]:
     """The reasons of the delivery's False conditions (a guard's is news, not a failure to retry): a pass that
     fails for other reasons than the one before made progress, and its backoff starts again."""
     return frozenset(v.reason for t, v in verdicts.items() if v.status == "False"
-                     and t not in lifecycle.GUARD_CONDITIONS and t != conditions.WITHIN_QUOTA
+                     and t not in lifecycle.GUARD_CONDITIONS and t not in INFORMATIONAL
                      and v.reason not in WAITING_FOR_PEOPLE)
 
 
@@ -196,6 +202,8 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
         extra["buckets"] = ctx.buckets or None  # {}: the buckets are gone, and the field with them
     if ctx.dask is not None:
         extra["dask"] = ctx.dask or None
+    if ctx.homes is not None:
+        extra["homes"] = ctx.homes or None
     patch, events = status_patch(ctx.status, verdicts, generation=ctx.generation, url=render.hub_url(ctx.spec),
                                  extra=extra, now=conditions.now_rfc3339(),
                                  remove=guards.removed | {t for t in conditions.OPTIONAL_STEPS if t not in verdicts})

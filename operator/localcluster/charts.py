@@ -81,9 +81,31 @@ def dask_controller_args(chart: Path, namespace: str = "dask-gateway-system") ->
             "--set", "traefik.installTraefik=false", "--wait", "--timeout", "5m"]
 
 
+HOME_NFS_REPOSITORY = "oci://ghcr.io/2i2c-org/jupyterhub-home-nfs"
+HOME_NFS_NAME = "jupyterhub-home-nfs"
+HOME_NFS_VERSION = "1.2.1-0.dev.git.1.h1c81b4b"
+#: sha256 of the upstream package at the version the leading fleet pins (see ../shared/charts/README.md).
+HOME_NFS_SHA256 = "553260286965bcfc777013ff6757d729862c7b7925f811cddfbda8c1649999b5"
+
+
+def home_nfs_chart() -> Path:
+    """The jupyterhub-home-nfs chart archive: ../shared/charts, else pulled from its OCI registry into the cache."""
+    shared = SHARED.parent / f"{HOME_NFS_NAME}-{HOME_NFS_VERSION}.tgz"
+    if shared.is_file():
+        return _archive(HOME_NFS_NAME, HOME_NFS_VERSION, "", HOME_NFS_SHA256)[0]
+    target = binaries.cache_root() / "charts" / f"{HOME_NFS_NAME}-{HOME_NFS_VERSION}.tgz"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        helm = binaries.ensure(["helm"])["helm"]
+        subprocess.run([str(helm), "pull", f"{HOME_NFS_REPOSITORY}/{HOME_NFS_NAME}", "--version", HOME_NFS_VERSION,
+                        "--destination", str(target.parent)], check=True, capture_output=True, text=True)
+    return target
+
+
 def operator_env(chart: HubChart) -> dict[str, str]:
     """The operator's settings on the local control plane: this archive instead of the repository, and no
     probe of the hubs' /hub/health (kwok's pods do not run, so no hub would answer)."""
     return {"CHUB_CHART_REPOSITORY": "", "CHUB_CHART_NAME": str(chart.archive), "CHUB_CHART_VERSION": VERSION,
             "CHUB_HUB_HEALTH_PROBE": "false",
-            "CHUB_DASK_CHART_REPOSITORY": "", "CHUB_DASK_CHART_NAME": str(dask_gateway_chart())}
+            "CHUB_DASK_CHART_REPOSITORY": "", "CHUB_DASK_CHART_NAME": str(dask_gateway_chart()),
+            "CHUB_HOME_NFS_CHART_REPOSITORY": "", "CHUB_HOME_NFS_CHART_NAME": str(home_nfs_chart())}

@@ -36,6 +36,7 @@ def _filled(name: str, namespace: str) -> tuple[dict[str, Any], list[dict[str, A
     hub = next(d for d in docs if d["kind"] == "CommunityHub")
     hub_class = yaml.safe_load((IMPORTED / f"class-{hub['spec']['hubClassName']}.yaml").read_text())
     hub_class["spec"]["sharedStorage"]["storageClassName"] = "standard-rwx"
+    home_server = hub_class["spec"]["sharedStorage"].get("homeServer")
     out = []
     for doc in docs:
         if doc["kind"] == "Namespace":
@@ -45,6 +46,9 @@ def _filled(name: str, namespace: str) -> tuple[dict[str, Any], list[dict[str, A
             doc["stringData"] = {"client_id": f"{name}-id", "client_secret": f"{name}-secret"}
         if doc["kind"] == "CommunityHub":
             doc["spec"]["placement"]["sharedCluster"] = "local"
+            if home_server and doc["spec"]["placement"].get("homeDisk") == "FILL-ME":
+                # The import could not keep the hub's disk (another hub's too): the provider gives it one.
+                doc["spec"]["placement"]["homeDisk"] = f"vol-{namespace}"
         out.append(doc)
     return hub_class, out
 

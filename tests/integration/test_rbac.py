@@ -3,6 +3,8 @@ and server-side dry runs against the admission policy that confines it to the hu
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import OPERATOR_NAMESPACE, OPERATOR_USER, OperatorProcess
@@ -50,6 +52,9 @@ def test_the_operator_can_do_what_it_needs(management: Cluster, hub_namespace: s
             "daskclusters.gateway.dask.org", "ingressroutes.traefik.io", "middlewares.traefik.io")],
         ("list", "endpointslices.discovery.k8s.io", "-n", hub_namespace),
         ("patch", "persistentvolumes"),  # decommissioning retains a hub's volumes
+        # A home server's volume of the hub's homes (the admission policy allows no other kind).
+        ("create", "persistentvolumes"), ("delete", "persistentvolumes"),
+        ("get", "services/proxy", "-n", hub_namespace),  # a home server's exporters
         ("list", "persistentvolumeclaims", "--all-namespaces"),  # metering prices the hubs' claims
         # A shared hub's namespace quota and default requests, the operator's to set.
         *[(verb, kind, "-n", hub_namespace) for verb in ("create", "patch") for kind in ("resourcequotas",
@@ -81,8 +86,7 @@ def test_the_operator_cannot_do_what_it_does_not_need(management: Cluster, hub_n
         ("update", "communityhubs.hubs.2i2c.org", "-n", "default"),
         ("create", "secrets", "-n", ns("team-rbac")),  # tenant namespaces: read only
         ("impersonate", "users"),
-        ("delete", "persistentvolumes"),
-        ("create", "persistentvolumes"),
+        ("get", "services/proxy", "-n", "kube-system"),
         # Dask Gateway: one hub's, never another namespace's; its CRDs and controller are the provider's.
         ("create", "daskclusters.gateway.dask.org", "-n", "default"),
         ("list", "daskclusters.gateway.dask.org", "--all-namespaces"),
@@ -127,4 +131,31 @@ def test_namespace_and_binding_writes_are_confined_to_its_hub_namespaces(
         assert "may only change hub namespaces it made" in result.stderr, (what, result.stderr)
     allowed = management.kubectl("delete", "namespace", hub_namespace, "--dry-run=server", as_user=OPERATOR_USER,
                                  check=False)
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_volume_writes_are_confined_to_home_volumes(management: Cluster, hub_namespace: str) -> None:
+    """PersistentVolumes reach a node's disks or a cloud's: the operator may make only a hub's NFS home volume (for
+    a claim in a hub namespace, marked as the hub's) or a home server's cloud disk (server-side dry runs)."""
+    def volume(name: str, source: dict[str, object], claim_namespace: str, owner: bool) -> str:
+        return json.dumps({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {
+            "name": name, "annotations": {"hubs.2i2c.org/owner": "team/x"} if owner else {}},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"], **source,
+                     "claimRef": {"namespace": claim_namespace, "name": "home-nfs"}}})
+
+    nfs = {"nfs": {"server": "10.0.0.1", "path": "/homes"}}
+    refused = {
+        "a hostPath volume": volume("grab-host", {"hostPath": {"path": "/"}}, hub_namespace, True),
+        "an NFS volume for a claim outside the hub namespaces": volume("grab-claim", nfs, "default", True),
+        "an NFS volume not marked as a hub's": volume("grab-unmarked", nfs, hub_namespace, False),
+        "a cloud disk not a home server's": volume("grab-disk", {"csi": {"driver": "pd.csi.storage.gke.io",
+                                                                         "volumeHandle": "d"}}, hub_namespace, True),
+    }
+    for what, manifest in refused.items():
+        result = management.kubectl("create", "--dry-run=server", "-f", "-", as_user=OPERATOR_USER, check=False,
+                                    input=manifest)
+        assert result.returncode != 0, f"the operator could make {what}"
+        assert "may only make or delete a hub's home volume" in result.stderr, (what, result.stderr)
+    allowed = management.kubectl("create", "--dry-run=server", "-f", "-", as_user=OPERATOR_USER, check=False,
+                                 input=volume("rbac-homes", nfs, hub_namespace, True))
     assert allowed.returncode == 0, allowed.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from communityhub.api.models import CommunityHubSpec, HubClassSpec
 from communityhub.cli import hubctl
 from communityhub.delivery import policy, render
 from communityhub.migration import compare, equivalence, importer
+from localcluster import charts
 from tests.conftest import REPO
 from tests.unit.test_fleet_sources import FLEET, sources
 
@@ -110,11 +112,68 @@ def test_the_wrapper_charts_other_parts_are_named_with_the_issue_that_owns_them(
                chart_values=COMMON)
     (_, (imported,)) = importer.import_cluster([hub])
     issues = {e.path: e.issue for e in imported.lost}
-    # The share is the home server's (issue 32); a part the wrapper does not run is no loss.
-    assert issues == {"jupyterhub-home-nfs.enabled": 32, "binderhub-service.enabled": 33, "nfs.pv": 32}
+    # A part the wrapper does not run is no loss; a home server whose homes the import cannot place is.
+    assert issues == {"jupyterhub-home-nfs.quotaEnforcer.config.QuotaManager.paths": None,
+                      "binderhub-service.enabled": 33}
     alone = _hub("r", [("r.values.yaml", {"nfs": {"pv": {"enabled": True}}})], chart_values=COMMON)
     (_, (other,)) = importer.import_cluster([alone])
     assert {e.path: e.issue for e in other.lost} == {"nfs.pv": None}
+
+
+def _home_hub(name: str, disk: str, quota: float, resources: dict[str, Any] | None = None) -> Any:
+    server: dict[str, Any] = {"enabled": True, "fullnameOverride": "storage-quota", "eks": {"enabled": True,
+                                                                                           "volumeId": disk},
+                              "quotaEnforcer": {"config": {"QuotaManager": {"hard_quota": quota,
+                                                                            "paths": [f"/export/{name}"]}}},
+                              "prometheusExporter": {"enabled": True}}
+    if resources:
+        server["nfsServer"] = {"resources": resources}
+    return _hub(name, [("common.values.yaml", {"jupyterhub": {"singleuser": {"storage": {
+        "type": "static", "static": {"pvcName": "home-nfs", "subPath": "{escaped_username}"}}}}}),
+        (f"{name}.values.yaml", {HOME: server, "nfs": {"pv": {"enabled": True, "baseShareName": "/",
+                                                               "serverIP": "10.0.0.9"}}})], chart_values=COMMON)
+
+
+HOME = "jupyterhub-home-nfs"
+
+
+def test_a_home_server_becomes_the_classs_and_each_hubs_quota_and_disk() -> None:
+    """Issue 32: the wrapper's jupyterhub-home-nfs is typed: the class runs a home server whose share is each hub's
+    name, each hub its quota and its own disk; resources are the class's largest (meant); a disk two hubs share
+    is refused to the second (one server exports its whole disk)."""
+    hubs = [_home_hub("staging", "vol-1", 1), _home_hub("prod", "vol-2", 20, {"requests": {"memory": "2G"}}),
+            _home_hub("again", "vol-2", 5)]
+    classes, imported = importer.import_cluster(hubs)
+    (home_class,) = [c for c in classes if c.name.endswith("common")] or classes[:1]
+    server = home_class.manifest["spec"]["sharedStorage"]["homeServer"]
+    assert server["shareDirectory"] == "{hub.name}"
+    assert server["values"]["eks"] == {"enabled": True}
+    assert server["values"]["nfsServer"]["resources"] == {"requests": {"memory": "2G"}}
+    assert "prometheusExporter" not in server["values"]  # the pinned chart does not read it
+    by_name = {h.name: h for h in imported}
+    staging, prod, again = by_name["staging"], by_name["prod"], by_name["again"]
+    assert staging.manifest["spec"]["environment"]["storage"]["quota"] == {"perUser": "1Gi"}
+    assert prod.manifest["spec"]["environment"]["storage"]["quota"] == {"perUser": "20Gi"}
+    assert staging.manifest["spec"]["placement"]["homeDisk"] == "vol-1"
+    assert not [e for e in staging.lost if "home" in e.feature or e.path.startswith(("nfs", HOME))]
+    assert {e.feature for e in staging.meant} >= {importer.HOME_RESOURCES_MEANT, importer.HOME_INERT_MEANT}
+    assert importer.HOME_RESOURCES_MEANT not in {e.feature for e in prod.meant}
+    assert [(e.feature, e.path) for e in again.lost if "disk" in e.feature] == [
+        (importer.SHARED_DISK, "jupyterhub-home-nfs.volumeId (also prod's)")]
+    assert again.manifest["spec"]["placement"]["homeDisk"] == importer.FILL_ME  # the provider's to fill
+    for hub in imported:
+        CommunityHubSpec.model_validate(hub.manifest["spec"])
+
+
+def test_the_inert_home_server_settings_are_read_by_no_template_of_the_pinned_chart() -> None:
+    """What the import leaves out as inert must really be so: no key of the chart's schema, values or templates."""
+    with tarfile.open(charts.home_nfs_chart()) as archive:
+        texts = {m.name: archive.extractfile(m).read().decode() for m in archive.getmembers()  # type: ignore[union-attr]
+                 if m.isfile()}
+    for path in importer.HOME_INERT:
+        for name, text in texts.items():
+            if name.endswith((".yaml", ".json", ".tpl", ".txt")):
+                assert path[-1] not in text, f"{'.'.join(path)} appears in {name}"
 
 
 def test_differences_are_classed_meant_or_lost() -> None:

@@ -153,7 +153,9 @@ class Helm:
                 del rendered
                 args = ["upgrade", "--install", release, chart, "--namespace", namespace,
                         "--values", str(values_file), "--history-max", "5", "--output", "json",
-                        SKIP_INERT_VALIDATION, *(["--skip-crds"] if skip_crds else [])]
+                        SKIP_INERT_VALIDATION, *(["--skip-crds"] if skip_crds else []),
+                        # An OCI reference is pulled by helm, at this version (an archive has its own).
+                        *(["--version", version] if version and chart.startswith("oci://") else [])]
                 out = await self._write(args, kubeconfig, slot=False)
         return _release(out)
 

@@ -623,3 +623,14 @@ async def remove_finalizers(client: AsyncClient, namespace: str, name: str, name
         {"op": "replace", "path": "/metadata/finalizers", "value": keep}],
         namespace=namespace, patch_type=PatchType.JSON)
     return True
+
+
+async def service_proxy_get(client: AsyncClient, namespace: str, service: str, port: int, path: str) -> str | None:
+    """GET ``path`` of a Service through the API server's service proxy (the operator is outside the hub's
+    network; the right it takes is services/proxy in hub namespaces); None unless it answers 200."""
+    http = client._client._client  # lightkube's httpx client, with the cluster's address and credentials
+    try:
+        response = await http.get(f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{path}")
+    except httpx2.HTTPError:
+        return None
+    return response.text if response.status_code == 200 else None

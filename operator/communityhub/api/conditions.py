@@ -29,6 +29,8 @@ WAITING_FOR_WINDOW = "WaitingForWindow"
 DASK_READY = "DaskReady"
 #: What the hub namespace's quota leaves (shared clusters): informational, not a delivery step.
 WITHIN_QUOTA = "WithinQuota"
+#: How full the hub's home server's disk is, and its users against their quotas: informational, like WithinQuota.
+HOME_STORAGE = "HomeStorage"
 
 #: Delivery steps in the order of the delivery flow; Ready summarises them.
 STEP_CONDITIONS = (CLUSTER_READY, HUB_READY, SSO_READY, ENVIRONMENT_READY)

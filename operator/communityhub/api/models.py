@@ -173,6 +173,11 @@ class Placement(ApiModel):
         default=None, pattern=DNS_LABEL, max_length=63,
         description="When shared: the name of a cluster the operator knows (its own cluster is `local`).")
     dedicated: Dedicated | None = Field(default=None, description="When dedicated: the cluster to create.")
+    home_disk: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9/_.:-]*$", max_length=500,
+        description="The pre-made cloud disk of the hub's home server (a GCE disk path, an EBS or Cinder volume id), "
+                    "where its HubClass's homeServer names the cloud (eks, gke or openstack enabled): its homes stay "
+                    "on that disk across moves. One hub's alone: a second hub naming it is refused.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
@@ -607,6 +612,34 @@ class SharedDirectory(ApiModel):
     )
 
 
+class HomeQuotaException(ApiModel):
+    """Named users whose homes get another quota than the hub's."""
+
+    users: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=100, description="Usernames, as the hub names them (their home directories are "
+                                                  "named after them, per homeDirectory).")
+    size: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
+                             description="Their quota; omitted with unlimited.")
+    unlimited: bool = Field(default=False, description="No quota for them (within the class's maxQuota no longer: "
+                                                       "only where the class allows unlimited homes).")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("has(self.size) != (has(self.unlimited) && self.unlimited)",
+                 "an exception has either a size or unlimited: true", "size", "FieldValueInvalid"),
+        ]},
+    )
+
+
+class HomeQuota(ApiModel):
+    """A per-user quota on sharedNFS homes, enforced by the class's home server (its homeServer)."""
+
+    per_user: str = Field(pattern=MEMORY_QUANTITY, max_length=20,
+                          description="Most each user's home may hold (e.g. 10Gi); a full home refuses writes.")
+    exceptions: list[HomeQuotaException] = Field(default_factory=list, max_length=50,
+                                                 description="Users with another quota, or none.")
+
+
 class Storage(ApiModel):
     """Where users' files live."""
 
@@ -625,11 +658,17 @@ class Storage(ApiModel):
                     "{username}; escapedUsername its {escaped_username}, the name many providers' charts use. The "
                     "two differ for names that need escaping (e-mail logins): a hub moved from such a chart keeps "
                     "escapedUsername, or its users find an empty home.")
+    quota: HomeQuota | None = Field(
+        default=None, description="Per-user quotas on the shared home (sharedNFS), where the HubClass runs a home "
+                                  "server (sharedStorage.homeServer); refused on a class whose homes sit on a cloud "
+                                  "filestore, which has no per-user quotas.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
             _cel("self.type == 'sharedNFS' || !has(self.sharedDirectories) || size(self.sharedDirectories) == 0",
                  "sharedDirectories need type sharedNFS", "sharedDirectories", "FieldValueForbidden"),
+            _cel("self.type == 'sharedNFS' || !has(self.quota)", "a home quota needs type sharedNFS", "quota",
+                 "FieldValueForbidden"),
             _unique("sharedDirectories", "mountPath", "mount paths must be unique"),
         ]},
     )
@@ -942,6 +981,25 @@ class DaskStatus(ApiModel):
     values_hash: str = Field(description="Hash of the values it was installed with; helm runs when they change.")
 
 
+class HomesUsage(ApiModel):
+    """What the home server's exporters said last: totals, and who is at or near their quota (directory names)."""
+
+    homes: int = Field(description="Home directories on the share.")
+    used_bytes: int = Field(description="What they hold together.")
+    over_quota: list[str] = Field(default_factory=list, description="Homes at their quota (writes refused).")
+    near_quota: list[str] = Field(default_factory=list, description="Homes past 90% of their quota.")
+    disk_size_bytes: int | None = Field(default=None, description="The server's disk.")
+    disk_free_bytes: int | None = Field(default=None, description="What is left on it.")
+
+
+class HomesStatus(ApiModel):
+    release: str = Field(description="The hub's home server (jupyterhub-home-nfs), in the hub's namespace.")
+    values_hash: str = Field(description="Hash of the values it was installed with; helm runs when they change.")
+    volume: str = Field(description="The PersistentVolume of the hub's homes: the server's export.")
+    share: str = Field(description="The directory of the server's disk that holds the homes.")
+    usage: HomesUsage | None = Field(default=None, description="Per-user home usage, from the server's exporter.")
+
+
 class CommunityHubStatus(ApiModel):
     observed_generation: int | None = Field(default=None, description="Last .metadata.generation acted on.")
     phase: Phase | None = Field(default=None, description="A summary for humans; conditions are the contract.")
@@ -959,6 +1017,8 @@ class CommunityHubStatus(ApiModel):
     decommission: DecommissionStatus | None = Field(default=None, description="What the deletion keeps.")
     buckets: BucketsStatus | None = Field(default=None, description="The hub's buckets (spec.storage.buckets).")
     dask: DaskStatus | None = Field(default=None, description="The hub's Dask Gateway (spec.dask).")
+    homes: HomesStatus | None = Field(default=None, description="The hub's home server, where its class runs one "
+                                                                "(sharedStorage.homeServer).")
     shard: str | None = Field(default=None, description="The operator shard that serves the hub (its label "
                                                         "hubs.2i2c.org/shard); absent with one shard.")
 
@@ -1200,13 +1260,53 @@ class Archetypes(ApiModel):
     partnership: ArchetypeLimits | None = Field(default=None, description="Limits of partnership hubs.")
 
 
+class HomeServer(ApiModel):
+    """The provider's in-cluster NFS server for a hub's homes, with per-user quotas (2i2c-org/jupyterhub-home-nfs):
+    one release of the chart per hub namespace. The operator renders its quotas, its paths and its names; the
+    class says the rest (resources, the cloud disk)."""
+
+    chart: ClassChart = Field(default_factory=ClassChart,
+                              description="The jupyterhub-home-nfs chart; the operator's setting when omitted.")
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Base values of that chart (the provider's: resources, nodeSelector, eks/gke/openstack.enabled).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    per_hub_values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Values of that chart with each hub's names filled in, as in the class's perHubValues: the hub's "
+                    "own pre-made disk (gke.volumeId: projects/p/zones/z/disks/homes-{hub.name}). Two hubs whose "
+                    "values name the same disk are refused, the second one.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    share_directory: str = Field(
+        default="homes", pattern=r"^[A-Za-z0-9{}._-]+$", max_length=100,
+        description="The directory of the server's disk that holds the hub's homes ({hub.name} filled in): a hub "
+                    "moved from a chart that kept homes under its name keeps them there.")
+    default_quota: str = Field(default="10Gi", pattern=MEMORY_QUANTITY, max_length=20,
+                               description="Each user's quota where a hub sets none.")
+    max_quota: str | None = Field(default=None, pattern=MEMORY_QUANTITY, max_length=20,
+                                  description="Largest quota a hub may give one user (exceptions too); any when "
+                                              "omitted.")
+    unlimited: bool = Field(default=False, description="Whether a hub may exempt users from quotas.")
+    mount_options: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=lambda: ["soft", "noatime", "vers=4.2"], max_length=20,
+        description="NFS mount options of the hub's home volume.")
+
+
 class SharedStorage(ApiModel):
     """The shared volume a sharedNFS hub gets: one claim in the hub's namespace, of a ReadWriteMany StorageClass
     (Filestore on GKE, EFS on EKS, Azure Files on AKS, an NFS provisioner elsewhere)."""
 
     storage_class_name: str = Field(pattern=DNS_NAME, max_length=253,
-                                    description="A StorageClass whose volumes many nodes mount (ReadWriteMany).")
+                                    description="A StorageClass whose volumes many nodes mount (ReadWriteMany); with "
+                                                "homeServer, the class of that server's own disk (ReadWriteOnce "
+                                                "will do), where its values name no pre-made disk.")
     size: str = Field(default="100Gi", pattern=MEMORY_QUANTITY, max_length=20, description="Size of a hub's share.")
+    home_server: HomeServer | None = Field(
+        default=None,
+        description="Serve each hub's share from its own NFS server with per-user quotas (the jupyterhub-home-nfs "
+                    "chart, a release in the hub's namespace) instead of a claim of storageClassName: its disk is a "
+                    "claim of size, and the hub's homes its export. Without it, a hub's spec.environment.storage."
+                    "quota is refused: a cloud filestore (EFS, Filestore) has no per-user quotas.")
 
 
 class HubClassSpec(ApiModel):
@@ -1226,10 +1326,11 @@ class HubClassSpec(ApiModel):
         default_factory=dict,
         description="Base values its hubs get each with their own names filled in, as a deployer derives them: "
                     "in any string, {hub.name} and {hub.namespace} become the CommunityHub's metadata.name and "
-                    "metadata.namespace (the provider chooses both; a tenant cannot rename its hub). For what is "
-                    "each hub's by convention, such as the label of its own nodes "
-                    "(singleuser.nodeSelector: {2i2c/hub-name: '{hub.namespace}'}). Layered with values, under "
-                    "what the operator renders.",
+                    "metadata.namespace (the provider chooses both; a tenant cannot rename its hub), {hub.domain} "
+                    "its spec.hub.domain, and {hub.clusterNamespace} its namespace on its cluster (where its pods "
+                    "run: status.names.namespace). For what is each hub's by convention, such as the label of its "
+                    "own nodes (singleuser.nodeSelector: {2i2c/hub-name: '{hub.namespace}'}) or a service's public "
+                    "URL (https://{hub.domain}/). Layered with values, under what the operator renders.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
     user_service_account_annotations: dict[str, Annotated[str, Field(max_length=1000)]] = Field(
         default_factory=dict, max_length=20,

@@ -13,6 +13,8 @@ from communityhub.delivery import names, render
 
 #: A claim's keys (ConfigMap data): what it is for, and whose it is.
 DOMAIN, NAMESPACE, NAME, UID = "domain", "namespace", "name", "uid"
+#: A claim on a home server's pre-made disk, not a domain (a key no domain can have: domains hold no colon).
+DISK_PREFIX = "disk:"
 
 
 def suffix_refusal(domain: str, suffixes: Sequence[str], class_name: str | None) -> Verdict | None:
@@ -52,6 +54,11 @@ def holder(claim: Mapping[str, str], namespace: str, name: str, uid: str, claima
 
 def taken(domain: str, claim: Mapping[str, str]) -> Verdict:
     """The refusal names the first hub's namespace (where its owners are), never its release or cluster."""
+    if domain.startswith(DISK_PREFIX):
+        return Verdict.false("HomeDiskTaken",
+                             f"the home server's disk {domain.removeprefix(DISK_PREFIX).split(':', 1)[1]} is the "
+                             f"homes of another hub, in namespace {claim.get(NAMESPACE)}: one disk holds one hub's "
+                             f"homes (spec.placement.homeDisk, or the class's homeServer.perHubValues)")
     return Verdict.false("DomainTaken",
                          f"hub.domain {domain} is the domain of another hub, in namespace {claim.get(NAMESPACE)}: "
                          f"two hubs cannot answer to one name; choose another domain")

@@ -103,6 +103,16 @@ class HubNames:
         return f"{self.release[:48].rstrip('-')}-dask"
 
     @property
+    def home_release(self) -> str:
+        """The hub's home server (jupyterhub-home-nfs), beside its JupyterHub release (within Helm's 53)."""
+        return f"{self.release[:47].rstrip('-')}-homes"
+
+    @property
+    def home_volume(self) -> str:
+        """The PersistentVolume of the hub's homes on its home server (cluster-scoped: unique as the release is)."""
+        return f"{self.release}-homes"
+
+    @property
     def buckets_state_suffix(self) -> str:
         """The buckets' own Terraform state (a shared hub has no cluster state; a dedicated one keeps them apart)."""
         return f"{self.state_suffix[:SLUG_MAX]}-buckets"

@@ -10,7 +10,7 @@ from typing import Any
 from communityhub.api.conditions import Verdict
 from communityhub.api.models import ESSENTIAL_MAX_PROFILES, CommunityHubSpec, HubClassSpec, Profile, TierRules
 from communityhub.api.quantities import parse_memory
-from communityhub.delivery import capacity
+from communityhub.delivery import capacity, homes
 
 #: The environment variables each cloud's Terraform provider reads its credentials from: the only keys of a
 #: credentials Secret that reach Terraform (no file paths, nothing that changes how Terraform runs).
@@ -346,6 +346,8 @@ def environment(spec: CommunityHubSpec, hub_class: HubClassSpec | None = None) -
                              "environment.storage.type sharedNFS needs a HubClass that offers shared storage "
                              "(spec.sharedStorage: a ReadWriteMany StorageClass); "
                              + ("this hub has no HubClass" if hub_class is None else "its HubClass offers none"))
+    if refused := homes.refusal(spec, hub_class):
+        return refused
     resources = spec.environment.resources
     if resources is not None and resources.unlimited and not rules.unlimited:
         return Verdict.false("ServerNotInTier", f"environment.resources has no {' and no '.join(resources.unlimited)} "
@@ -368,4 +370,6 @@ def describe_environment(spec: CommunityHubSpec) -> str:
     shared = ", ".join(d.mount_path for d in env.storage.shared_directories)
     if shared:
         home += f" (shared: {shared})"
+    if env.storage.quota is not None:
+        home += f", at most {env.storage.quota.per_user} each"
     return f"image {env.image}, profiles: {names}, {home}, default URL {env.default_url}"

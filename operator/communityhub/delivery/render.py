@@ -733,15 +733,23 @@ def split_provider_defaults(rendered: dict[str, Any]) -> tuple[dict[str, Any], d
     return defaults, rest
 
 
-def per_hub(values: Any, namespace: str, name: str) -> Any:
-    """A class's per-hub values with this hub's names filled in (only the two placeholders: a value's other
-    braces, KubeSpawner's {username} say, stay as they are)."""
+def per_hub(values: Any, namespace: str, name: str, domain: str | None = None,
+            cluster_namespace: str | None = None) -> Any:
+    """A class's per-hub values with this hub's names filled in: {hub.namespace} and {hub.name} (the
+    CommunityHub's metadata), {hub.domain} (spec.hub.domain: a DNS name, no quote or brace can reach the values
+    through it) and {hub.clusterNamespace} (the hub's namespace on its cluster, where its pods run), the last
+    two where given. A value's other braces (KubeSpawner's {username}, say) stay as they are."""
     if isinstance(values, Mapping):
-        return {key: per_hub(value, namespace, name) for key, value in values.items()}
+        return {key: per_hub(value, namespace, name, domain, cluster_namespace) for key, value in values.items()}
     if isinstance(values, list):
-        return [per_hub(value, namespace, name) for value in values]
+        return [per_hub(value, namespace, name, domain, cluster_namespace) for value in values]
     if isinstance(values, str):
-        return values.replace("{hub.namespace}", namespace).replace("{hub.name}", name)
+        out = values.replace("{hub.namespace}", namespace).replace("{hub.name}", name)
+        if domain is not None:
+            out = out.replace("{hub.domain}", domain)
+        if cluster_namespace is not None:
+            out = out.replace("{hub.clusterNamespace}", cluster_namespace)
+        return out
     return values
 
 
@@ -757,8 +765,10 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
            oidc_endpoints: Mapping[str, str] | None = None,
            operator_namespace: str = "communityhub-system", release: str | None = None,
            refuse_spawn: str | None = None, fleet_values: dict[str, Any] | None = None,
-           class_values: Mapping[str, Any] | None = None, catalog: HubClassSpec | None = None) -> dict[str, Any]:
-    """The chart values for this hub, in layers (each over the one before): the chart's defaults (helm's), the
+           class_values: Mapping[str, Any] | None = None, catalog: HubClassSpec | None = None,
+           hub_namespace: str | None = None) -> dict[str, Any]:
+    """The chart values for this hub (``hub_namespace``: its namespace on its cluster, when not the derived
+    one), in layers (each over the one before): the chart's defaults (helm's), the
     operator's defaults, the HubClass's ``class_values``, what the operator renders from the spec, a
     FleetRollout's ``fleet_values``, then ``spec.hub.values``. With ``refuse_spawn``, new user servers are
     refused with that message (an enforced budget). ``catalog``: the HubClass whose node pools and images the
@@ -798,7 +808,9 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
         path = catalog.branding_values_path if catalog is not None else TEMPLATE_VARS_PATH
         rendered = deep_merge(rendered, nested(branded, path.split(".")))
     if catalog is not None and catalog.per_hub_values:
-        class_values = deep_merge(dict(class_values or {}), per_hub(catalog.per_hub_values, namespace, name))
+        class_values = deep_merge(dict(class_values or {}), per_hub(
+            catalog.per_hub_values, namespace, name, spec.hub.domain,
+            hub_namespace or names.derive(namespace, name).namespace))
     rendered = layered(rendered, class_values)
     if catalog is not None and catalog.user_service_account_annotations:
         # The class's cloud identity for users: the ServiceAccount the hub step makes with its annotations.

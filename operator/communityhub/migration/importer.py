@@ -647,6 +647,117 @@ COMPONENTS: dict[str, tuple[str, int | None]] = {
 }
 
 
+# ------------------------------------------------------------------------------------------ home server
+HOME_NFS = "jupyterhub-home-nfs"
+#: What the operator renders in a home server's values itself (delivery/homes.py), or takes from the CommunityHub.
+HOME_OWNED: tuple[Path, ...] = (
+    ("enabled",), ("fullnameOverride",), ("nameOverride",), ("persistentVolume", "size"),
+    ("persistentVolume", "storageClass"), ("quotaEnforcer", "enabled"),
+    *(("quotaEnforcer", "config", "QuotaManager", key) for key in (
+        "paths", "projects_file", "projid_file", "hard_quota", "quota_overrides", "exclude")),
+    *((cloud, "volumeId") for cloud in ("eks", "gke", "openstack")),
+)
+#: Settings the fleet gives its home servers that no template of the pinned chart reads (test_import checks it
+#: against the chart): they change nothing, and are left out as meant.
+HOME_INERT: tuple[Path, ...] = (("nfsServer", "qos"), ("prometheusExporter",))
+SHARED_DISK = "a home disk shared with another hub"
+HOME_RESOURCES_MEANT = "the home server's resources (the largest of its class's hubs)"
+HOME_INERT_MEANT = "home server settings the pinned jupyterhub-home-nfs chart does not read"
+
+
+@dataclasses.dataclass
+class HomeServers:
+    """What a class's hubs' home servers (the wrapper's jupyterhub-home-nfs) become: the class's homeServer, and
+    per hub its quota, its disk (placement.homeDisk), and what could not be typed."""
+
+    home_server: dict[str, Any] | None
+    quotas: dict[str, dict[str, Any]]
+    disks: dict[str, str]
+    lost: dict[str, list[Entry]]
+    meant: dict[str, list[Entry]]
+
+
+def _quantity_max(a: Any, b: Any) -> Any:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return max(a, b)
+    try:
+        return a if parse_memory(str(a)) >= parse_memory(str(b)) else b
+    except ValueError:
+        return a
+
+
+def _gib_text(value: Any) -> str:
+    return f"{float(value):g}Gi"
+
+
+def _home_servers(members: Sequence[Source], taken_disks: dict[str, str]) -> HomeServers:
+    """The class's home server from its hubs' (see HomeServers); ``taken_disks`` (disk -> hub) spans the cluster:
+    one disk holds one hub's homes under the operator (each hub's server exports its whole disk)."""
+    out = HomeServers(None, {}, {}, {}, {})
+    servers = {}
+    for hub in members:
+        wrapper = stack.merged(v for _, v in hub.layers)
+        values = wrapper.get(HOME_NFS) or {}
+        if values.get("enabled") and hub.keys:
+            servers[hub.name] = (values, wrapper.get("nfs") or {})
+    if not servers:
+        return out
+    merged: dict[Path, Any] = {}
+    shares = set()
+    for name, (values, nfs) in servers.items():
+        lost, meant = out.lost.setdefault(name, []), out.meant.setdefault(name, [])
+        manager = ((values.get("quotaEnforcer") or {}).get("config") or {}).get("QuotaManager") or {}
+        paths = manager.get("paths") or []
+        share = paths[0].removeprefix("/export/") if len(paths) == 1 and paths[0].startswith("/export/") else None
+        pv = nfs.get("pv") or {}
+        exported = f"{pv.get('baseShareName', '/')}{pv.get('shareNameOverride') or name}".strip("/")
+        if share is None or share != exported:
+            lost.append(Entry("homes outside the home server's share directory",
+                              f"{HOME_NFS}.quotaEnforcer.config.QuotaManager.paths"))
+        else:
+            shares.add("{hub.name}" if share == name else share)
+        if manager.get("quota_overrides") or manager.get("exclude"):
+            lost.append(Entry("home quota exceptions by directory name", f"{HOME_NFS}.quotaEnforcer.config"))
+        out.quotas[name] = {"perUser": _gib_text(manager.get("hard_quota", 10))}
+        disk = next((values[c]["volumeId"] for c in ("eks", "gke", "openstack")
+                     if (values.get(c) or {}).get("enabled") and (values.get(c) or {}).get("volumeId")), None)
+        if disk is not None and disk in taken_disks:
+            lost.append(Entry(SHARED_DISK, f"{HOME_NFS}.volumeId (also {taken_disks[disk]}'s)"))
+            out.disks[name] = FILL_ME
+        elif disk is not None:
+            taken_disks[disk] = name
+            out.disks[name] = disk
+        for path, value in leaves(values).items():
+            if any(_under(path, p) for p in HOME_OWNED):
+                continue
+            if any(_under(path, p) for p in HOME_INERT):
+                meant.append(Entry(HOME_INERT_MEANT, f"{HOME_NFS}.{_dotted(path)}"))
+                continue
+            if path not in merged:
+                merged[path] = value
+            elif "resources" in path:
+                merged[path] = _quantity_max(merged[path], value)
+            elif merged[path] != value:
+                lost.append(Entry("home server settings of its own", f"{HOME_NFS}.{_dotted(path)}"))
+    for name, (values, _) in servers.items():
+        own = {p: v for p, v in leaves(values).items() if "resources" in p}
+        if any(merged.get(p) != v for p, v in own.items()) or any(
+                "resources" in p and p not in own for p in merged):
+            out.meant[name].append(Entry(HOME_RESOURCES_MEANT, f"{HOME_NFS}.*.resources"))
+    home: dict[str, Any] = {"values": from_leaves(merged)}
+    if len(shares) == 1:
+        home["shareDirectory"] = shares.pop()
+    elif shares:  # the hubs' shares follow no one rule of their names
+        for name in servers:
+            out.lost[name].append(Entry("homes outside the home server's share directory",
+                                        f"{HOME_NFS}.quotaEnforcer.config.QuotaManager.paths"))
+    options = {tuple((s[1].get("pv") or {}).get("mountOptions") or ()) for s in servers.values()}
+    if len(options) == 1 and (only := options.pop()):
+        home["mountOptions"] = list(only)
+    out.home_server = home
+    return out
+
+
 WRAPPER_FEATURES = {
     "userServiceAccount": "users' cloud identity to the hub's existing buckets (the wrapper's user ServiceAccount)",
 }
@@ -670,13 +781,15 @@ def _user_identity(members: Sequence[Source]) -> dict[str, str]:
 
 
 def _wrapper(r: Reading, hub: Source, wrapper: Mapping[str, Any], own: Mapping[Path, Any],
-             typed: set[str] = frozenset()) -> None:
+             typed: set[str] = frozenset(), home_server: bool = False) -> None:
     """What the hub's wrapper chart runs beside JupyterHub that the CommunityHub does not (nothing, for the
-    JupyterHub chart itself)."""
+    JupyterHub chart itself). ``home_server``: its home server (and the share it exports) became the class's."""
     if not hub.keys:
         return
     home_nfs = bool((wrapper.get("jupyterhub-home-nfs") or {}).get("enabled"))
     for key, (feature, issue) in COMPONENTS.items():
+        if home_server and key in (HOME_NFS, "nfs"):
+            continue
         component = wrapper.get(key) or {}
         on = component.get("enabled") if key != "nfs" else (component.get("pv") or {}).get("enabled")
         if on and key == "nfs" and home_nfs:  # the share is the home server's: the quota issue moves it
@@ -793,6 +906,7 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
         groups.setdefault(key, []).append(hub)
     classes: list[ImportedClass] = []
     imported: list[ImportedHub] = []
+    disks: dict[str, str] = {}
     for (chart, files), members in groups.items():
         keys = members[0].keys
         class_name = _class_name(members[0].cluster, chart, files)
@@ -808,16 +922,22 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
         identity = _user_identity(members)
         if identity:
             class_doc["spec"]["userServiceAccountAnnotations"] = identity
+        servers = _home_servers(members, disks)
+        if servers.home_server is not None:
+            class_doc["spec"]["sharedStorage"]["homeServer"] = servers.home_server
         drafts = []
         for hub in members:
             wrapper = stack.merged(v for _, v in hub.layers)
             effective = stack.under(wrapper, keys)
             own_wrapper = delta(wrapper, base_wrapper)
             # The hub's namespace is its deployer name (the manifests say so): the class's rule fills it in.
-            own = delta(effective, render.deep_merge(base, render.per_hub(templated, hub.name, hub.name)))
+            own = delta(effective, render.deep_merge(base, render.per_hub(templated, hub.name, hub.name, hub.domain,
+                                                                           hub.name)))
             r = Reading(effective)
             manifest, secret = _hub_manifest(r, hub, class_name, own, catalog)
-            _wrapper(r, hub, wrapper, own_wrapper, typed={"userServiceAccount"} if identity else set())
+            homes_typed = _home_quota(r, hub, manifest, servers)
+            _wrapper(r, hub, wrapper, own_wrapper, typed={"userServiceAccount"} if identity else set(),
+                     home_server=homes_typed)
             if identity:
                 old = (wrapper.get("jupyterhub") or {}).get("singleuser", {}).get("serviceAccountName") or "user-sa"
                 r.notes.append(f"move step: the cloud identity of the users ({', '.join(identity)}) must trust "
@@ -862,9 +982,31 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
             imported.append(ImportedHub(hub.cluster, hub.name, manifest["metadata"]["namespace"],
                                         manifest["spec"]["hubClassName"], manifest, [secret] if secret else [],
                                         _unique(r.lost), hatches, r.notes + _missing_notes(hub),
-                                        list(class_meant)))
+                                        [*class_meant, *_unique(servers.meant.get(hub.name, []))]))
     used = {h.hub_class for h in imported}
     return [c for c in classes if c.name in used], imported
+
+
+def _home_quota(r: Reading, hub: Source, manifest: dict[str, Any], servers: HomeServers) -> bool:
+    """The hub's quota and disk from its home server; True when its server became the class's (what it could not
+    type is lost, with the reason)."""
+    if hub.name not in servers.quotas:
+        return False
+    storage = manifest["spec"]["environment"]["storage"]
+    if storage.get("type") != "sharedNFS":
+        r.lose("per-user home quota on a shared home (jupyterhub-home-nfs)", f"{HOME_NFS}.enabled", issue=32)
+        return False
+    storage["quota"] = servers.quotas[hub.name]
+    r.lost.extend(servers.lost.get(hub.name, []))
+    if (disk := servers.disks.get(hub.name)) == FILL_ME:
+        manifest["spec"]["placement"]["homeDisk"] = disk
+        r.notes.append("placement.homeDisk: the hub's homes share another hub's disk today; give it a disk of its "
+                       "own (copy its share's directory there), and name it here")
+    elif disk:
+        manifest["spec"]["placement"]["homeDisk"] = disk
+        r.notes.append(f"move step: the hub's home server attaches its disk {disk} (placement.homeDisk), where its "
+                       f"homes are: remove the old hub's home server first, so the disk is free to attach")
+    return True
 
 
 #: Where a deployer's per-hub derivation is the hub's by convention, and the class may say it once with the
@@ -872,16 +1014,33 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
 PER_HUB_PATHS: tuple[Path, ...] = (("singleuser", "nodeSelector"),)
 
 
+def _per_hub_rule(path: Path, value: Any, hub: Source) -> str | None:
+    """The rule a deployer's derivation follows, with placeholders: the label of the hub's own nodes (its name,
+    ``{hub.namespace}``), a URL of its domain (``{hub.domain}``), or the namespace its pods run in (a setting
+    named ``*namespace`` that is the hub's name, ``{hub.clusterNamespace}``: the operator's namespace for the hub
+    on its cluster); None for what follows none."""
+    if not isinstance(value, str):
+        return None
+    word = _word(hub.name)
+    if any(_under(path, q) for q in PER_HUB_PATHS) and word.search(value):
+        return word.sub("{hub.namespace}", value)
+    if hub.domain and hub.domain in value:
+        return value.replace(hub.domain, "{hub.domain}")
+    if value == hub.name and path[-1].lower().endswith("namespace"):
+        return "{hub.clusterNamespace}"
+    return None
+
+
 def _per_hub_values(members: Sequence[Source], keys: tuple[str, ...]) -> dict[str, Any]:
-    """What the chart's jsonnet derives from each hub's name, where it is the same rule for every hub of the
-    class: the value with the hub's name (a whole word) made ``{hub.namespace}``."""
+    """What the chart's jsonnet derives from each hub's name or domain, where it is the same rule for every hub
+    of the class (_per_hub_rule)."""
     rules: dict[Path, Any] = {}
     per_member = []
     for hub in members:
         jsonnet = next((v for n, v in hub.layers if n.endswith("/values.jsonnet")), {})
-        word = _word(hub.name)
-        per_member.append({p: word.sub("{hub.namespace}", v) for p, v in leaves(stack.under(jsonnet, keys)).items()
-                           if isinstance(v, str) and word.search(v) and any(_under(p, q) for q in PER_HUB_PATHS)})
+        found = {p: _per_hub_rule(p, v, hub) for p, v in leaves(stack.under(jsonnet, keys)).items()}
+        per_member.append({p: rule for p, rule in found.items()
+                           if rule is not None and not _owned(p) and p[-1] not in AUTH_RENDERED})
     for path, value in per_member[0].items():
         if all(other.get(path) == value for other in per_member[1:]):
             rules[path] = value

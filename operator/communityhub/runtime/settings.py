@@ -43,6 +43,11 @@ class Settings(BaseModel):
     dask_chart_name: str = "dask-gateway"
     dask_chart_version: str = "2026.3.0"
     dask_controller_namespace: str = "dask-gateway-system"
+    #: The home server of classes with sharedStorage.homeServer (jupyterhub-home-nfs), the same way; an oci://
+    #: name with an empty repository is pulled by helm itself.
+    home_nfs_chart_repository: str = ""
+    home_nfs_chart_name: str = "oci://ghcr.io/2i2c-org/jupyterhub-home-nfs/jupyterhub-home-nfs"
+    home_nfs_chart_version: str = "1.2.1-0.dev.git.1.h1c81b4b"
     helm: str = "helm"
     helm_timeout_seconds: float = Field(default=600, gt=0)
     #: At most this many helm processes at once (every hub, every cluster).

@@ -92,6 +92,10 @@ class HubContext:
     #: Events a step posts besides those of condition changes: (type, reason, message).
     #: WithinQuota, from the hub namespace's quota (shared clusters), once the hub step read it.
     quota: Verdict | None = None
+    #: The hub's home server (status.homes) once the hub step made it; {} removes the status field.
+    homes: dict[str, Any] | None = None
+    #: HomeStorage, from the home server's exporters, once the hub step read them.
+    home_storage: Verdict | None = None
     events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 
     @property

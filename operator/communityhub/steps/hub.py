@@ -26,11 +26,12 @@ from communityhub.adapters.helm import IN_PROGRESS, HelmError, Release, kubeconf
 from communityhub.api import conditions
 from communityhub.api.conditions import Verdict
 from communityhub.api.models import CommunityHubSpec, NamespaceQuota
-from communityhub.delivery import bucket_inputs, capacity, dask, domains, names, policy, render
+from communityhub.delivery import bucket_inputs, capacity, dask, domains, homes, names, policy, render
 from communityhub.delivery.diagnosis import Cause, rollout_cause
 from communityhub.runtime import metrics
 from communityhub.runtime.settings import Settings
 from communityhub.steps import domains as domain_claims
+from communityhub.steps import homes as home_server
 from communityhub.steps.context import HubContext, Target
 
 EXPECTED_DEPLOYMENTS = ("hub", "proxy")
@@ -98,7 +99,7 @@ def desired_values(ctx: HubContext) -> dict[str, Any]:
                            ctx.names.release, refuse_spawn=ctx.guards.refuse_spawn if ctx.guards else None,
                            fleet_values=dict((ctx.rollout_target or {}).get("values") or {}),
                            class_values=ctx.hub_class.spec.values if ctx.hub_class.spec is not None else None,
-                           catalog=ctx.hub_class.spec)
+                           catalog=ctx.hub_class.spec, hub_namespace=ctx.names.namespace)
     for extra in (bucket_inputs.user_values(buckets_status(ctx), ctx.names.user_service_account),
                   dask.hub_values(ctx.spec, ctx.names.dask_release)):
         if extra:
@@ -386,6 +387,11 @@ async def deploy(ctx: HubContext) -> Verdict:
         if release.get("valuesHash") == wanted_hash and deployments and not gone and not changed:
             # The hash covers the rollout's target: what runs is what the rollout asks for.
             ctx.release = carrying(release, rollout_of(ctx))
+            if homes.enabled(ctx.spec, ctx.hub_class.spec):  # its own values (a quota changed), and its use
+                labels = render.hub_labels(ctx.namespace, ctx.name, ctx.spec)
+                waiting = await home_server.deploy(ctx, target, ctx.clusters.get(target.kubeconfig), labels)
+                if waiting is not None:
+                    return waiting
             return await observe_quota(ctx, target, await observe(ctx, target, release, deployments))
         held = held_class_generation(ctx, release)
         if held is not None and release.get("valuesHash") != wanted_hash and deployments and not gone:
@@ -434,7 +440,12 @@ async def deploy(ctx: HubContext) -> Verdict:
             await kube.ensure_service_account(client, ctx.names.user_service_account, target.namespace, labels,
                                               render.per_hub(dict(class_identity), ctx.namespace, ctx.name))
         shared = ctx.hub_class.spec.shared_storage if ctx.hub_class.spec is not None else None
-        if ctx.spec.environment.storage.type == "sharedNFS" and shared is not None:
+        if homes.enabled(ctx.spec, ctx.hub_class.spec):
+            # Before the release: its users' servers mount the claim the home server's export is bound to.
+            if (waiting := await home_server.deploy(ctx, target, client, labels)) is not None:
+                ctx.release = release or None
+                return waiting
+        elif ctx.spec.environment.storage.type == "sharedNFS" and shared is not None:
             await kube.ensure_claim(client, render.SHARED_CLAIM, target.namespace, shared.storage_class_name,
                                     shared.size, labels)
         reason = "values changed" if release.get("valuesHash") != wanted_hash else \
