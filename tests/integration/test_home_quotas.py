@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,17 @@ def test_the_hubs_home_claim_is_the_servers_export(management: Cluster, quota_hu
     # The JupyterHub chart mounts that claim, at the escaped name the quotas are keyed by.
     storage = released_values(management, namespace)["singleuser"]["storage"]
     assert storage["static"] == {"pvcName": "home-nfs", "subPath": "{escaped_username}"}
+
+
+def test_hubctl_homes_shows_the_hubs_home_server(management: Cluster, quota_hub: dict[str, Any]) -> None:
+    """What the provider reads: the hub with its home server; kwok's server has no exporter answering, so its
+    HomeStorage says the disk has not been measured (never a guess)."""
+    done = subprocess.run([sys.executable, "-m", "communityhub.cli.hubctl", "homes", "--all", "-n", ns("team-quota"),
+                           "-o", "json"], capture_output=True, text=True, timeout=60,
+                          env={"KUBECONFIG": str(management.kubeconfig), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    (row,) = [r for r in json.loads(done.stdout) if r["hub"] == f"{ns('team-quota')}/quota"]
+    assert row["storage"] == "Unknown DiskUnmeasured" and row["homes"] is None
 
 
 def test_a_class_without_a_home_server_says_quotas_are_not_available(

@@ -6,6 +6,7 @@ metrics become status.homes and HomeStorage."""
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import threading
 import urllib.request
@@ -21,6 +22,7 @@ from prometheus_client.exposition import MetricsHandler
 
 from communityhub.adapters import hubconfig
 from communityhub.api.models import CommunityHubSpec, HubClassSpec
+from communityhub.cli import hubctl
 from communityhub.delivery import homes, policy
 from localcluster import binaries, charts
 from tests.conftest import REPO
@@ -215,3 +217,37 @@ def test_chart_archive_is_the_upstream_one() -> None:
     archive = charts.home_nfs_chart()
     assert archive.name == f"{charts.HOME_NFS_NAME}-{charts.HOME_NFS_VERSION}.tgz"
     assert Path(archive).is_file()
+
+
+def _hub_obj(name: str, usage: dict[str, Any] | None, storage: tuple[str, str] | None) -> dict[str, Any]:
+    status: dict[str, Any] = {"homes": {"release": f"{name}-homes", "valuesHash": "h", "volume": "v", "share": "s",
+                                        **({"usage": usage} if usage else {})}}
+    if storage:
+        status["conditions"] = [{"type": "HomeStorage", "status": storage[0], "reason": storage[1], "message": "m"}]
+    return {"metadata": {"namespace": "team", "name": name}, "status": status}
+
+
+def test_hubctl_homes_lists_who_needs_attention(capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """From status.homes and HomeStorage: a user at quota, a disk nearly full; a quiet hub only with --all."""
+    gib = 2**30
+    hubs = [
+        _hub_obj("full", {"homes": 3, "usedBytes": 90 * gib, "overQuota": [], "nearQuota": [],
+                          "diskSizeBytes": 100 * gib, "diskFreeBytes": 5 * gib}, ("False", "DiskNearlyFull")),
+        _hub_obj("quota", {"homes": 2, "usedBytes": 12 * gib, "overQuota": ["ada"], "nearQuota": ["bob"],
+                           "diskSizeBytes": 100 * gib, "diskFreeBytes": 88 * gib}, ("True", "QuotasEnforced")),
+        _hub_obj("quiet", {"homes": 1, "usedBytes": gib, "overQuota": [], "nearQuota": [],
+                           "diskSizeBytes": 100 * gib, "diskFreeBytes": 99 * gib}, ("True", "QuotasEnforced")),
+        _hub_obj("new", None, ("Unknown", "DiskUnmeasured")),
+        {"metadata": {"namespace": "team", "name": "plain"}, "status": {}},
+    ]
+    monkeypatch.setattr(hubctl, "list_hubs", lambda namespace, all_namespaces=False: hubs)
+    assert hubctl.main(["homes", "-A", "-o", "json", "--strict"]) == 1
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["hub"] for r in rows] == ["team/full", "team/quota"]
+    assert rows[0]["diskUsed"] == "95%" and rows[0]["storage"] == "False DiskNearlyFull"
+    assert rows[1]["overQuota"] == ["ada"] and rows[1]["nearQuota"] == ["bob"] and rows[1]["usedGiB"] == 12.0
+    assert hubctl.main(["homes", "-A", "--all"]) == 0
+    table = capsys.readouterr().out
+    assert "team/quiet" in table and "team/new" in table and "team/plain" not in table
+    assert "Unknown DiskUnmeasured" in table

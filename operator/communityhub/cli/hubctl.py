@@ -154,6 +154,28 @@ def cmd_guards(args: argparse.Namespace) -> int:
     return 1 if args.strict and any(r["attention"] for r in found) else 0
 
 
+def render_homes(found: list[dict[str, Any]], output: str) -> str:
+    if output == "json":
+        return json.dumps(found, indent=2)
+    if output == "yaml":
+        return yaml.safe_dump(found, sort_keys=False, allow_unicode=True).rstrip()
+    if output == "csv":
+        return _csv([{**r, "overQuota": " ".join(r["overQuota"]), "nearQuota": " ".join(r["nearQuota"])}
+                     for r in found], report.HOMES_FIELDS).rstrip()
+    if not found:
+        return "no hub with a user at or near their home quota, or a home disk nearly full"
+    return _table([(r["hub"], r["homes"] if r["homes"] is not None else "?", r["usedGiB"] if r["usedGiB"] is not None
+                    else "?", " ".join(r["overQuota"]) or "-", " ".join(r["nearQuota"]) or "-", r["diskUsed"] or "?",
+                    r["storage"]) for r in found],
+                  ["HUB", "HOMES", "USED GIB", "AT QUOTA", "NEAR QUOTA", "DISK", "HOME STORAGE"])
+
+
+def cmd_homes(args: argparse.Namespace) -> int:
+    found = report.homes_rows(list_hubs(args.namespace, args.all_namespaces), everything=args.all)
+    print(render_homes(found, args.output))
+    return 1 if args.strict and found else 0
+
+
 #: Planning a dumped root on a workstation: local state instead of the operator's kubernetes backend.
 LOCAL_BACKEND = 'terraform {\n  backend "local" {}\n}\n'
 
@@ -381,6 +403,10 @@ def parser() -> argparse.ArgumentParser:
                                  help="hubs past contract, idle, over budget or closed (from their conditions)")
     guards.add_argument("--all", action="store_true", help="every guard condition, fine ones too")
     guards.set_defaults(func=cmd_guards)
+    homes = commands.add_parser("homes", parents=[common],
+                                help="users at or near their home quota, and home disks nearly full (status.homes)")
+    homes.add_argument("--all", action="store_true", help="every hub with a home server")
+    homes.set_defaults(func=cmd_homes)
     root = commands.add_parser("terraform-root", help="write out the Terraform root and variables of a dedicated hub")
     root.add_argument("name", nargs="?", help="the CommunityHub (read from the cluster)")
     root.add_argument("-n", "--namespace", default=argparse.SUPPRESS, help="its namespace")
