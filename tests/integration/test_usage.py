@@ -38,6 +38,7 @@ PRICES = {"n2-standard-4": 1800.0, "n2-highmem-4": 3600.0}  # USD per node-hour:
 LEDGER = "communityhub-cost-local"
 #: Days since each user's server last ran; None: logged in, never started one. WAU 1 (ada), MAU 2 (ada, bob).
 ACTIVITY = {"ada": 2, "bob": 10, "cy": 45, "dee": None}
+GROUPS = {"ada": ["physics"], "bob": ["chem", "physics"]}
 
 
 @dataclasses.dataclass
@@ -70,7 +71,7 @@ def metered(management: Cluster, operator: OperatorProcess, tmp_path_factory: py
 
     workdir = tmp_path_factory.mktemp("metering")
     jupyterhub = JupyterHubProcess(workdir / "jupyterhub", extra_config, token)
-    jupyterhub.seed(ACTIVITY)
+    jupyterhub.seed(ACTIVITY, GROUPS)
     jupyterhub.start()
     prices = workdir / "prices.yaml"
     prices.write_text(yaml.safe_dump({"gcp": {region: PRICES for region in ("us-central1", "europe-west1")}}))
@@ -171,6 +172,30 @@ def test_an_unreachable_hub_keeps_its_last_figures(management: Cluster, metered:
         assert after[key] == before[key], f"{key} changed while the hub could not be read"
     metered.jupyterhub.start()
     wait_condition(management, "meter", metered.namespace, "UsageReported", "True", "UsageRead")
+
+
+def test_hubctl_splits_a_hubs_cost_by_user_and_group(management: Cluster, metered: Metered) -> None:
+    """From the real ledger: the groups as the real JupyterHub's API gives them (the usage service may read
+    them), and the hub's cost split. kwok runs no user server here, so every dollar is the hub's overhead."""
+    owner = f"{metered.namespace}/meter"
+
+    def grouped() -> dict[str, Any] | None:
+        cm = management.get("configmap", LEDGER, OPERATOR_NAMESPACE)
+        doc = json.loads(cm["data"]["ledger.json"]) if cm else {}
+        found = (doc.get("userGroups") or {}).get(owner)
+        return doc if found and doc["owners"].get(owner) else None
+
+    doc = wait_for(grouped, timeout=60, what="the ledger to know the hub's groups")
+    assert doc["userGroups"][owner] == {"ada": ["physics"], "bob": ["chem", "physics"], "cy": [], "dee": []}
+    month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    result = hubctl(management, "billing", "users", "--hub", owner, "--month", month, "--by", "group", "-o", "json",
+                    "--operator-namespace", OPERATOR_NAMESPACE)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["rows"] == [] and found["hubUSD"] > 0 and found["overheadUSD"] == found["hubUSD"]
+    refused = hubctl(management, "billing", "users", "--hub", owner, "--month", "2001-01",
+                     "--operator-namespace", OPERATOR_NAMESPACE)
+    assert refused.returncode == 2 and "not 2001-01" in refused.stderr
 
 
 def hubctl(management: Cluster, *args: str) -> subprocess.CompletedProcess[str]:

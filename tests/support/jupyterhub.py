@@ -59,14 +59,20 @@ class JupyterHubProcess:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hub/api"
 
-    def seed(self, last_server_activity: dict[str, int | None]) -> None:
-        """Users and how many days ago their server last ran (None: never started one)."""
+    def seed(self, last_server_activity: dict[str, int | None], groups: dict[str, list[str]] | None = None) -> None:
+        """Users and how many days ago their server last ran (None: never started one), and their groups."""
         from jupyterhub import orm
 
         db = orm.new_session_factory(f"sqlite:///{self.workdir / 'jupyterhub.sqlite'}")()
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        made: dict[str, object] = {}
         for name, days in last_server_activity.items():
             user = orm.User(name=name)
+            for group in (groups or {}).get(name, []):
+                if group not in made:
+                    made[group] = orm.Group(name=group)
+                    db.add(made[group])
+                user.groups.append(made[group])
             db.add(user)
             db.commit()
             if days is not None:

@@ -86,7 +86,8 @@ def test_ledger_closes_the_month_at_midnight() -> None:
     ledger = cost.accrue(None, {"hubs/x": 1.0}, at("2026-11-30T22:00:00Z"))
     ledger = cost.accrue(ledger, {"hubs/x": 1.0}, at("2026-12-01T03:00:00Z"))
     assert ledger["month"] == "2026-12" and ledger["owners"] == {"hubs/x": 3.0}
-    assert ledger["previous"] == {"month": "2026-11", "owners": {"hubs/x": 2.0}, "parts": {}, "total": 2.0}
+    assert ledger["previous"] == {"month": "2026-11", "owners": {"hubs/x": 2.0}, "parts": {}, "total": 2.0,
+                                  "users": {}, "userGroups": {}}
     assert ledger["since"] == "2026-12-01T00:00:00Z"
 
 

@@ -272,7 +272,8 @@ def test_the_report_of_a_real_hub_compares_what_its_users_get(probe: Any) -> Non
     found = hubctl._compared(mtu, next(s for s in srcs if s.name == "mtu"), hub_class, Path("unused"),
                              probe=lambda values, chart, users, fleet: probe(values, users, fleet=fleet))
     report = equivalence.hub_report(mtu, found)
-    assert report["compared"] and not report["typed"]
+    # Typed: nothing lost, nothing hatched (its home server is the class's, its group roll-up the operator's).
+    assert report["compared"] and report["typed"] and report["sameForUsers"], (report["lost"], report["hatches"])
     paths = {d["path"] for d in report["differences"]}
     assert not any(p.startswith("mounts.") for p in paths), sorted(paths)
     assert "image" not in paths and "offered" not in paths

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 from lightkube import Client
+from lightkube.resources.core_v1 import ConfigMap
 
 from communityhub.adapters import deployer, hubconfig
 from communityhub.adapters.kube import HUB
@@ -39,6 +40,7 @@ from communityhub.fleet import report
 from communityhub.migration import compare, equivalence, importer, stack
 from communityhub.money import billing
 from communityhub.runtime.settings import Settings
+from communityhub.steps import meter
 
 FORMATS = ("table", "json", "yaml", "csv")
 
@@ -152,6 +154,45 @@ def cmd_guards(args: argparse.Namespace) -> int:
     found = report.rows(list_hubs(args.namespace, args.all_namespaces), everything=args.all)
     print(render_guards(found, args.output))
     return 1 if args.strict and any(r["attention"] for r in found) else 0
+
+
+def read_ledger(hub: str, operator_namespace: str) -> tuple[dict[str, Any], str]:
+    """The cost ledger of the cluster a hub (``namespace/name``) runs on, and the hub's owner key in it."""
+    namespace, _, name = hub.partition("/")
+    if not namespace or not name:
+        raise ValueError(f"--hub is namespace/name, not {hub!r}")
+    client = Client(field_manager="hubctl")
+    obj = client.get(HUB, name, namespace=namespace).to_dict()
+    cluster = ((obj.get("status") or {}).get("cluster") or {}).get("name")
+    if not cluster:
+        raise ValueError(f"CommunityHub {hub} has not been placed on a cluster yet: it has no cost")
+    cm = client.get(ConfigMap, meter.ledger_name(cluster), namespace=operator_namespace)
+    return json.loads((cm.data or {}).get(meter.LEDGER_KEY) or "{}"), f"{namespace}/{name}"
+
+
+def render_user_costs(found: dict[str, Any], output: str) -> str:
+    key = "group" if found["by"] == "group" else "user"
+    if output == "json":
+        return json.dumps(found, indent=2)
+    if output == "yaml":
+        return yaml.safe_dump(found, sort_keys=False, allow_unicode=True).rstrip()
+    rows = [{key: r[key], "usd": f"{r['usd']:.2f}"} for r in found["rows"]]
+    rows += [{key: "(overhead)", "usd": f"{found['overheadUSD']:.2f}"}, {key: "(hub)", "usd": f"{found['hubUSD']:.2f}"}]
+    if output == "csv":
+        return _csv(rows, [key, "usd"]).rstrip()
+    return _table([(r[key], r["usd"]) for r in rows], [key.upper(), "USD"]) + \
+        f"\n{found['hub']}, {found['month']}: users and overhead add up to the hub's cloud cost"
+
+
+def cmd_billing_users(args: argparse.Namespace) -> int:
+    try:
+        ledger, owner = read_ledger(args.hub, args.operator_namespace)
+        found = billing.user_costs(ledger, owner, args.month, by=args.by)
+    except ValueError as err:
+        print(f"hubctl: {err}", file=sys.stderr)
+        return 2
+    print(render_user_costs(found, args.output))
+    return 0
 
 
 def render_homes(found: list[dict[str, Any]], output: str) -> str:
@@ -396,6 +437,14 @@ def parser() -> argparse.ArgumentParser:
     invoices.add_argument("--month", required=True, type=_month, help="YYYY-MM")
     invoices.add_argument("--out", help="also write invoices-<month>.csv and .json into this directory")
     invoices.set_defaults(func=cmd_invoices)
+    per_user = billing_cmd.add_parser("users", parents=[common],
+                                      help="a hub's cloud cost of a month by user (or by group) and its overhead")
+    per_user.add_argument("--hub", required=True, help="the CommunityHub, namespace/name")
+    per_user.add_argument("--month", required=True, type=_month, help="YYYY-MM (this month or the one before)")
+    per_user.add_argument("--by", choices=("user", "group"), default="user", help="split by user (default) or group")
+    per_user.add_argument("--operator-namespace", default=Settings().namespace,
+                          help="where the operator keeps its cost ledgers (default: %(default)s)")
+    per_user.set_defaults(func=cmd_billing_users)
     kpis = commands.add_parser("kpis", parents=[common], help="network KPIs: communities and active users")
     kpis.add_argument("--json", action="store_true", help="the same as -o json")
     kpis.set_defaults(func=cmd_kpis)

@@ -47,7 +47,9 @@ USAGE_TOKEN_SECRET_NAME = "hub-usage-token"
 USAGE_TOKEN_KEY = "token"
 USAGE_SERVICE = "communityhub-usage"
 #: Just what counting active users needs: list users, their activity and their servers.
-USAGE_SCOPES = ("list:users", "read:users:activity", "read:servers")
+#: What the operator's metering reads of a hub: its users, their activity and servers, and their groups (the cost
+#: split by group).
+USAGE_SCOPES = ("list:users", "read:users:activity", "read:servers", "read:users:groups")
 
 #: The chart's authenticator_class entry point and config section, per SSO provider.
 AUTHENTICATORS = {

@@ -178,6 +178,7 @@ class Reading:
     taken: set[Path] = dataclasses.field(default_factory=set)
     lost: list[Entry] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    meant: list[Entry] = dataclasses.field(default_factory=list)
 
     def get(self, *path: str, take: bool = True) -> Any:
         node: Any = self.values
@@ -642,7 +643,6 @@ def _env(r: Reading, own: Mapping[Path, Any]) -> dict[str, str]:
 COMPONENTS: dict[str, tuple[str, int | None]] = {
     "jupyterhub-home-nfs": ("per-user home quota on a shared home (jupyterhub-home-nfs)", 32),
     "binderhub-service": ("image building and BinderHub (binderhub-service)", 33),
-    "jupyterhub-groups-exporter": ("per-group usage (jupyterhub-groups-exporter)", 32),
     "nfs": ("the existing home share (the wrapper chart's NFS volume)", None),
 }
 
@@ -758,6 +758,12 @@ def _home_servers(members: Sequence[Source], taken_disks: dict[str, str]) -> Hom
     return out
 
 
+#: Parts of the wrapper chart the operator does the work of itself: meant, not lost (docs/api.md, "Meant to differ").
+REPLACED = {
+    "jupyterhub-groups-exporter": "per-group usage (jupyterhub-groups-exporter): the operator's ledger splits the "
+                                  "hub's cost by user and by group (hubctl billing users --by group)",
+}
+
 WRAPPER_FEATURES = {
     "userServiceAccount": "users' cloud identity to the hub's existing buckets (the wrapper's user ServiceAccount)",
 }
@@ -796,10 +802,13 @@ def _wrapper(r: Reading, hub: Source, wrapper: Mapping[str, Any], own: Mapping[P
             r.lose("the home share on the hub's own NFS server (jupyterhub-home-nfs)", "nfs.pv", issue=32)
         elif on:
             r.lose(feature, f"{key}.enabled" if key != "nfs" else "nfs.pv", issue=issue)
+    for key, feature in REPLACED.items():
+        if (wrapper.get(key) or {}).get("enabled"):
+            r.meant.append(Entry(feature, f"{key}.enabled"))
     if hub.chart == "daskhub" or (wrapper.get("dask-gateway") or {}).get("enabled"):
         r.notes.append("dask-gateway: spec.dask carries the gateway; its own values are not compared")
     for top in sorted({path[0] for path in own}):
-        if top in ("jupyterhub", "basehub", "dask-gateway") or top in COMPONENTS or top in typed:
+        if top in ("jupyterhub", "basehub", "dask-gateway") or top in COMPONENTS or top in REPLACED or top in typed:
             continue
         if (wrapper.get(top) or {}).get("enabled") is False:  # settings of a part the wrapper does not run
             continue
@@ -982,7 +991,7 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
             imported.append(ImportedHub(hub.cluster, hub.name, manifest["metadata"]["namespace"],
                                         manifest["spec"]["hubClassName"], manifest, [secret] if secret else [],
                                         _unique(r.lost), hatches, r.notes + _missing_notes(hub),
-                                        [*class_meant, *_unique(servers.meant.get(hub.name, []))]))
+                                        [*class_meant, *_unique([*servers.meant.get(hub.name, []), *r.meant])]))
     used = {h.hub_class for h in imported}
     return [c for c in classes if c.name in used], imported
 

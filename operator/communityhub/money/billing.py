@@ -249,3 +249,39 @@ def kpis(hubs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "hubs": sorted(rows, key=lambda r: r["hub"]),
         "errors": errors,
     }
+
+
+NO_GROUP = "(no group)"
+
+
+def _cents(value: float) -> int:
+    return round(value * 100)
+
+
+def user_costs(ledger: Mapping[str, Any], owner: str, month: str, by: str = "user") -> dict[str, Any]:
+    """A hub's cloud cost of ``month`` split between its users (``by="group"``: its groups) and its overhead,
+    from the cluster's ledger (the month in progress, or the one before it).
+
+    A user's cost is what their servers and home claims took (cost.part_rates). By group, a user in several
+    groups is split equally between them, and a user in none counts under NO_GROUP, so the rows and the overhead
+    add up to the hub's cost to the cent: rows are rounded to cents, and the overhead is what is left."""
+    months = [ledger, ledger.get("previous") or {}]
+    found = next((m for m in months if m.get("month") == month), None)
+    if found is None:
+        kept = ", ".join(str(m["month"]) for m in months if m.get("month"))
+        raise ValueError(f"the ledger keeps {kept or 'no month'}, not {month}")
+    hub_cents = _cents((found.get("owners") or {}).get(owner, 0.0))
+    users = (found.get("users") or {}).get(owner) or {}
+    if by == "group":
+        groups = (found.get("userGroups") or {}).get(owner) or {}
+        split: dict[str, float] = {}
+        for user, usd in users.items():
+            theirs = groups.get(user) or [NO_GROUP]
+            for group in theirs:
+                split[group] = split.get(group, 0.0) + usd / len(theirs)
+        rows = [{"group": g, "usd": _cents(v) / 100} for g, v in sorted(split.items())]
+    else:
+        rows = [{"user": u, "usd": _cents(v) / 100} for u, v in sorted(users.items())]
+    overhead = hub_cents - sum(_cents(r["usd"]) for r in rows)
+    return {"month": month, "hub": owner, "by": by, "rows": rows, "overheadUSD": overhead / 100,
+            "hubUSD": hub_cents / 100}

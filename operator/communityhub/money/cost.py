@@ -76,6 +76,10 @@ class Node:
     accelerator: str = ""  # GKE's accelerator type, priced apart
 
 
+#: KubeSpawner's annotation of a user's server pod and home claim: the user's name as the hub knows it.
+USERNAME_ANNOTATION = "hub.jupyter.org/username"
+
+
 @dataclasses.dataclass(frozen=True)
 class Pod:
     node: str
@@ -83,6 +87,7 @@ class Pod:
     cpu: float
     memory: int
     gpus: int = 0
+    user: str | None = None  # whose server it is (KubeSpawner's annotation); None: the hub's own (overhead)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +97,7 @@ class Volume:
     owner: str | None
     size: int  # bytes
     storage_class: str
+    user: str | None = None  # a user's own home claim (KubeSpawner's annotation)
 
 
 def node_from(obj: Mapping[str, Any], default_cloud: str) -> Node:
@@ -118,8 +124,10 @@ def pod_from(obj: Mapping[str, Any], owners: Mapping[str, str]) -> Pod | None:
         cpu += parse_cpu(requests.get("cpu", "0"))
         memory += parse_memory(requests.get("memory", "0"))
         gpus += parse_cpu(str(requests.get(GPU, limits.get(GPU, "0"))))  # an extended resource's limit is its request
-    return Pod(node=spec["nodeName"], owner=owners.get(meta.get("namespace", "")), cpu=cpu, memory=int(memory),
-               gpus=int(gpus))
+    owner = owners.get(meta.get("namespace", ""))
+    user = (meta.get("annotations") or {}).get(USERNAME_ANNOTATION) if owner else None
+    return Pod(node=spec["nodeName"], owner=owner, cpu=cpu, memory=int(memory), gpus=int(gpus),
+               user=str(user) if user else None)
 
 
 def volume_from(obj: Mapping[str, Any], owners: Mapping[str, str]) -> Volume | None:
@@ -129,8 +137,10 @@ def volume_from(obj: Mapping[str, Any], owners: Mapping[str, str]) -> Volume | N
         return None
     size = (status.get("capacity") or {}).get("storage") or ((spec.get("resources") or {}).get("requests") or {}).get(
         "storage", "0")
-    return Volume(owner=owners.get(meta.get("namespace", "")), size=parse_memory(str(size)),
-                  storage_class=str(spec.get("storageClassName") or ""))
+    owner = owners.get(meta.get("namespace", ""))
+    user = (meta.get("annotations") or {}).get(USERNAME_ANNOTATION) if owner else None
+    return Volume(owner=owner, size=parse_memory(str(size)), storage_class=str(spec.get("storageClassName") or ""),
+                  user=str(user) if user else None)
 
 
 def price(prices: Catalog, node: Node) -> float | None:
@@ -168,14 +178,33 @@ def _add(out: dict[str, dict[str, float]], owner: str, part: str, rate: float) -
         parts[part] = parts.get(part, 0.0) + rate
 
 
+def _user_share(users: dict[str, dict[str, float]] | None, pod: Pod, owner: str, part_hourly: float,
+                share: float) -> None:
+    if users is not None and pod.user and share:
+        mine = users.setdefault(owner, {})
+        mine[pod.user] = mine.get(pod.user, 0.0) + part_hourly * share
+
+
+def _pod_shares(node: Node, pod: Pod) -> tuple[float, float]:
+    """The pod's share of the node's machine (CPU and memory requests, equally weighted) and of its GPUs."""
+    cpu_share = pod.cpu / node.cpu if node.cpu else 0.0
+    memory_share = pod.memory / node.memory if node.memory else 0.0
+    return 0.5 * cpu_share + 0.5 * memory_share, (pod.gpus / node.gpus if node.gpus and pod.gpus else 0.0)
+
+
 def part_rates(nodes: Iterable[Node], pods: Iterable[Pod], prices: Catalog, dedicated_to: str | None = None,
-               volumes: Iterable[Volume] = (), buckets: Mapping[str, int] | None = None
-               ) -> tuple[dict[str, dict[str, float]], list[str]]:
+               volumes: Iterable[Volume] = (), buckets: Mapping[str, int] | None = None,
+               users: dict[str, dict[str, float]] | None = None) -> tuple[dict[str, dict[str, float]], list[str]]:
     """USD per hour for each owner (hubs and OVERHEAD) right now, by part (PARTS), and what has no price.
 
     On a shared node, a pod pays the share of the machine its CPU and memory requests take (equally weighted) and
     the share of the GPUs it requests: a pod holding a node's GPUs with a sliver of CPU pays for the GPUs. Claims
-    are priced by their size and storage class; ``buckets`` (owner -> bytes, where measured) by object storage."""
+    are priced by their size and storage class; ``buckets`` (owner -> bytes, where measured) by object storage.
+
+    ``users`` (filled when given: owner -> user -> USD per hour, all parts) splits each hub's rate again: a user's
+    server pays its share as a hub's pod does (on a dedicated cluster, its share of the node the hub pays for),
+    a user's home claim its price; what is left of the hub's rate (its hub and proxy, Dask, the home server, idle
+    capacity of a dedicated cluster, buckets) is the hub's overhead. A user's rate never exceeds the hub's."""
     out: dict[str, dict[str, float]] = {}
     unpriced: list[str] = []
     by_node: dict[str, list[Pod]] = {}
@@ -190,23 +219,23 @@ def part_rates(nodes: Iterable[Node], pods: Iterable[Pod], prices: Catalog, dedi
             continue
         gpu_hourly = gpu_part(prices, node, hourly)
         base_hourly = hourly - gpu_hourly
-        if dedicated_to is not None:
-            _add(out, dedicated_to, "compute", base_hourly)
-            _add(out, dedicated_to, "gpu", gpu_hourly)
-            continue
+        here = [p for p in by_node.get(node.name, []) if p.owner is not None]
         shares: dict[str, float] = {}
         gpu_shares: dict[str, float] = {}
-        for pod in by_node.get(node.name, []):
-            if pod.owner is None:
-                continue
-            cpu_share = pod.cpu / node.cpu if node.cpu else 0.0
-            memory_share = pod.memory / node.memory if node.memory else 0.0
-            shares[pod.owner] = shares.get(pod.owner, 0.0) + 0.5 * cpu_share + 0.5 * memory_share
-            if node.gpus and pod.gpus:
-                gpu_shares[pod.owner] = gpu_shares.get(pod.owner, 0.0) + pod.gpus / node.gpus
-        for part, part_hourly, split in (("compute", base_hourly, shares), ("gpu", gpu_hourly, gpu_shares)):
+        for pod in here:
+            share, gpu_share = _pod_shares(node, pod)
+            shares[pod.owner or ""] = shares.get(pod.owner or "", 0.0) + share
+            gpu_shares[pod.owner or ""] = gpu_shares.get(pod.owner or "", 0.0) + gpu_share
+        for part, part_hourly, split, which in (("compute", base_hourly, shares, 0),
+                                                ("gpu", gpu_hourly, gpu_shares, 1)):
             total_share = sum(split.values())
             scale = 1 / total_share if total_share > 1 else 1.0  # over-committed: hubs split the whole node
+            for pod in here:
+                _user_share(users, pod, dedicated_to or pod.owner or "", part_hourly,
+                            _pod_shares(node, pod)[which] * scale)
+            if dedicated_to is not None:  # every node is the hub's, whoever uses it
+                _add(out, dedicated_to, part, part_hourly)
+                continue
             for owner, share in split.items():
                 _add(out, owner, part, part_hourly * share * scale)
             _add(out, OVERHEAD, part, part_hourly * (1 - total_share * scale))
@@ -217,8 +246,11 @@ def part_rates(nodes: Iterable[Node], pods: Iterable[Pod], prices: Catalog, dedi
         if monthly is None:
             unpriced.append(f"claims of storage class {volume.storage_class or '(none)'} ({cloud}/{region})")
             continue
-        _add(out, dedicated_to or volume.owner or OVERHEAD, "volumes",
-             volume.size / 2**30 * monthly / HOURS_PER_MONTH)
+        hourly_volume = volume.size / 2**30 * monthly / HOURS_PER_MONTH
+        _add(out, dedicated_to or volume.owner or OVERHEAD, "volumes", hourly_volume)
+        if users is not None and volume.user and (dedicated_to or volume.owner):
+            mine = users.setdefault(dedicated_to or volume.owner or "", {})
+            mine[volume.user] = mine.get(volume.user, 0.0) + hourly_volume
     for owner, size in (buckets or {}).items():
         monthly = prices.get(cloud, {}).get(region, {}).get(OBJECT_STORAGE)
         if monthly is None:
@@ -255,35 +287,47 @@ def parse_time(text: str) -> dt.datetime:
 
 def empty_ledger(month: str) -> dict[str, Any]:
     return {"month": month, "owners": {}, "parts": {}, "total": 0.0, "since": None, "observedAt": None, "rates": {},
-            "partRates": {}, "previous": None}
+            "partRates": {}, "users": {}, "userRates": {}, "userGroups": {}, "previous": None}
+
+
+#: What of a month the ledger keeps once it is closed into ``previous``.
+CLOSED = ("month", "owners", "parts", "total", "users", "userGroups")
 
 
 def accrue(ledger: Mapping[str, Any] | None, new_rates: Mapping[str, float], now: dt.datetime,
-           new_part_rates: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, Any]:
-    """The ledger after the interval since its last observation, charged at the rates observed then (and each
-    owner's parts, where the rates were observed by part).
+           new_part_rates: Mapping[str, Mapping[str, float]] | None = None,
+           new_user_rates: Mapping[str, Mapping[str, float]] | None = None,
+           user_groups: Mapping[str, Mapping[str, list[str]]] | None = None) -> dict[str, Any]:
+    """The ledger after the interval since its last observation, charged at the rates observed then (each
+    owner's parts, and each hub's users, where the rates were observed so). ``user_groups`` (owner -> user ->
+    groups, from each hub's API) replaces what the ledger knew of those hubs' groups.
 
     At a month boundary the old month is closed into ``previous`` and the new month starts at zero
     (the interval is split at midnight UTC of the first)."""
     out = dict(ledger) if ledger else empty_ledger(month_of(now))
     out["owners"] = dict(out.get("owners") or {})
     out["parts"] = {owner: dict(by_part) for owner, by_part in (out.get("parts") or {}).items()}
+    out["users"] = {owner: dict(by_user) for owner, by_user in (out.get("users") or {}).items()}
     last = parse_time(out["observedAt"]) if out.get("observedAt") else None
     old_rates: Mapping[str, float] = out.get("rates") or {}
     old_parts: Mapping[str, Mapping[str, float]] = out.get("partRates") or {}
+    old_users: Mapping[str, Mapping[str, float]] = out.get("userRates") or {}
+    groups = {**(out.get("userGroups") or {}), **{o: dict(g) for o, g in (user_groups or {}).items()}}
     if last is not None and now > last:
         boundary = month_start(now)
         if month_of(last) != month_of(now):
-            _charge(out, old_rates, old_parts, (boundary - last).total_seconds() / 3600)
+            _charge(out, old_rates, old_parts, (boundary - last).total_seconds() / 3600, old_users)
             out = {**empty_ledger(month_of(now)),
-                   "previous": {k: out.get(k) or {} for k in ("month", "owners", "parts", "total")},
+                   "previous": {k: out.get(k) or {} for k in CLOSED},
                    "since": _rfc3339(boundary)}
             last = boundary
-        _charge(out, old_rates, old_parts, (now - last).total_seconds() / 3600)
+        _charge(out, old_rates, old_parts, (now - last).total_seconds() / 3600, old_users)
     out["since"] = out.get("since") or _rfc3339(now)
     out["observedAt"] = _rfc3339(now)
     out["rates"] = dict(new_rates)
     out["partRates"] = {owner: dict(by_part) for owner, by_part in (new_part_rates or {}).items()}
+    out["userRates"] = {owner: dict(by_user) for owner, by_user in (new_user_rates or {}).items()}
+    out["userGroups"] = groups
     return out
 
 
@@ -292,7 +336,11 @@ def _rfc3339(when: dt.datetime) -> str:
 
 
 def _charge(ledger: dict[str, Any], hourly: Mapping[str, float], by_part: Mapping[str, Mapping[str, float]],
-            hours: float) -> None:
+            hours: float, by_user: Mapping[str, Mapping[str, float]] | None = None) -> None:
+    for owner, users in (by_user or {}).items():
+        mine = ledger.setdefault("users", {}).setdefault(owner, {})
+        for user, rate in users.items():
+            mine[user] = mine.get(user, 0.0) + rate * hours
     for owner, rate in hourly.items():
         ledger["owners"][owner] = ledger["owners"].get(owner, 0.0) + rate * hours
         ledger["total"] = ledger.get("total", 0.0) + rate * hours

@@ -54,3 +54,9 @@ def active_users(users: Iterable[Mapping[str, Any]], as_of: dt.datetime) -> Usag
         weekly += last >= as_of - WEEK
         monthly += last >= as_of - MONTH
     return Usage(weekly, monthly, total, as_of, latest)
+
+
+def groups_of(users: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Each user's groups as the hub's API lists them (for the cost split by group)."""
+    return {str(u["name"]): sorted(str(g) for g in u.get("groups") or []) for u in users
+            if u.get("kind", "user") == "user" and u.get("name")}

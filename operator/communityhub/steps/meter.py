@@ -67,13 +67,17 @@ class Meter:
     locks: dict[str, asyncio.Lock] = dataclasses.field(default_factory=dict)
     #: Per ledger: what each hub's buckets held when it was last measured (owner -> bytes), priced in the ledger.
     bucket_bytes: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    #: Per ledger: each hub's users' groups as its API said them last (owner -> user -> groups), for the
+    #: ledger's split by group.
+    user_groups: dict[str, dict[str, dict[str, list[str]]]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Meter:
         return cls(settings, cost.catalog(settings.price_catalog))
 
 
-async def read_usage(ctx: HubContext, now: dt.datetime) -> usage.Usage:
+async def read_usage(ctx: HubContext, now: dt.datetime) -> tuple[usage.Usage, dict[str, list[str]]]:
+    """The hub's active users, and each user's groups."""
     assert ctx.target is not None
     token = await hub.usage_token(ctx.clusters.get(ctx.target.kubeconfig), ctx.target.namespace)
     if not token:
@@ -97,7 +101,7 @@ async def read_usage(ctx: HubContext, now: dt.datetime) -> usage.Usage:
         if not following:
             break
         offset = int(following["offset"])
-    return usage.active_users(users, now)
+    return usage.active_users(users, now), usage.groups_of(users)
 
 
 def usage_annotations(current: Mapping[str, str], figures: usage.Usage, refresh_seconds: float
@@ -156,9 +160,10 @@ async def cluster_ledger(ctx: HubContext, meter: Meter, now: dt.datetime) -> dic
                 return ledger
         nodes, pods, volumes = await _cluster_state(ctx, target)
         dedicated_to = f"{ctx.namespace}/{ctx.name}" if ctx.spec.placement.type == "dedicated" else None
+        by_user: dict[str, dict[str, float]] = {}
         by_part, unpriced = cost.part_rates(nodes, pods, meter.prices, dedicated_to, volumes,
-                                            meter.bucket_bytes.get(name))
-        ledger = cost.accrue(ledger, cost.totals(by_part), now, by_part)
+                                            meter.bucket_bytes.get(name), users=by_user)
+        ledger = cost.accrue(ledger, cost.totals(by_part), now, by_part, by_user, meter.user_groups.pop(name, None))
         ledger["cluster"], ledger["unpriced"] = target.cluster, unpriced
         await kube.ensure_config_map(local, name, ctx.settings.namespace,
                                      {LEDGER_KEY: json.dumps(ledger, sort_keys=True)},
@@ -200,7 +205,9 @@ async def run(ctx: HubContext, meter: Meter) -> tuple[dict[str, Verdict], dict[s
     verdicts: dict[str, Verdict] = {}
     patch: dict[str, str | None] = {}
     try:
-        figures = await read_usage(ctx, now)
+        figures, groups = await read_usage(ctx, now)
+        if ctx.target is not None:
+            meter.user_groups.setdefault(ledger_name(ctx.target.cluster), {})[f"{ctx.namespace}/{ctx.name}"] = groups
         patch.update(usage_annotations(ctx.annotations, figures, ctx.settings.usage_refresh_seconds))
         verdicts[USAGE_REPORTED] = Verdict.true(
             "UsageRead", f"{figures.weekly_active} weekly and {figures.monthly_active} monthly active users of "
