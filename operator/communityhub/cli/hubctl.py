@@ -137,11 +137,18 @@ def cmd_kpis(args: argparse.Namespace) -> int:
 GUARD_FIELDS = ["hub", "guard", "status", "reason", "attention", "since", "message"]
 
 
-def render_guards(found: list[dict[str, str]], output: str) -> str:
+def _structured(found: Any, output: str) -> str | None:
+    """``-o json`` and ``-o yaml`` of what a command found (None for the other formats, each command's own)."""
     if output == "json":
         return json.dumps(found, indent=2)
     if output == "yaml":
         return yaml.safe_dump(found, sort_keys=False, allow_unicode=True).rstrip()
+    return None
+
+
+def render_guards(found: list[dict[str, str]], output: str) -> str:
+    if (text := _structured(found, output)) is not None:
+        return text
     if output == "csv":
         return _csv(found, GUARD_FIELDS).rstrip()
     if not found:
@@ -172,10 +179,8 @@ def read_ledger(hub: str, operator_namespace: str) -> tuple[dict[str, Any], str]
 
 def render_user_costs(found: dict[str, Any], output: str) -> str:
     key = "group" if found["by"] == "group" else "user"
-    if output == "json":
-        return json.dumps(found, indent=2)
-    if output == "yaml":
-        return yaml.safe_dump(found, sort_keys=False, allow_unicode=True).rstrip()
+    if (text := _structured(found, output)) is not None:
+        return text
     rows = [{key: r[key], "usd": f"{r['usd']:.2f}"} for r in found["rows"]]
     rows += [{key: "(overhead)", "usd": f"{found['overheadUSD']:.2f}"}, {key: "(hub)", "usd": f"{found['hubUSD']:.2f}"}]
     if output == "csv":
@@ -196,10 +201,8 @@ def cmd_billing_users(args: argparse.Namespace) -> int:
 
 
 def render_homes(found: list[dict[str, Any]], output: str) -> str:
-    if output == "json":
-        return json.dumps(found, indent=2)
-    if output == "yaml":
-        return yaml.safe_dump(found, sort_keys=False, allow_unicode=True).rstrip()
+    if (text := _structured(found, output)) is not None:
+        return text
     if output == "csv":
         return _csv([{**r, "overQuota": " ".join(r["overQuota"]), "nearQuota": " ".join(r["nearQuota"])}
                      for r in found], report.HOMES_FIELDS).rstrip()
