@@ -9,7 +9,9 @@ hub's active users, and to bill a fleet; and the peak memory of billing it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import json
 import random
 import time
 import tracemalloc
@@ -43,6 +45,21 @@ def main() -> None:
             for i in range(args.nodes) for _ in range(args.pods_per_node)]
     seconds = timed(lambda: cost.rates(nodes, pods, prices))
     print(f"cost.rates: {args.nodes} nodes, {len(pods)} pods, {args.hubs} hubs: {seconds * 1000:.1f} ms")
+    # The same cluster with every pod a user's server (the split by user rides the same pass over the nodes).
+    user_pods = [dataclasses.replace(p, user=f"user{k}@university.edu") for k, p in enumerate(pods)]
+    seconds = timed(lambda: cost.part_rates(nodes, user_pods, prices, users={}))
+    print(f"cost.part_rates by user: {len(user_pods)} users' servers: {seconds * 1000:.1f} ms")
+    by_user: dict[str, dict[str, float]] = {}
+    parts, _ = cost.part_rates(nodes, user_pods, prices, users=by_user)
+    groups = {o: {u: ["group-a", "group-b"] for u in us} for o, us in by_user.items()}
+    start = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    ledger = cost.accrue(None, cost.totals(parts), start, parts, by_user, groups)
+    ledger = cost.accrue(ledger, cost.totals(parts), start + dt.timedelta(hours=1), parts, by_user)
+    size = len(json.dumps(ledger, sort_keys=True))
+    owner = next(iter(by_user))
+    seconds = timed(lambda: billing.user_costs(ledger, owner, "2026-11", by="group"))
+    print(f"ledger with {len(user_pods)} users: {size / 1000:.0f} kB ({size / len(user_pods):.0f} bytes a user); "
+          f"billing.user_costs by group of one hub: {seconds * 1000:.2f} ms")
 
     now = dt.datetime.now(dt.UTC)
     users = [{"kind": "user", "name": f"u{i}", "servers": {"": {"started": None, "last_activity": (

@@ -123,3 +123,17 @@ def test_hubctl_billing_users(capsys: pytest.CaptureFixture[str], monkeypatch: p
     assert capsys.readouterr().out.splitlines() == ["user,usd", "ada@uni.edu,25.14", "bob,10.00", "cy,5.00",
                                                     "(overhead),10.00", "(hub),50.14"]
     assert hubctl.main(["billing", "users", "--hub", "t/a", "--month", "2026-09"]) == 2
+
+
+def test_a_ledger_too_large_for_its_configmap_gives_up_users_not_hubs() -> None:
+    ledger = cost.accrue(month(), {}, dt.datetime(2026, 12, 1, 1, tzinfo=dt.UTC))
+    size = len(json.dumps(ledger, sort_keys=True))
+    kept, text = cost.trimmed(json.loads(json.dumps(ledger)), limit=size - 1)
+    assert len(text) <= size - 1 and kept["owners"] == ledger["owners"]
+    assert kept["usersDropped"][0] == "previous.userGroups"
+    kept, text = cost.trimmed(json.loads(json.dumps(ledger)), limit=len(json.dumps({**ledger, "users": {},
+                                                                                     "userRates": {}})) // 2)
+    assert kept["previous"]["owners"] == ledger["previous"]["owners"] and kept["users"] == {}
+    with pytest.raises(ValueError, match="gave up its per-user detail"):
+        billing.user_costs(kept, "t/a", "2026-11")
+    assert cost.trimmed(json.loads(json.dumps(ledger)))[0] == ledger  # within the limit: as it was

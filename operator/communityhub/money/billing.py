@@ -270,6 +270,12 @@ def user_costs(ledger: Mapping[str, Any], owner: str, month: str, by: str = "use
     if found is None:
         kept = ", ".join(str(m["month"]) for m in months if m.get("month"))
         raise ValueError(f"the ledger keeps {kept or 'no month'}, not {month}")
+    dropped = [d for d in ledger.get("usersDropped") or []
+               if d.startswith("previous.") == (found is not ledger)
+               and (d.endswith("users") or (by == "group" and d.endswith("userGroups")))]
+    if dropped:
+        raise ValueError(f"the ledger of {month} gave up its per-user detail to stay within a ConfigMap's size "
+                         f"(too many users on the cluster): only the hubs' totals are kept")
     hub_cents = _cents((found.get("owners") or {}).get(owner, 0.0))
     users = (found.get("users") or {}).get(owner) or {}
     if by == "group":

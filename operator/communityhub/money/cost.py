@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
@@ -178,9 +179,8 @@ def _add(out: dict[str, dict[str, float]], owner: str, part: str, rate: float) -
         parts[part] = parts.get(part, 0.0) + rate
 
 
-def _user_share(users: dict[str, dict[str, float]] | None, pod: Pod, owner: str, part_hourly: float,
-                share: float) -> None:
-    if users is not None and pod.user and share:
+def _user_share(users: dict[str, dict[str, float]], pod: Pod, owner: str, part_hourly: float, share: float) -> None:
+    if pod.user and share:
         mine = users.setdefault(owner, {})
         mine[pod.user] = mine.get(pod.user, 0.0) + part_hourly * share
 
@@ -219,20 +219,22 @@ def part_rates(nodes: Iterable[Node], pods: Iterable[Pod], prices: Catalog, dedi
             continue
         gpu_hourly = gpu_part(prices, node, hourly)
         base_hourly = hourly - gpu_hourly
-        here = [p for p in by_node.get(node.name, []) if p.owner is not None]
+        here = [(p, *_pod_shares(node, p)) for p in by_node.get(node.name, []) if p.owner is not None]
         shares: dict[str, float] = {}
         gpu_shares: dict[str, float] = {}
-        for pod in here:
-            share, gpu_share = _pod_shares(node, pod)
-            shares[pod.owner or ""] = shares.get(pod.owner or "", 0.0) + share
-            gpu_shares[pod.owner or ""] = gpu_shares.get(pod.owner or "", 0.0) + gpu_share
-        for part, part_hourly, split, which in (("compute", base_hourly, shares, 0),
-                                                ("gpu", gpu_hourly, gpu_shares, 1)):
+        for pod, share, gpu_share in here:
+            owner = pod.owner or ""
+            shares[owner] = shares.get(owner, 0.0) + share
+            if gpu_share:
+                gpu_shares[owner] = gpu_shares.get(owner, 0.0) + gpu_share
+        for part, part_hourly, split, which in (("compute", base_hourly, shares, 1),
+                                                ("gpu", gpu_hourly, gpu_shares, 2)):
             total_share = sum(split.values())
             scale = 1 / total_share if total_share > 1 else 1.0  # over-committed: hubs split the whole node
-            for pod in here:
-                _user_share(users, pod, dedicated_to or pod.owner or "", part_hourly,
-                            _pod_shares(node, pod)[which] * scale)
+            if users is not None:
+                for entry in here:
+                    _user_share(users, entry[0], dedicated_to or entry[0].owner or "", part_hourly,
+                                entry[which] * scale)
             if dedicated_to is not None:  # every node is the hub's, whoever uses it
                 _add(out, dedicated_to, part, part_hourly)
                 continue
@@ -348,3 +350,27 @@ def _charge(ledger: dict[str, Any], hourly: Mapping[str, float], by_part: Mappin
         mine = ledger["parts"].setdefault(owner, {})
         for part, rate in parts.items():
             mine[part] = mine.get(part, 0.0) + rate * hours
+
+
+#: What a ledger's ConfigMap may hold (the API server's limit is 1 MiB, with the object's metadata).
+LEDGER_BYTES = 1_000_000
+#: Dropped first to last when a ledger outgrows LEDGER_BYTES: the users of the month before, then this month's.
+_USER_DETAIL = (("previous", "userGroups"), ("previous", "users"), (None, "userGroups"), (None, "users"),
+                (None, "userRates"))
+
+
+def trimmed(ledger: dict[str, Any], limit: int = LEDGER_BYTES) -> tuple[dict[str, Any], str]:
+    """The ledger as JSON within ``limit`` bytes: per-user detail is given up (the month before's first) rather
+    than the hubs' cost, and ``usersDropped`` says what went (hubctl billing users then says so)."""
+    text = json.dumps(ledger, sort_keys=True)
+    dropped = list(ledger.get("usersDropped") or [])
+    for where, key in _USER_DETAIL:
+        if len(text.encode()) <= limit:
+            break
+        holder = ledger.get(where) if where else ledger
+        if isinstance(holder, dict) and holder.get(key):
+            holder[key] = {}
+            dropped.append(f"{where + '.' if where else ''}{key}")
+            ledger["usersDropped"] = dropped
+            text = json.dumps(ledger, sort_keys=True)
+    return ledger, text

@@ -165,9 +165,8 @@ async def cluster_ledger(ctx: HubContext, meter: Meter, now: dt.datetime) -> dic
                                             meter.bucket_bytes.get(name), users=by_user)
         ledger = cost.accrue(ledger, cost.totals(by_part), now, by_part, by_user, meter.user_groups.pop(name, None))
         ledger["cluster"], ledger["unpriced"] = target.cluster, unpriced
-        await kube.ensure_config_map(local, name, ctx.settings.namespace,
-                                     {LEDGER_KEY: json.dumps(ledger, sort_keys=True)},
-                                     render.MANAGED_BY)
+        ledger, text = cost.trimmed(ledger)
+        await kube.ensure_config_map(local, name, ctx.settings.namespace, {LEDGER_KEY: text}, render.MANAGED_BY)
         meter.ledgers[name] = ledger
         return ledger
 
