@@ -362,3 +362,16 @@ def test_a_hubs_own_mount_of_a_directory_of_the_share_is_a_shared_directory() ->
         ("shared-public", "/home/jovyan/shared-public", False, "everyone")
     # A mount of another volume is not the share's: carried, and named.
     assert [e.path for e in hub.hatches] == ["singleuser.storage.extraVolumeMounts.2-other"]
+
+
+def test_a_hubs_own_placeholders_are_meant_with_the_classs_not_carried() -> None:
+    """The import turns pod priority and placeholders off in every class (cluster-scoped); a hub's own placeholder
+    settings are off with them, so they are no hatch (2i2c staging's replicas: 0 made a class of its own)."""
+    scheduling = {"podPriority": {"enabled": True}, "userPlaceholder": {"enabled": True}}
+    hub = _hub("s", [("s.values.yaml", {"jupyterhub": {"scheduling": {"userPlaceholder": {"replicas": 0}}}})],
+               chart_values={"jupyterhub": {**COMMON["jupyterhub"], "scheduling": scheduling}})
+    classes, (imported,) = importer.import_cluster([hub])
+    assert imported.hatches == [] and imported.hub_class == classes[0].name
+    feature = "pod priority and user placeholders (a cluster-wide PriorityClass)"
+    assert (feature, "scheduling.userPlaceholder.replicas") in [(e.feature, e.path) for e in imported.meant]
+    assert classes[0].manifest["spec"]["values"]["scheduling"]["userPlaceholder"]["enabled"] is False

@@ -945,6 +945,7 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
             r = Reading(effective)
             manifest, secret = _hub_manifest(r, hub, class_name, own, catalog)
             homes_typed = _home_quota(r, hub, manifest, servers)
+            _own_cluster_scoped(r, own)
             _wrapper(r, hub, wrapper, own_wrapper, typed={"userServiceAccount"} if identity else set(),
                      home_server=homes_typed)
             if identity:
@@ -1118,6 +1119,17 @@ CLUSTER_SCOPED: tuple[tuple[Path, tuple[Path, ...], str], ...] = (
     (("scheduling", "userScheduler", "enabled"), (),
      "the user scheduler (cluster-wide roles)"),
 )
+
+
+def _own_cluster_scoped(r: Reading, own: Mapping[Path, Any]) -> None:
+    """A hub's own settings of what the import turns off in every class (CLUSTER_SCOPED): off for this hub too,
+    so they are meant with it, not carried (a hatch would only be turned off again)."""
+    for path in own:
+        for switch, with_it, feature in CLUSTER_SCOPED:
+            if any(_under(path, prefix[:-1]) for prefix in (switch, *with_it)):
+                r.taken.add(path)
+                r.meant.append(Entry(feature, _dotted(path)))
+                break
 
 
 def _cluster_scoped(values: dict[str, Any]) -> list[Entry]:
