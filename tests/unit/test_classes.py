@@ -141,11 +141,13 @@ def test_class_catalog_names_are_unique_by_cel() -> None:
 #: values_hash of every example as the operator rendered it before HubClass existed (commit ee48162, with the
 #: endpoints below): a manifest valid then must deliver the same values now, or every hub would be redeployed.
 #: climate-lab's changed once since, on purpose (issue 31): its profiles' memory was `2Gi`, which JupyterHub
-#: refuses when a server starts (render.spawner_memory), so its values had to change.
+#: refuses when a server starts (render.spawner_memory), so its values had to change. All three changed again on
+#: purpose (issue 32): the operator's usage role reads users' groups (read:users:groups) for the cost split by
+#: group, so each hub's release is upgraded once (its hub pod restarts; users' servers keep running).
 BEFORE_CLASSES = {
-    "climate-lab.yaml": "sha256:f3ff42471f70232394e2075d94d60afe",
-    "dedicated-gcp.yaml": "sha256:8b39b8df050c9f88695bf2ac66c26e10",
-    "dedicated-local.yaml": "sha256:20d4babb5fd73e901cb63c2dfc9e6c9f",
+    "climate-lab.yaml": "sha256:b0bddf9e39c78387a898abf34880862b",
+    "dedicated-gcp.yaml": "sha256:f341abfbae0b3b555773e0ebbff27f1c",
+    "dedicated-local.yaml": "sha256:60aee77fde213e6ec3989d038f558e54",
 }
 
 
