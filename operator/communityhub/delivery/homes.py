@@ -55,6 +55,11 @@ def enabled(spec: CommunityHubSpec, hub_class: HubClassSpec | None) -> bool:
     return spec.environment.storage.type == "sharedNFS" and server(hub_class) is not None
 
 
+def _cloud(values: Mapping[str, Any]) -> str | None:
+    """The cloud whose pre-made disk the chart's values turn on (``<cloud>.enabled``), or None."""
+    return next((c for c in DISK_CLOUDS if (values.get(c) or {}).get("enabled")), None)
+
+
 def escaped(username: str) -> str:
     """KubeSpawner's {escaped_username}: escapism's escape with lowercase letters and digits safe and ``-`` as the
     escape character (each other byte of the UTF-8 as -XX), lowercased."""
@@ -82,7 +87,7 @@ def refusal(spec: CommunityHubSpec, hub_class: HubClassSpec | None) -> Verdict |
     """Why the hub's quota (or its home server) cannot be had on its class, or None."""
     home = server(hub_class)
     if home is not None and enabled(spec, hub_class):
-        cloud = next((c for c in DISK_CLOUDS if (home.values.get(c) or {}).get("enabled")), None)
+        cloud = _cloud(home.values)
         named = any((layer.get(cloud) or {}).get("volumeId") for layer in (home.values, home.per_hub_values)) \
             if cloud else True
         if cloud is not None and not named and not spec.placement.home_disk:
@@ -114,7 +119,7 @@ def refusal(spec: CommunityHubSpec, hub_class: HubClassSpec | None) -> Verdict |
 
 def share(home: HomeServer, namespace: str, name: str) -> str:
     """The directory of the server's disk that holds the hub's homes."""
-    return home.share_directory.replace("{hub.namespace}", namespace).replace("{hub.name}", name)
+    return str(per_hub(home.share_directory, namespace, name))
 
 
 def quota_config(spec: CommunityHubSpec, home: HomeServer, share_dir: str) -> dict[str, Any]:
@@ -139,13 +144,12 @@ def server_values(spec: CommunityHubSpec, home: HomeServer, namespace: str, name
     """The jupyterhub-home-nfs values of the hub's server: the class's values, its per-hub values with this hub's
     names, then what the operator owns (names, the disk's size, the quotas)."""
     base = deep_merge(dict(home.values), per_hub(dict(home.per_hub_values), namespace, name))
-    cloud = next((c for c in DISK_CLOUDS if (base.get(c) or {}).get("enabled")), None)
-    cloud_disk = cloud is not None
+    cloud = _cloud(base)
     if cloud is not None and spec.placement.home_disk:
         base = deep_merge(base, {cloud: {"volumeId": spec.placement.home_disk}})
     owned = {
         "fullnameOverride": FULLNAME,
-        "persistentVolume": {"size": size, **({} if cloud_disk else {"storageClass": storage_class})},
+        "persistentVolume": {"size": size, **({} if cloud is not None else {"storageClass": storage_class})},
         "quotaEnforcer": {"enabled": True, "config": {"QuotaManager": quota_config(spec, home,
                                                                                    share(home, namespace, name))}},
     }

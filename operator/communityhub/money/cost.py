@@ -113,6 +113,13 @@ def node_from(obj: Mapping[str, Any], default_cloud: str) -> Node:
                 accelerator=labels.get(ACCELERATOR_LABEL, ""))
 
 
+def _owner_and_user(meta: Mapping[str, Any], owners: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The hub an object's namespace belongs to, and (in a hub's namespace) the user KubeSpawner made it for."""
+    owner = owners.get(meta.get("namespace", ""))
+    user = (meta.get("annotations") or {}).get(USERNAME_ANNOTATION) if owner else None
+    return owner, str(user) if user else None
+
+
 def pod_from(obj: Mapping[str, Any], owners: Mapping[str, str]) -> Pod | None:
     """A scheduled, not finished pod with its requests; ``owners`` maps hub namespaces to their hub."""
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
@@ -125,10 +132,8 @@ def pod_from(obj: Mapping[str, Any], owners: Mapping[str, str]) -> Pod | None:
         cpu += parse_cpu(requests.get("cpu", "0"))
         memory += parse_memory(requests.get("memory", "0"))
         gpus += parse_cpu(str(requests.get(GPU, limits.get(GPU, "0"))))  # an extended resource's limit is its request
-    owner = owners.get(meta.get("namespace", ""))
-    user = (meta.get("annotations") or {}).get(USERNAME_ANNOTATION) if owner else None
-    return Pod(node=spec["nodeName"], owner=owner, cpu=cpu, memory=int(memory), gpus=int(gpus),
-               user=str(user) if user else None)
+    owner, user = _owner_and_user(meta, owners)
+    return Pod(node=spec["nodeName"], owner=owner, cpu=cpu, memory=int(memory), gpus=int(gpus), user=user)
 
 
 def volume_from(obj: Mapping[str, Any], owners: Mapping[str, str]) -> Volume | None:
@@ -138,10 +143,9 @@ def volume_from(obj: Mapping[str, Any], owners: Mapping[str, str]) -> Volume | N
         return None
     size = (status.get("capacity") or {}).get("storage") or ((spec.get("resources") or {}).get("requests") or {}).get(
         "storage", "0")
-    owner = owners.get(meta.get("namespace", ""))
-    user = (meta.get("annotations") or {}).get(USERNAME_ANNOTATION) if owner else None
+    owner, user = _owner_and_user(meta, owners)
     return Volume(owner=owner, size=parse_memory(str(size)), storage_class=str(spec.get("storageClassName") or ""),
-                  user=str(user) if user else None)
+                  user=user)
 
 
 def price(prices: Catalog, node: Node) -> float | None:
@@ -179,10 +183,10 @@ def _add(out: dict[str, dict[str, float]], owner: str, part: str, rate: float) -
         parts[part] = parts.get(part, 0.0) + rate
 
 
-def _user_share(users: dict[str, dict[str, float]], pod: Pod, owner: str, part_hourly: float, share: float) -> None:
-    if pod.user and share:
+def _add_user(users: dict[str, dict[str, float]], owner: str, user: str | None, rate: float) -> None:
+    if user:
         mine = users.setdefault(owner, {})
-        mine[pod.user] = mine.get(pod.user, 0.0) + part_hourly * share
+        mine[user] = mine.get(user, 0.0) + rate
 
 
 def _pod_shares(node: Node, pod: Pod) -> tuple[float, float]:
@@ -233,8 +237,9 @@ def part_rates(nodes: Iterable[Node], pods: Iterable[Pod], prices: Catalog, dedi
             scale = 1 / total_share if total_share > 1 else 1.0  # over-committed: hubs split the whole node
             if users is not None:
                 for entry in here:
-                    _user_share(users, entry[0], dedicated_to or entry[0].owner or "", part_hourly,
-                                entry[which] * scale)
+                    if entry[which]:  # no GPUs asked: no GPU part, not a part of 0
+                        _add_user(users, dedicated_to or entry[0].owner or "", entry[0].user,
+                                  part_hourly * entry[which] * scale)
             if dedicated_to is not None:  # every node is the hub's, whoever uses it
                 _add(out, dedicated_to, part, part_hourly)
                 continue
@@ -250,9 +255,8 @@ def part_rates(nodes: Iterable[Node], pods: Iterable[Pod], prices: Catalog, dedi
             continue
         hourly_volume = volume.size / 2**30 * monthly / HOURS_PER_MONTH
         _add(out, dedicated_to or volume.owner or OVERHEAD, "volumes", hourly_volume)
-        if users is not None and volume.user and (dedicated_to or volume.owner):
-            mine = users.setdefault(dedicated_to or volume.owner or "", {})
-            mine[volume.user] = mine.get(volume.user, 0.0) + hourly_volume
+        if users is not None and (dedicated_to or volume.owner):
+            _add_user(users, dedicated_to or volume.owner or "", volume.user, hourly_volume)
     for owner, size in (buckets or {}).items():
         monthly = prices.get(cloud, {}).get(region, {}).get(OBJECT_STORAGE)
         if monthly is None:
@@ -339,17 +343,14 @@ def _rfc3339(when: dt.datetime) -> str:
 
 def _charge(ledger: dict[str, Any], hourly: Mapping[str, float], by_part: Mapping[str, Mapping[str, float]],
             hours: float, by_user: Mapping[str, Mapping[str, float]] | None = None) -> None:
-    for owner, users in (by_user or {}).items():
-        mine = ledger.setdefault("users", {}).setdefault(owner, {})
-        for user, rate in users.items():
-            mine[user] = mine.get(user, 0.0) + rate * hours
     for owner, rate in hourly.items():
         ledger["owners"][owner] = ledger["owners"].get(owner, 0.0) + rate * hours
         ledger["total"] = ledger.get("total", 0.0) + rate * hours
-    for owner, parts in by_part.items():
-        mine = ledger["parts"].setdefault(owner, {})
-        for part, rate in parts.items():
-            mine[part] = mine.get(part, 0.0) + rate * hours
+    for key, nested in (("parts", by_part), ("users", by_user or {})):
+        for owner, rates in nested.items():
+            mine = ledger.setdefault(key, {}).setdefault(owner, {})
+            for item, rate in rates.items():
+                mine[item] = mine.get(item, 0.0) + rate * hours
 
 
 #: What a ledger's ConfigMap may hold (the API server's limit is 1 MiB, with the object's metadata).
