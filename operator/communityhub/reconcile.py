@@ -26,7 +26,7 @@ from communityhub.delivery import render
 from communityhub.fleet import lifecycle
 from communityhub.money import billing
 from communityhub.runtime import clock
-from communityhub.steps import buckets, cluster, dask, delivered, environment, hub, notify, sso
+from communityhub.steps import binder, buckets, cluster, dask, delivered, environment, hub, notify, sso
 from communityhub.steps.context import HubContext
 from communityhub.steps.meter import Meter, changed
 from communityhub.steps.meter import run as run_meter
@@ -85,6 +85,9 @@ async def run_steps(ctx: HubContext) -> dict[str, Verdict]:
     gateway = await dask.deploy(ctx, verdicts[HUB_READY])
     if gateway is not None:
         verdicts[conditions.DASK_READY] = gateway
+    builder = await binder.deploy(ctx, verdicts[HUB_READY])
+    if builder is not None:
+        verdicts[conditions.BINDER_READY] = builder
     if ctx.quota is not None:
         verdicts[conditions.WITHIN_QUOTA] = ctx.quota
     if ctx.home_storage is not None:
@@ -204,6 +207,8 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
         extra["dask"] = ctx.dask or None
     if ctx.homes is not None:
         extra["homes"] = ctx.homes or None
+    if ctx.binder is not None:
+        extra["binder"] = ctx.binder or None
     patch, events = status_patch(ctx.status, verdicts, generation=ctx.generation, url=render.hub_url(ctx.spec),
                                  extra=extra, now=conditions.now_rfc3339(),
                                  remove=guards.removed | {t for t in conditions.OPTIONAL_STEPS if t not in verdicts})

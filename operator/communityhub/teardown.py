@@ -13,7 +13,7 @@ from communityhub.adapters import kube
 from communityhub.adapters.helm import HelmError, kubeconfig_file
 from communityhub.api.conditions import Verdict
 from communityhub.fleet import decommission
-from communityhub.steps import buckets, cluster, dask, dedicated, domains, homes
+from communityhub.steps import binder, buckets, cluster, dask, dedicated, domains, homes
 from communityhub.steps.context import HubContext, Target
 
 #: What helm says when it cannot reach the cluster's API.
@@ -55,6 +55,10 @@ async def remove_release(ctx: HubContext, target: Target) -> Verdict | None:
             await keep_volumes(ctx, target)
             if ctx.status.get("dask"):  # the gateway first: its clusters' pods go with its DaskClusters
                 blocked = await dask.remove(ctx, target)
+                if blocked is not None:
+                    return blocked
+            if ctx.status.get("binder"):  # its build pods and the docker API before the hub they serve
+                blocked = await binder.remove(ctx, target)
                 if blocked is not None:
                     return blocked
             if ctx.status.get("homes"):  # after keep_volumes: the server's disk is kept before its claim goes

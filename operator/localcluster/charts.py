@@ -102,10 +102,23 @@ def home_nfs_chart() -> Path:
     return target
 
 
+BINDER_REPOSITORY = "https://2i2c.org/binderhub-service/"
+BINDER_NAME = "binderhub-service"
+BINDER_VERSION = "0.1.0-0.dev.git.336.hca79dc0"
+#: sha256 of the upstream package at the commit the leading fleet pins (see ../shared/charts/README.md).
+BINDER_SHA256 = "ef4d133cb028b12e1613e215a84fc70f611df3cffd871528f9a36f18483803ed"
+
+
+def binder_chart() -> Path:
+    """The binderhub-service chart archive (see _archive)."""
+    return _archive(BINDER_NAME, BINDER_VERSION, BINDER_REPOSITORY, BINDER_SHA256)[0]
+
+
 def operator_env(chart: HubChart) -> dict[str, str]:
     """The operator's settings on the local control plane: this archive instead of the repository, and no
     probe of the hubs' /hub/health (kwok's pods do not run, so no hub would answer)."""
     return {"CHUB_CHART_REPOSITORY": "", "CHUB_CHART_NAME": str(chart.archive), "CHUB_CHART_VERSION": VERSION,
             "CHUB_HUB_HEALTH_PROBE": "false",
             "CHUB_DASK_CHART_REPOSITORY": "", "CHUB_DASK_CHART_NAME": str(dask_gateway_chart()),
-            "CHUB_HOME_NFS_CHART_REPOSITORY": "", "CHUB_HOME_NFS_CHART_NAME": str(home_nfs_chart())}
+            "CHUB_HOME_NFS_CHART_REPOSITORY": "", "CHUB_HOME_NFS_CHART_NAME": str(home_nfs_chart()),
+            "CHUB_BINDER_CHART_REPOSITORY": "", "CHUB_BINDER_CHART_NAME": str(binder_chart())}

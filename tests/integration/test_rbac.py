@@ -55,6 +55,8 @@ def test_the_operator_can_do_what_it_needs(management: Cluster, hub_namespace: s
         # A home server's volume of the hub's homes (the admission policy allows no other kind).
         ("create", "persistentvolumes"), ("delete", "persistentvolumes"),
         ("get", "services/proxy", "-n", hub_namespace),  # a home server's exporters
+        ("get", "pods", "--subresource=log", "-n", hub_namespace),  # what a builder's Role grants
+        ("create", "daemonsets.apps", "-n", hub_namespace),  # a builder's docker API
         ("list", "persistentvolumeclaims", "--all-namespaces"),  # metering prices the hubs' claims
         # A shared hub's namespace quota and default requests, the operator's to set.
         *[(verb, kind, "-n", hub_namespace) for verb in ("create", "patch") for kind in ("resourcequotas",
@@ -132,6 +134,21 @@ def test_namespace_and_binding_writes_are_confined_to_its_hub_namespaces(
     allowed = management.kubectl("delete", "namespace", hub_namespace, "--dry-run=server", as_user=OPERATOR_USER,
                                  check=False)
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_a_hub_namespace_is_privileged_only_where_it_builds(management: Cluster, hub_namespace: str) -> None:
+    """The operator sets its hub namespaces' Pod Security; the scope policy lets it be privileged only with the
+    builds label, under which the communityhub-builds policy applies (server-side dry runs)."""
+    def relabel(*labels: str) -> str:
+        result = management.kubectl("label", "namespace", hub_namespace, "--overwrite", *labels, "--dry-run=server",
+                                    as_user=OPERATOR_USER, check=False)
+        return "" if result.returncode == 0 else result.stderr
+    refused = relabel("pod-security.kubernetes.io/enforce=privileged")
+    assert "enforces Pod Security baseline" in refused, refused
+    refused = relabel("pod-security.kubernetes.io/enforce-")
+    assert "enforces Pod Security baseline" in refused, refused
+    assert relabel("pod-security.kubernetes.io/enforce=privileged", "hubs.2i2c.org/builds=true") == ""
+    assert relabel("pod-security.kubernetes.io/enforce=restricted") == ""
 
 
 def test_volume_writes_are_confined_to_home_volumes(management: Cluster, hub_namespace: str) -> None:

@@ -27,6 +27,8 @@ SCALED_DOWN = "ScaledDown"
 WAITING_FOR_WINDOW = "WaitingForWindow"
 
 DASK_READY = "DaskReady"
+#: A hub with spec.binder: its image builder (binderhub-service) is Available.
+BINDER_READY = "BinderReady"
 #: What the hub namespace's quota leaves (shared clusters): informational, not a delivery step.
 WITHIN_QUOTA = "WithinQuota"
 #: How full the hub's home server's disk is, and its users against their quotas: informational, like WithinQuota.
@@ -34,8 +36,8 @@ HOME_STORAGE = "HomeStorage"
 
 #: Delivery steps in the order of the delivery flow; Ready summarises them.
 STEP_CONDITIONS = (CLUSTER_READY, HUB_READY, SSO_READY, ENVIRONMENT_READY)
-#: Steps only some hubs have (a daskhub's gateway): Ready summarises them where they are decided.
-OPTIONAL_STEPS = (DASK_READY,)
+#: Steps only some hubs have (a daskhub's gateway, a builder): Ready summarises them where they are decided.
+OPTIONAL_STEPS = (DASK_READY, BINDER_READY)
 
 
 def steps_of(verdicts: Mapping[str, Verdict]) -> tuple[str, ...]:
@@ -48,6 +50,7 @@ _PHASE_OF_STEP = {
     SSO_READY: "ConfiguringSSO",
     ENVIRONMENT_READY: "ConfiguringEnvironment",
     DASK_READY: "ConfiguringEnvironment",
+    BINDER_READY: "ConfiguringEnvironment",
 }
 
 

@@ -533,6 +533,10 @@ class Profile(ApiModel):
                     "is preselected).")
     unlisted_image: bool = Field(default=False, description="Also let users type an image of their own (where "
                                                             "the tier allows it).")
+    image_building: bool = Field(
+        default=False, description="Also let users build an image from a repository when they start this profile "
+                                   "(repo2docker, through the hub's spec.binder); the built image is theirs to "
+                                   "choose, as an unlisted image is, so the tier's unlistedImage rule applies.")
     default_url: str | None = Field(default=None, pattern=r"^/\S*$", max_length=200,
                                     description="Where this profile's users land; the environment's when omitted.")
     content: Content | None = Field(default=None, description="A repository pulled into the home on start (the "
@@ -813,6 +817,19 @@ class Dask(ApiModel):
     max_clusters_per_user: int = Field(default=2, ge=1, le=10, description="Clusters one user may run at once.")
 
 
+class Binder(ApiModel):
+    """Image building inside the hub (2i2c-org/binderhub-service: BinderHub as a service of the hub's JupyterHub,
+    one release in the hub's namespace): users build an image from a repository when they start a server (a
+    profile's imageBuilding), pushed to the registry the HubClass names. Only a class with binder allows it."""
+
+    enabled: bool = Field(default=True, description="Run the builder; false removes it (built images stay in the "
+                                                    "provider's registry).")
+    allowed_repositories: list[Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL_CHARACTERS)]] = (
+        Field(default_factory=list, max_length=50,
+              description="GitHub repositories users may build from, as regular expressions on owner/name "
+                          "(BinderHub's GitHubRepoProvider.allowed_specs); any when empty."))
+
+
 class Lifecycle(ApiModel):
     """Dates the operator watches: the contract's end, inactivity, a time-boxed window, and decommissioning."""
 
@@ -848,6 +865,8 @@ class CommunityHubSpec(ApiModel):
                                  description="Contract end, inactivity, time-boxed window and decommissioning.")
     storage: ObjectStorage = Field(default_factory=ObjectStorage, description="Object storage for the hub's users.")
     dask: Dask | None = Field(default=None, description="A Dask Gateway for the hub's users (daskhubs).")
+    binder: Binder | None = Field(default=None, description="Image building inside the hub, where its HubClass "
+                                                            "allows it (binder).")
     hub_class_name: str | None = Field(
         default=None, pattern=DNS_NAME, max_length=253,
         description="The HubClass (the provider's platform layer: chart, base values, catalogs, what tenants may "
@@ -860,12 +879,17 @@ class CommunityHubSpec(ApiModel):
                  "has(self.billing.monthlyFeeUSD))",
                  "billing.monthlyFeeUSD is required for partnership hubs (custom price)", "billing",
                  "FieldValueRequired"),
+            _cel("!has(self.environment.profiles) || !self.environment.profiles.exists(p, has(p.imageBuilding) && "
+                 "p.imageBuilding) || (has(self.binder) && (!has(self.binder.enabled) || self.binder.enabled))",
+                 "a profile with imageBuilding needs spec.binder (the builder its users' builds go to)", "binder",
+                 "FieldValueRequired"),
         ]},
     )
 
 
 # ------------------------------------------------------------------------------------- status
-ConditionType = Literal["ClusterReady", "HubReady", "SSOReady", "EnvironmentReady", "DaskReady", "Ready",
+ConditionType = Literal["ClusterReady", "HubReady", "SSOReady", "EnvironmentReady", "DaskReady", "BinderReady",
+                        "Ready",
                         "Delivered", "UsageReported", "CostReported", "WithinBudget", "WithinQuota", "ContractActive",
                         "UsersActive", "InWindow"]
 Phase = Literal["Pending", "Scheduled", "ProvisioningCluster", "DeployingHub", "ConfiguringSSO",
@@ -981,6 +1005,14 @@ class DaskStatus(ApiModel):
     values_hash: str = Field(description="Hash of the values it was installed with; helm runs when they change.")
 
 
+class BinderStatus(ApiModel):
+    release: str = Field(description="The hub's binderhub-service release, in the hub's namespace.")
+    values_hash: str = Field(description="Hash of the values it was installed with (the registry password out of "
+                                         "it: its Secret's resourceVersion in); helm runs when it changes.")
+    image_prefix: str = Field(description="Where the hub's built images are pushed (the class's rule, the hub's "
+                                          "names in it).")
+
+
 class HomesUsage(ApiModel):
     """What the home server's exporters said last: totals, and who is at or near their quota (directory names)."""
 
@@ -1019,6 +1051,7 @@ class CommunityHubStatus(ApiModel):
     dask: DaskStatus | None = Field(default=None, description="The hub's Dask Gateway (spec.dask).")
     homes: HomesStatus | None = Field(default=None, description="The hub's home server, where its class runs one "
                                                                 "(sharedStorage.homeServer).")
+    binder: BinderStatus | None = Field(default=None, description="The hub's image builder (spec.binder).")
     shard: str | None = Field(default=None, description="The operator shard that serves the hub (its label "
                                                         "hubs.2i2c.org/shard); absent with one shard.")
 
@@ -1309,6 +1342,62 @@ class SharedStorage(ApiModel):
                     "quota is refused: a cloud filestore (EFS, Filestore) has no per-user quotas.")
 
 
+class BinderRegistry(ApiModel):
+    """The registry the class's hubs push built images to: the provider's."""
+
+    server: str = Field(pattern=r"^https://[^\s/]+/?$", max_length=253,
+                        description="The registry's URL (https://quay.io), as a docker client logs in to it.")
+    image_prefix: str = Field(
+        pattern=r"^[a-z0-9][A-Za-z0-9./_{}-]*$", max_length=200,
+        description="Where a hub's images go, {hub.name}, {hub.namespace} and {hub.clusterNamespace} filled in "
+                    "(quay.io/org/{hub.clusterNamespace}-): one hub's rule must not name another's images, so it "
+                    "holds at least one of them. The tenant cannot set it.")
+    credentials_secret: str = Field(
+        pattern=r"^[a-z0-9{}.-]+$", max_length=253,
+        description="A Secret in the operator's namespace with the push login (keys username and password), "
+                    "{hub.name} and {hub.namespace} filled in for a login per hub. The operator gives it to the "
+                    "hub's builder only, and never shows it.")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("self.imagePrefix.contains('{hub.name}') || self.imagePrefix.contains('{hub.namespace}') || "
+                 "self.imagePrefix.contains('{hub.clusterNamespace}')",
+                 "imagePrefix must hold {hub.name}, {hub.namespace} or {hub.clusterNamespace}: without one, every "
+                 "hub's builds would overwrite each other's images", "imagePrefix", "FieldValueInvalid"),
+        ]},
+    )
+
+
+class BuildPool(ApiModel):
+    """The nodes builds run on: the docker API the builds talk to runs there privileged (a DaemonSet), so they
+    are the builds' alone, and tainted so that no other pod lands on them by chance."""
+
+    label: str = Field(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9._-]+=[A-Za-z0-9._-]*$", max_length=316,
+                       description="The one label (key=value) of the pool's nodes, which builds and the docker API "
+                                   "select.")
+    taint: str = Field(
+        default="hub.jupyter.org/dedicated=user", pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9._-]+=[A-Za-z0-9._-]*$",
+        max_length=316,
+        description="The NoSchedule taint (key=value) every node of the pool carries; BinderHub's build pods "
+                    "tolerate only hub.jupyter.org/dedicated=user (and its _ spelling), so that is the default. A "
+                    "pool node without it refuses builds (BuildPoolUntainted).")
+
+
+class BinderClass(ApiModel):
+    """Image building for the class's hubs (spec.binder): binderhub-service, one release per hub namespace."""
+
+    chart: ClassChart = Field(default_factory=ClassChart,
+                              description="The binderhub-service chart; the operator's setting when omitted.")
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Base values of that chart (the provider's: the repo2docker image "
+                    "config.KubernetesBuildExecutor.build_image, resources, dockerApi.initContainers); the "
+                    "operator's wiring (names, registry, pool, the hub's service) goes over them.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    registry: BinderRegistry = Field(description="Where built images go.")
+    build_pool: BuildPool = Field(description="Where builds run.")
+
+
 class HubClassSpec(ApiModel):
     """The provider's platform layer, shared by the hubs that name the class: chart, base values (any shape,
     trusted), the catalogs tenants choose from, and what tenants may set."""
@@ -1346,6 +1435,8 @@ class HubClassSpec(ApiModel):
                     "paths (e.g. singleuser.extraFiles, singleuser.networkPolicy.egress); `*` opens every path.")
     shared_storage: SharedStorage | None = Field(default=None, description="What sharedNFS hubs get; without it "
                                                                              "they are refused.")
+    binder: BinderClass | None = Field(default=None, description="Image building (spec.binder); without it, "
+                                                                 "hubs asking for it are refused.")
     content_puller: str | None = Field(
         default=None, pattern=IMAGE_REFERENCE, max_length=500,
         description="An image with nbgitpuller's gitpuller command: the init container that pulls a profile's "

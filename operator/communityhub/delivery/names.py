@@ -103,6 +103,11 @@ class HubNames:
         return f"{self.release[:48].rstrip('-')}-dask"
 
     @property
+    def binder_release(self) -> str:
+        """The hub's image builder (binderhub-service), beside its JupyterHub release (within Helm's 53)."""
+        return f"{self.release[:46].rstrip('-')}-binder"
+
+    @property
     def home_release(self) -> str:
         """The hub's home server (jupyterhub-home-nfs), beside its JupyterHub release (within Helm's 53)."""
         return f"{self.release[:47].rstrip('-')}-homes"

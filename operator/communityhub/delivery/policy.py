@@ -310,9 +310,10 @@ def _profile(p: Profile, spec: CommunityHubSpec, hub_class: HubClassSpec | None,
         if spec.environment.storage.type == "none":
             return Verdict.false("ContentNeedsHome", f"profile {p.name} pulls {p.content.repository} into the home, "
                                                      f"and environment.storage.type is none")
-    if p.unlisted_image and not rules.unlisted_image:
+    if (p.unlisted_image or p.image_building) and not rules.unlisted_image:
+        what = "build an image" if p.image_building else "type an image"
         return Verdict.false("ProfileNotInTier",
-                             f"profile {p.name} lets users type an image; {tier} membership offers listed images only")
+                             f"profile {p.name} lets users {what}; {tier} membership offers listed images only")
     return None
 
 

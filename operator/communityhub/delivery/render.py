@@ -349,13 +349,15 @@ def profile_list(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) ->
         }
         chosen = [images[name] for name in p.image_choices if name in images]
         options: dict[str, Any] = {}
-        if chosen or p.unlisted_image:
+        if chosen or p.unlisted_image or p.image_building:
             option: dict[str, Any] = {"display_name": p.image_label, "choices": {
                 image.name: {"display_name": image.description or image.name,
                              "kubespawner_override": image_override(image),
                              **({"default": True} if i == 0 else {})}
                 for i, image in enumerate(chosen)}}
-            if p.unlisted_image:
+            if p.image_building:  # the spawn form's build choice (its built image arrives as the unlisted one)
+                option["dynamic_image_building"] = {"enabled": True}
+            if p.unlisted_image or p.image_building:
                 option["unlisted_choice"] = {"enabled": True, "display_name": "Other image (name:tag)",
                                              "validation_regex": UNLISTED_IMAGE_REGEX,
                                              "kubespawner_override": {"image": "{value}"}}

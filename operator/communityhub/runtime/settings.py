@@ -48,6 +48,10 @@ class Settings(BaseModel):
     home_nfs_chart_repository: str = ""
     home_nfs_chart_name: str = "oci://ghcr.io/2i2c-org/jupyterhub-home-nfs/jupyterhub-home-nfs"
     home_nfs_chart_version: str = "1.2.1-0.dev.git.1.h1c81b4b"
+    #: The image builder of hubs with spec.binder (binderhub-service), the same way.
+    binder_chart_repository: str = "https://2i2c.org/binderhub-service/"
+    binder_chart_name: str = "binderhub-service"
+    binder_chart_version: str = "0.1.0-0.dev.git.336.hca79dc0"
     helm: str = "helm"
     helm_timeout_seconds: float = Field(default=600, gt=0)
     #: At most this many helm processes at once (every hub, every cluster).

@@ -85,6 +85,8 @@ class HubContext:
     delivered_at: str | None = None
     #: The hub's Dask Gateway release (status.dask) once the Dask step ran; {} removes the status field.
     dask: dict[str, Any] | None = None
+    #: The hub's image builder (status.binder) once the binder step ran; {} removes the status field.
+    binder: dict[str, Any] | None = None
     #: The hub's buckets (status.buckets) once the buckets step ran; {} removes the status field.
     buckets: dict[str, Any] | None = None
     #: What the deletion keeps (status.decommission), once recorded.

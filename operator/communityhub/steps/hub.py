@@ -26,7 +26,7 @@ from communityhub.adapters.helm import IN_PROGRESS, HelmError, Release, kubeconf
 from communityhub.api import conditions
 from communityhub.api.conditions import Verdict
 from communityhub.api.models import CommunityHubSpec, NamespaceQuota
-from communityhub.delivery import bucket_inputs, capacity, dask, domains, homes, names, policy, render
+from communityhub.delivery import binder, bucket_inputs, capacity, dask, domains, homes, names, policy, render
 from communityhub.delivery.diagnosis import Cause, rollout_cause
 from communityhub.runtime import metrics
 from communityhub.runtime.settings import Settings
@@ -101,7 +101,8 @@ def desired_values(ctx: HubContext) -> dict[str, Any]:
                            class_values=ctx.hub_class.spec.values if ctx.hub_class.spec is not None else None,
                            catalog=ctx.hub_class.spec, hub_namespace=ctx.names.namespace)
     for extra in (bucket_inputs.user_values(buckets_status(ctx), ctx.names.user_service_account),
-                  dask.hub_values(ctx.spec, ctx.names.dask_release)):
+                  dask.hub_values(ctx.spec, ctx.names.dask_release),
+                  binder.hub_values(ctx.spec, ctx.hub_class.spec, ctx.names.binder_release, render.hub_url(ctx.spec))):
         if extra:
             values = render.deep_merge(values, extra)
     checksum = oauth_checksum(ctx)
@@ -414,8 +415,9 @@ async def deploy(ctx: HubContext) -> Verdict:
             return refused
         client = ctx.clusters.get(target.kubeconfig)
         labels = render.hub_labels(ctx.namespace, ctx.name, ctx.spec)
-        await kube.ensure_namespace(client, target.namespace, {**labels, **render.POD_SECURITY},
-                                    ctx.owner_annotations, ctx.ownership)
+        builds, builds_annotations = binder.namespace_metadata(ctx.spec, ctx.hub_class.spec, ctx.names.binder_release)
+        await kube.ensure_namespace(client, target.namespace, {**labels, **render.POD_SECURITY, **builds},
+                                    {**ctx.owner_annotations, **builds_annotations}, ctx.ownership)
         settings = ctx.settings
         # The operator's rights in this namespace, and no other (on its own cluster).
         if target.kubeconfig is None and settings.hub_role and await kube.ensure_role_binding(

@@ -1,0 +1,195 @@
+"""A hub's image builder (spec.binder), as the real binderhub-service chart takes it, and what it may reach (pure).
+
+binderhub-service runs BinderHub as a service of the hub's own JupyterHub: one release in the hub's namespace,
+installed after the hub (its JupyterHub service token lives in the hub's Secret, as the Dask gateway's does).
+Users build an image from a repository when they start a server (a profile's imageBuilding, which the spawn
+form's "build" choice sends to /services/binder/), pushed to the registry the HubClass names, under a prefix of
+the hub's own. Builds talk to a docker API that runs privileged (a DaemonSet of the chart, dockerd with its
+sockets under hostPath /var/run/<namespace>-<release>/docker-api), which Pod Security's ``baseline`` forbids.
+
+So a hub namespace with builds is labelled :data:`BUILDS_LABEL`: Pod Security is ``privileged`` there, and the
+operator's ValidatingAdmissionPolicy ``communityhub-builds`` (helm chart, rbac.yaml) puts back what baseline
+says for every pod of the namespace, but for two exceptions that are this hub's alone: the DaemonSet
+controller's pods may be privileged and mount the release's own docker-api directories (:func:`docker_paths`),
+on the build pool (:data:`POOL_ANNOTATION`); BinderHub's build pods may mount the socket there, on the pool.
+Nothing else of the namespace (the hub, its users' servers) may be privileged or mount a host path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from communityhub.api.conditions import Verdict
+from communityhub.api.models import BinderClass, CommunityHubSpec, HubClassSpec
+from communityhub.delivery.render import deep_merge
+
+#: The JupyterHub service BinderHub is (its token and OAuth client: the JupyterHub chart's hub Secret).
+SERVICE = "binder"
+CLIENT_ID = f"service-{SERVICE}"
+HUB_SECRET = "hub"
+HUB_API_URL = "http://hub:8081/hub/api"
+BASE_URL = f"/services/{SERVICE}/"
+PORT = 8090
+#: On a hub namespace with builds (read by the admission policy, written by the operator only).
+BUILDS_LABEL = "hubs.2i2c.org/builds"
+RELEASE_ANNOTATION = "hubs.2i2c.org/binder-release"
+POOL_ANNOTATION = "hubs.2i2c.org/build-pool"
+#: Pod Security of a hub namespace with builds: the admission policy enforces the rest of baseline.
+POD_SECURITY = {
+    "pod-security.kubernetes.io/enforce": "privileged",
+    "pod-security.kubernetes.io/warn": "baseline",
+    "pod-security.kubernetes.io/audit": "restricted",
+}
+#: BinderHub's build pods tolerate these taints only (binderhub's KubernetesBuildExecutor).
+BUILD_TOLERATED = ("hub.jupyter.org/dedicated=user", "hub.jupyter.org_dedicated=user")
+
+
+def enabled(spec: CommunityHubSpec) -> bool:
+    return spec.binder is not None and spec.binder.enabled
+
+
+def builder(release: str) -> str:
+    """BinderHub's Deployment, Service and ServiceAccount (the chart's names for the release)."""
+    return f"{release}-binderhub"
+
+
+def docker_api(release: str) -> str:
+    """The docker API's DaemonSet."""
+    return f"{release}-docker-api"
+
+
+def push_secret(release: str) -> str:
+    """The docker client config build pods push with (the chart's Secret)."""
+    return f"{release}-build-pods-docker-config"
+
+
+def docker_paths(namespace: str, release: str) -> tuple[str, str]:
+    """The host directories of the release's docker API (its data, its socket), as the chart names them."""
+    return f"/var/lib/{namespace}-{release}/docker-api", f"/var/run/{namespace}-{release}/docker-api"
+
+
+def _pair(text: str) -> tuple[str, str]:
+    key, _, value = text.partition("=")
+    return key, value
+
+
+def image_prefix(binder: BinderClass, namespace: str, name: str, cluster_namespace: str) -> str:
+    return (binder.registry.image_prefix.replace("{hub.namespace}", namespace).replace("{hub.name}", name)
+            .replace("{hub.clusterNamespace}", cluster_namespace))
+
+
+def credentials_secret(binder: BinderClass, namespace: str, name: str) -> str:
+    return binder.registry.credentials_secret.replace("{hub.namespace}", namespace).replace("{hub.name}", name)
+
+
+def refusal(spec: CommunityHubSpec, hub_class: HubClassSpec | None, class_name: str | None) -> Verdict | None:
+    """Why the hub may not build images (its class has no builder), or None."""
+    if not enabled(spec) or (hub_class is not None and hub_class.binder is not None):
+        return None
+    where = f"HubClass {class_name}" if class_name else "the hub has no HubClass, and"
+    return Verdict.false("BuildsNotInClass",
+                         f"{where} allows no image building (its spec.binder is not set): builds run a privileged "
+                         f"docker API on a build pool of the provider's, which only a class that names one has")
+
+
+def pool_refusal(binder: BinderClass, nodes: list[Mapping[str, Any]]) -> Verdict | None:
+    """Why the class's build pool cannot take builds (none of its nodes, one not tainted), or None: the docker API
+    runs privileged there, so every node of it must keep other pods off."""
+    key, value = _pair(binder.build_pool.label)
+    pool = [n for n in nodes if ((n.get("metadata") or {}).get("labels") or {}).get(key) == value]
+    if not pool:
+        return Verdict.false("BuildPoolMissing", f"no node of the cluster has the build pool's label "
+                                                 f"{binder.build_pool.label} (HubClass binder.buildPool)")
+    taint_key, taint_value = _pair(binder.build_pool.taint)
+    bare = sorted(str((n.get("metadata") or {}).get("name")) for n in pool if not any(
+        t.get("key") == taint_key and (t.get("value") or "") == taint_value and t.get("effect") == "NoSchedule"
+        for t in (n.get("spec") or {}).get("taints") or []))
+    if bare:
+        return Verdict.false("BuildPoolUntainted",
+                             f"node(s) {', '.join(bare[:5])} of the build pool ({binder.build_pool.label}) lack the "
+                             f"NoSchedule taint {binder.build_pool.taint}: the docker API runs privileged there, so "
+                             f"the pool must keep other pods off")
+    return None
+
+
+def namespace_metadata(spec: CommunityHubSpec, hub_class: HubClassSpec | None, release: str
+                       ) -> tuple[dict[str, str], dict[str, str]]:
+    """The labels and annotations a hub namespace with builds carries ({} and {} without), over its Pod Security
+    labels: what the admission policy reads."""
+    if not enabled(spec) or hub_class is None or hub_class.binder is None:
+        return {}, {}
+    return ({**POD_SECURITY, BUILDS_LABEL: "true"},
+            {RELEASE_ANNOTATION: release, POOL_ANNOTATION: hub_class.binder.build_pool.label})
+
+
+def service_values(spec: CommunityHubSpec, binder: BinderClass, *, hub_namespace: str, release: str,
+                   hub_url: str, prefix: str, login: Mapping[str, str]) -> dict[str, Any]:
+    """The values of the hub's binderhub-service release over the class's: its names, the hub it serves, where
+    images go and with which login, and where builds and the docker API run (the build pool only)."""
+    assert spec.binder is not None
+    key, value = _pair(binder.build_pool.label)
+    taint_key, taint_value = _pair(binder.build_pool.taint)
+    on_pool = {key: value}
+    toleration = [{"key": taint_key, "operator": "Equal", "value": taint_value, "effect": "NoSchedule"}]
+    server = binder.registry.server.rstrip("/")
+    build: dict[str, Any] = {"node_selector": on_pool}
+    config: dict[str, Any] = {
+        "BinderHub": {"base_url": BASE_URL, "use_registry": True, "auth_enabled": True, "enable_api_only_mode": True,
+                      "image_prefix": prefix, "hub_url": hub_url, "port": 8585},
+        "KubernetesBuildExecutor": build,
+        "DockerRegistry": {"url": server, "username": login["username"], "password": login["password"]},
+    }
+    if spec.binder.allowed_repositories:
+        config["GitHubRepoProvider"] = {"allowed_specs": list(spec.binder.allowed_repositories)}
+    wiring: dict[str, Any] = {
+        "fullnameOverride": release,
+        "networkPolicy": {"enabled": True},  # builds reach the internet, not the cluster's private ranges
+        "rbac": {"create": True},  # the chart's Role: pods and their logs, in this namespace
+        "serviceAccount": {"create": True},
+        "ingress": {"enabled": False},  # through the hub's proxy, at /services/binder/
+        "service": {"type": "ClusterIP", "port": PORT},
+        "buildPodsRegistryCredentials": {"server": server, "username": login["username"],
+                                         "password": login["password"]},
+        "config": config,
+        "extraEnv": [
+            {"name": "JUPYTERHUB_API_TOKEN", "valueFrom": {"secretKeyRef": {
+                "name": HUB_SECRET, "key": f"hub.services.{SERVICE}.apiToken"}}},
+            {"name": "JUPYTERHUB_CLIENT_ID", "value": CLIENT_ID},
+            {"name": "JUPYTERHUB_API_URL", "value": HUB_API_URL},
+            {"name": "JUPYTERHUB_BASE_URL", "value": "/"},
+        ],
+        "nodeSelector": {"hub.jupyter.org/node-purpose": "core"},
+        "dockerApi": {"nodeSelector": on_pool, "tolerations": toleration},
+    }
+    return deep_merge(dict(binder.values), wiring)
+
+
+def user_role_config() -> str:
+    """hub.extraConfig: users may reach the builder (the spawn form calls it from their browser). The scope goes
+    into the user role the chart's loadRoles made (a class's own scopes stay), or a user role of its own."""
+    scope = f"access:services!service={SERVICE}"
+    return (
+        "def communityhub_binder_role(roles):\n"
+        "    for role in roles:\n"
+        "        if role.get('name') == 'user':\n"
+        f"            role['scopes'] = [*role.get('scopes', ['self']), {scope!r}]\n"
+        "            return\n"
+        f"    roles.append({{'name': 'user', 'scopes': ['self', {scope!r}]}})\n"
+        "\n"
+        "communityhub_binder_role(c.JupyterHub.load_roles)\n"
+    )
+
+
+def hub_values(spec: CommunityHubSpec, hub_class: HubClassSpec | None, release: str, hub_url: str
+               ) -> dict[str, Any]:
+    """What the JupyterHub release adds for a hub with builds its class allows: BinderHub as a service (the chart
+    makes its token and OAuth client), proxied at /services/binder/, and the users' access to it."""
+    if not enabled(spec) or hub_class is None or hub_class.binder is None:
+        return {}
+    return {"hub": {
+        "services": {SERVICE: {"display": False, "url": f"http://{builder(release)}:{PORT}",
+                               "oauth_client_id": CLIENT_ID, "oauth_no_confirm": True,
+                               "oauth_redirect_uri": f"{hub_url.rstrip('/')}{BASE_URL}oauth_callback"}},
+        "extraConfig": {"communityhub-binder": user_role_config()},
+    }}

@@ -1,0 +1,168 @@
+"""Image building inside a hub (issue 33), decided in delivery/binder.py: the binderhub-service values the operator
+renders fit the real chart's schema and confine its privileged docker API to the class's build pool; the real
+JupyterHub chart's hub config registers the builder and lets users reach it; images go under the hub's own
+prefix; what the class does not offer is refused."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from communityhub.adapters import hubconfig
+from communityhub.api.models import CommunityHubSpec, HubClassSpec
+from communityhub.delivery import binder, names, policy, render
+from localcluster import binaries, charts
+from tests.conftest import REPO
+
+POOL = "hubs.2i2c.org/node-pool=build"
+BINDER_CLASS = {"registry": {"server": "https://quay.example.org", "imagePrefix": "quay.example.org/builds/"
+                                                                                  "{hub.clusterNamespace}-",
+                             "credentialsSecret": "registry-login"},
+                "buildPool": {"label": POOL},
+                "values": {"config": {"KubernetesBuildExecutor": {"build_image": "quay.io/jupyterhub/repo2docker:x"}}}}
+LOGIN = {"username": "robot+builder", "password": "s3cret-push-password"}
+
+
+def spec(**extra: Any) -> CommunityHubSpec:
+    doc = copy.deepcopy(list(yaml.safe_load_all((REPO / "examples" / "climate-lab.yaml").read_text()))[-1]["spec"])
+    doc["environment"]["profiles"] = [{"name": "build", "memory": "2Gi", "imageBuilding": True}]
+    doc["binder"] = {"allowedRepositories": ["^pangeo-data/.*$"]}
+    doc.update(extra)
+    return CommunityHubSpec.model_validate(doc)
+
+
+def hub_class(**extra: Any) -> HubClassSpec:
+    return HubClassSpec.model_validate({"binder": BINDER_CLASS, **extra})
+
+
+def template(values: dict[str, Any], release: str, namespace: str) -> list[dict[str, Any]]:
+    helm = binaries.find("helm")
+    if helm is None:
+        pytest.skip("the helm binary is not built yet: `make binaries` builds it (`make test` does first)")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CHUB_HELM", str(helm))
+        return hubconfig.chart_objects(values, charts.binder_chart(), release=release, namespace=namespace)
+
+
+def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert found, f"no {kind} {name} in {[(o['kind'], o['metadata']['name']) for o in objects]}"
+    return found[0]
+
+
+def test_the_builders_values_fit_the_real_chart_and_keep_its_docker_api_on_the_build_pool() -> None:
+    hub_names = names.derive("team", "lab")
+    release, namespace = hub_names.binder_release, hub_names.namespace
+    prefix = binder.image_prefix(hub_class().binder, "team", "lab", namespace)  # type: ignore[arg-type]
+    values = binder.service_values(spec(), hub_class().binder, hub_namespace=namespace,  # type: ignore[arg-type]
+                                   release=release, hub_url="https://lab.example.org/", prefix=prefix, login=LOGIN)
+    objects = template(values, release, namespace)  # helm validates the values against the chart's schema
+
+    daemons = find(objects, "DaemonSet", binder.docker_api(release))["spec"]["template"]["spec"]
+    assert daemons["nodeSelector"] == {"hubs.2i2c.org/node-pool": "build"}
+    assert daemons["tolerations"] == [{"key": "hub.jupyter.org/dedicated", "operator": "Equal", "value": "user",
+                                       "effect": "NoSchedule"}]
+    # The host directories the chart gives the docker API are those the admission policy allows, and no other.
+    assert sorted(v["hostPath"]["path"] for v in daemons["volumes"] if "hostPath" in v) == sorted(
+        binder.docker_paths(namespace, release))
+
+    config = yaml.safe_load(find(objects, "Secret", binder.builder(release))["stringData"]["chart-config.yaml"])
+    hub_side = config["config"]["BinderHub"]
+    assert hub_side["image_prefix"] == f"quay.example.org/builds/{namespace}-"
+    assert hub_side["base_url"] == binder.BASE_URL and hub_side["auth_enabled"] is True
+    assert config["config"]["KubernetesBuildExecutor"] == {"build_image": "quay.io/jupyterhub/repo2docker:x",
+                                                           "node_selector": {"hubs.2i2c.org/node-pool": "build"}}
+    assert config["config"]["GitHubRepoProvider"]["allowed_specs"] == ["^pangeo-data/.*$"]
+    # The push login reaches the build pods' docker config, for the class's registry only.
+    docker = json.loads(find(objects, "Secret", binder.push_secret(release))["stringData"]["config.json"])
+    assert docker == {"auths": {"https://quay.example.org": {"auth": base64.b64encode(
+        b"robot+builder:s3cret-push-password").decode()}}}
+    # The chart's Role: pods and their logs in the hub's namespace, nothing else (no Secret, nothing cluster-wide).
+    role = find(objects, "Role", binder.builder(release))
+    assert {r for rule in role["rules"] for r in rule["resources"]} == {"pods", "pods/log"}
+    assert not [o for o in objects if o["kind"].startswith("Cluster")]
+    # Builds and the docker API reach the internet, not the cluster's private ranges.
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    assert len(policies) == 2
+    for found in policies:
+        assert "10.0.0.0/8" in found["spec"]["egress"][0]["to"][0]["ipBlock"]["except"]
+    service = find(objects, "Service", binder.builder(release))
+    assert service["spec"]["ports"][0]["port"] == binder.PORT
+
+
+def test_the_hub_registers_the_builder_and_its_users_may_reach_it(probe: Any) -> None:
+    """Through the real chart's hub config: BinderHub a service with its OAuth client, the users' role holding
+    the class's own scopes and access to the builder, and the spawn form's build choice on the profile."""
+    own_role = {"hub": {"loadRoles": {"user": {"scopes": ["self", "access:services!service=usage-quota"]}}}}
+    release = names.derive("team", "lab").binder_release
+    values = render.deep_merge(
+        render.values("team", "lab", spec(), None, "ops", class_values=own_role, catalog=hub_class()),
+        binder.hub_values(spec(), hub_class(), release, "https://lab.example.org/"))
+    found = probe(values, [{"name": "ada", "admin": False, "groups": []}])
+    service = next(s for s in found["services"] if s["name"] == binder.SERVICE)
+    assert service["url"] == f"http://{binder.builder(release)}:{binder.PORT}"
+    # (the probe hides client ids: the values give BinderHub's, which its own JUPYTERHUB_CLIENT_ID matches)
+    assert values["hub"]["services"][binder.SERVICE]["oauth_client_id"] == binder.CLIENT_ID
+    assert service["oauth_redirect_uri"] == "https://lab.example.org/services/binder/oauth_callback"
+    user_role = next(r for r in found["roles"] if r["name"] == "user")
+    assert set(user_role["scopes"]) == {"self", "access:services!service=usage-quota",
+                                        "access:services!service=binder"}
+
+    image = render.profile_list(spec(), hub_class())[0]["profile_options"]["image"]
+    assert image["dynamic_image_building"] == {"enabled": True}
+    assert image["unlisted_choice"]["enabled"] is True  # where the built image arrives
+
+
+def test_without_a_class_that_builds_nothing_is_rendered_and_the_hub_is_told_why() -> None:
+    plain = HubClassSpec()
+    refused = binder.refusal(spec(), plain, "plain")
+    assert refused is not None and refused.reason == "BuildsNotInClass" and "HubClass plain" in refused.message
+    assert binder.refusal(spec(), hub_class(), "builds") is None
+    assert binder.hub_values(spec(), plain, "r", "https://x/") == {}
+    assert binder.namespace_metadata(spec(), plain, "r") == ({}, {})
+    labels, notes = binder.namespace_metadata(spec(), hub_class(), "r")
+    assert labels["pod-security.kubernetes.io/enforce"] == "privileged" and labels[binder.BUILDS_LABEL] == "true"
+    assert notes == {binder.RELEASE_ANNOTATION: "r", binder.POOL_ANNOTATION: POOL}
+
+
+def node(name: str, labels: dict[str, str], taints: list[dict[str, str]]) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": labels}, "spec": {"taints": taints}}
+
+
+def test_a_build_pool_must_exist_and_be_tainted() -> None:
+    allowed = hub_class().binder
+    assert allowed is not None
+    taint = {"key": "hub.jupyter.org/dedicated", "value": "user", "effect": "NoSchedule"}
+    user = node("user-1", {"hub.jupyter.org/node-purpose": "user"}, [taint])
+    missing = binder.pool_refusal(allowed, [user])
+    assert missing is not None and missing.reason == "BuildPoolMissing"
+    bare = node("build-2", {"hubs.2i2c.org/node-pool": "build"}, [])
+    wrong = node("build-3", {"hubs.2i2c.org/node-pool": "build"}, [{**taint, "effect": "PreferNoSchedule"}])
+    good = node("build-1", {"hubs.2i2c.org/node-pool": "build"}, [taint])
+    untainted = binder.pool_refusal(allowed, [user, good, bare, wrong])
+    assert untainted is not None and untainted.reason == "BuildPoolUntainted"
+    assert "build-2, build-3" in untainted.message
+    assert binder.pool_refusal(allowed, [user, good]) is None
+
+
+def test_each_hub_pushes_under_its_own_prefix_with_its_own_login() -> None:
+    per_hub = hub_class(binder={**BINDER_CLASS, "registry": {**BINDER_CLASS["registry"],
+                                                             "credentialsSecret": "registry-{hub.name}"}}).binder
+    assert per_hub is not None
+    a, b = names.derive("team", "a"), names.derive("team", "b")
+    assert binder.image_prefix(per_hub, "team", "a", a.namespace) != binder.image_prefix(per_hub, "team", "b",
+                                                                                         b.namespace)
+    assert binder.credentials_secret(per_hub, "team", "a") == "registry-a"
+    assert a.binder_release != b.binder_release and len(a.binder_release) <= names.RELEASE_MAX
+
+
+def test_building_is_an_image_of_ones_own_so_the_tier_rule_on_unlisted_images_applies() -> None:
+    essential = spec(community={**spec().community.model_dump(by_alias=True), "membership": "essential"})
+    refused = policy.environment(essential, hub_class())
+    assert refused.reason == "ProfileNotInTier" and "build an image" in refused.message, refused
+    assert policy.environment(spec(), hub_class()).reason == "EnvironmentRendered"
