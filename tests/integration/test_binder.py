@@ -16,7 +16,7 @@ import pytest
 from communityhub.delivery import binder, names
 from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.hubs import create_hub, hub, hub_manifest, ns, released_values, wait_condition, wait_ready
-from tests.support.kube import Cluster, condition, wait_for
+from tests.support.kube import Cluster, build_node, condition, wait_for, wait_node_ready
 
 pytestmark = pytest.mark.integration
 
@@ -26,20 +26,6 @@ REGISTRY_PASSWORD = "registry-push-pw-7f3a91"
 NODE = "kwok-build-1"
 ENVIRONMENT = {"image": "quay.io/jupyter/base-notebook:2024-01-15",
                "profiles": [{"name": "build", "memory": "2Gi", "imageBuilding": True, "default": True}]}
-
-
-def _node() -> dict[str, Any]:
-    """A kwok node of the build pool, tainted as the class says (a user node's taint: BinderHub's build pods
-    tolerate that one only)."""
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": NODE, "labels": {
-                "type": "kwok", "kubernetes.io/hostname": NODE, "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64", "node.kubernetes.io/instance-type": "n2-standard-4",
-                "hubs.2i2c.org/node-pool": "build"},
-                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"}},
-            "spec": {"taints": [{"key": "hub.jupyter.org/dedicated", "value": "user", "effect": "NoSchedule"}]},
-            "status": {"capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"},
-                       "allocatable": {"cpu": "4", "memory": "16Gi", "pods": "110"}}}
 
 
 def _class(name: str, builds: bool) -> dict[str, Any]:
@@ -56,14 +42,12 @@ def _class(name: str, builds: bool) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def build_pool(management: Cluster, operator: OperatorProcess) -> Iterator[None]:
-    management.apply([_node(), _class(CLASS, True), _class(PLAIN, False)])
+    management.apply([build_node(NODE), _class(CLASS, True), _class(PLAIN, False)])
     for name in ("a", "b"):
         management.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                           "metadata": {"name": f"registry-build-{name}", "namespace": OPERATOR_NAMESPACE},
                           "stringData": {"username": f"robot+{name}", "password": f"{REGISTRY_PASSWORD}-{name}"}})
-    wait_for(lambda: any(c["type"] == "Ready" and c["status"] == "True" for c in
-                         (management.get("node", NODE) or {}).get("status", {}).get("conditions", [])),
-             timeout=60, what="the build node Ready")
+    wait_node_ready(management, NODE)
     yield
     management.kubectl("delete", "node", NODE, "--ignore-not-found")
     management.kubectl("-n", OPERATOR_NAMESPACE, "delete", "secret", "registry-build-a", "registry-build-b",

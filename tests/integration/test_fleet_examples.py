@@ -1,7 +1,8 @@
 """Four hubs of examples/fleet/ (modeled on real hubs) delivered with the real JupyterHub chart on the local
 control plane, with their HubClass: a shared home on NFS with an admins-only directory (temple), image
-choices with an unlisted image (imagebuilding-demo), catalog node pools with bursting memory and named
-servers (jackeddy), and egress a class opens to its tenants (ohw, as the chart's NetworkPolicy).
+choices with an unlisted image and image building on the class's build pool (imagebuilding-demo), catalog
+node pools with bursting memory and named servers (jackeddy), and egress a class opens to its tenants (ohw, as
+the chart's NetworkPolicy).
 
 The local plane's shared storage stands for Filestore: a StorageClass without a provisioner and hostPath
 volumes that many pods may mount (kwok's pods mount nothing; the claim binding is what is shown)."""
@@ -16,13 +17,14 @@ import yaml
 
 from tests.conftest import REPO, OperatorProcess
 from tests.support.hubs import hub, onboard, released_values, wait_ready
-from tests.support.kube import Cluster, wait_for
+from tests.support.kube import Cluster, build_node, condition, wait_for, wait_node_ready
 
 pytestmark = pytest.mark.integration
 
 FLEET = REPO / "examples" / "fleet"
 DELIVERED = ("temple", "imagebuilding-demo", "jackeddy", "ohw")
 NAMESPACES = {"ohw": "oceanhackweek"}
+BUILD_NODE = "kwok-fleet-build-1"
 
 
 def namespace(name: str) -> str:
@@ -41,7 +43,8 @@ def shared_volumes(count: int) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def fleet(management: Cluster, operator: OperatorProcess) -> Iterator[dict[str, dict[str, Any]]]:
-    management.apply(shared_volumes(2))
+    management.apply([*shared_volumes(2), build_node(BUILD_NODE)])
+    wait_node_ready(management, BUILD_NODE)
     management.kubectl("apply", "-f", str(FLEET / "classes.yaml"))
     for name in DELIVERED:
         onboard(management, namespace(name))  # the operator may read the hub's OAuth client Secret there
@@ -51,6 +54,8 @@ def fleet(management: Cluster, operator: OperatorProcess) -> Iterator[dict[str, 
     for name in DELIVERED:
         management.kubectl("delete", "namespace", namespace(name), "--wait=false", check=False)
     management.kubectl("delete", "-f", str(FLEET / "classes.yaml"), "--wait=false", check=False)
+    management.kubectl("delete", "node", BUILD_NODE, "--ignore-not-found")
+    management.kubectl("-n", "communityhub-system", "delete", "secret", "binder-registry-login", "--ignore-not-found")
 
 
 def values_of(management: Cluster, ready: dict[str, dict[str, Any]], name: str) -> Any:
@@ -81,6 +86,18 @@ def test_image_choices_reach_the_spawner(management: Cluster, fleet: dict[str, d
     assert sorted(option["image"]["choices"]) == ["pangeo-2023-09", "rocker-geospatial", "scipy-2023"]
     assert option["image"]["choices"]["rocker-geospatial"]["default"] is True
     assert option["image"]["unlisted_choice"]["enabled"] is True
+    assert option["image"]["dynamic_image_building"] == {"enabled": True}
+
+
+def test_image_building_runs_on_the_class_build_pool(management: Cluster, fleet: dict[str, dict[str, Any]]) -> None:
+    obj = fleet["imagebuilding-demo"]
+    cond = condition(obj, "BinderReady")
+    assert cond is not None and cond["status"] == "True" and "hubs.2i2c.org/node-pool=build" in cond["message"], cond
+    hub_namespace = obj["status"]["names"]["namespace"]
+    assert obj["status"]["binder"]["imagePrefix"] == "quay.io/imagebuilding-gcp-hubs/imagebuilding-demo-" \
+                                                     "imagebuilding-demo-"
+    pods = management.get("pods", namespace=hub_namespace, selector="app.kubernetes.io/component=docker-api")
+    assert [p["spec"]["nodeName"] for p in pods["items"]] == [BUILD_NODE]
 
 
 def test_catalog_pools_burst_and_named_servers(management: Cluster, fleet: dict[str, dict[str, Any]]) -> None:

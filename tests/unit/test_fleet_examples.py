@@ -166,6 +166,7 @@ FACTS: dict[str, dict[str, Any]] = {
             "scipy-2023": {"display_name": "Jupyter SciPy Notebook",
                            "kubespawner_override": {"image": "jupyter/scipy-notebook:2023-06-26"}}},
         "singleuser.profileList[0].profile_options.image.unlisted_choice.enabled": True,
+        "singleuser.profileList[0].profile_options.image.dynamic_image_building": {"enabled": True},
     },
     "ephemeral-demo.yaml": {
         f"{CONFIG}.JupyterHub.authenticator_class": "tmp",  # its source: tmpauthenticator.TmpAuthenticator
