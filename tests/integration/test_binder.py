@@ -21,9 +21,10 @@ from tests.support.kube import Cluster, build_node, condition, wait_for, wait_no
 pytestmark = pytest.mark.integration
 
 CLASS, PLAIN = "builds", "no-builds"
-POOL = "hubs.2i2c.org/node-pool=build"
+#: Each hub builds on its own nodes of the pool (its name in a label, as the leading fleet pins builds).
+POOL = {"hubs.2i2c.org/node-pool": "build", "2i2c/hub-name": "{hub.name}"}
 REGISTRY_PASSWORD = "registry-push-pw-7f3a91"
-NODE = "kwok-build-1"
+NODES = {"build-a": "kwok-build-a", "build-b": "kwok-build-b"}
 ENVIRONMENT = {"image": "quay.io/jupyter/base-notebook:2024-01-15",
                "profiles": [{"name": "build", "memory": "2Gi", "imageBuilding": True, "default": True}]}
 
@@ -35,21 +36,23 @@ def _class(name: str, builds: bool) -> dict[str, Any]:
             "registry": {"server": "https://registry.example.test",
                          "imagePrefix": "registry.example.test/builds/{hub.clusterNamespace}-",
                          "credentialsSecret": "registry-{hub.name}"},
-            "buildPool": {"label": POOL},
+            "buildPool": {"nodeSelector": POOL},
             "values": {"config": {"KubernetesBuildExecutor": {"build_image": "quay.io/jupyterhub/repo2docker:x"}}}}
     return {"apiVersion": "hubs.2i2c.org/v1alpha1", "kind": "HubClass", "metadata": {"name": name}, "spec": spec}
 
 
 @pytest.fixture(scope="module")
 def build_pool(management: Cluster, operator: OperatorProcess) -> Iterator[None]:
-    management.apply([build_node(NODE), _class(CLASS, True), _class(PLAIN, False)])
+    management.apply([*(build_node(node, **{"2i2c/hub-name": hub_name}) for hub_name, node in NODES.items()),
+                      _class(CLASS, True), _class(PLAIN, False)])
     for name in ("a", "b"):
         management.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                           "metadata": {"name": f"registry-build-{name}", "namespace": OPERATOR_NAMESPACE},
                           "stringData": {"username": f"robot+{name}", "password": f"{REGISTRY_PASSWORD}-{name}"}})
-    wait_node_ready(management, NODE)
+    for node in NODES.values():
+        wait_node_ready(management, node)
     yield
-    management.kubectl("delete", "node", NODE, "--ignore-not-found")
+    management.kubectl("delete", "node", *NODES.values(), "--ignore-not-found")
     management.kubectl("-n", OPERATOR_NAMESPACE, "delete", "secret", "registry-build-a", "registry-build-b",
                        "--ignore-not-found")
 
@@ -66,7 +69,7 @@ def refused(management: Cluster, account: str, namespace: str, pod: dict[str, An
     return "" if done.returncode == 0 else done.stderr
 
 
-def pod(name: str, *, host_path: str | None = None, privileged: bool = False, on_pool: bool = True
+def pod(name: str, *, host_path: str | None = None, privileged: bool = False, pool: str | None = "build-a"
         ) -> dict[str, Any]:
     container: dict[str, Any] = {"name": "c", "image": "busybox"}
     spec: dict[str, Any] = {"containers": [container]}
@@ -75,8 +78,8 @@ def pod(name: str, *, host_path: str | None = None, privileged: bool = False, on
     if host_path:
         spec["volumes"] = [{"name": "h", "hostPath": {"path": host_path}}]
         container["volumeMounts"] = [{"name": "h", "mountPath": "/var/run/docker.sock"}]
-    if on_pool:
-        spec["nodeSelector"] = {"hubs.2i2c.org/node-pool": "build"}
+    if pool:
+        spec["nodeSelector"] = {"hubs.2i2c.org/node-pool": "build", "2i2c/hub-name": pool}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
 
 
@@ -98,7 +101,7 @@ def test_two_hubs_each_build_on_the_pool_and_reach_only_their_own(management: Cl
         daemons = management.get("daemonset", binder.docker_api(release), hub_ns)
         assert daemons is not None and daemons["status"]["numberReady"] == 1  # the one build node, privileged
         pods = management.get("pods", namespace=hub_ns, selector="app.kubernetes.io/component=docker-api")["items"]
-        assert [p["spec"]["nodeName"] for p in pods] == [NODE]
+        assert [p["spec"]["nodeName"] for p in pods] == [NODES[name]]  # its own build node, not the other's
         assert pods[0]["spec"]["containers"][0]["securityContext"]["privileged"] is True
         # The hub's side: BinderHub a service of its JupyterHub; its namespace says it builds.
         services = released_values(management, hub_ns)["hub"]["services"]
@@ -131,8 +134,10 @@ def test_two_hubs_each_build_on_the_pool_and_reach_only_their_own(management: Cl
     assert refused(management, builder_a, a.namespace, pod("build", host_path=own_socket)) == ""
     answer = refused(management, builder_a, a.namespace, pod("steal", host_path=other_socket))
     assert "communityhub-builds" in answer and "host path" in answer, answer
-    answer = refused(management, builder_a, a.namespace, pod("off-pool", host_path=own_socket, on_pool=False))
+    answer = refused(management, builder_a, a.namespace, pod("off-pool", host_path=own_socket, pool=None))
     assert "communityhub-builds" in answer, answer
+    answer = refused(management, builder_a, a.namespace, pod("b-nodes", host_path=own_socket, pool="build-b"))
+    assert "communityhub-builds" in answer, answer  # the other hub's build nodes
     answer = refused(management, builder_a, a.namespace, pod("root", privileged=True))
     assert "communityhub-builds" in answer and "privileged" in answer, answer
     hub_account = f"system:serviceaccount:{a.namespace}:hub"  # the JupyterHub's own, which starts user servers

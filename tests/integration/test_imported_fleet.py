@@ -6,7 +6,9 @@ The sample: 2i2c/mtu (CILogon, a shared home, branding at the wrapper's ``custom
 temple/research (GitHub teams, profiles for groups, a GPU pool, no memory limit where the tier allows it) and
 reflective/staging (image choices and sizes inside one profile). What this test changes in the written
 manifests is only what the import leaves for the provider to fill: the cluster (``local``), the shared
-StorageClass (the plane's stand-in for Filestore/EFS), and the OAuth client's placeholder values.
+StorageClass (the plane's stand-in for Filestore/EFS), and the OAuth client's placeholder values; and for a hub
+that builds images (temple/research), what its move steps name: the registry login's Secret and the hub's build
+nodes (kwok nodes with the class's pool labels, the hub's name in them, and its taint).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO, OperatorProcess
+from communityhub.migration import importer
+from tests.conftest import OPERATOR_NAMESPACE, REPO, OperatorProcess
 from tests.integration.test_fleet_examples import shared_volumes
 from tests.support.hubs import onboard, released_values, wait_ready
-from tests.support.kube import Cluster
+from tests.support.kube import Cluster, build_node, wait_node_ready
 
 pytestmark = pytest.mark.integration
 
@@ -59,11 +62,15 @@ def imported(management: Cluster, operator: OperatorProcess) -> Iterator[dict[st
         pytest.fail("examples/fleet/imported is missing: run `make fleet-import`", pytrace=False)
     management.apply(shared_volumes(2))
     ready: dict[str, dict[str, Any]] = {}
-    classes = []
+    classes, nodes = [], []
     for name, namespace in SAMPLE.items():
         hub_class, docs = _filled(name, namespace)
         classes.append(hub_class["metadata"]["name"])
         onboard(management, namespace)
+        builds = hub_class["spec"].get("binder")
+        hub_doc = next(d for d in docs if d["kind"] == "CommunityHub")
+        if builds and "binder" in hub_doc["spec"]:
+            nodes.append(_build_nodes(management, builds, hub_doc["metadata"]["name"]))
         management.apply([hub_class, *docs])
     for name, namespace in SAMPLE.items():
         hub_name = next(d for d in _filled(name, namespace)[1] if d["kind"] == "CommunityHub")["metadata"]["name"]
@@ -73,6 +80,24 @@ def imported(management: Cluster, operator: OperatorProcess) -> Iterator[dict[st
         management.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
     for name in classes:
         management.kubectl("delete", "hubclass", name, "--wait=false", check=False)
+    management.kubectl("delete", "node", *nodes, "--ignore-not-found", check=False)
+    management.kubectl("-n", OPERATOR_NAMESPACE, "delete", "secret", importer.BINDER_LOGIN, "--ignore-not-found")
+
+
+def _build_nodes(management: Cluster, builds: dict[str, Any], hub_name: str) -> str:
+    """What the move steps ask of the provider for a hub that builds: the registry login, and the hub's build
+    node (the class's pool labels with the hub's name, its taint)."""
+    management.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                      "metadata": {"name": builds["registry"]["credentialsSecret"], "namespace": OPERATOR_NAMESPACE},
+                      "stringData": {"username": "robot", "password": "imported-registry-password"}})
+    node = build_node(f"kwok-imported-build-{hub_name}")
+    node["metadata"]["labels"].update({k: v.replace("{hub.name}", hub_name)
+                                       for k, v in builds["buildPool"]["nodeSelector"].items()})
+    key, _, value = builds["buildPool"]["taint"].partition("=")
+    node["spec"]["taints"] = [{"key": key, "value": value, "effect": "NoSchedule"}]
+    management.apply(node)
+    wait_node_ready(management, node["metadata"]["name"])
+    return str(node["metadata"]["name"])
 
 
 def _values(management: Cluster, ready: dict[str, dict[str, Any]], name: str) -> Any:
@@ -95,6 +120,13 @@ def test_the_release_carries_what_the_import_typed(management: Cluster, imported
     assert {"/dev/shm", "/home/rstudio"} <= {m["mountPath"] for m in
                                              mtu["singleuser"]["storage"]["extraVolumeMounts"].values()}
     research = _values(management, imported, "temple-research")
+    # Its builder, as the import typed it: BinderReady on its own build node, the spawn form's build choice.
+    research_hub = imported["temple-research"]
+    cond = next(c for c in research_hub["status"]["conditions"] if c["type"] == "BinderReady")
+    assert cond["status"] == "True", cond
+    assert research_hub["status"]["binder"]["imagePrefix"] == "quay.io/imagebuilding-non-gcp-hubs/temple-research-"
+    assert any((p.get("profile_options") or {}).get("image", {}).get("dynamic_image_building") == {"enabled": True}
+               for p in research["singleuser"]["profileList"])
     gpu = next(p for p in research["singleuser"]["profileList"] if "extra_resource_limits" in p["kubespawner_override"])
     assert gpu["kubespawner_override"]["mem_limit"] is None  # no limit, as the fleet's GPU profile has none
     assert gpu["communityhub_allowed_groups"]

@@ -90,14 +90,15 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
 BUILD_POOL_LABEL = ("hubs.2i2c.org/node-pool", "build")
 
 
-def build_node(name: str) -> dict[str, Any]:
-    """A kwok node of a build pool (HubClass binder.buildPool: hubs.2i2c.org/node-pool=build), tainted as a
-    user node is: BinderHub's build pods tolerate that taint only."""
+def build_node(name: str, **labels: str) -> dict[str, Any]:
+    """A kwok node of a build pool (HubClass binder.buildPool: hubs.2i2c.org/node-pool=build, and ``labels``),
+    tainted as a user node is: BinderHub's build pods tolerate that taint only."""
     key, value = BUILD_POOL_LABEL
     return {"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name, "labels": {
                 "type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64", "node.kubernetes.io/instance-type": "n2-standard-4", key: value},
+                "kubernetes.io/arch": "amd64", "node.kubernetes.io/instance-type": "n2-standard-4", key: value,
+                **labels},
                 "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"}},
             "spec": {"taints": [{"key": "hub.jupyter.org/dedicated", "value": "user", "effect": "NoSchedule"}]},
             "status": {"capacity": {"cpu": "4", "memory": "16Gi", "pods": "110"},

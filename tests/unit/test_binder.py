@@ -19,11 +19,11 @@ from communityhub.delivery import binder, names, policy, render
 from localcluster import binaries, charts
 from tests.conftest import REPO
 
-POOL = "hubs.2i2c.org/node-pool=build"
+POOL = {"hubs.2i2c.org/node-pool": "build", "2i2c/hub-name": "{hub.name}"}
 BINDER_CLASS = {"registry": {"server": "https://quay.example.org", "imagePrefix": "quay.example.org/builds/"
                                                                                   "{hub.clusterNamespace}-",
                              "credentialsSecret": "registry-login"},
-                "buildPool": {"label": POOL},
+                "buildPool": {"nodeSelector": POOL},
                 "values": {"config": {"KubernetesBuildExecutor": {"build_image": "quay.io/jupyterhub/repo2docker:x"}}}}
 LOGIN = {"username": "robot+builder", "password": "s3cret-push-password"}
 
@@ -59,12 +59,15 @@ def test_the_builders_values_fit_the_real_chart_and_keep_its_docker_api_on_the_b
     hub_names = names.derive("team", "lab")
     release, namespace = hub_names.binder_release, hub_names.namespace
     prefix = binder.image_prefix(hub_class().binder, "team", "lab", namespace)  # type: ignore[arg-type]
+    pool = binder.pool_selector(hub_class().binder, "team", "lab")  # type: ignore[arg-type]
+    assert pool == {"hubs.2i2c.org/node-pool": "build", "2i2c/hub-name": "lab"}  # the hub's own nodes of the pool
     values = binder.service_values(spec(), hub_class().binder, hub_namespace=namespace,  # type: ignore[arg-type]
-                                   release=release, hub_url="https://lab.example.org/", prefix=prefix, login=LOGIN)
+                                   release=release, hub_url="https://lab.example.org/", prefix=prefix, login=LOGIN,
+                                   pool=pool)
     objects = template(values, release, namespace)  # helm validates the values against the chart's schema
 
     daemons = find(objects, "DaemonSet", binder.docker_api(release))["spec"]["template"]["spec"]
-    assert daemons["nodeSelector"] == {"hubs.2i2c.org/node-pool": "build"}
+    assert daemons["nodeSelector"] == pool
     assert daemons["tolerations"] == [{"key": "hub.jupyter.org/dedicated", "operator": "Equal", "value": "user",
                                        "effect": "NoSchedule"}]
     # The host directories the chart gives the docker API are those the admission policy allows, and no other.
@@ -76,7 +79,7 @@ def test_the_builders_values_fit_the_real_chart_and_keep_its_docker_api_on_the_b
     assert hub_side["image_prefix"] == f"quay.example.org/builds/{namespace}-"
     assert hub_side["base_url"] == binder.BASE_URL and hub_side["auth_enabled"] is True
     assert config["config"]["KubernetesBuildExecutor"] == {"build_image": "quay.io/jupyterhub/repo2docker:x",
-                                                           "node_selector": {"hubs.2i2c.org/node-pool": "build"}}
+                                                           "node_selector": pool}
     assert config["config"]["GitHubRepoProvider"]["allowed_specs"] == ["^pangeo-data/.*$"]
     # The push login reaches the build pods' docker config, for the class's registry only.
     docker = json.loads(find(objects, "Secret", binder.push_secret(release))["stringData"]["config.json"])
@@ -124,10 +127,12 @@ def test_without_a_class_that_builds_nothing_is_rendered_and_the_hub_is_told_why
     assert refused is not None and refused.reason == "BuildsNotInClass" and "HubClass plain" in refused.message
     assert binder.refusal(spec(), hub_class(), "builds") is None
     assert binder.hub_values(spec(), plain, "r", "https://x/") == {}
-    assert binder.namespace_metadata(spec(), plain, "r") == ({}, {})
-    labels, notes = binder.namespace_metadata(spec(), hub_class(), "r")
+    assert binder.namespace_metadata(spec(), plain, "r", "team", "lab") == ({}, {})
+    labels, notes = binder.namespace_metadata(spec(), hub_class(), "r", "team", "lab")
     assert labels["pod-security.kubernetes.io/enforce"] == "privileged" and labels[binder.BUILDS_LABEL] == "true"
-    assert notes == {binder.RELEASE_ANNOTATION: "r", binder.POOL_ANNOTATION: POOL}
+    # What the admission policy reads: the release, and the hub's pool as key=value pairs.
+    assert notes == {binder.RELEASE_ANNOTATION: "r",
+                     binder.POOL_ANNOTATION: "2i2c/hub-name=lab,hubs.2i2c.org/node-pool=build"}
 
 
 def node(name: str, labels: dict[str, str], taints: list[dict[str, str]]) -> dict[str, Any]:
@@ -137,17 +142,20 @@ def node(name: str, labels: dict[str, str], taints: list[dict[str, str]]) -> dic
 def test_a_build_pool_must_exist_and_be_tainted() -> None:
     allowed = hub_class().binder
     assert allowed is not None
+    pool = binder.pool_selector(allowed, "team", "lab")
     taint = {"key": "hub.jupyter.org/dedicated", "value": "user", "effect": "NoSchedule"}
+    labels = {"hubs.2i2c.org/node-pool": "build", "2i2c/hub-name": "lab"}
     user = node("user-1", {"hub.jupyter.org/node-purpose": "user"}, [taint])
-    missing = binder.pool_refusal(allowed, [user])
+    others = node("build-9", {**labels, "2i2c/hub-name": "other"}, [taint])  # another hub's build nodes
+    missing = binder.pool_refusal(allowed, pool, [user, others])
     assert missing is not None and missing.reason == "BuildPoolMissing"
-    bare = node("build-2", {"hubs.2i2c.org/node-pool": "build"}, [])
-    wrong = node("build-3", {"hubs.2i2c.org/node-pool": "build"}, [{**taint, "effect": "PreferNoSchedule"}])
-    good = node("build-1", {"hubs.2i2c.org/node-pool": "build"}, [taint])
-    untainted = binder.pool_refusal(allowed, [user, good, bare, wrong])
+    bare = node("build-2", labels, [])
+    wrong = node("build-3", labels, [{**taint, "effect": "PreferNoSchedule"}])
+    good = node("build-1", labels, [taint])
+    untainted = binder.pool_refusal(allowed, pool, [user, good, bare, wrong, others])
     assert untainted is not None and untainted.reason == "BuildPoolUntainted"
     assert "build-2, build-3" in untainted.message
-    assert binder.pool_refusal(allowed, [user, good]) is None
+    assert binder.pool_refusal(allowed, pool, [user, good, others]) is None
 
 
 def test_each_hub_pushes_under_its_own_prefix_with_its_own_login() -> None:

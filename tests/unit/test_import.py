@@ -112,9 +112,10 @@ def test_the_wrapper_charts_other_parts_are_named_with_the_issue_that_owns_them(
                chart_values=COMMON)
     (_, (imported,)) = importer.import_cluster([hub])
     issues = {e.path: e.issue for e in imported.lost}
-    # A part the wrapper does not run is no loss; a home server whose homes the import cannot place is.
+    # A part the wrapper does not run is no loss; a home server whose homes the import cannot place is, and so is
+    # a builder on no pool (why it is not typed, and the part itself, for its issue).
     assert issues == {"jupyterhub-home-nfs.quotaEnforcer.config.QuotaManager.paths": None,
-                      "binderhub-service.enabled": 33}
+                      "binderhub-service.dockerApi.nodeSelector": None, "binderhub-service.enabled": 33}
     alone = _hub("r", [("r.values.yaml", {"nfs": {"pv": {"enabled": True}}})], chart_values=COMMON)
     (_, (other,)) = importer.import_cluster([alone])
     assert {e.path: e.issue for e in other.lost} == {"nfs.pv": None}
@@ -165,6 +166,60 @@ def test_a_home_server_becomes_the_classs_and_each_hubs_quota_and_disk() -> None
         CommunityHubSpec.model_validate(hub.manifest["spec"])
 
 
+BUILDS_BASE = {"binderhub-service": {
+    "enabled": False, "nodeSelector": {"hub.jupyter.org/node-purpose": "core"}, "service": {"port": 8090},
+    "config": {"BinderHub": {"base_url": "/services/binder", "use_registry": True, "auth_enabled": True},
+               "KubernetesBuildExecutor": {"build_image": "quay.io/jupyterhub/repo2docker:x"}},
+    "dockerApi": {"tolerations": [{"key": "hub.jupyter.org_dedicated", "value": "user", "effect": "NoSchedule"},
+                                  {"key": "hub.jupyter.org/dedicated", "value": "user", "effect": "NoSchedule"}]}}}
+
+
+def _builder_hub(name: str, page: dict[str, Any] | None = None) -> Any:
+    pool = {"2i2c/hub-name": name, "node.kubernetes.io/instance-type": "r5.xlarge"}
+    builder = {"enabled": True, "buildPodsRegistryCredentials": {"server": "https://quay.io", "username": "robot"},
+               "config": {"BinderHub": {"image_prefix": f"quay.io/builds/c1-{name}-", **(page or {})},
+                          "DockerRegistry": {"url": "https://quay.io", "username": "robot"},
+                          "KubernetesBuildExecutor": {"node_selector": pool},
+                          "GitHubRepoProvider": {"allowed_specs": ["^org/.*$"]}},
+               "dockerApi": {"nodeSelector": pool}}
+    option = {"display_name": "Image", "dynamic_image_building": {"enabled": True},
+              "unlisted_choice": {"enabled": True}, "choices": {}}
+    own = {"binderhub-service": builder, "jupyterhub": {"singleuser": {"profileList": [
+        {"display_name": "Build", "slug": "build", "profile_options": {"image": option}}]}}}
+    return _hub(name, [("common.values.yaml", COMMON), (f"{name}.values.yaml", own)],
+                chart_values=importer.stack.merged([COMMON, BUILDS_BASE]))
+
+
+def test_a_builder_becomes_the_classs_binder_and_each_hubs_spec_binder() -> None:
+    """Issue 33: the wrapper's binderhub-service is typed: the class's registry with the hubs' prefix rule and pool
+    rule ({hub.name} where each hub's name is), the chart's other settings as its values; each hub its spec.binder
+    and the build choice on its profile. A Binder hub (its page, no login) stays lost, for its issue."""
+    classes, imported = importer.import_cluster([_builder_hub("staging"), _builder_hub("prod"),
+                                                 _builder_hub("public", {"enable_api_only_mode": False})])
+    by_name = {h.name: h for h in imported}
+    staging = by_name["staging"]
+    (built,) = {c.name: c for c in classes if c.name == staging.hub_class}.values()
+    binder = built.manifest["spec"]["binder"]
+    assert binder["registry"] == {"server": "https://quay.io", "imagePrefix": "quay.io/builds/c1-{hub.name}-",
+                                  "credentialsSecret": importer.BINDER_LOGIN}
+    assert binder["buildPool"] == {"nodeSelector": {"2i2c/hub-name": "{hub.name}",
+                                                    "node.kubernetes.io/instance-type": "r5.xlarge"},
+                                   "taint": "hub.jupyter.org/dedicated=user"}
+    build_image = {"build_image": "quay.io/jupyterhub/repo2docker:x"}
+    assert binder["values"] == {"config": {"KubernetesBuildExecutor": build_image}}
+    spec = staging.manifest["spec"]
+    assert spec["binder"] == {"allowedRepositories": ["^org/.*$"]}
+    assert spec["environment"]["profiles"][0]["imageBuilding"] is True
+    assert not [e for e in staging.lost if e.issue == 33 or "build" in e.feature]
+    assert any("binder-registry-login" in n and "robot" in n for n in staging.notes)
+    HubClassSpec.model_validate(built.manifest["spec"])
+    for hub in (staging, by_name["prod"]):
+        CommunityHubSpec.model_validate(hub.manifest["spec"])
+    public = by_name["public"]
+    assert "binder" not in public.manifest["spec"]
+    assert {(e.feature, e.issue) for e in public.lost} >= {(importer.BINDER_LANDING, 33)}
+
+
 def test_the_inert_home_server_settings_are_read_by_no_template_of_the_pinned_chart() -> None:
     """What the import leaves out as inert must really be so: no key of the chart's schema, values or templates."""
     with tarfile.open(charts.home_nfs_chart()) as archive:
@@ -186,6 +241,10 @@ def test_differences_are_classed_meant_or_lost() -> None:
     assert equivalence.hub_report(hub, None)["typed"] is False          # not compared: never typed
     assert equivalence.hub_report(hub, [])["typed"] is True
     assert equivalence.hub_report(hub, found[1:])["typed"] is False
+    # A daskhub's gateway address is meant only where it is the operator's own gateway's.
+    gateway = [compare.Difference("server ann/-", "env.DASK_GATEWAY__PROXY_ADDRESS", "gateway://traefik-hub:80", hub)
+               for hub in ("gateway://traefik-lab-1a2b-dask:80", "gateway://elsewhere:80")]
+    assert [r["class"] for r in equivalence.classify(gateway)[0]] == ["meant", "lost"]
 
 
 def test_environment_variables_are_typed_plain_strings_and_not_jupyterhubs_own() -> None:

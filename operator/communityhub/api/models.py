@@ -1372,15 +1372,32 @@ class BuildPool(ApiModel):
     """The nodes builds run on: the docker API the builds talk to runs there privileged (a DaemonSet), so they
     are the builds' alone, and tainted so that no other pod lands on them by chance."""
 
-    label: str = Field(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9._-]+=[A-Za-z0-9._-]*$", max_length=316,
-                       description="The one label (key=value) of the pool's nodes, which builds and the docker API "
-                                   "select.")
+    node_selector: dict[str, Annotated[str, Field(pattern=r"^[A-Za-z0-9._{}-]*$", max_length=100)]] = Field(
+        min_length=1, max_length=5,
+        description="The labels of the pool's nodes, which builds and the docker API select; {hub.name} and "
+                    "{hub.namespace} filled in for a pool per hub (2i2c/hub-name: '{hub.name}'), where builds of "
+                    "one hub never share a node with another's.")
     taint: str = Field(
         default="hub.jupyter.org/dedicated=user", pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9._-]+=[A-Za-z0-9._-]*$",
         max_length=316,
         description="The NoSchedule taint (key=value) every node of the pool carries; BinderHub's build pods "
                     "tolerate only hub.jupyter.org/dedicated=user (and its _ spelling), so that is the default. A "
                     "pool node without it refuses builds (BuildPoolUntainted).")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("self.nodeSelector.all(k, k.matches('^([a-z0-9.-]+/)?[A-Za-z0-9._-]+$') && size(k) <= 316)",
+                 "nodeSelector keys are label keys", "nodeSelector", "FieldValueInvalid"),
+        ]},
+    )
+
+    @field_validator("node_selector")
+    @classmethod
+    def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.match(r"^([a-z0-9.-]+/)?[A-Za-z0-9._-]+$", key) or len(key) > 316:
+                raise ValueError(f"{key!r} is not a label key")
+        return value
 
 
 class BinderClass(ApiModel):

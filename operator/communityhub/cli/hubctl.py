@@ -35,7 +35,7 @@ from lightkube.resources.core_v1 import ConfigMap
 from communityhub.adapters import deployer, hubconfig
 from communityhub.adapters.kube import HUB
 from communityhub.api.models import CommunityHubSpec, HubClassSpec
-from communityhub.delivery import classes, cluster_inputs, names, policy, render
+from communityhub.delivery import classes, cluster_inputs, components, names, policy, render
 from communityhub.fleet import report
 from communityhub.migration import compare, equivalence, importer, stack
 from communityhub.money import billing
@@ -296,8 +296,10 @@ def _hub_values(manifest: Path, class_files: Sequence[str], discovery: str | Non
     if discovery:
         document = json.loads(Path(discovery).read_text())
         endpoints = {key: document[key] for key in render.OIDC_ENDPOINTS if key in document}
-    return render.values(hub["metadata"].get("namespace") or "default", hub["metadata"]["name"], spec,
-                         oidc_endpoints=endpoints, class_values=chosen.values if chosen else None, catalog=chosen)
+    namespace, name = hub["metadata"].get("namespace") or "default", hub["metadata"]["name"]
+    rendered = render.values(namespace, name, spec, oidc_endpoints=endpoints,
+                             class_values=chosen.values if chosen else None, catalog=chosen)
+    return components.with_hub_side(rendered, spec, chosen, names.derive(namespace, name))
 
 
 def render_differences(found: Sequence[compare.Difference], output: str) -> str:
@@ -359,7 +361,9 @@ def _compared(hub: importer.ImportedHub, source: deployer.HubSource, hub_class: 
     fleet's extraConfig, which imports what that image adds)."""
     spec = CommunityHubSpec.model_validate(hub.manifest["spec"])
     catalog = HubClassSpec.model_validate(hub_class["spec"])
-    rendered = render.values(hub.namespace, hub.name, spec, class_values=catalog.values, catalog=catalog)
+    rendered = components.with_hub_side(
+        render.values(hub.namespace, hub.name, spec, class_values=catalog.values, catalog=catalog), spec, catalog,
+        names.derive(hub.namespace, hub.name))
     users = _test_users(hub)
     today = probe(source.values, chart, users, fleet=True)
     moved = probe(rendered, chart, users, fleet=True)

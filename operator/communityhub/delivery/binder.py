@@ -11,7 +11,7 @@ So a hub namespace with builds is labelled :data:`BUILDS_LABEL`: Pod Security is
 operator's ValidatingAdmissionPolicy ``communityhub-builds`` (helm chart, rbac.yaml) puts back what baseline
 says for every pod of the namespace, but for two exceptions that are this hub's alone: the DaemonSet
 controller's pods may be privileged and mount the release's own docker-api directories (:func:`docker_paths`),
-on the build pool (:data:`POOL_ANNOTATION`); BinderHub's build pods may mount the socket there, on the pool.
+on the hub's build pool (:data:`POOL_ANNOTATION`); BinderHub's build pods may mount the socket there, on the pool.
 Nothing else of the namespace (the hub, its users' servers) may be privileged or mount a host path.
 """
 
@@ -83,6 +83,17 @@ def credentials_secret(binder: BinderClass, namespace: str, name: str) -> str:
     return binder.registry.credentials_secret.replace("{hub.namespace}", namespace).replace("{hub.name}", name)
 
 
+def pool_selector(binder: BinderClass, namespace: str, name: str) -> dict[str, str]:
+    """The build pool's labels, the hub's names filled in."""
+    return {key: value.replace("{hub.namespace}", namespace).replace("{hub.name}", name)
+            for key, value in binder.build_pool.node_selector.items()}
+
+
+def pool_text(selector: Mapping[str, str]) -> str:
+    """The pool as the namespace annotation carries it (and messages show it): k=v,k=v."""
+    return ",".join(f"{key}={value}" for key, value in sorted(selector.items()))
+
+
 def refusal(spec: CommunityHubSpec, hub_class: HubClassSpec | None, class_name: str | None) -> Verdict | None:
     """Why the hub may not build images (its class has no builder), or None."""
     if not enabled(spec) or (hub_class is not None and hub_class.binder is not None):
@@ -93,44 +104,46 @@ def refusal(spec: CommunityHubSpec, hub_class: HubClassSpec | None, class_name: 
                          f"docker API on a build pool of the provider's, which only a class that names one has")
 
 
-def pool_refusal(binder: BinderClass, nodes: list[Mapping[str, Any]]) -> Verdict | None:
-    """Why the class's build pool cannot take builds (none of its nodes, one not tainted), or None: the docker API
-    runs privileged there, so every node of it must keep other pods off."""
-    key, value = _pair(binder.build_pool.label)
-    pool = [n for n in nodes if ((n.get("metadata") or {}).get("labels") or {}).get(key) == value]
+def pool_refusal(binder: BinderClass, selector: Mapping[str, str], nodes: list[Mapping[str, Any]]
+                 ) -> Verdict | None:
+    """Why the hub's build pool (``selector``) cannot take builds (none of its nodes, one not tainted), or None: the
+    docker API runs privileged there, so every node of it must keep other pods off."""
+    shown = pool_text(selector)
+    pool = [n for n in nodes if all(((n.get("metadata") or {}).get("labels") or {}).get(k) == v
+                                    for k, v in selector.items())]
     if not pool:
-        return Verdict.false("BuildPoolMissing", f"no node of the cluster has the build pool's label "
-                                                 f"{binder.build_pool.label} (HubClass binder.buildPool)")
+        return Verdict.false("BuildPoolMissing", f"no node of the cluster has the build pool's labels {shown} "
+                                                 f"(HubClass binder.buildPool)")
     taint_key, taint_value = _pair(binder.build_pool.taint)
     bare = sorted(str((n.get("metadata") or {}).get("name")) for n in pool if not any(
         t.get("key") == taint_key and (t.get("value") or "") == taint_value and t.get("effect") == "NoSchedule"
         for t in (n.get("spec") or {}).get("taints") or []))
     if bare:
         return Verdict.false("BuildPoolUntainted",
-                             f"node(s) {', '.join(bare[:5])} of the build pool ({binder.build_pool.label}) lack the "
+                             f"node(s) {', '.join(bare[:5])} of the build pool ({shown}) lack the "
                              f"NoSchedule taint {binder.build_pool.taint}: the docker API runs privileged there, so "
                              f"the pool must keep other pods off")
     return None
 
 
-def namespace_metadata(spec: CommunityHubSpec, hub_class: HubClassSpec | None, release: str
-                       ) -> tuple[dict[str, str], dict[str, str]]:
+def namespace_metadata(spec: CommunityHubSpec, hub_class: HubClassSpec | None, release: str, namespace: str,
+                       name: str) -> tuple[dict[str, str], dict[str, str]]:
     """The labels and annotations a hub namespace with builds carries ({} and {} without), over its Pod Security
-    labels: what the admission policy reads."""
+    labels: what the admission policy reads (the pool as k=v,k=v)."""
     if not enabled(spec) or hub_class is None or hub_class.binder is None:
         return {}, {}
     return ({**POD_SECURITY, BUILDS_LABEL: "true"},
-            {RELEASE_ANNOTATION: release, POOL_ANNOTATION: hub_class.binder.build_pool.label})
+            {RELEASE_ANNOTATION: release,
+             POOL_ANNOTATION: pool_text(pool_selector(hub_class.binder, namespace, name))})
 
 
 def service_values(spec: CommunityHubSpec, binder: BinderClass, *, hub_namespace: str, release: str,
-                   hub_url: str, prefix: str, login: Mapping[str, str]) -> dict[str, Any]:
+                   hub_url: str, prefix: str, login: Mapping[str, str], pool: Mapping[str, str]) -> dict[str, Any]:
     """The values of the hub's binderhub-service release over the class's: its names, the hub it serves, where
     images go and with which login, and where builds and the docker API run (the build pool only)."""
     assert spec.binder is not None
-    key, value = _pair(binder.build_pool.label)
     taint_key, taint_value = _pair(binder.build_pool.taint)
-    on_pool = {key: value}
+    on_pool = dict(pool)
     toleration = [{"key": taint_key, "operator": "Equal", "value": taint_value, "effect": "NoSchedule"}]
     server = binder.registry.server.rstrip("/")
     build: dict[str, Any] = {"node_selector": on_pool}

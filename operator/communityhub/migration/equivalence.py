@@ -55,6 +55,10 @@ MEANT: tuple[Meant, ...] = (
           "the operator asks CILogon for what the username and groups need (openid, email, "
           "org.cilogon.userinfo), not the profile scope (names) oauthenticator adds by default",
           _hub_is(["openid", "email", "org.cilogon.userinfo"])),
+    Meant("server", "env.DASK_GATEWAY__PROXY_ADDRESS",
+          "a daskhub's gateway is the operator's own release in the hub's namespace (spec.dask): its users' Dask "
+          "clients reach its Traefik (traefik-<release>-dask), where the wrapper chart's gateway had its own name",
+          lambda d: isinstance(d.hub, str) and d.hub.startswith("gateway://traefik-") and d.hub.endswith("-dask:80")),
     Meant("authenticator", "auth_state_groups_key",
           "the operator's own function makes the identity provider's teams or groups the hub's groups "
           "(org:team for GitHub) where the class's own function did; what each group's member is offered is "

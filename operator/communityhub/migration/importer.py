@@ -179,6 +179,8 @@ class Reading:
     lost: list[Entry] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
     meant: list[Entry] = dataclasses.field(default_factory=list)
+    #: Whether the hub's builder (the wrapper's binderhub-service) became its spec.binder.
+    builds: bool = False
 
     def get(self, *path: str, take: bool = True) -> Any:
         node: Any = self.values
@@ -570,7 +572,10 @@ def _option(r: Reading, profile: dict[str, Any], key: str, option: Mapping[str, 
     overrides = {c: dict(choice.get("kubespawner_override") or {}) for c, choice in choices.items()}
     label = str(option.get("display_name") or key)[:100]
     if (option.get("dynamic_image_building") or {}).get("enabled"):
-        r.lose("image building and BinderHub (binderhub-service)", f"{where}.dynamic_image_building", issue=33)
+        if r.builds:
+            profile["imageBuilding"] = True
+        else:
+            r.lose("image building and BinderHub (binderhub-service)", f"{where}.dynamic_image_building", issue=33)
     unlisted_only = not overrides and (option.get("unlisted_choice") or {}).get("enabled")
     if (unlisted_only or (overrides and all("image" in o and set(o) <= set(IMAGE_KEYS) for o in overrides.values()))) \
             and "imageChoices" not in profile and "image" not in profile:
@@ -690,16 +695,23 @@ def _gib_text(value: Any) -> str:
     return f"{float(value):g}Gi"
 
 
+def _parts(hub: Source, wrapper: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The wrapper chart's values beside JupyterHub's (its other parts: binderhub-service, jupyterhub-home-nfs,
+    nfs): the top level for basehub, ``basehub`` for a chart that wraps it (daskhub)."""
+    merged = wrapper if wrapper is not None else stack.merged(v for _, v in hub.layers)
+    return stack.under(merged, hub.keys[:-1]) if hub.keys else {}
+
+
 def _home_servers(members: Sequence[Source], taken_disks: dict[str, str]) -> HomeServers:
     """The class's home server from its hubs' (see HomeServers); ``taken_disks`` (disk -> hub) spans the cluster:
     one disk holds one hub's homes under the operator (each hub's server exports its whole disk)."""
     out = HomeServers(None, {}, {}, {}, {})
     servers = {}
     for hub in members:
-        wrapper = stack.merged(v for _, v in hub.layers)
-        values = wrapper.get(HOME_NFS) or {}
-        if values.get("enabled") and hub.keys:
-            servers[hub.name] = (values, wrapper.get("nfs") or {})
+        parts = _parts(hub)
+        values = parts.get(HOME_NFS) or {}
+        if values.get("enabled"):
+            servers[hub.name] = (values, parts.get("nfs") or {})
     if not servers:
         return out
     merged: dict[Path, Any] = {}
@@ -758,6 +770,121 @@ def _home_servers(members: Sequence[Source], taken_disks: dict[str, str]) -> Hom
     return out
 
 
+# ---------------------------------------------------------------------------------------------- builders
+BINDER = "binderhub-service"
+#: What the operator renders in a builder's values itself (delivery/binder.py: names, the hub it serves, where it
+#: is reached, the registry and its login, the pool), or takes from the CommunityHub (allowed repositories).
+BINDER_OWNED: tuple[Path, ...] = (
+    ("enabled",), ("fullnameOverride",), ("nameOverride",), ("networkPolicy",), ("rbac",), ("serviceAccount",),
+    ("ingress",), ("service",), ("nodeSelector",), ("extraEnv",), ("buildPodsRegistryCredentials",),
+    ("config", "DockerRegistry"), ("config", "GitHubRepoProvider", "allowed_specs"),
+    *(("config", "BinderHub", key) for key in ("base_url", "use_registry", "auth_enabled", "enable_api_only_mode",
+                                               "image_prefix", "hub_url", "port")),
+    ("config", "KubernetesBuildExecutor", "node_selector"), ("dockerApi", "nodeSelector"), ("dockerApi", "tolerations"),
+)
+#: The Secret the class names for its builders' registry login (the deployer keeps it in encrypted files).
+BINDER_LOGIN = "binder-registry-login"
+BINDER_PREFIX_MEANT = "built images under the operator's image prefix (each repository is built once more)"
+BINDER_LANDING = "the Binder page as the hub's landing page"
+
+
+@dataclasses.dataclass
+class Builders:
+    """What a class's hubs' builders (the wrapper's binderhub-service) become: the class's binder, and per hub its
+    spec.binder, what could not be typed, what is meant to differ, and the move's steps."""
+
+    binder: dict[str, Any] | None
+    specs: dict[str, dict[str, Any]]
+    lost: dict[str, list[Entry]]
+    meant: dict[str, list[Entry]]
+    notes: dict[str, list[str]]
+
+
+def _build_pool(values: Mapping[str, Any], name: str) -> tuple[tuple[tuple[str, str], ...], str] | None:
+    """The pool (its labels, the hub's name in them as {hub.name}) and taint the builder's docker API and builds run
+    on, when both run on one pool."""
+    api = values.get("dockerApi") or {}
+    selector = {str(k): str(v) for k, v in (api.get("nodeSelector") or {}).items()}
+    builds = dict(((values.get("config") or {}).get("KubernetesBuildExecutor") or {}).get("node_selector") or {})
+    if not selector or len(selector) > 5 or (builds and builds != selector):
+        return None
+    taints = [f"{t.get('key')}={t.get('value', '')}" for t in api.get("tolerations") or []
+              if t.get("effect") == "NoSchedule" and t.get("key")]
+    taint = next((t for t in taints if t == "hub.jupyter.org/dedicated=user"), taints[0] if taints else None)
+    if taint is None:
+        return None
+    return tuple(sorted((k, _word(name).sub("{hub.name}", v)) for k, v in selector.items())), taint
+
+
+def _builders(members: Sequence[Source]) -> Builders:
+    """The class's builder from its hubs' (see Builders). A Binder hub (its page as the landing page, no login) is
+    not one: it stays lost, for its issue."""
+    out = Builders(None, {}, {}, {}, {})
+    found = {}
+    for hub in members:
+        values = _parts(hub).get(BINDER) or {}
+        if values.get("enabled"):
+            found[hub.name] = values
+    merged: dict[Path, Any] = {}
+    servers, pools, rules = set(), set(), {}
+    for name, values in list(found.items()):
+        lost = out.lost.setdefault(name, [])
+        config = values.get("config") or {}
+        page = config.get("BinderHub") or {}
+        if page.get("enable_api_only_mode") is False or page.get("auth_enabled") is False:
+            lost.append(Entry(BINDER_LANDING, f"{BINDER}.config.BinderHub", issue=33))
+            del found[name]
+            continue
+        pool = _build_pool(values, name)
+        if pool is None:
+            lost.append(Entry("builds and their docker API on different pools, or on no tainted pool",
+                              f"{BINDER}.dockerApi.nodeSelector"))
+            del found[name]
+            continue
+        pools.add(pool)
+        servers.add(str((values.get("buildPodsRegistryCredentials") or {}).get("server")
+                        or (config.get("DockerRegistry") or {}).get("url") or ""))
+        prefix = str(page.get("image_prefix") or "")
+        rules[name] = (prefix, _word(name).sub("{hub.name}", prefix))
+        allowed = (config.get("GitHubRepoProvider") or {}).get("allowed_specs") or []
+        out.specs[name] = {"allowedRepositories": [str(a) for a in allowed]} if allowed else {}
+        for path, value in leaves(values).items():
+            if any(_under(path, p) for p in BINDER_OWNED):
+                continue
+            if path not in merged:
+                merged[path] = value
+            elif merged[path] != value:
+                lost.append(Entry("builder settings of its own", f"{BINDER}.{_dotted(path)}"))
+    if not found:
+        return out
+    if len(pools) != 1 or len(servers) != 1 or not next(iter(servers)).startswith("https://"):
+        for name in found:
+            out.lost[name].append(Entry("builders of one class on different pools or registries",
+                                        f"{BINDER}.dockerApi.nodeSelector"))
+            out.specs.pop(name, None)
+        return out
+    placeholders = [rule for _, rule in rules.values() if "{hub.name}" in rule]
+    server = next(iter(servers))
+    rule = placeholders[0] if placeholders else f"{server.removeprefix('https://').rstrip('/')}/{{hub.name}}-"
+    labels, taint = next(iter(pools))
+    label = ",".join(f"{k}={v}" for k, v in labels)
+    for name, (prefix, _) in rules.items():
+        now = rule.replace("{hub.name}", name)
+        notes = out.notes.setdefault(name, [])
+        if now != prefix:
+            out.meant.setdefault(name, []).append(Entry(BINDER_PREFIX_MEANT, f"{BINDER}.config.BinderHub.image_prefix"))
+            notes.append(f"built images: pushed under {now} from now on (today {prefix}); each repository is built "
+                         f"once more")
+        username = (found[name].get("buildPodsRegistryCredentials") or {}).get("username")
+        notes.append(f"move step: the registry login{f' ({username})' if username else ''} goes in Secret "
+                     f"{BINDER_LOGIN} of the operator's namespace (keys username, password); the hub's build nodes "
+                     f"({label.replace('{hub.name}', name)}) carry the NoSchedule taint {taint}")
+    out.binder = {"registry": {"server": server, "imagePrefix": rule, "credentialsSecret": BINDER_LOGIN},
+                  "buildPool": {"nodeSelector": dict(labels), "taint": taint},
+                  **({"values": from_leaves(merged)} if merged else {})}
+    return out
+
+
 #: Parts of the wrapper chart the operator does the work of itself: meant, not lost (docs/api.md, "Meant to differ").
 REPLACED = {
     "jupyterhub-groups-exporter": "per-group usage (jupyterhub-groups-exporter): the operator's ledger splits the "
@@ -779,7 +906,7 @@ def _user_identity(members: Sequence[Source]) -> dict[str, str]:
     of the class with ``{hub.name}`` where each hub's name is; empty when the hubs' differ otherwise."""
     rules = []
     for hub in members:
-        account = stack.merged(v for _, v in hub.layers).get("userServiceAccount") or {}
+        account = _parts(hub).get("userServiceAccount") or {}
         if not account.get("enabled") or not account.get("annotations"):
             return {}
         rules.append({k: _word(hub.name).sub("{hub.name}", str(v)) for k, v in account["annotations"].items()})
@@ -788,32 +915,39 @@ def _user_identity(members: Sequence[Source]) -> dict[str, str]:
 
 def _wrapper(r: Reading, hub: Source, wrapper: Mapping[str, Any], own: Mapping[Path, Any],
              typed: set[str] = frozenset(), home_server: bool = False) -> None:
+    if r.builds:
+        typed = {*typed, BINDER}
     """What the hub's wrapper chart runs beside JupyterHub that the CommunityHub does not (nothing, for the
     JupyterHub chart itself). ``home_server``: its home server (and the share it exports) became the class's."""
     if not hub.keys:
         return
-    home_nfs = bool((wrapper.get("jupyterhub-home-nfs") or {}).get("enabled"))
+    parts = _parts(hub, wrapper)
+    home_nfs = bool((parts.get("jupyterhub-home-nfs") or {}).get("enabled"))
     for key, (feature, issue) in COMPONENTS.items():
-        if home_server and key in (HOME_NFS, "nfs"):
+        if (home_server and key in (HOME_NFS, "nfs")) or key in typed:
             continue
-        component = wrapper.get(key) or {}
+        component = parts.get(key) or {}
         on = component.get("enabled") if key != "nfs" else (component.get("pv") or {}).get("enabled")
         if on and key == "nfs" and home_nfs:  # the share is the home server's: the quota issue moves it
             r.lose("the home share on the hub's own NFS server (jupyterhub-home-nfs)", "nfs.pv", issue=32)
         elif on:
             r.lose(feature, f"{key}.enabled" if key != "nfs" else "nfs.pv", issue=issue)
     for key, feature in REPLACED.items():
-        if (wrapper.get(key) or {}).get("enabled"):
+        if (parts.get(key) or {}).get("enabled"):
             r.meant.append(Entry(feature, f"{key}.enabled"))
     if hub.chart == "daskhub" or (wrapper.get("dask-gateway") or {}).get("enabled"):
         r.notes.append("dask-gateway: spec.dask carries the gateway; its own values are not compared")
-    for top in sorted({path[0] for path in own}):
+    # The hub's own settings of the wrapper's other parts (under basehub for a chart that wraps it).
+    prefix = hub.keys[:-1]
+    beside = {path[len(prefix):]: value for path, value in own.items() if path[:len(prefix)] == prefix and
+              len(path) > len(prefix)}
+    for top in sorted({path[0] for path in beside}):
         if top in ("jupyterhub", "basehub", "dask-gateway") or top in COMPONENTS or top in REPLACED or top in typed:
             continue
-        if (wrapper.get(top) or {}).get("enabled") is False:  # settings of a part the wrapper does not run
+        if (parts.get(top) or {}).get("enabled") is False:  # settings of a part the wrapper does not run
             continue
         feature = WRAPPER_FEATURES.get(top, f"wrapper chart setting {top}")
-        r.lose(feature, next(_dotted(p) for p in own if p[0] == top))
+        r.lose(feature, _dotted((*prefix, *next(p for p in beside if p[0] == top))))
 
 
 # ---------------------------------------------------------------------------------------- the import
@@ -934,6 +1068,9 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
         servers = _home_servers(members, disks)
         if servers.home_server is not None:
             class_doc["spec"]["sharedStorage"]["homeServer"] = servers.home_server
+        builders = _builders(members)
+        if builders.binder is not None:
+            class_doc["spec"]["binder"] = builders.binder
         drafts = []
         for hub in members:
             wrapper = stack.merged(v for _, v in hub.layers)
@@ -942,8 +1079,13 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
             # The hub's namespace is its deployer name (the manifests say so): the class's rule fills it in.
             own = delta(effective, render.deep_merge(base, render.per_hub(templated, hub.name, hub.name, hub.domain,
                                                                            hub.name)))
-            r = Reading(effective)
+            r = Reading(effective, builds=hub.name in builders.specs)
             manifest, secret = _hub_manifest(r, hub, class_name, own, catalog)
+            if r.builds:
+                manifest["spec"]["binder"] = builders.specs[hub.name]
+            r.lost.extend(builders.lost.get(hub.name, []))
+            r.meant.extend(builders.meant.get(hub.name, []))
+            r.notes.extend(builders.notes.get(hub.name, []))
             homes_typed = _home_quota(r, hub, manifest, servers)
             _own_cluster_scoped(r, own)
             _wrapper(r, hub, wrapper, own_wrapper, typed={"userServiceAccount"} if identity else set(),

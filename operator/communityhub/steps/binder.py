@@ -75,8 +75,9 @@ async def deploy(ctx: HubContext, hub: Verdict) -> Verdict | None:
     client = ctx.clusters.get(target.kubeconfig)
     release = ctx.names.binder_release
     try:
+        pool = binder.pool_selector(allowed, ctx.namespace, ctx.name)
         nodes = [node.to_dict() async for node in client.list(Node)]
-        if refused := binder.pool_refusal(allowed, nodes):
+        if refused := binder.pool_refusal(allowed, pool, nodes):
             return refused
         login = await _login(ctx, binder.credentials_secret(allowed, ctx.namespace, ctx.name))
         if isinstance(login, Verdict):
@@ -84,7 +85,8 @@ async def deploy(ctx: HubContext, hub: Verdict) -> Verdict | None:
         credentials, login_version = login
         prefix = binder.image_prefix(allowed, ctx.namespace, ctx.name, target.namespace)
         values = binder.service_values(ctx.spec, allowed, hub_namespace=target.namespace, release=release,
-                                       hub_url=render.hub_url(ctx.spec), prefix=prefix, login=credentials)
+                                       hub_url=render.hub_url(ctx.spec), prefix=prefix, login=credentials,
+                                       pool=pool)
         chart, version, repository = _chart(ctx)
         # The hash knows the login by its Secret's version: a rotated password reinstalls, and none is kept.
         hidden = render.deep_merge(values, {"buildPodsRegistryCredentials": {"password": login_version},
@@ -106,7 +108,7 @@ async def deploy(ctx: HubContext, hub: Verdict) -> Verdict | None:
     if waiting:
         return Verdict.unknown("BuilderStarting", f"waiting for {', '.join(waiting)}")
     return Verdict.true("BuilderAvailable", f"BinderHub {binder.builder(release)} builds images on the build pool "
-                                            f"({allowed.build_pool.label}), pushed to {prefix}<repository>")
+                                            f"({binder.pool_text(pool)}), pushed to {prefix}<repository>")
 
 
 async def _waiting(client: Any, namespace: str, release: str) -> list[str]:

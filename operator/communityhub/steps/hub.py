@@ -26,7 +26,7 @@ from communityhub.adapters.helm import IN_PROGRESS, HelmError, Release, kubeconf
 from communityhub.api import conditions
 from communityhub.api.conditions import Verdict
 from communityhub.api.models import CommunityHubSpec, NamespaceQuota
-from communityhub.delivery import binder, bucket_inputs, capacity, dask, domains, homes, names, policy, render
+from communityhub.delivery import binder, bucket_inputs, capacity, components, domains, homes, names, policy, render
 from communityhub.delivery.diagnosis import Cause, rollout_cause
 from communityhub.runtime import metrics
 from communityhub.runtime.settings import Settings
@@ -100,11 +100,10 @@ def desired_values(ctx: HubContext) -> dict[str, Any]:
                            fleet_values=dict((ctx.rollout_target or {}).get("values") or {}),
                            class_values=ctx.hub_class.spec.values if ctx.hub_class.spec is not None else None,
                            catalog=ctx.hub_class.spec, hub_namespace=ctx.names.namespace)
-    for extra in (bucket_inputs.user_values(buckets_status(ctx), ctx.names.user_service_account),
-                  dask.hub_values(ctx.spec, ctx.names.dask_release),
-                  binder.hub_values(ctx.spec, ctx.hub_class.spec, ctx.names.binder_release, render.hub_url(ctx.spec))):
-        if extra:
-            values = render.deep_merge(values, extra)
+    extra = bucket_inputs.user_values(buckets_status(ctx), ctx.names.user_service_account)
+    if extra:
+        values = render.deep_merge(values, extra)
+    values = components.with_hub_side(values, ctx.spec, ctx.hub_class.spec, ctx.names)
     checksum = oauth_checksum(ctx)
     if checksum:
         values = render.deep_merge(
@@ -415,7 +414,8 @@ async def deploy(ctx: HubContext) -> Verdict:
             return refused
         client = ctx.clusters.get(target.kubeconfig)
         labels = render.hub_labels(ctx.namespace, ctx.name, ctx.spec)
-        builds, builds_annotations = binder.namespace_metadata(ctx.spec, ctx.hub_class.spec, ctx.names.binder_release)
+        builds, builds_annotations = binder.namespace_metadata(ctx.spec, ctx.hub_class.spec, ctx.names.binder_release,
+                                                               ctx.namespace, ctx.name)
         await kube.ensure_namespace(client, target.namespace, {**labels, **render.POD_SECURITY, **builds},
                                     {**ctx.owner_annotations, **builds_annotations}, ctx.ownership)
         settings = ctx.settings
