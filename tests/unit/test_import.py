@@ -7,6 +7,7 @@ The translation's rules are checked on small stacks; the fleet tests run it over
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tarfile
@@ -261,7 +262,9 @@ def test_environment_variables_are_typed_plain_strings_and_not_jupyterhubs_own()
 
 
 # ------------------------------------------------------------------------------------------ the fleet
+@functools.cache
 def _import_fleet() -> tuple[list[importer.ImportedClass], list[importer.ImportedHub]]:
+    """The whole fleet imported once for the tests that read it (about 17 s each time)."""
     sources()  # skips where the fleet is absent
     classes, hubs = [], []
     for cluster in sorted((FLEET / "config" / "clusters").iterdir()):
