@@ -60,16 +60,33 @@ def jupyterhub_chart() -> HubChart:
     return HubChart(archive, str(archive) if shared else f"{REPOSITORY} (pulled into {archive.parent})")
 
 
-DASK_REPOSITORY = "https://helm.dask.org"
-DASK_NAME = "dask-gateway"
-DASK_VERSION = "2026.3.0"
-#: sha256 of the upstream 2026.3.0 package (see ../shared/charts/README.md).
-DASK_SHA256 = "268add84cdd29b9af1d4325340a4f437fd94428bff6a5c56a5976735e4af8d86"
+@dataclasses.dataclass(frozen=True)
+class Upstream:
+    """A chart of an upstream Helm repository, at the version and digest of ../shared/charts (its README)."""
+
+    name: str
+    version: str
+    repository: str
+    sha256: str
+
+    def archive(self) -> Path:
+        """The chart archive (see _archive)."""
+        return _archive(self.name, self.version, self.repository, self.sha256)[0]
+
+
+DASK = Upstream("dask-gateway", "2026.3.0", "https://helm.dask.org",
+                "268add84cdd29b9af1d4325340a4f437fd94428bff6a5c56a5976735e4af8d86")
+#: binderhub-service at the commit the leading fleet pins.
+BINDER = Upstream("binderhub-service", "0.1.0-0.dev.git.336.hca79dc0", "https://2i2c.org/binderhub-service/",
+                  "ef4d133cb028b12e1613e215a84fc70f611df3cffd871528f9a36f18483803ed")
 
 
 def dask_gateway_chart() -> Path:
-    """The Dask Gateway chart archive (see _archive)."""
-    return _archive(DASK_NAME, DASK_VERSION, DASK_REPOSITORY, DASK_SHA256)[0]
+    return DASK.archive()
+
+
+def binder_chart() -> Path:
+    return BINDER.archive()
 
 
 def dask_controller_args(chart: Path, namespace: str = "dask-gateway-system") -> list[str]:
@@ -100,18 +117,6 @@ def home_nfs_chart() -> Path:
         subprocess.run([str(helm), "pull", f"{HOME_NFS_REPOSITORY}/{HOME_NFS_NAME}", "--version", HOME_NFS_VERSION,
                         "--destination", str(target.parent)], check=True, capture_output=True, text=True)
     return target
-
-
-BINDER_REPOSITORY = "https://2i2c.org/binderhub-service/"
-BINDER_NAME = "binderhub-service"
-BINDER_VERSION = "0.1.0-0.dev.git.336.hca79dc0"
-#: sha256 of the upstream package at the commit the leading fleet pins (see ../shared/charts/README.md).
-BINDER_SHA256 = "ef4d133cb028b12e1613e215a84fc70f611df3cffd871528f9a36f18483803ed"
-
-
-def binder_chart() -> Path:
-    """The binderhub-service chart archive (see _archive)."""
-    return _archive(BINDER_NAME, BINDER_VERSION, BINDER_REPOSITORY, BINDER_SHA256)[0]
 
 
 def operator_env(chart: HubChart) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from communityhub.adapters.helm import Helm
@@ -108,3 +108,12 @@ class HubContext:
     def ownership(self, meta: Mapping[str, Any]) -> str | None:
         """None when an existing object may be used by this hub, else why not."""
         return hub_names.ownership(meta, self.namespace, self.name)
+
+
+async def remove_if_recorded(ctx: HubContext, recorded: Mapping[str, Any],
+                             remove: Callable[[HubContext, Target], Awaitable[Verdict | None]]) -> Verdict | None:
+    """A release the spec turned off (a gateway, a builder): removed where the status records one; None once gone
+    or never there, else why it stays."""
+    if recorded and ctx.target is not None:
+        return await remove(ctx, ctx.target)
+    return None

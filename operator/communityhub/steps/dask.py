@@ -23,7 +23,7 @@ from communityhub.adapters.helm import HelmError, kubeconfig_file
 from communityhub.adapters.kube import deployment_health
 from communityhub.api.conditions import Verdict
 from communityhub.delivery import capacity, dask, policy, render
-from communityhub.steps.context import HubContext, Target
+from communityhub.steps.context import HubContext, Target, remove_if_recorded
 
 KINDS: dict[str, Any] = {"ServiceAccount": ServiceAccount, "Role": Role, "RoleBinding": RoleBinding}
 
@@ -58,10 +58,8 @@ async def deploy(ctx: HubContext, hub: Verdict) -> Verdict | None:
     recorded = dict(ctx.status.get("dask") or {})
     target = ctx.target
     if not dask.enabled(ctx.spec):
-        if recorded and target is not None:
-            blocked = await remove(ctx, target)
-            if blocked is not None:
-                return blocked
+        if blocked := await remove_if_recorded(ctx, recorded, remove):
+            return blocked
         ctx.dask = {} if recorded else None
         return None
     assert ctx.spec.dask is not None
