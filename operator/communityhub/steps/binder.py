@@ -74,7 +74,7 @@ async def deploy(ctx: HubContext, hub: Verdict) -> Verdict | None:
     release = ctx.names.binder_release
     try:
         pool = binder.pool_selector(allowed, ctx.namespace, ctx.name)
-        nodes = [node.to_dict() async for node in client.list(Node)]
+        nodes = [node.to_dict() async for node in client.list(Node, labels=pool)]  # the pool's only
         if refused := binder.pool_refusal(allowed, pool, nodes):
             return refused
         login = await _login(ctx, binder.credentials_secret(allowed, ctx.namespace, ctx.name))
