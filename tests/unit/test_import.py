@@ -53,7 +53,7 @@ def _cluster() -> list[deployer.HubSource]:
                                          "startTimeout": 900}}}
     small = {"display_name": "Small", "kubespawner_override": {"mem_guarantee": "2G", "mem_limit": "4G",
                                                                "image_pull_policy": "Always"}}
-    two = {"jupyterhub": {"singleuser": {"extraFiles": {"b": {"mountPath": "/etc/b", "stringData": "y"}},
+    two = {"jupyterhub": {"singleuser": {"storage": {"extraVolumes": {"b": {"name": "b", "emptyDir": {}}}},
                                          "profileList": [small]}}}
     return [_hub("one", [("common.values.yaml", COMMON), ("one.values.yaml", one)]),
             _hub("two", [("common.values.yaml", COMMON), ("two.values.yaml", two)])]
@@ -82,9 +82,10 @@ def test_what_a_tenant_may_not_set_goes_to_a_class_of_the_hubs_own_and_what_cann
     two = next(h for h in hubs if h.name == "two")
     own_class = next(c for c in classes if c.name == two.hub_class)
     assert own_class.hubs == ["two"]
-    assert own_class.manifest["spec"]["values"]["singleuser"]["extraFiles"]["b"]["mountPath"] == "/etc/b"
-    # Named by the entry (one file), not by each of its leaves.
-    assert ("singleuser.extraFiles.b", f"HubClass {two.hub_class}") in {(e.path, e.carried) for e in two.hatches}
+    assert own_class.manifest["spec"]["values"]["singleuser"]["storage"]["extraVolumes"]["b"]["name"] == "b"
+    # Named by the entry (one volume), not by each of its leaves.
+    assert ("singleuser.storage.extraVolumes.b", f"HubClass {two.hub_class}") in {(e.path, e.carried)
+                                                                                  for e in two.hatches}
     assert "spec" in two.manifest and not two.typed
     assert [e.feature for e in two.lost] == ["imagePullPolicy"]
     profile = CommunityHubSpec.model_validate(two.manifest["spec"]).environment.profiles[0]
@@ -96,8 +97,8 @@ def test_what_a_tenant_may_not_set_goes_to_a_class_of_the_hubs_own_and_what_cann
 def test_a_class_of_one_hub_does_not_swallow_the_hubs_own_values() -> None:
     """Only a class of several hubs takes what they all set alike; else every hub would come out typed by
     moving its choices into a class of its own."""
-    lone = _hub("lone", [("lone.values.yaml", {"jupyterhub": {"singleuser": {"extraFiles": {
-        "b": {"mountPath": "/etc/b", "stringData": "y"}}}}})], chart_values=COMMON)
+    lone = _hub("lone", [("lone.values.yaml", {"jupyterhub": {"singleuser": {"storage": {"extraVolumes": {
+        "b": {"name": "b", "emptyDir": {}}}}}}})], chart_values=COMMON)
     classes, (hub,) = importer.import_cluster([lone])
     assert hub.hatches and not hub.typed
     twins = [_hub(n, [("common.values.yaml", COMMON), (f"{n}.values.yaml", {"jupyterhub": {"custom": {"x": 1}}})])
@@ -246,6 +247,27 @@ def test_differences_are_classed_meant_or_lost() -> None:
     gateway = [compare.Difference("server ann/-", "env.DASK_GATEWAY__PROXY_ADDRESS", "gateway://traefik-hub:80", hub)
                for hub in ("gateway://traefik-lab-1a2b-dask:80", "gateway://elsewhere:80")]
     assert [r["class"] for r in equivalence.classify(gateway)[0]] == ["meant", "lost"]
+
+
+def test_a_hubs_own_files_are_typed_and_reach_the_chart_as_they_were() -> None:
+    """singleuser.extraFiles of the hub's own (a tool's default settings, a JupyterLab override) become
+    environment.files, rendered back to the same extraFiles; the class's files stay the class's."""
+    opencode = {"mountPath": "/etc/opencode-default/opencode.json", "data": {"model": "nrp/kimi",
+                                                                             "provider": {"nrp": {"npm": "x"}}}}
+    motd = {"mountPath": "/etc/motd", "stringData": "hello", "mode": 0o644}
+    own = {"jupyterhub": {"singleuser": {"extraFiles": {"opencode": opencode, "motd": motd,
+                                                        "Odd_Key": {"mountPath": "/x", "stringData": "y"}}}}}
+    (_, (hub,)) = importer.import_cluster([_hub("q", [("q.values.yaml", own)], chart_values=COMMON)])
+    files = hub.manifest["spec"]["environment"]["files"]
+    assert files == [{"name": "motd", **motd}, {"name": "opencode", **opencode}]
+    # A key that cannot be a typed file's name stays a hatch; the class's file (COMMON's "a") is not the hub's.
+    assert [e.path for e in hub.hatches if "extraFiles" in e.path] == ["singleuser.extraFiles.Odd_Key"]
+    spec = CommunityHubSpec.model_validate(hub.manifest["spec"])
+    rendered = render.values("q", "q", spec)["singleuser"]["extraFiles"]
+    assert rendered == {"opencode": opencode, "motd": motd}
+    with pytest.raises(ValueError, match="one of them"):
+        CommunityHubSpec.model_validate({**hub.manifest["spec"], "environment": {
+            **hub.manifest["spec"]["environment"], "files": [{"name": "x", "mountPath": "/x"}]}})
 
 
 def test_environment_variables_are_typed_plain_strings_and_not_jupyterhubs_own() -> None:

@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "hubs.2i2c.org"
@@ -678,6 +678,35 @@ class Storage(ApiModel):
     )
 
 
+class ServerFile(ApiModel):
+    """A file in every user server (the chart's singleuser.extraFiles), such as a tool's default settings."""
+
+    name: str = Field(pattern=DNS_LABEL, max_length=63, description="Its key among the hub's files.")
+    mount_path: str = Field(pattern=r"^/[^\s:]*$", max_length=500, description="Where users' servers see it.")
+    data: dict[str, Any] | None = Field(
+        default=None, description="Structured content, written by the mount path's extension (.json, .yaml, .toml).",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    string_data: str | None = Field(default=None, max_length=65536, description="Text content, as written.")
+    mode: int | None = Field(default=None, ge=0, le=0o777, description="File mode (0644 when omitted).")
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel("has(self.data) != has(self.stringData)", "a file has data or stringData, one of them", "data",
+                 "FieldValueInvalid"),
+            _cel("!self.mountPath.contains('/../') && !self.mountPath.endsWith('/..')",
+                 "mountPath is a plain absolute path", "mountPath", "FieldValueInvalid"),
+        ]},
+    )
+
+    @model_validator(mode="after")
+    def _one_content(self) -> ServerFile:
+        if (self.data is None) == (self.string_data is None):
+            raise ValueError("a file has data or stringData, one of them")
+        if "/../" in self.mount_path or self.mount_path.endswith("/.."):
+            raise ValueError("mountPath is a plain absolute path")
+        return self
+
+
 class Environment(ApiModel):
     image: str = Field(description="Default user image, e.g. quay.io/org/image:tag.", pattern=IMAGE_REFERENCE,
                        max_length=500)
@@ -698,9 +727,12 @@ class Environment(ApiModel):
         description="Environment variables of every user server, plain strings (a value may name another "
                     "variable as $(NAME), as Kubernetes expands it: s3://bucket/$(JUPYTERHUB_USER)). Names the "
                     "hub sets itself (JUPYTERHUB_*, JPY_*) are refused.")
+    files: list[ServerFile] = Field(default_factory=list, max_length=20,
+                                    description="Files in every user server, beside its class's.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
+            _unique("files", "name", "file names must be unique", "FieldValueDuplicate"),
             # has(): profiles may be omitted (no default in the schema), and CEL fails on a missing key.
             _cel("!has(self.profiles) || self.profiles.filter(p, has(p.default) && p.default).size() <= 1",
                  "at most one profile may be the default", "profiles", "FieldValueInvalid"),

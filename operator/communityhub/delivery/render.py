@@ -323,6 +323,21 @@ def _amount(guarantee: str | float | None, limit: str | float | None, unit: str)
     return f"{shown} to {f'{limit:g}' if isinstance(limit, float) else limit} {unit}"
 
 
+def server_files(spec: CommunityHubSpec) -> dict[str, Any]:
+    """The chart's singleuser.extraFiles from environment.files (keyed, so they merge with the class's)."""
+    out = {}
+    for f in spec.environment.files:
+        entry: dict[str, Any] = {"mountPath": f.mount_path}
+        if f.data is not None:
+            entry["data"] = f.data
+        else:
+            entry["stringData"] = f.string_data
+        if f.mode is not None:
+            entry["mode"] = f.mode
+        out[f.name] = entry
+    return out
+
+
 def profile_list(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) -> list[dict[str, Any]]:
     """KubeSpawner's profile_list: one entry per profile; a node pool and images from the HubClass's catalog
     (``catalog``). A name the catalog lacks renders nothing: the environment policy refuses it first."""
@@ -794,7 +809,7 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
             "pass_tokens": pass_tokens_config(spec),
         },
         environment={"image_name": image_name, "image_tag": image_tag, "profile_list": profile_list(spec, catalog),
-                     "resources": server_resources(spec), "storage": storage(spec)},
+                     "resources": server_resources(spec), "storage": storage(spec), "files": server_files(spec)},
         shared_directories=shared_directories_config(spec),
         profile_groups=profile_groups_config(spec),
         hub_settings=hub_settings(spec),

@@ -633,6 +633,25 @@ def _resources(r: Reading, catalog: Catalog) -> dict[str, Any] | None:
     return {k: v for k, v in out.items() if k in ("cpu", "cpuLimit", "memory", "memoryLimit", "unlimited")}
 
 
+FILE_KEYS = {"mountPath": "mountPath", "data": "data", "stringData": "stringData", "mode": "mode"}
+
+
+def _files(r: Reading, own: Mapping[Path, Any]) -> list[dict[str, Any]]:
+    """The hub's own singleuser.extraFiles as environment.files (a file of the class stays the class's)."""
+    prefix = ("singleuser", "extraFiles")
+    keys = sorted({path[2] for path in own if len(path) > 2 and path[:2] == prefix})
+    out = []
+    for key in keys:
+        entry = r.get(*prefix, key, take=False) or {}
+        if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", key) or not isinstance(entry, Mapping) or \
+                set(entry) - set(FILE_KEYS) or ("data" in entry) == ("stringData" in entry) or \
+                not isinstance(entry.get("mountPath"), str):
+            continue  # not one file of the typed shape: it stays a hatch
+        out.append({"name": key, **{FILE_KEYS[k]: copy.deepcopy(v) for k, v in entry.items()}})
+        r.taken.update(path for path in own if path[:3] == (*prefix, key))
+    return out
+
+
 def _env(r: Reading, own: Mapping[Path, Any]) -> dict[str, str]:
     out = {}
     for path, value in own.items():
@@ -1375,6 +1394,9 @@ def _hub_manifest(r: Reading, hub: Source, class_name: str, own: Mapping[Path, A
     env = _env(r, own)
     if env:
         environment["env"] = env
+    files = _files(r, own)
+    if files:
+        environment["files"] = files
     if r.get("hub", "allowNamedServers"):
         limit = r.get("hub", "namedServerLimitPerUser")
         environment["namedServers"] = {"enabled": True, **({"limitPerUser": int(limit)} if limit else {})}
