@@ -61,7 +61,7 @@ def test_the_builders_values_fit_the_real_chart_and_keep_its_docker_api_on_the_b
     prefix = binder.image_prefix(hub_class().binder, "team", "lab", namespace)  # type: ignore[arg-type]
     pool = binder.pool_selector(hub_class().binder, "team", "lab")  # type: ignore[arg-type]
     assert pool == {"hubs.2i2c.org/node-pool": "build", "2i2c/hub-name": "lab"}  # the hub's own nodes of the pool
-    values = binder.service_values(spec(), hub_class().binder, hub_namespace=namespace,  # type: ignore[arg-type]
+    values = binder.service_values(spec(), hub_class().binder,  # type: ignore[arg-type]
                                    release=release, hub_url="https://lab.example.org/", prefix=prefix, login=LOGIN,
                                    pool=pool)
     objects = template(values, release, namespace)  # helm validates the values against the chart's schema

@@ -22,13 +22,11 @@ from typing import Any
 
 from communityhub.api.conditions import Verdict
 from communityhub.api.models import BinderClass, CommunityHubSpec, HubClassSpec
-from communityhub.delivery.render import deep_merge
+from communityhub.delivery import render
 
 #: The JupyterHub service BinderHub is (its token and OAuth client: the JupyterHub chart's hub Secret).
 SERVICE = "binder"
 CLIENT_ID = f"service-{SERVICE}"
-HUB_SECRET = "hub"
-HUB_API_URL = "http://hub:8081/hub/api"
 BASE_URL = f"/services/{SERVICE}/"
 PORT = 8090
 #: On a hub namespace with builds (read by the admission policy, written by the operator only).
@@ -41,8 +39,6 @@ POD_SECURITY = {
     "pod-security.kubernetes.io/warn": "baseline",
     "pod-security.kubernetes.io/audit": "restricted",
 }
-#: BinderHub's build pods tolerate these taints only (binderhub's KubernetesBuildExecutor).
-BUILD_TOLERATED = ("hub.jupyter.org/dedicated=user", "hub.jupyter.org_dedicated=user")
 
 
 def enabled(spec: CommunityHubSpec) -> bool:
@@ -75,18 +71,16 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 def image_prefix(binder: BinderClass, namespace: str, name: str, cluster_namespace: str) -> str:
-    return (binder.registry.image_prefix.replace("{hub.namespace}", namespace).replace("{hub.name}", name)
-            .replace("{hub.clusterNamespace}", cluster_namespace))
+    return str(render.per_hub(binder.registry.image_prefix, namespace, name, cluster_namespace=cluster_namespace))
 
 
 def credentials_secret(binder: BinderClass, namespace: str, name: str) -> str:
-    return binder.registry.credentials_secret.replace("{hub.namespace}", namespace).replace("{hub.name}", name)
+    return str(render.per_hub(binder.registry.credentials_secret, namespace, name))
 
 
 def pool_selector(binder: BinderClass, namespace: str, name: str) -> dict[str, str]:
     """The build pool's labels, the hub's names filled in."""
-    return {key: value.replace("{hub.namespace}", namespace).replace("{hub.name}", name)
-            for key, value in binder.build_pool.node_selector.items()}
+    return dict(render.per_hub(dict(binder.build_pool.node_selector), namespace, name))
 
 
 def pool_text(selector: Mapping[str, str]) -> str:
@@ -137,8 +131,8 @@ def namespace_metadata(spec: CommunityHubSpec, hub_class: HubClassSpec | None, r
              POOL_ANNOTATION: pool_text(pool_selector(hub_class.binder, namespace, name))})
 
 
-def service_values(spec: CommunityHubSpec, binder: BinderClass, *, hub_namespace: str, release: str,
-                   hub_url: str, prefix: str, login: Mapping[str, str], pool: Mapping[str, str]) -> dict[str, Any]:
+def service_values(spec: CommunityHubSpec, binder: BinderClass, *, release: str, hub_url: str, prefix: str,
+                   login: Mapping[str, str], pool: Mapping[str, str]) -> dict[str, Any]:
     """The values of the hub's binderhub-service release over the class's: its names, the hub it serves, where
     images go and with which login, and where builds and the docker API run (the build pool only)."""
     assert spec.binder is not None
@@ -167,15 +161,15 @@ def service_values(spec: CommunityHubSpec, binder: BinderClass, *, hub_namespace
         "config": config,
         "extraEnv": [
             {"name": "JUPYTERHUB_API_TOKEN", "valueFrom": {"secretKeyRef": {
-                "name": HUB_SECRET, "key": f"hub.services.{SERVICE}.apiToken"}}},
+                "name": render.HUB_SECRET, "key": f"hub.services.{SERVICE}.apiToken"}}},
             {"name": "JUPYTERHUB_CLIENT_ID", "value": CLIENT_ID},
-            {"name": "JUPYTERHUB_API_URL", "value": HUB_API_URL},
+            {"name": "JUPYTERHUB_API_URL", "value": render.HUB_API_URL},
             {"name": "JUPYTERHUB_BASE_URL", "value": "/"},
         ],
         "nodeSelector": {"hub.jupyter.org/node-purpose": "core"},
         "dockerApi": {"nodeSelector": on_pool, "tolerations": toleration},
     }
-    return deep_merge(dict(binder.values), wiring)
+    return render.deep_merge(dict(binder.values), wiring)
 
 
 def user_role_config() -> str:

@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from communityhub.api.models import DEFAULT_CLASS_ANNOTATION, CommunityHubSpec, HubClassSpec
+from communityhub.api.models import DEFAULT_CLASS_ANNOTATION, ClassChart, CommunityHubSpec, HubClassSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,3 +77,10 @@ def not_found_message(name: str, spec: CommunityHubSpec) -> str:
     how = "spec.hubClassName" if spec.hub_class_name else "the default class"
     return (f"HubClass {name} ({how}) does not exist: `kubectl get hubclasses` lists those that do; the hub is "
             f"deployed once it exists")
+
+
+def chart_ref(own: ClassChart | None, name: str, version: str, repository: str) -> tuple[str, str, str | None]:
+    """A component's chart (name, version, repository or None for an archive or an oci:// name): each field the
+    class's where it sets it (a home server's, a builder's ``chart``), else the operator's setting."""
+    return ((own.name if own and own.name else name), (own.version if own and own.version else version),
+            (own.repository if own and own.repository else repository) or None)

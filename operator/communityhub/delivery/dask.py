@@ -18,12 +18,12 @@ from typing import Any
 from communityhub.api.conditions import Verdict
 from communityhub.api.models import CommunityHubSpec, HubClassSpec
 from communityhub.api.quantities import parse_memory
+from communityhub.delivery import render
 
 GATEWAY_ACCOUNT = "dask-gateway-api"
 TRAEFIK_ACCOUNT = "dask-gateway-traefik"
 #: The JupyterHub service the gateway authenticates users through (its token: the JupyterHub chart's hub Secret).
 SERVICE = "dask-gateway"
-HUB_SECRET = "hub"
 #: The controller the provider installs once per cluster (label of its Deployment, as the chart sets it).
 CONTROLLER_COMPONENT = "controller"
 TRAEFIK_CRDS = ["ingressroutes", "ingressroutetcps", "ingressrouteudps", "middlewares", "middlewaretcps",
@@ -64,8 +64,8 @@ def gateway_values(spec: CommunityHubSpec, hub_namespace: str, dask_release: str
         "controller": {"enabled": False},  # the provider's, one per cluster
         "gateway": {
             "auth": {"type": "jupyterhub", "jupyterhub": {
-                "apiTokenFromSecretName": HUB_SECRET, "apiTokenFromSecretKey": f"hub.services.{SERVICE}.apiToken",
-                "apiUrl": "http://hub:8081/hub/api"}},
+                "apiTokenFromSecretName": render.HUB_SECRET,
+                "apiTokenFromSecretKey": f"hub.services.{SERVICE}.apiToken", "apiUrl": render.HUB_API_URL}},
             "backend": {"namespace": hub_namespace, "scheduler": _size(dask.scheduler), "worker": _size(dask.worker)},
             "extraConfig": {"communityhub-limits": limits},
             "nodeSelector": {"hub.jupyter.org/node-purpose": "core"},

@@ -325,17 +325,7 @@ def _amount(guarantee: str | float | None, limit: str | float | None, unit: str)
 
 def server_files(spec: CommunityHubSpec) -> dict[str, Any]:
     """The chart's singleuser.extraFiles from environment.files (keyed, so they merge with the class's)."""
-    out = {}
-    for f in spec.environment.files:
-        entry: dict[str, Any] = {"mountPath": f.mount_path}
-        if f.data is not None:
-            entry["data"] = f.data
-        else:
-            entry["stringData"] = f.string_data
-        if f.mode is not None:
-            entry["mode"] = f.mode
-        out[f.name] = entry
-    return out
+    return {f.name: f.model_dump(by_alias=True, exclude_none=True, exclude={"name"}) for f in spec.environment.files}
 
 
 def profile_list(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) -> list[dict[str, Any]]:
@@ -680,6 +670,10 @@ PROXY_RESOURCES = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"me
 HUB_DB_STORAGE = "1Gi"
 #: The port of the hub's REST API (the hub Service's), which the operator's metering reads.
 HUB_API_PORT = 8081
+#: The JupyterHub chart's hub Secret (services' tokens among its keys) and the hub's API inside the namespace, as
+#: a hub's other releases (a gateway, a builder) reach them.
+HUB_SECRET = "hub"
+HUB_API_URL = f"http://hub:{HUB_API_PORT}/hub/api"
 
 
 def production(spec: CommunityHubSpec, operator_namespace: str) -> dict[str, Any]:

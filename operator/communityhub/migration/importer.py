@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from communityhub.api.models import API_VERSION, CommunityHubSpec, HubClassSpec
+from communityhub.api.models import API_VERSION, DNS_LABEL, CommunityHubSpec, HubClassSpec
 from communityhub.api.quantities import parse_memory
 from communityhub.delivery import capacity, policy, render
 from communityhub.migration import stack
@@ -633,7 +633,8 @@ def _resources(r: Reading, catalog: Catalog) -> dict[str, Any] | None:
     return {k: v for k, v in out.items() if k in ("cpu", "cpuLimit", "memory", "memoryLimit", "unlimited")}
 
 
-FILE_KEYS = {"mountPath": "mountPath", "data": "data", "stringData": "stringData", "mode": "mode"}
+#: The chart's keys of one extraFiles entry, which environment.files spells the same.
+FILE_KEYS = frozenset({"mountPath", "data", "stringData", "mode"})
 
 
 def _files(r: Reading, own: Mapping[Path, Any]) -> list[dict[str, Any]]:
@@ -643,11 +644,10 @@ def _files(r: Reading, own: Mapping[Path, Any]) -> list[dict[str, Any]]:
     out = []
     for key in keys:
         entry = r.get(*prefix, key, take=False) or {}
-        if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", key) or not isinstance(entry, Mapping) or \
-                set(entry) - set(FILE_KEYS) or ("data" in entry) == ("stringData" in entry) or \
-                not isinstance(entry.get("mountPath"), str):
+        if not re.match(DNS_LABEL, key) or not isinstance(entry, Mapping) or set(entry) - FILE_KEYS or \
+                ("data" in entry) == ("stringData" in entry) or not isinstance(entry.get("mountPath"), str):
             continue  # not one file of the typed shape: it stays a hatch
-        out.append({"name": key, **{FILE_KEYS[k]: copy.deepcopy(v) for k, v in entry.items()}})
+        out.append({"name": key, **copy.deepcopy(dict(entry))})
         r.taken.update(path for path in own if path[:3] == (*prefix, key))
     return out
 
@@ -934,10 +934,11 @@ def _user_identity(members: Sequence[Source]) -> dict[str, str]:
 
 def _wrapper(r: Reading, hub: Source, wrapper: Mapping[str, Any], own: Mapping[Path, Any],
              typed: set[str] = frozenset(), home_server: bool = False) -> None:
+    """What the hub's wrapper chart runs beside JupyterHub that the CommunityHub does not (nothing, for the
+    JupyterHub chart itself). ``home_server``: its home server (and the share it exports) became the class's;
+    a hub whose builder became its spec.binder has that part typed too."""
     if r.builds:
         typed = {*typed, BINDER}
-    """What the hub's wrapper chart runs beside JupyterHub that the CommunityHub does not (nothing, for the
-    JupyterHub chart itself). ``home_server``: its home server (and the share it exports) became the class's."""
     if not hub.keys:
         return
     parts = _parts(hub, wrapper)

@@ -22,16 +22,15 @@ from communityhub.adapters import kube
 from communityhub.adapters.helm import HelmError, kubeconfig_file
 from communityhub.adapters.kube import deployment_health
 from communityhub.api.conditions import Verdict
-from communityhub.delivery import binder, render
+from communityhub.delivery import binder, classes, render
 from communityhub.steps.context import HubContext, Target, remove_if_recorded
 
 
 def _chart(ctx: HubContext) -> tuple[str, str, str | None]:
     own = ctx.hub_class.spec.binder.chart if ctx.hub_class.spec and ctx.hub_class.spec.binder else None
     settings = ctx.settings
-    return ((own.name if own and own.name else settings.binder_chart_name),
-            (own.version if own and own.version else settings.binder_chart_version),
-            (own.repository if own and own.repository else settings.binder_chart_repository) or None)
+    return classes.chart_ref(own, settings.binder_chart_name, settings.binder_chart_version,
+                             settings.binder_chart_repository)
 
 
 async def _login(ctx: HubContext, name: str) -> tuple[dict[str, str], str] | Verdict:
@@ -82,9 +81,8 @@ async def deploy(ctx: HubContext, hub: Verdict) -> Verdict | None:
             return login
         credentials, login_version = login
         prefix = binder.image_prefix(allowed, ctx.namespace, ctx.name, target.namespace)
-        values = binder.service_values(ctx.spec, allowed, hub_namespace=target.namespace, release=release,
-                                       hub_url=render.hub_url(ctx.spec), prefix=prefix, login=credentials,
-                                       pool=pool)
+        values = binder.service_values(ctx.spec, allowed, release=release, hub_url=render.hub_url(ctx.spec),
+                                       prefix=prefix, login=credentials, pool=pool)
         chart, version, repository = _chart(ctx)
         # The hash knows the login by its Secret's version: a rotated password reinstalls, and none is kept.
         hidden = render.deep_merge(values, {"buildPodsRegistryCredentials": {"password": login_version},

@@ -12,17 +12,15 @@ from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim,
 from communityhub.adapters import kube
 from communityhub.adapters.helm import HelmError, kubeconfig_file
 from communityhub.api.conditions import Verdict
-from communityhub.delivery import homes, render
+from communityhub.delivery import classes, homes, render
 from communityhub.steps.context import HubContext, Target
 
 
 def _chart(ctx: HubContext) -> tuple[str, str, str | None]:
     home = homes.server(ctx.hub_class.spec)
-    chart = home.chart if home is not None else None
     settings = ctx.settings
-    return ((chart.name if chart and chart.name else settings.home_nfs_chart_name),
-            (chart.version if chart and chart.version else settings.home_nfs_chart_version),
-            (chart.repository if chart and chart.repository else settings.home_nfs_chart_repository) or None)
+    return classes.chart_ref(home.chart if home is not None else None, settings.home_nfs_chart_name,
+                             settings.home_nfs_chart_version, settings.home_nfs_chart_repository)
 
 
 async def measure(ctx: HubContext, client: AsyncClient, namespace: str) -> None:
