@@ -278,3 +278,14 @@ def test_a_gpu_profile_without_a_memory_limit_has_none_whatever_the_class_sets(p
     resources = got["servers"][0]["pod"]["spec"]["containers"][0]["resources"]
     assert "memory" not in resources.get("limits", {}) and resources["requests"]["memory"] == 14 * 2**30
     assert resources["limits"]["nvidia.com/gpu"] in ("1", 1)
+
+
+def test_a_workshop_lets_its_temporary_visitors_in(probe: Any) -> None:
+    """Found by serving a workshop on process pods (tests/integration/test_serving.py): the rendered
+    TmpAuthenticator had no allow rule, so JupyterHub 5 turned every visitor away ("User ... not allowed", a 500
+    at /hub/tmplogin)."""
+    from tests.unit.test_identity_providers import workshop
+
+    got = probe(render.values("hubs", "lab", workshop()), [])
+    assert got["authenticator"]["class"] == "tmpauthenticator.TmpAuthenticator"
+    assert got["authenticator"]["allow_all"] is True

@@ -243,7 +243,9 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
         # rule): among them, everyone, as the field says. allowedUsers cannot add anyone outside them.
         config = {"hosted_domain": list(auth.google.hosted_domains), "allow_all": True}
     elif auth.provider == "temporary":
-        return {}  # TmpAuthenticator: every visitor a new user; the cap is JupyterHub's active_server_limit
+        # TmpAuthenticator: every visitor a new user; the cap is JupyterHub's active_server_limit. JupyterHub 5
+        # lets in nobody without an allow rule, TmpAuthenticator's new users included: they are all allowed.
+        return {"allow_all": True}
     else:  # the CRD's CEL rules make this unreachable for admitted objects
         raise ValueError(f"auth.{auth.provider} settings are missing")
     return config
