@@ -85,7 +85,17 @@ def test_without_class_values_the_rendering_is_the_operators_own() -> None:
     defaults, rest = render.split_provider_defaults(render.values("hubs", "lab", spec))
     assert set(defaults) == {"scheduling", "cull", "prePuller", "proxy", "hub"}
     assert "db" in defaults["hub"] and "db" not in rest["hub"] and "chp" not in rest["proxy"]
+    assert "service" not in rest["proxy"]
     assert render.deep_merge(defaults, rest) == render.values("hubs", "lab", spec)
+
+
+def test_a_class_chooses_how_the_proxy_is_reached() -> None:
+    """The proxy Service's type is the provider's (a NodePort on the local plane's process nodes, a LoadBalancer
+    where no ingress controller runs); the operator's ClusterIP is only a default."""
+    spec = base_spec()
+    assert render.values("hubs", "lab", spec)["proxy"]["service"]["type"] == "ClusterIP"
+    chosen = render.values("hubs", "lab", spec, class_values={"proxy": {"service": {"type": "NodePort"}}})
+    assert chosen["proxy"]["service"]["type"] == "NodePort"
 
 
 def test_a_class_opens_value_paths_to_its_tenants_only() -> None:

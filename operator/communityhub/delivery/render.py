@@ -707,11 +707,12 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 
 #: What a HubClass's values override of the operator's rendering: the provider's choices (scheduling and the
-#: user scheduler, culling, pre-pulling, the proxy's resources, the hub database), where the operator only
-#: offers a default. Everything else the operator renders (who logs in, images, profiles, storage, its own
+#: user scheduler, culling, pre-pulling, the proxy's resources and Service type, the hub database), where the
+#: operator only offers a default. Everything else the operator renders (who logs in, images, profiles, storage, its own
 #: wiring) is rendered from the CommunityHub and goes over the class.
 PROVIDER_DEFAULT_PATHS: tuple[tuple[str, ...], ...] = (
-    ("scheduling",), ("cull",), ("prePuller",), ("proxy", "chp", "resources"), ("hub", "db"))
+    ("scheduling",), ("cull",), ("prePuller",), ("proxy", "chp", "resources"), ("proxy", "service", "type"),
+    ("hub", "db"))
 
 
 def nested(values: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
