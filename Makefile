@@ -70,7 +70,23 @@ $(FLEET_HUB_VENV)/.installed: $(HUB_REQUIREMENTS)
 	$(FLEET_HUB_VENV)/bin/pip install --quiet $(FLEET_HUB_EXTRAS)
 	touch $@
 
-hubenv: $(HUB_VENV)/.installed $(FLEET_HUB_VENV)/.installed
+# What the chart's user image (k8s-singleuser-sample) and proxy image hold, for process pods (operator/localcluster/
+# processpods.py): one user environment serves every user image; configurable-http-proxy from npm.
+USER_REQUIREMENTS := $(abspath ../shared/charts/images/jupyterhub-4.4.0-singleuser-sample-requirements.txt)
+USER_VENV := $(HOME)/.cache/communityhub-operator/userenv-4.4.0
+$(USER_VENV)/.installed: $(USER_REQUIREMENTS)
+	@test -n "$(HUB_BASE_PYTHON)" || { echo "hubenv needs Python 3.12: set HUB_BASE_PYTHON"; exit 1; }
+	$(HUB_BASE_PYTHON) -m venv --clear $(USER_VENV)
+	$(USER_VENV)/bin/pip install --quiet -r $(USER_REQUIREMENTS)
+	touch $@
+
+CHP_DIR := $(HOME)/.cache/communityhub-operator/chp-5.2.0
+$(CHP_DIR)/.installed:
+	mkdir -p $(CHP_DIR)
+	npm install --silent --no-audit --no-fund --prefix $(CHP_DIR) configurable-http-proxy@5.2.0
+	touch $@
+
+hubenv: $(HUB_VENV)/.installed $(FLEET_HUB_VENV)/.installed $(USER_VENV)/.installed $(CHP_DIR)/.installed
 
 crds: venv
 	for f in $$($(PY) -c "from communityhub.api import crd; print(*crd.FILES)"); do \
@@ -103,7 +119,7 @@ cluster-down: venv
 run: venv
 	$(PY) -m communityhub
 
-demo: venv binaries
+demo: venv binaries hubenv
 	@$(PY) -m localcluster.demo up
 
 demo-down: venv

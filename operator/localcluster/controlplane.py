@@ -239,6 +239,9 @@ class ControlPlane:
                 if _pid_alive(proc["pid"], proc["binary"]):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(proc["pid"], signal.SIGKILL)
+        from localcluster import processpods  # what a killed process-pods agent left (imports this module)
+
+        processpods.cleanup(self.name)
         if self.dir.exists():
             shutil.rmtree(self.dir)
 
