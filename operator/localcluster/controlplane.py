@@ -41,6 +41,8 @@ STORAGE_CLASS = {
     "volumeBindingMode": "Immediate",
 }
 POD_CIDR = "10.244.0.0/16"
+#: The processes a plane is made of (state.json may list more: the process-pods agent, started apart).
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +110,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _pid_alive(pid: int, binary: str) -> bool:
     """True when pid runs the given binary and has not exited (a reused PID of another program does not
     count). Reads /proc/<pid>/stat: cmdline can read empty for a moment right after exec."""
@@ -171,19 +182,29 @@ class ControlPlane:
         state = self._state()
         if not state:
             return False
-        if not all(_pid_alive(p["pid"], p["binary"]) for p in state["processes"]):
+        components = [p for p in state["processes"] if p["name"] in COMPONENTS]
+        if len(components) < len(COMPONENTS) or not all(_pid_alive(p["pid"], p["binary"]) for p in components):
             return False
         return self._ready()
 
     def up(self, timeout: float = 120.0) -> Path:
-        """Start the control plane (or find it running) and return its kubeconfig path."""
+        """Start the control plane (or find it running) and return its kubeconfig path.
+
+        A plane whose components died (a reboot, a killed process) resumes on its own data: its etcd, its CA and
+        its service-account keys are kept, so its objects, Secrets and releases are still there. Only ``down``
+        removes a plane."""
         if self.running():
             return self.kubeconfig
-        self.down()  # a half-started or stale one: stop what is left, start clean
+        previous = self._state()
         paths = binaries.ensure(binaries.CONTROL_PLANE)
+        if previous and (self.dir / "etcd").is_dir():
+            self._stop(previous["processes"])  # what is left of it; its data stays
+            ports = {k: port if _port_free(port) else free_port() for k, port in previous["ports"].items()}
+        else:
+            self.down()  # a half-started one, with nothing worth keeping
+            ports = {k: free_port() for k in ("etcd", "etcd_peer", "apiserver", "kcm", "scheduler")}
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "logs").mkdir(exist_ok=True)
-        ports = {k: free_port() for k in ("etcd", "etcd_peer", "apiserver", "kcm", "scheduler")}
         state: dict[str, Any] = {"name": self.name, "ports": ports, "processes": []}
         self.state_file.write_text(json.dumps(state))
         certs = self._pki()
@@ -222,28 +243,37 @@ class ControlPlane:
         except Exception:
             self._dump_logs()
             raise
+        if previous and any(p["name"] == "process-pods" for p in previous["processes"]):
+            from localcluster import processpods  # imports this module
+
+            processpods.start(self)  # its pods' processes died with it; they start again from the API server
         return self.kubeconfig
 
     def down(self) -> None:
         """Stop exactly the processes this control plane started, then remove its state."""
         state = self._state()
         if state:
-            procs = [p for p in reversed(state["processes"]) if _pid_alive(p["pid"], p["binary"])]
-            for proc in procs:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc["pid"], signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and any(_pid_alive(p["pid"], p["binary"]) for p in procs):
-                time.sleep(0.1)
-            for proc in procs:
-                if _pid_alive(proc["pid"], proc["binary"]):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(proc["pid"], signal.SIGKILL)
+            self._stop(state["processes"])
         from localcluster import processpods  # what a killed process-pods agent left (imports this module)
 
         processpods.cleanup(self.name)
         if self.dir.exists():
             shutil.rmtree(self.dir)
+
+    @staticmethod
+    def _stop(processes: list[dict[str, Any]]) -> None:
+        """SIGTERM the plane's processes that still run, last started first; SIGKILL what outlives 15 s."""
+        procs = [p for p in reversed(processes) if _pid_alive(p["pid"], p["binary"])]
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_pid_alive(p["pid"], p["binary"]) for p in procs):
+            time.sleep(0.1)
+        for proc in procs:
+            if _pid_alive(proc["pid"], proc["binary"]):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc["pid"], signal.SIGKILL)
 
     # -- pieces --------------------------------------------------------------------------------
     def _pki(self) -> dict[str, Path]:

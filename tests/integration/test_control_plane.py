@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -179,7 +181,8 @@ def test_two_control_planes_are_independent(management: Cluster, workload: Clust
 
 
 def test_cli_up_is_idempotent_and_down_stops_exactly_its_processes(management: Cluster) -> None:
-    """`up` twice reuses the running plane and ends with the export line; `down` kills only its own PIDs."""
+    """`up` twice reuses the running plane and ends with the export line; after a component dies, `up` resumes it
+    on its own data (seen failing when `up` wiped a stale plane); `down` kills only its own PIDs."""
     name = "test-lifecycle"
     env_cmd = [sys.executable, "-m", "localcluster"]
     first = subprocess.run([*env_cmd, "up", "--name", name], capture_output=True, text=True, timeout=180)
@@ -195,6 +198,20 @@ def test_cli_up_is_idempotent_and_down_stops_exactly_its_processes(management: C
     assert second.returncode == 0 and second.stdout == first.stdout
     assert time.monotonic() - started < 15  # found running, not restarted
     assert json.loads(plane.state_file.read_text())["processes"] == state["processes"]
+
+    # A component dies (a reboot, a kill): `up` resumes the plane on its own data instead of wiping it.
+    scratch = Cluster(name, plane.kubeconfig, management.kubectl_bin, None)
+    scratch.kubectl("create", "configmap", "kept", "--from-literal=answer=42")
+    apiserver = next(p for p in state["processes"] if p["name"] == "kube-apiserver")
+    os.kill(apiserver["pid"], signal.SIGKILL)
+    wait_for(lambda: not _pid_alive(apiserver["pid"], apiserver["binary"]), what="kube-apiserver to die")
+    assert not plane.running()
+    third = subprocess.run([*env_cmd, "up", "--name", name], capture_output=True, text=True, timeout=180)
+    assert third.returncode == 0, third.stderr
+    resumed = json.loads(plane.state_file.read_text())["processes"]
+    assert {p["pid"] for p in resumed}.isdisjoint(pid for pid, _ in pids)  # every component started again
+    assert scratch.get("configmap", "kept", "default")["data"] == {"answer": "42"}
+    pids = [(p["pid"], p["binary"]) for p in resumed]
 
     down = subprocess.run([*env_cmd, "down", "--name", name], capture_output=True, text=True, timeout=60)
     assert down.returncode == 0, down.stderr
