@@ -26,7 +26,7 @@ from communityhub.delivery import render
 from communityhub.fleet import lifecycle
 from communityhub.money import billing
 from communityhub.runtime import clock
-from communityhub.steps import binder, buckets, cluster, dask, delivered, environment, hub, notify, sso
+from communityhub.steps import binder, buckets, cluster, dask, delivered, environment, hub, notify, serving, sso
 from communityhub.steps.context import HubContext
 from communityhub.steps.meter import Meter, changed
 from communityhub.steps.meter import run as run_meter
@@ -92,6 +92,10 @@ async def run_steps(ctx: HubContext) -> dict[str, Verdict]:
         verdicts[conditions.WITHIN_QUOTA] = ctx.quota
     if ctx.home_storage is not None:
         verdicts[conditions.HOME_STORAGE] = ctx.home_storage
+    # Last: a user's server is started only on a hub whose every other step is done.
+    checked = await serving.check(ctx, all(verdicts[t].ok for t in conditions.steps_of(verdicts)))
+    if checked is not None:
+        verdicts[conditions.SERVING_USERS] = checked
     return verdicts
 
 
@@ -209,6 +213,8 @@ async def reconcile(ctx: HubContext, retry: int = 0, email_failures: int = 0,
         extra["homes"] = ctx.homes or None
     if ctx.binder is not None:
         extra["binder"] = ctx.binder or None
+    if ctx.serving is not None:
+        extra["serving"] = ctx.serving or None
     patch, events = status_patch(ctx.status, verdicts, generation=ctx.generation, url=render.hub_url(ctx.spec),
                                  extra=extra, now=conditions.now_rfc3339(),
                                  remove=guards.removed | {t for t in conditions.OPTIONAL_STEPS if t not in verdicts})

@@ -121,9 +121,9 @@ def home_nfs_chart() -> Path:
 
 def operator_env(chart: HubChart) -> dict[str, str]:
     """The operator's settings on the local control plane: this archive instead of the repository, and no
-    probe of the hubs' /hub/health (kwok's pods do not run, so no hub would answer)."""
+    probe of the hubs' /hub/health and no serving check (kwok's pods do not run, so no hub would answer)."""
     return {"CHUB_CHART_REPOSITORY": "", "CHUB_CHART_NAME": str(chart.archive), "CHUB_CHART_VERSION": VERSION,
-            "CHUB_HUB_HEALTH_PROBE": "false",
+            "CHUB_HUB_HEALTH_PROBE": "false", "CHUB_SERVING_CHECK": "false",
             "CHUB_DASK_CHART_REPOSITORY": "", "CHUB_DASK_CHART_NAME": str(dask_gateway_chart()),
             "CHUB_HOME_NFS_CHART_REPOSITORY": "", "CHUB_HOME_NFS_CHART_NAME": str(home_nfs_chart()),
             "CHUB_BINDER_CHART_REPOSITORY": "", "CHUB_BINDER_CHART_NAME": str(binder_chart())}

@@ -153,11 +153,12 @@ def test_class_catalog_names_are_unique_by_cel() -> None:
 #: climate-lab's changed once since, on purpose (issue 31): its profiles' memory was `2Gi`, which JupyterHub
 #: refuses when a server starts (render.spawner_memory), so its values had to change. All three changed again on
 #: purpose (issue 32): the operator's usage role reads users' groups (read:users:groups) for the cost split by
-#: group, so each hub's release is upgraded once (its hub pod restarts; users' servers keep running).
+#: group, so each hub's release is upgraded once (its hub pod restarts; users' servers keep running). And once more
+#: (issue 30): every hub registers the operator's serving checker (delivery/serving.py) and its token's variable.
 BEFORE_CLASSES = {
-    "climate-lab.yaml": "sha256:b0bddf9e39c78387a898abf34880862b",
-    "dedicated-gcp.yaml": "sha256:f341abfbae0b3b555773e0ebbff27f1c",
-    "dedicated-local.yaml": "sha256:60aee77fde213e6ec3989d038f558e54",
+    "climate-lab.yaml": "sha256:d6fb68a5994bc991624eb75217902cee",
+    "dedicated-gcp.yaml": "sha256:3f5b03861d6b177890193800c75d9965",
+    "dedicated-local.yaml": "sha256:6bad72e33f6e994d3c5c0b9f6d734d01",
 }
 
 

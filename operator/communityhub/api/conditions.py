@@ -29,6 +29,8 @@ WAITING_FOR_WINDOW = "WaitingForWindow"
 DASK_READY = "DaskReady"
 #: A hub with spec.binder: its image builder (binderhub-service) is Available.
 BINDER_READY = "BinderReady"
+#: A user's server starts and runs code (the serving check, delivery/serving.py): where the hub has been checked.
+SERVING_USERS = "ServingUsers"
 #: What the hub namespace's quota leaves (shared clusters): informational, not a delivery step.
 WITHIN_QUOTA = "WithinQuota"
 #: How full the hub's home server's disk is, and its users against their quotas: informational, like WithinQuota.
@@ -37,7 +39,7 @@ HOME_STORAGE = "HomeStorage"
 #: Delivery steps in the order of the delivery flow; Ready summarises them.
 STEP_CONDITIONS = (CLUSTER_READY, HUB_READY, SSO_READY, ENVIRONMENT_READY)
 #: Steps only some hubs have (a daskhub's gateway, a builder): Ready summarises them where they are decided.
-OPTIONAL_STEPS = (DASK_READY, BINDER_READY)
+OPTIONAL_STEPS = (DASK_READY, BINDER_READY, SERVING_USERS)
 
 
 def steps_of(verdicts: Mapping[str, Verdict]) -> tuple[str, ...]:
@@ -51,6 +53,7 @@ _PHASE_OF_STEP = {
     ENVIRONMENT_READY: "ConfiguringEnvironment",
     DASK_READY: "ConfiguringEnvironment",
     BINDER_READY: "ConfiguringEnvironment",
+    SERVING_USERS: "DeployingHub",
 }
 
 

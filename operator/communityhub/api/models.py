@@ -1064,6 +1064,13 @@ class HomesStatus(ApiModel):
     usage: HomesUsage | None = Field(default=None, description="Per-user home usage, from the server's exporter.")
 
 
+class ServingStatus(ApiModel):
+    revision: str = Field(description="The values hash of the release the last serving check checked.")
+    checked_at: str = Field(description="When it ran (RFC 3339).")
+    ok: bool = Field(description="Whether it passed (see the ServingUsers condition).")
+    seconds: float | None = Field(default=None, description="Seconds to a kernel that ran code, where it passed.")
+
+
 class CommunityHubStatus(ApiModel):
     observed_generation: int | None = Field(default=None, description="Last .metadata.generation acted on.")
     phase: Phase | None = Field(default=None, description="A summary for humans; conditions are the contract.")
@@ -1084,6 +1091,7 @@ class CommunityHubStatus(ApiModel):
     homes: HomesStatus | None = Field(default=None, description="The hub's home server, where its class runs one "
                                                                 "(sharedStorage.homeServer).")
     binder: BinderStatus | None = Field(default=None, description="The hub's image builder (spec.binder).")
+    serving: ServingStatus | None = Field(default=None, description="The last serving check (ServingUsers).")
     shard: str | None = Field(default=None, description="The operator shard that serves the hub (its label "
                                                         "hubs.2i2c.org/shard); absent with one shard.")
 
@@ -1447,6 +1455,23 @@ class BinderClass(ApiModel):
     build_pool: BuildPool = Field(description="Where builds run.")
 
 
+class ServingCheck(ApiModel):
+    """The serving check of the class's hubs (delivery/serving.py): after each new release, and then every
+    intervalSeconds, the operator logs a check user in as the hub's service, starts its server, runs one statement
+    in a kernel, and removes it; ServingUsers says how it went, and Ready includes it once checked."""
+
+    enabled: bool = Field(default=True, description="Whether the class's hubs are checked (the operator's "
+                                                    "CHUB_SERVING_CHECK turns every check off). Off for hubs whose "
+                                                    "pods do not run (fake nodes).")
+    interval_seconds: int = Field(default=3600, ge=300, le=604800,
+                                  description="How long after a passed check the next one runs.")
+    profiles: Literal["default", "all"] = Field(
+        default="default", description="`default`: the server a user gets without choosing; `all`: each profile's, "
+                                       "one after the other (a slow or costly check on a hub with GPU profiles).")
+    timeout_seconds: int = Field(default=300, ge=30, le=1800,
+                                 description="How long a server may take to start before the check fails.")
+
+
 class HubClassSpec(ApiModel):
     """The provider's platform layer, shared by the hubs that name the class: chart, base values (any shape,
     trusted), the catalogs tenants choose from, and what tenants may set."""
@@ -1504,6 +1529,9 @@ class HubClassSpec(ApiModel):
         description="The chart-values path its templates read a hub's branding from (org, funded_by): "
                     "JupyterHub's template_vars, or where the class's own extraConfig takes them from (a wrapper "
                     "chart's custom.homepage.templateVars, say). The announcement stays JupyterHub's.")
+    serving_check: ServingCheck = Field(default_factory=ServingCheck,
+                                        description="The serving check of its hubs: on, off, how often, which "
+                                                    "servers.")
     github_staff_teams: list[Annotated[str, Field(pattern=GITHUB_TEAM, max_length=140)]] = Field(
         default_factory=list, max_length=10,
         description="The provider's staff team(s) (<organization>:<team>), let into every GitHub hub of the class as "

@@ -31,7 +31,7 @@ from communityhub.api.models import (
     TemporaryAuth,
 )
 from communityhub.api.quantities import parse_memory
-from communityhub.delivery import capacity, names
+from communityhub.delivery import capacity, names, serving
 
 OAUTH_SECRET_NAME = "hub-oauth-client"
 #: On everything the operator creates (and how it finds the hub namespaces it made).
@@ -814,6 +814,8 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
                "allowed": login_names(spec, spec.auth.allowed_users)},
         production=production(spec, operator_namespace),
         usage={"secret_name": USAGE_TOKEN_SECRET_NAME, "token_key": USAGE_TOKEN_KEY, "config": usage_service_config()},
+        serving_check={"secret_name": serving.TOKEN_SECRET_NAME, "token_key": serving.TOKEN_KEY,
+                       "env": serving.TOKEN_ENV, "config": serving.service_config()},
         refuse_spawn=refuse_spawn_config(refuse_spawn) if refuse_spawn else None,
     )
     # libyaml: every pass renders the values to see whether helm has anything to do, and the pure-Python

@@ -26,6 +26,9 @@ TERRAFORM_COMMANDS = Counter("communityhub_terraform_commands_total", "terraform
                              ["command", "result"])
 TERRAFORM_SECONDS = Histogram("communityhub_terraform_seconds", "Duration of terraform commands", ["command"],
                               buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800))
+SERVING_CHECK_SECONDS = Histogram("communityhub_serving_check_seconds",
+                                  "Duration of serving checks (to a kernel that ran code, or to the failure)",
+                                  ["result"], buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600))
 #: Work queue depth: passes waiting for one of the bounded helm or terraform slots.
 WAITING_FOR_SLOT = Gauge("communityhub_waiting_for_slot", "Hubs waiting for a helm or terraform slot", ["tool"])
 DRIFT_REPAIRS = Counter("communityhub_drift_repairs_total",

@@ -71,6 +71,12 @@ class Settings(BaseModel):
     #: see hub_api_url) to answer, and a Ready hub that stops answering turns False. Off only where the operator
     #: cannot reach hubs (fake nodes: the local demo, benchmarks).
     hub_health_probe: bool = True
+    #: The serving check (ServingUsers; delivery/serving.py): a HubClass turns it off for its hubs
+    #: (spec.servingCheck.enabled), this turns it off for every hub (benchmarks, planes of fake nodes).
+    serving_check: bool = True
+    #: An HTTP proxy into the pod network of the operator's own cluster, for the serving check where the operator
+    #: runs outside it (the local plane's process pods offer one); empty: the check connects directly.
+    cluster_http_proxy: str = ""
     resync_seconds: float = Field(default=300, gt=0)
     #: How often an unfinished FleetRollout looks at its hubs to start the next ones.
     rollout_seconds: float = Field(default=10, gt=0)

@@ -96,6 +96,8 @@ class HubContext:
     quota: Verdict | None = None
     #: The hub's home server (status.homes) once the hub step made it; {} removes the status field.
     homes: dict[str, Any] | None = None
+    #: The last serving check (status.serving) once the serving step ran one; {} removes the status field.
+    serving: dict[str, Any] | None = None
     #: HomeStorage, from the home server's exporters, once the hub step read them.
     home_storage: Verdict | None = None
     events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)

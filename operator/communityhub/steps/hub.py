@@ -26,7 +26,18 @@ from communityhub.adapters.helm import IN_PROGRESS, HelmError, Release, kubeconf
 from communityhub.api import conditions
 from communityhub.api.conditions import Verdict
 from communityhub.api.models import CommunityHubSpec, NamespaceQuota
-from communityhub.delivery import binder, bucket_inputs, capacity, components, domains, homes, names, policy, render
+from communityhub.delivery import (
+    binder,
+    bucket_inputs,
+    capacity,
+    components,
+    domains,
+    homes,
+    names,
+    policy,
+    render,
+    serving,
+)
 from communityhub.delivery.diagnosis import Cause, rollout_cause
 from communityhub.runtime import metrics
 from communityhub.runtime.settings import Settings
@@ -144,17 +155,28 @@ def carrying(release: dict[str, Any], rollout: str | None) -> dict[str, Any]:
     return out
 
 
+#: The tokens of the operator's services of each hub (usage, serving check): Secret name and key.
+USAGE_TOKEN = (render.USAGE_TOKEN_SECRET_NAME, render.USAGE_TOKEN_KEY)
+SERVING_CHECK_TOKEN = (serving.TOKEN_SECRET_NAME, serving.TOKEN_KEY)
+
+
+async def service_token(client: AsyncClient, hub_namespace: str,
+                        which: tuple[str, str] = USAGE_TOKEN) -> bytes | None:
+    """The token of one of the operator's services of the hub, kept only in the hub's namespace (it goes with it)."""
+    data = await kube.read_secret(client, which[0], hub_namespace)
+    return (data or {}).get(which[1]) or None
+
+
 async def usage_token(client: AsyncClient, hub_namespace: str) -> bytes | None:
-    """The token of the hub's usage service, kept only in the hub's namespace (it goes with it)."""
-    data = await kube.read_secret(client, render.USAGE_TOKEN_SECRET_NAME, hub_namespace)
-    return (data or {}).get(render.USAGE_TOKEN_KEY) or None
+    return await service_token(client, hub_namespace, USAGE_TOKEN)
 
 
-async def ensure_usage_token(client: AsyncClient, hub_namespace: str, labels: dict[str, str]) -> None:
+async def ensure_service_tokens(client: AsyncClient, hub_namespace: str, labels: dict[str, str]) -> None:
     """Made once, in the hub's namespace: the operator writes nothing into the CommunityHub's namespace."""
-    if await usage_token(client, hub_namespace) is None:
-        await kube.ensure_secret(client, render.USAGE_TOKEN_SECRET_NAME, hub_namespace,
-                                 {render.USAGE_TOKEN_KEY: secrets.token_hex(32).encode()}, labels)
+    for which in (USAGE_TOKEN, SERVING_CHECK_TOKEN):
+        if await service_token(client, hub_namespace, which) is None:
+            await kube.ensure_secret(client, which[0], hub_namespace, {which[1]: secrets.token_hex(32).encode()},
+                                     labels)
 
 
 async def deployment_health(ctx: HubContext, target: Target) -> list[dict[str, Any]]:
@@ -430,7 +452,7 @@ async def deploy(ctx: HubContext) -> Verdict:
                                               capacity.limit_range(target.namespace, labels)])
         if ctx.oauth_client:
             await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
-        await ensure_usage_token(client, target.namespace, labels)
+        await ensure_service_tokens(client, target.namespace, labels)
         stored = buckets_status(ctx)
         class_identity = ctx.hub_class.spec.user_service_account_annotations if ctx.hub_class.spec else {}
         if stored.get("buckets"):
