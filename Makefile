@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:/usr/local/go/bin:$(PATH)
 
 .PHONY: help venv binaries checkov hubenv crds lint test test-unit test-integration cluster-up cluster-down run demo demo-down \
-	demo-dedicated demo-dedicated-down clean image image-tools fleet-import
+	demo-dedicated demo-dedicated-down clean image image-tools fleet-import browser
 
 help:
 	@echo "make demo          local control plane, CRD, operator and an example hub, watched until Ready"
@@ -101,7 +101,7 @@ define run_pytest
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 endef
 
-test: venv binaries checkov hubenv lint image-tools
+test: venv binaries checkov hubenv lint image-tools browser
 	$(call run_pytest,tests)
 
 test-unit: venv binaries checkov hubenv
@@ -141,6 +141,17 @@ image-tools:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q buildah debootstrap >/dev/null 2>&1 || \
 	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q buildah debootstrap >/dev/null; }; \
 	  else echo "buildah or debootstrap missing and not root: install them to build the image"; fi; \
+	fi
+
+# Debian's Chromium for the browser test of a served hub (tests/integration/test_serving.py), driven through its
+# DevTools protocol: no browser download by a test tool (none reaches the network here).
+browser:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (Debian's package)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "chromium missing and not root: the browser test will say so and skip"; fi; \
 	fi
 
 image: image-tools

@@ -186,7 +186,7 @@ class Relays:
 
     async def _sync(self, wanted: dict[tuple[str | None, str, int], Any]) -> None:
         for key in list(self.servers):
-            if key not in wanted:
+            if key not in wanted and key[2] != -1:  # -1: the proxy (serve_proxy), not a Service
                 self.servers.pop(key).close()
         for key, resolve in wanted.items():
             if key in self.servers:
@@ -231,7 +231,67 @@ class Relays:
         except (OSError, TimeoutError):
             writer.close()
             return
+        await self._pipe_both(reader, writer, up_reader, up_writer)
 
+    def serve_proxy(self, lookup: Any) -> int:
+        """An HTTP proxy on the host's loopback into the plane's Services, for what runs outside the pod network
+        (the operator's serving check): absolute-URI requests (websocket upgrades included) and CONNECT, to
+        ``<service>.<namespace>.svc`` names only; ``lookup(name)`` gives the Service's cluster IP or None. Returns
+        its port."""
+        async def start() -> int:
+            server = await asyncio.start_server(lambda r, w: self._proxy(lookup, r, w), "127.0.0.1", 0)
+            self.servers[(None, "127.0.0.1", -1)] = server
+            return int(server.sockets[0].getsockname()[1])
+        return asyncio.run_coroutine_threadsafe(start(), self.loop).result(timeout=10)
+
+    async def _proxy(self, lookup: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        def refuse(status: str) -> None:
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+            writer.close()
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, OSError):
+            writer.close()
+            return
+        line, _, rest = head.partition(b"\r\n")
+        try:
+            method, target, version = line.decode("latin-1").split(" ")
+        except ValueError:
+            return refuse("400 Bad Request")
+        if method == "CONNECT":
+            authority, path = target, ""
+        elif target.startswith(("http://", "ws://")):  # aiohttp asks for a websocket by its ws:// URL
+            authority, _, path = target.split("://", 1)[1].partition("/")
+            path = "/" + path
+        else:
+            return refuse("400 Bad Request")
+        host, _, port_text = authority.partition(":")
+        address = lookup(host)
+        if address is None:
+            return refuse("403 Forbidden")  # only the plane's Services: nothing outside its namespace
+        try:
+            with in_netns(self.plane_ns):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            await asyncio.wait_for(self.loop.sock_connect(sock, (address, int(port_text or 80))), 10)
+            up_reader, up_writer = await asyncio.open_connection(sock=sock)
+        except (OSError, TimeoutError, ValueError):
+            return refuse("502 Bad Gateway")
+        if method == "CONNECT":
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            headers = [h for h in rest.split(b"\r\n") if h and not h.lower().startswith(b"proxy-")]
+            if not any(h.lower().startswith(b"upgrade:") for h in headers):
+                # One request per connection: what follows on a kept-alive one would reach the Service unrewritten.
+                headers = [h for h in headers if not h.lower().startswith((b"connection:", b"keep-alive:"))]
+                headers.append(b"Connection: close")
+            up_writer.write(f"{method} {path} {version}\r\n".encode("latin-1") + b"\r\n".join(headers)
+                            + b"\r\n\r\n")
+        await self._pipe_both(reader, writer, up_reader, up_writer)
+
+    @staticmethod
+    async def _pipe_both(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter) -> None:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(OSError, ConnectionError):
                 while data := await src.read(65536):
@@ -779,7 +839,21 @@ class Agent:
         ip("-n", self.plane_ns, "link", "set", "br0", "up")
         ip("-n", self.plane_ns, "route", "add", "local", controlplane.SERVICE_CIDR, "dev", "lo")
         self.relays = Relays(self.plane_ns)
+        port = self.relays.serve_proxy(self.cluster_ip)
+        proxy_file(self.plane).write_text(f"http://127.0.0.1:{port}\n")
         self.register()
+
+    def cluster_ip(self, host: str) -> str | None:
+        """A Service's cluster IP by its DNS name (<name>.<namespace>[.svc[.cluster.local]]), else None."""
+        parts = host.lower().removesuffix(".cluster.local").removesuffix(".svc").split(".")
+        if len(parts) != 2:
+            return None
+        for svc in self.services:
+            meta = svc["metadata"]
+            if (meta["name"], meta["namespace"]) == (parts[0], parts[1]):
+                address = svc["spec"].get("clusterIP")
+                return address if address not in (None, "", "None") else None
+        return None
 
     def register(self) -> None:
         for node, purpose in self.nodes.items():
@@ -920,6 +994,16 @@ class Agent:
 def node_names(plane: str) -> dict[str, str]:
     """The agent's nodes and their purpose (the JupyterHub chart requires core pods and user pods apart)."""
     return {f"process-{plane}-core": "core", f"process-{plane}-user": "user"}
+
+
+def proxy_file(plane: controlplane.ControlPlane) -> Path:
+    return plane.dir / "process-pods-proxy"
+
+
+def proxy_url(plane: controlplane.ControlPlane) -> str:
+    """The agent's HTTP proxy into the plane's Services (Relays.serve_proxy), for the operator's
+    CHUB_CLUSTER_HTTP_PROXY."""
+    return proxy_file(plane).read_text().strip()
 
 
 def cleanup(plane: str) -> None:

@@ -6,8 +6,10 @@ the hub's KubeSpawner made that user pod through the API server with the hub's o
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,10 +20,11 @@ import aiohttp
 import pytest
 import yaml
 
+from communityhub.delivery import serving
 from localcluster import processpods
 from localcluster.controlplane import ControlPlane
 from tests.conftest import REPO, OperatorProcess
-from tests.support.hubs import hub_ns, ns, onboard, wait_ready
+from tests.support.hubs import hub_ns, ns, onboard, wait_condition, wait_ready
 from tests.support.kube import Cluster, wait_for
 
 pytestmark = pytest.mark.integration
@@ -60,7 +63,25 @@ def process_nodes(management: Cluster) -> Iterator[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def served_hub(management: Cluster, operator: OperatorProcess, process_nodes: list[str]) -> Iterator[dict[str, str]]:
+def checking_operator(operator: OperatorProcess, process_nodes: list[str],
+                      management: Cluster) -> Iterator[OperatorProcess]:
+    """The session operator with the serving check on (kwok-only planes have it off), reaching the hubs through the
+    process-pods agent's proxy into the pod network; as it was after the module."""
+    saved = dict(operator.env)
+    operator.stop()
+    operator.env.update({"CHUB_SERVING_CHECK": "true",
+                         "CHUB_CLUSTER_HTTP_PROXY": processpods.proxy_url(ControlPlane(management.name))})
+    operator.start()
+    yield operator
+    operator.stop()
+    operator.env.clear()
+    operator.env.update(saved)
+    operator.start()
+
+
+@pytest.fixture(scope="module")
+def served_hub(management: Cluster, checking_operator: OperatorProcess,
+               process_nodes: list[str]) -> Iterator[dict[str, str]]:
     namespace, name = ns("serving"), "workshop"
     onboard(management, namespace)
     management.apply(workshop(name, namespace))
@@ -68,7 +89,7 @@ def served_hub(management: Cluster, operator: OperatorProcess, process_nodes: li
     target = hub_ns("serving", name)
     service = management.get("service", "proxy-public", target)
     port = next(p["nodePort"] for p in service["spec"]["ports"] if p["name"] == "http")
-    yield {"namespace": target, "url": f"http://127.0.0.1:{port}"}
+    yield {"namespace": target, "url": f"http://127.0.0.1:{port}", "hub_namespace": namespace, "name": name}
     # Gone before the process nodes are: no later test meets a hub whose pods have nowhere to run.
     management.kubectl("-n", namespace, "delete", "communityhub", name, "--wait=true", "--timeout=120s",
                        check=False)
@@ -152,3 +173,116 @@ def test_a_visitor_gets_jupyterlab_and_a_kernel_that_runs_code(management: Clust
                                       == seen["user"]), None), timeout=10, what="the user's pod")
     assert user_pod["spec"]["nodeName"] in process_nodes
     assert user_pod["spec"]["containers"][0]["image"] == workshop("w", "w")["spec"]["environment"]["image"]
+
+
+#: Where the browser test keeps its screenshot (a test artifact: CI keeps the folder; git ignores it).
+ARTIFACTS = Path(os.environ.get("CHUB_TEST_ARTIFACTS", REPO / ".test-artifacts"))
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--remote-debugging-port=0", "--window-size=1280,800")
+
+
+async def _browse(url: str, profile: Path) -> dict[str, Any]:
+    """Headless Chromium, driven through its DevTools protocol: open the hub's URL as a visitor would, wait until
+    JupyterLab's shell is on the page, and take a screenshot."""
+    proc = await asyncio.create_subprocess_exec(
+        shutil.which("chromium") or "chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        while b"DevTools listening on" not in (line := await asyncio.wait_for(proc.stderr.readline(), 30)):
+            assert line, "chromium exited before its DevTools endpoint listened"
+        port = line.decode().strip().rsplit(":", 1)[1].split("/", 1)[0]
+        drain = asyncio.ensure_future(proc.stderr.read())  # keep its pipe from filling
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
+                page = next(t for t in await resp.json() if t["type"] == "page")
+            async with http.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=64 * 2**20) as ws:
+                ids = iter(range(1, 10**6))
+
+                async def call(method: str, **params: Any) -> dict[str, Any]:
+                    msg_id = next(ids)
+                    await ws.send_json({"id": msg_id, "method": method, "params": params})
+                    async for message in ws:
+                        data = json.loads(message.data)
+                        if data.get("id") == msg_id:
+                            return dict(data.get("result") or {})
+                    raise AssertionError("DevTools closed")
+
+                await call("Page.enable")
+                await call("Page.navigate", url=url)
+                probe = "JSON.stringify({title: document.title, href: location.href, " \
+                        "lab: !!document.querySelector('.jp-LabShell'), " \
+                        "launcher: !!document.querySelector('.jp-Launcher')})"
+                seen: dict[str, Any] = {}
+                deadline = time.monotonic() + 180
+                while time.monotonic() < deadline:
+                    result = await call("Runtime.evaluate", expression=probe, returnByValue=True)
+                    seen = json.loads(result.get("result", {}).get("value") or "{}")
+                    if seen.get("lab") and seen.get("launcher"):
+                        break
+                    await asyncio.sleep(1)
+                shot = await call("Page.captureScreenshot", format="png")
+                seen["screenshot"] = base64.b64decode(shot["data"])
+                drain.cancel()
+                return seen
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+def test_a_browser_lands_in_jupyterlab(served_hub: dict[str, str], tmp_path: Path) -> None:
+    """What `make demo` tells a person to open: the hub's URL in a real browser, as a temporary visitor, ends in
+    JupyterLab (its shell and launcher drawn by its own JavaScript) served by a real user server."""
+    if shutil.which("chromium") is None:
+        pytest.skip("Debian's chromium is not installed (`make browser`, as `make test` does, installs it)")
+    seen = asyncio.run(asyncio.wait_for(_browse(served_hub["url"] + "/", tmp_path / "chromium"), 300))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "serving-jupyterlab.png"
+    shot.write_bytes(seen.pop("screenshot"))
+    assert seen.get("lab") and seen.get("launcher"), f"{seen}; screenshot: {shot}"
+    assert "/user/" in seen["href"] and seen["href"].split("?")[0].endswith("/lab"), seen
+    assert "JupyterLab" in seen["title"], seen
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000, shot
+
+
+def check_user_pods(management: Cluster, namespace: str) -> list[dict[str, Any]]:
+    return [p for p in management.get("pods", namespace=namespace, selector="component=singleuser-server")["items"]
+            if p["metadata"]["annotations"].get("hub.jupyter.org/username") == serving.CHECK_USER]
+
+
+def test_the_operator_checks_that_users_are_served_and_sees_when_they_are_not(
+        management: Cluster, served_hub: dict[str, str]) -> None:
+    """The serving check (issue 30, part 2) against the real hub: True with the time to a kernel that ran code; a
+    class change that leaves user servers nowhere to run turns it False with the scheduler's words as KubeSpawner
+    relays them (Ready with it, and a Warning Event), and True again once the class is fixed. Its first runs failed
+    on the real hub: the agent's proxy passed a kept-alive client's second request on unrewritten (HTTP 403 at the
+    first DELETE), and a kernel's reply came before its output (CodeFailed on a hub that serves)."""
+    name, namespace = served_hub["name"], served_hub["hub_namespace"]
+    cond = wait_condition(management, name, namespace, "ServingUsers", "True", "ServerStarted", timeout=180)
+    assert "started and ran code in" in cond["message"], cond
+    hub = management.get("communityhub", name, namespace)
+    assert hub["status"]["serving"]["ok"] is True and hub["status"]["serving"]["seconds"] > 0
+    assert hub["status"]["serving"]["revision"] == hub["status"]["release"]["valuesHash"]
+    wait_for(lambda: not check_user_pods(management, served_hub["namespace"]), timeout=60,
+             what="the check user's server to be gone")
+
+    broken = serving_class()
+    broken["spec"]["values"]["singleuser"]["nodeSelector"] = {"hubs.2i2c.org/process-pods": "true",
+                                                              "hubs.2i2c.org/no-such-pool": "true"}
+    management.apply(broken)
+    try:
+        cond = wait_condition(management, name, namespace, "ServingUsers", "False", "ServerNotScheduled",
+                              timeout=300)
+        assert "did not start" in cond["message"] and "nodes are available" in cond["message"], cond
+        wait_condition(management, name, namespace, "Ready", "False", "ServerNotScheduled", timeout=30)
+        events = management.get("events", namespace=namespace)["items"]
+        assert any(e["reason"] == "ServerNotScheduled" and e["type"] == "Warning"
+                   and e["involvedObject"]["name"] == name for e in events)
+    finally:
+        management.apply(serving_class())
+    wait_condition(management, name, namespace, "ServingUsers", "True", "ServerStarted", timeout=300)
+    wait_ready(management, name, namespace, timeout=60)
+    wait_for(lambda: not check_user_pods(management, served_hub["namespace"]), timeout=60,
+             what="the check user's server to be gone")

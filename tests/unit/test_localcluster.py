@@ -87,3 +87,98 @@ def test_core_nodes_are_sized_by_setting(monkeypatch: pytest.MonkeyPatch) -> Non
     assert len(big) == 90 and {n.zone for n in big} == {"us-central1-a", "us-central1-b", "us-central1-c"}
     assert (big[0].cpu, big[0].memory, big[0].allocatable_cpu, big[0].allocatable_memory) == (
         "16", "64Gi", "15680m", "55600Mi")
+
+
+def test_the_demos_supervisor_starts_its_command_again_and_stops_with_it(tmp_path: Path) -> None:
+    """The demo's operator exits by design when it loses its Lease; the supervisor starts it again (as a kubelet
+    would) and, on SIGTERM, stops it before it goes. Real processes: each run of the child appends its pid."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    runs = tmp_path / "runs"
+    child = f"import os, time; open({str(runs)!r}, 'a').write(f'{{os.getpid()}}\\n'); time.sleep(0.3 if " \
+            f"len(open({str(runs)!r}).read().split()) < 2 else 60)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "operator")}
+    supervisor = subprocess.Popen([sys.executable, "-m", "localcluster.supervise", "--", sys.executable, "-c", child],
+                                  env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (not runs.exists() or len(runs.read_text().split()) < 2):
+            time.sleep(0.1)
+        pids = [int(p) for p in runs.read_text().split()]
+        assert len(pids) == 2 and pids[0] != pids[1]  # the first run exited, and the command was started again
+        os.kill(pids[1], 0)  # the second run is still running
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(20) == 0
+        time.sleep(0.2)
+        try:
+            os.kill(pids[1], 0)
+        except ProcessLookupError:
+            pass
+        else:
+            raise AssertionError(f"the supervised child {pids[1]} outlived its supervisor")
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+
+
+def test_the_process_pods_proxy_reaches_services_by_name_and_nothing_else() -> None:
+    """What the operator's serving check goes through on the local plane (Relays.serve_proxy): a plain request and
+    a websocket upgrade reach a Service by its DNS name; any other host is refused before a connection is made.
+    Here the "plane" is the host's own network (netns None) and the Service a real aiohttp server on loopback."""
+    import asyncio
+
+    import aiohttp
+    from aiohttp import web
+
+    from localcluster.processpods import Relays
+
+    async def run() -> dict[str, object]:
+        async def hello(request: web.Request) -> web.Response:
+            return web.Response(text=f"hello {request.raw_path}")  # as sent: origin-form, or not
+
+        async def echo(request: web.Request) -> web.WebSocketResponse:
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            async for message in ws:
+                await ws.send_str(f"echo {message.data}")
+                break
+            await ws.close()
+            return ws
+
+        app = web.Application()
+        app.router.add_get("/ws", echo)
+        app.router.add_get("/{tail:.*}", hello)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        relays = Relays(None)  # type: ignore[arg-type]
+        names = {"web.team.svc": "127.0.0.1"}
+        proxy = f"http://127.0.0.1:{relays.serve_proxy(lambda host: names.get(host))}"
+        seen: dict[str, object] = {}
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://web.team.svc:{port}/hub/api", proxy=proxy) as resp:
+                    seen["plain"] = (resp.status, await resp.text())
+                async with session.get(f"http://web.team.svc:{port}/second", proxy=proxy) as resp:
+                    seen["second"] = (resp.status, await resp.text())  # a kept-alive client's next request
+                async with session.ws_connect(f"ws://web.team.svc:{port}/ws", proxy=proxy) as ws:
+                    await ws.send_str("x")
+                    seen["ws"] = (await ws.receive()).data
+                async with session.get(f"http://example.org:{port}/", proxy=proxy) as resp:
+                    seen["outside"] = resp.status
+        finally:
+            relays.stop()
+            await runner.cleanup()
+        return seen
+
+    seen = asyncio.run(asyncio.wait_for(run(), 30))
+    assert seen["plain"] == (200, "hello /hub/api")
+    assert seen["second"] == (200, "hello /second")
+    assert seen["ws"] == "echo x"
+    assert seen["outside"] == 403
