@@ -211,14 +211,18 @@ async def _browse(url: str, profile: Path) -> dict[str, Any]:
 
                 await call("Page.enable")
                 await call("Page.navigate", url=url)
-                probe = "JSON.stringify({title: document.title, href: location.href, " \
+                # The login page's "Sign in with a temporary account" is clicked as a visitor would, once.
+                probe = "(() => {const signIn = document.querySelector('a[href*=\"tmplogin\"]'); " \
+                        "if (signIn && !window.__clicked) {window.__clicked = true; signIn.click();} " \
+                        "return JSON.stringify({title: document.title, href: location.href, signIn: !!signIn, " \
                         "lab: !!document.querySelector('.jp-LabShell'), " \
-                        "launcher: !!document.querySelector('.jp-Launcher')})"
+                        "launcher: !!document.querySelector('.jp-Launcher')});})()"
                 seen: dict[str, Any] = {}
                 deadline = time.monotonic() + 180
                 while time.monotonic() < deadline:
                     result = await call("Runtime.evaluate", expression=probe, returnByValue=True)
-                    seen = json.loads(result.get("result", {}).get("value") or "{}")
+                    seen = {**json.loads(result.get("result", {}).get("value") or "{}"),
+                            "signedIn": seen.get("signedIn") or seen.get("signIn", False)}
                     if seen.get("lab") and seen.get("launcher"):
                         break
                     await asyncio.sleep(1)
@@ -233,8 +237,9 @@ async def _browse(url: str, profile: Path) -> dict[str, Any]:
 
 
 def test_a_browser_lands_in_jupyterlab(served_hub: dict[str, str], tmp_path: Path) -> None:
-    """What `make demo` tells a person to open: the hub's URL in a real browser, as a temporary visitor, ends in
-    JupyterLab (its shell and launcher drawn by its own JavaScript) served by a real user server."""
+    """What `make demo` tells a person to open: the hub's URL in a real browser, a click on the login page's "Sign in
+    with a temporary account", and JupyterLab (its shell and launcher drawn by its own JavaScript) served by a real
+    user server."""
     if shutil.which("chromium") is None:
         pytest.skip("Debian's chromium is not installed (`make browser`, as `make test` does, installs it)")
     seen = asyncio.run(asyncio.wait_for(_browse(served_hub["url"] + "/", tmp_path / "chromium"), 300))
@@ -242,6 +247,7 @@ def test_a_browser_lands_in_jupyterlab(served_hub: dict[str, str], tmp_path: Pat
     shot = ARTIFACTS / "serving-jupyterlab.png"
     shot.write_bytes(seen.pop("screenshot"))
     assert seen.get("lab") and seen.get("launcher"), f"{seen}; screenshot: {shot}"
+    assert seen["signedIn"], seen  # through the login page's button, not straight in
     assert "/user/" in seen["href"] and seen["href"].split("?")[0].endswith("/lab"), seen
     assert "JupyterLab" in seen["title"], seen
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000, shot

@@ -289,3 +289,15 @@ def test_a_workshop_lets_its_temporary_visitors_in(probe: Any) -> None:
     got = probe(render.values("hubs", "lab", workshop()), [])
     assert got["authenticator"]["class"] == "tmpauthenticator.TmpAuthenticator"
     assert got["authenticator"]["allow_all"] is True
+
+
+def test_a_workshop_makes_a_user_only_for_a_visitor_who_signs_in(probe: Any) -> None:
+    """Found by `make demo` (curl -sL of the workshop's URL): with TmpAuthenticator's auto_login, every request to
+    /hub/login without a cookie made a new temporary user (50 of them before curl gave up on the redirects), as a
+    crawler or a link preview would. The login page asks first."""
+    from tests.unit.test_identity_providers import workshop
+
+    got = probe(render.values("hubs", "lab", workshop()), [])
+    # (The probe lists traits away from their defaults: Authenticator's auto_login default is False.)
+    assert got["authenticator"].get("auto_login", False) is False, got["authenticator"]
+    assert got["authenticator"]["login_service"] == "a temporary account"  # "Sign in with a temporary account"

@@ -245,7 +245,9 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
     elif auth.provider == "temporary":
         # TmpAuthenticator: every visitor a new user; the cap is JupyterHub's active_server_limit. JupyterHub 5
         # lets in nobody without an allow rule, TmpAuthenticator's new users included: they are all allowed.
-        return {"allow_all": True}
+        # A visitor clicks "Sign in" first (auto_login off): with it on, every request to /hub/login without a
+        # cookie (a link preview, a crawler, a health check, `curl -L`) made a new user, counted as active.
+        return {"allow_all": True, "auto_login": False, "login_service": "a temporary account"}
     else:  # the CRD's CEL rules make this unreachable for admitted objects
         raise ValueError(f"auth.{auth.provider} settings are missing")
     return config
