@@ -14,12 +14,13 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from localcluster import binaries, charts
+from localcluster import binaries, charts, processpods
 from localcluster.controlplane import ControlPlane, _pid_alive, state_root
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,6 +28,9 @@ EXAMPLE = REPO / "examples" / "climate-lab.yaml"
 DEDICATED_EXAMPLE = REPO / "examples" / "dedicated-local.yaml"
 #: The provider's default platform layer: hubs without spec.hubClassName get it.
 DEFAULT_CLASS = REPO / "examples" / "hubclasses" / "basehub.yaml"
+#: A workshop that really serves, on the process nodes of its class.
+SERVING_CLASS = REPO / "examples" / "hubclasses" / "process-pods.yaml"
+WORKSHOP = REPO / "examples" / "workshop-local.yaml"
 CLUSTER = "dev"
 #: The control plane that `cloud: local` hubs get as their "dedicated" cluster.
 DEDICATED_CLUSTER = "dev-dedicated"
@@ -92,12 +96,18 @@ def start_smtp_sink() -> int:
     return pid
 
 
-def start_operator(kubeconfig: Path, chart: charts.HubChart, dedicated_kubeconfig: Path) -> tuple[int, Path]:
-    env = {**_operator_env(kubeconfig, chart, dedicated_kubeconfig),
+def start_operator(kubeconfig: Path, chart: charts.HubChart, dedicated_kubeconfig: Path,
+                   pod_network_proxy: str | None = None) -> tuple[int, Path]:
+    """With ``pod_network_proxy`` (process pods run), the serving check is on, reaching the hubs through it."""
+    checking = {"CHUB_SERVING_CHECK": "true", "CHUB_CLUSTER_HTTP_PROXY": pod_network_proxy} if pod_network_proxy \
+        else {}
+    env = {**_operator_env(kubeconfig, chart, dedicated_kubeconfig), **checking,
            "CHUB_SMTP_HOST": "127.0.0.1", "CHUB_SMTP_PORT": str(SMTP_PORT),
            "CHUB_SMTP_STARTTLS": "false", "CHUB_SMTP_FROM": "CommunityHub demo <hubs@localhost>",
            "CHUB_SUPPORT_URL": "https://support.example.org"}
-    return _start_background("operator", [sys.executable, "-m", "communityhub"], env)
+    # Supervised: the operator exits by design when it loses its Lease, and here no kubelet starts it again.
+    return _start_background("operator", [sys.executable, "-m", "localcluster.supervise", "--",
+                                          sys.executable, "-m", "communityhub"], env)
 
 
 def delivered_mail(since: float, timeout: float = 30) -> list[Path]:
@@ -155,18 +165,21 @@ def install_policies(kubeconfig: Path) -> list[str]:
 
 def up() -> int:
     started = time.monotonic()
-    print("1/4 local control plane, and a second one for dedicated (cloud: local) hubs", flush=True)
+    print("1/5 local control plane, and a second one for dedicated (cloud: local) hubs", flush=True)
     plane = ControlPlane(CLUSTER)
     kubeconfig = plane.up()
     dedicated_kubeconfig = ControlPlane(DEDICATED_CLUSTER, region="local-1").up()
     chart = charts.jupyterhub_chart()
     print(f"    hub chart: {chart.describe()}", flush=True)
     crds = sorted((REPO / "crds").glob("*.yaml"))
-    print(f"2/4 CRDs ({', '.join(p.name for p in crds)} from {REPO / 'crds'}) and the default HubClass "
+    print(f"2/5 CRDs ({', '.join(p.name for p in crds)} from {REPO / 'crds'}) and the default HubClass "
           f"({DEFAULT_CLASS.relative_to(REPO)})", flush=True)
     _kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     _kubectl(kubeconfig, "wait", "--for=condition=Established", "-f", str(REPO / "crds"), "--timeout=60s")
     _kubectl(kubeconfig, "apply", "-f", str(DEFAULT_CLASS))
+    # kwok's pods run nothing: the default class's hubs cannot serve anyone, so they are not checked here.
+    _kubectl(kubeconfig, "patch", "hubclass", "basehub", "--type=merge", "-p",
+             json.dumps({"spec": {"servingCheck": {"enabled": False}}}))
     # The operator's namespace: its leader Lease (and Terraform state) live there.
     _kubectl(kubeconfig, "create", "namespace", "communityhub-system", check=False)
     # Who may set what (docs/operations.md, "Security model"): the chart's admission policies, as installed.
@@ -175,13 +188,21 @@ def up() -> int:
     # create a cluster without them, as a cloud's API does.
     _kubectl(kubeconfig, "-n", "communityhub-system", "create", "secret", "generic", "communityhub-cloud-local",
              "--from-literal=LOCAL_CLOUD_TOKEN=demo-provider-token", check=False)
+    # Process pods (the workshop's hub, proxy and servers as real processes), before the operator: it checks the
+    # hubs that serve through the agent's proxy into the pod network.
+    serving = processpods.available()
+    proxy = None
+    if serving is None:
+        processpods.start(plane)
+        proxy = processpods.proxy_url(plane)
     smtp_pid = start_smtp_sink()
-    pid, log = start_operator(kubeconfig, chart, dedicated_kubeconfig)
-    print(f"3/4 operator running in the background (pid {pid}), log: {log}", flush=True)
+    pid, log = start_operator(kubeconfig, chart, dedicated_kubeconfig, proxy)
+    print(f"3/5 operator running in the background, started again if it exits (supervisor pid {pid}), "
+          f"log: {log}", flush=True)
     print(f"    SMTP sink for the DELIVERED email on 127.0.0.1:{SMTP_PORT} (pid {smtp_pid}), Maildir {mail_dir()}",
           flush=True)
     applied_at = time.time()
-    print(f"4/4 applying {EXAMPLE.relative_to(REPO)} and watching climate-lab:", flush=True)
+    print(f"4/5 applying {EXAMPLE.relative_to(REPO)} and watching climate-lab:", flush=True)
     _kubectl(kubeconfig, "apply", "-f", str(EXAMPLE))
     watch(kubeconfig, "hubs", "climate-lab")
     print(f"\nclimate-lab is Ready ({time.monotonic() - started:.0f}s in all).\n", flush=True)
@@ -198,6 +219,44 @@ def up() -> int:
         print(f"\nThe DELIVERED email landed in the demo's SMTP sink: {mails[-1]}\n  less {mails[-1]}")
     else:
         print(f"\nNo DELIVERED email yet (see the Delivered condition); the sink keeps mail in {mail_dir()}/new")
+    return serve(plane)
+
+
+def serve(plane: ControlPlane) -> int:
+    """A workshop that serves: its hub, proxy and users' servers run as processes (process pods); print the URL
+    that reaches its proxy from the host, and what it answers."""
+    if why := processpods.available():
+        print(f"\nNo hub that serves here: {why}.")
+        return 0
+    nodes = processpods.start(plane)
+    kubeconfig = plane.kubeconfig
+    print(f"\n5/5 process pods on {', '.join(nodes)}; applying {SERVING_CLASS.relative_to(REPO)} and "
+          f"{WORKSHOP.relative_to(REPO)}, watching workshop:", flush=True)
+    _kubectl(kubeconfig, "apply", "-f", str(SERVING_CLASS))
+    _kubectl(kubeconfig, "apply", "-f", str(WORKSHOP))
+    hub = watch(kubeconfig, "workshops", "workshop")
+    namespace = hub["status"]["cluster"]["namespace"]
+    port = _kubectl(kubeconfig, "-n", namespace, "get", "service", "proxy-public", "-o",
+                    "jsonpath={.spec.ports[?(@.name=='http')].nodePort}").stdout.strip()
+    url = f"http://127.0.0.1:{port}/"
+    title = "no answer"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "hub/login", timeout=10) as resp:
+                page = resp.read().decode(errors="replace")
+                title = page.split("<title>", 1)[-1].split("</title>", 1)[0].strip() if "<title>" in page else "?"
+                break
+        except OSError:
+            time.sleep(1)
+    checked = next((c for c in hub["status"].get("conditions", []) if c["type"] == "ServingUsers"), None)
+    if checked is not None:
+        print(f"\nThe operator's serving check: ServingUsers {checked['status']} {checked['reason']}: "
+              f"{checked['message']}")
+    print(f"\nworkshop serves (its login page answers: {title!r}). Open it in a browser:\n  {url}\n"
+          f"Each visitor signs in with a temporary account (one click) and lands in JupyterLab, served by a real "
+          f"user server "
+          f"(kubectl -n {namespace} get pods -o wide).\nLogs of its processes: {plane.dir / 'logs' / 'process-pods'}")
     return 0
 
 

@@ -54,7 +54,9 @@ def test_crd_names_columns_and_subresource() -> None:
     version = spec["versions"][0]
     assert version["subresources"] == {"status": {}}
     assert [c["name"] for c in version["additionalPrinterColumns"]] == [
-        "Archetype", "Placement", "Ready", "Reason", "Chart", "URL", "Age"]
+        "Archetype", "Placement", "Ready", "Reason", "Serving", "Chart", "URL", "Age"]
+    serving = next(c for c in version["additionalPrinterColumns"] if c["name"] == "Serving")
+    assert serving["jsonPath"] == '.status.conditions[?(@.type=="ServingUsers")].status'
 
 
 def test_cross_field_rules_are_cel_on_the_owning_object() -> None:

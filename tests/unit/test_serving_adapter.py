@@ -70,8 +70,9 @@ def stand_in(case: str, calls: list[str]) -> web.Application:
             if case == "silent":
                 continue  # a kernel that never answers
 
-            def reply(kind: str, channel: str, content: dict[str, Any]) -> dict[str, Any]:
-                return {"msg_type": kind, "channel": channel, "parent_header": asked["header"], "content": content}
+            def reply(kind: str, channel: str, content: dict[str, Any],
+                      parent: dict[str, Any] = asked["header"]) -> dict[str, Any]:
+                return {"msg_type": kind, "channel": channel, "parent_header": parent, "content": content}
             printed = "41\n" if case == "wrong" else "42\n"
             # The shell's reply first, the output after it: the channels are not ordered between them.
             await ws.send_json(reply("execute_reply", "shell", {"status": "ok"}))

@@ -66,9 +66,9 @@ def openapi_schema(model: type[models.ApiModel]) -> dict[str, Any]:
     return dict(_resolve(raw, raw.get("$defs", {})))
 
 
-def _condition_column(name: str, field: str, description: str) -> dict[str, str]:
+def _condition_column(name: str, field: str, description: str, condition: str = "Ready") -> dict[str, str]:
     return {"name": name, "type": "string", "description": description,
-            "jsonPath": f'.status.conditions[?(@.type=="Ready")].{field}'}
+            "jsonPath": f'.status.conditions[?(@.type=="{condition}")].{field}'}
 
 
 def _definition(kind: str, plural: str, singular: str, short_names: list[str], scope: str,
@@ -123,6 +123,8 @@ def crd() -> dict[str, Any]:
              "description": "shared or dedicated"},
             _condition_column("Ready", "status", "Whether the hub is delivered and serving"),
             _condition_column("Reason", "reason", "Why the hub is (not) ready"),
+            _condition_column("Serving", "status", "Whether the serving check started a server that ran code "
+                                                   "(empty where the hub is not checked)", "ServingUsers"),
             {"name": "Chart", "type": "string", "jsonPath": ".status.release.chart",
              "description": "JupyterHub chart name and version deployed"},
             {"name": "URL", "type": "string", "jsonPath": ".status.url", "description": "Hub URL"},
