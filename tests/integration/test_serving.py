@@ -259,7 +259,7 @@ def check_user_pods(management: Cluster, namespace: str) -> list[dict[str, Any]]
 
 
 def test_the_operator_checks_that_users_are_served_and_sees_when_they_are_not(
-        management: Cluster, served_hub: dict[str, str]) -> None:
+        management: Cluster, served_hub: dict[str, str], checking_operator: OperatorProcess) -> None:
     """The serving check (issue 30, part 2) against the real hub: True with the time to a kernel that ran code; a
     class change that leaves user servers nowhere to run turns it False with the scheduler's words as KubeSpawner
     relays them (Ready with it, and a Warning Event), and True again once the class is fixed. Its first runs failed
@@ -273,6 +273,15 @@ def test_the_operator_checks_that_users_are_served_and_sees_when_they_are_not(
     assert hub["status"]["serving"]["revision"] == hub["status"]["release"]["valuesHash"]
     wait_for(lambda: not check_user_pods(management, served_hub["namespace"]), timeout=60,
              what="the check user's server to be gone")
+    # Passes with no check due carry the verdict: nothing is written for the hub, no server started again.
+    if management.audit_log is not None:
+        time.sleep(3)
+        resyncs, mark = checking_operator.resyncs(), management.audit_mark()
+        wait_for(lambda: checking_operator.resyncs() >= resyncs + 4, timeout=60, what="four resync passes")
+        writes = [w for w in management.writes_since(mark, checking_operator.user)
+                  if any(f"/namespaces/{n}/" in w["requestURI"] for n in (namespace, served_hub["namespace"]))]
+        assert writes == [], [(w["verb"], w["requestURI"]) for w in writes]
+        assert not check_user_pods(management, served_hub["namespace"])
 
     broken = serving_class()
     broken["spec"]["values"]["singleuser"]["nodeSelector"] = {"hubs.2i2c.org/process-pods": "true",

@@ -98,3 +98,52 @@ def test_the_hub_registers_the_checker_with_rights_on_the_check_user_only(probe:
     assert role["services"] == [serving.SERVICE]
     assert sorted(role["scopes"]) == sorted(serving.SCOPES)
     assert all(scope.endswith(f"!user={serving.CHECK_USER}") for scope in role["scopes"])
+
+
+def step_context(status: dict[str, Any], serving_check: bool = True, class_check: bool = True) -> Any:
+    import structlog
+
+    from communityhub.adapters.helm import Helm
+    from communityhub.adapters.kube import Clusters
+    from communityhub.delivery import classes, names
+    from communityhub.runtime.settings import Settings
+    from communityhub.steps.context import HubContext, Target
+
+    ctx = HubContext(name="lab", namespace="hubs", generation=1, spec=base_spec(), status=status,
+                     settings=Settings(serving_check=serving_check), helm=Helm(), clusters=Clusters(), deployments={},
+                     shared_clusters={}, log=structlog.get_logger(), names=names.derive("hubs", "lab"),
+                     hub_class=classes.Resolved("c", 1, HubClassSpec.model_validate(
+                         {"servingCheck": {"enabled": class_check}})))
+    ctx.target = Target("local", "hub-hubs-lab")
+    ctx.release = {"valuesHash": "hash-1"}
+    return ctx
+
+
+CHECKED = {"conditions": [{"type": "ServingUsers", "status": "True", "reason": "ServerStarted", "message": "9.1s"}],
+           "serving": {"revision": "hash-1", "checkedAt": conditions.now_rfc3339(), "ok": True, "seconds": 9.1}}
+
+
+def test_the_step_checks_only_when_due_and_leaves_when_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step (steps/serving.py) around the adapter: not due, or the hub not otherwise Ready, carries the last
+    verdict without a check and without a status field to write; turned off (the operator's setting or the
+    class), the condition and status.serving leave."""
+    import asyncio
+
+    from communityhub.steps import serving as step
+
+    checks: list[str] = []
+
+    async def no_check(*args: Any, **kwargs: Any) -> serving.Report:
+        checks.append("checked")
+        return serving.Report("done", seconds=1.0)
+
+    monkeypatch.setattr(step.hubapi, "check", no_check)
+    kept = Verdict.true("ServerStarted", "9.1s")
+    ctx = step_context(CHECKED)
+    assert asyncio.run(step.check(ctx, ready=True)) == kept and ctx.serving is None
+    ctx = step_context(CHECKED)
+    assert asyncio.run(step.check(ctx, ready=False)) == kept and ctx.serving is None
+    assert checks == []
+    for ctx in (step_context(CHECKED, serving_check=False), step_context(CHECKED, class_check=False)):
+        assert asyncio.run(step.check(ctx, ready=True)) is None and ctx.serving == {}  # {}: the field leaves
+    assert checks == []
