@@ -301,3 +301,21 @@ def test_the_operator_checks_that_users_are_served_and_sees_when_they_are_not(
     wait_ready(management, name, namespace, timeout=60)
     wait_for(lambda: not check_user_pods(management, served_hub["namespace"]), timeout=60,
              what="the check user's server to be gone")
+
+
+def test_a_server_that_exits_is_said_with_its_exit_code(management: Cluster, served_hub: dict[str, str]) -> None:
+    """A class whose user image command fails (a profile's server that cannot run): ServingUsers=False
+    ServerExited, with what the hub says and what the check user's pod says (its exit code), then True again."""
+    name, namespace = served_hub["name"], served_hub["hub_namespace"]
+    wait_condition(management, name, namespace, "ServingUsers", "True", "ServerStarted", timeout=300)
+    broken = serving_class()
+    broken["spec"]["values"]["singleuser"]["cmd"] = ["sh", "-c", "echo the image is broken >&2; exit 3"]
+    management.apply(broken)
+    try:
+        cond = wait_condition(management, name, namespace, "ServingUsers", "False", "ServerExited", timeout=300)
+        assert "exit code 3" in cond["message"] or "status=3" in cond["message"], cond
+    finally:
+        management.apply(serving_class())
+    wait_condition(management, name, namespace, "ServingUsers", "True", "ServerStarted", timeout=300)
+    wait_for(lambda: not check_user_pods(management, served_hub["namespace"]), timeout=60,
+             what="the check user's server to be gone")

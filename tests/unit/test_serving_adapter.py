@@ -51,6 +51,12 @@ def stand_in(case: str, calls: list[str]) -> web.Application:
         if case == "unschedulable":
             events += [{"progress": 50, "message": SCHEDULING},
                        {"progress": 100, "failed": True, "message": "Spawn failed: pod did not start in 90 seconds!"}]
+        elif case == "crashes":  # JupyterHub only knows the server never answered; the pod knows why
+            await asyncio.sleep(0.5)  # the server crash-loops a while ...
+            POD["alive"] = False  # ... and the hub deletes its pod as it says the spawn failed
+            events += [{"progress": 100, "failed": True, "message": "Spawn failed: Server at http://10.245.0.5:8888"
+                                                                     "/user/communityhub.check/ didn't respond in "
+                                                                     "30 seconds"}]
         else:
             events += [{"progress": 100, "ready": True, "url": f"/user/{serving.CHECK_USER}/"}]
         for event in events:
@@ -89,8 +95,22 @@ def stand_in(case: str, calls: list[str]) -> web.Application:
     return app
 
 
+CRASHING = ("container notebook of Pod jupyter-communityhub-2echeck is in CrashLoopBackOff (2 restarts, "
+            "last exit code 3)")
+
+
+POD = {"alive": True}
+
+
+async def explain() -> str:
+    """What steps/serving.py reads of the check user's pod (diagnosis.pod_cause), here as the cluster would say it:
+    nothing once the hub has deleted it."""
+    return CRASHING if POD["alive"] else ""
+
+
 async def run_check(case: str, token: str = TOKEN) -> tuple[serving.Report, list[str]]:
     calls: list[str] = []
+    POD["alive"] = True
     runner = web.AppRunner(stand_in(case, calls))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -99,7 +119,8 @@ async def run_check(case: str, token: str = TOKEN) -> tuple[serving.Report, list
     base = f"http://127.0.0.1:{port}"
     try:
         report = await hubapi.check(hubapi.Endpoints(f"{base}/hub/api", base, allow_private=True), token,
-                                    timeouts=hubapi.Timeouts(request=5, spawn=10, kernel=2, cleanup=5))
+                                    timeouts=hubapi.Timeouts(request=5, spawn=10, kernel=2, cleanup=5),
+                                    explain=explain if case == "crashes" else None)
     finally:
         await runner.cleanup()
     return report, calls
@@ -109,6 +130,8 @@ async def run_check(case: str, token: str = TOKEN) -> tuple[serving.Report, list
     ("ok", "ServerStarted", "ran code in"),
     ("unschedulable", "ServerNotScheduled", "0/4 nodes are available"),
     ("exits", "ServerExited", "Spawner failed to start [status=1]"),
+    ("crashes", "ServerExited", "didn't respond in 30 seconds (container notebook of Pod jupyter-communityhub-2echeck "
+                                "is in CrashLoopBackOff (2 restarts, last exit code 3))"),
     ("silent", "KernelNotAnswering", "no reply to `print(6 * 7)` in 2s"),
     ("wrong", "CodeFailed", "it printed '41'"),
 ])

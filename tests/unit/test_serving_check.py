@@ -74,9 +74,17 @@ def test_ready_waits_for_a_failed_check_and_phase_says_the_hub_is_not_serving() 
 
 
 def test_profiles_checked() -> None:
-    assert serving.profiles_to_check(["small", "gpu"], "default") == [""]
-    assert serving.profiles_to_check(["small", "gpu"], "all") == ["small", "gpu"]
-    assert serving.profiles_to_check([], "all") == [""]
+    """The default server, or each profile's, of the rendered profile list; a profile only some groups are offered
+    is not the check user's (it is in no group: the hub would refuse it, and the check would fail for nothing)."""
+    key = render.ALLOWED_GROUPS_KEY
+    listed = [{"slug": "small"}, {"slug": "gpu", key: ["gpu-users"]}, {"slug": "large"}]
+    assert serving.profiles_to_check(listed, "default", key) == [""]
+    assert serving.profiles_to_check(listed, "all", key) == ["small", "large"]
+    assert serving.profiles_to_check([], "all", key) == [""]
+    environment = base_spec().environment.model_dump(by_alias=True, exclude_none=True)
+    environment["profiles"][-1]["allowedGroups"] = ["a"]
+    rendered = render.profile_list(base_spec(environment=environment))
+    assert serving.profiles_to_check(rendered, "all", key) == [p["slug"] for p in rendered[:-1]]
 
 
 def test_the_class_turns_the_check_off_and_sets_its_interval() -> None:

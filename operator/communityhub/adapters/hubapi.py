@@ -15,7 +15,7 @@ import json
 import ssl
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -109,26 +109,47 @@ def _message(text: str) -> str:
     return "" if text.startswith("<") else text[:300]  # an HTML error page says nothing a condition can use
 
 
-async def check(where: Endpoints, token: str, profile: str = "", timeouts: Timeouts = Timeouts()) -> serving.Report:
-    """One check of one server (``profile`` "": the default one). Never raises for what the hub answers."""
+async def check(where: Endpoints, token: str, profile: str = "", timeouts: Timeouts = Timeouts(),
+                explain: Callable[[], Awaitable[str]] | None = None) -> serving.Report:
+    """One check of one server (``profile`` "": the default one). Never raises for what the hub answers.
+    ``explain`` says what the cluster knows of the check user's pod: asked every few seconds while the server
+    starts (a failed spawn's pod is deleted by the hub at once), its last answer goes with a failed spawn."""
     connector = aiohttp.TCPConnector(resolver=None if where.allow_private or where.proxy else PublicResolver())
     started = time.monotonic()
     progress: list[str] = []
+    pod_said: list[str] = []
     async with aiohttp.ClientSession(connector=connector) as session:
         client = _Client(session, where, token, timeouts)
         try:
             await client.call("POST", client.user, (201, 409), "hub")  # 409: a check cut off left its user
             await _stop_server(client)  # ... and perhaps its server
             started = time.monotonic()
-            url = await _spawn(client, profile, progress)
+            watching = asyncio.ensure_future(_watch(explain, pod_said, timeouts.request)) if explain else None
+            try:
+                url = await _spawn(client, profile, progress)
+            finally:
+                if watching is not None:
+                    watching.cancel()
             seconds = await _run_code(client, url, started)
             return serving.Report("done", seconds=seconds, progress=tuple(progress), profile=profile)
         except _Refused as refused:
             return serving.Report(refused.stage, seconds=time.monotonic() - started, progress=tuple(progress),
-                                  error=refused.error, profile=profile)
+                                  error=refused.error, profile=profile,
+                                  pod=pod_said[-1] if refused.stage == "spawn" and pod_said else "")
         finally:
             with contextlib.suppress(_Refused, TimeoutError, aiohttp.ClientError, OSError):
                 await asyncio.wait_for(_remove(client), timeouts.cleanup)
+
+
+async def _watch(explain: Callable[[], Awaitable[str]], said: list[str], answer_within: float,
+                 every: float = 3.0) -> None:
+    """What ``explain`` last said of the pod, asked every ``every`` seconds, in ``said`` (a failed answer is
+    skipped)."""
+    while True:
+        with contextlib.suppress(Exception):  # an explanation that fails leaves the hub's own words alone
+            if text := await asyncio.wait_for(explain(), answer_within):
+                said[:] = [text]
+        await asyncio.sleep(every)
 
 
 async def _spawn(client: _Client, profile: str, progress: list[str]) -> str:

@@ -335,6 +335,13 @@ async def scale_deployments(client: AsyncClient, namespace: str, names: list[str
 USER_SERVER = {"component": "singleuser-server"}
 
 
+async def user_server_pods(client: AsyncClient, namespace: str, username: str) -> list[dict[str, Any]]:
+    """The server pods of one user of a hub namespace (KubeSpawner's username annotation, as the user is named)."""
+    return [pod.to_dict() async for pod in client.list(Pod, namespace=namespace, labels=USER_SERVER)
+            if ((pod.metadata.annotations if pod.metadata else None) or {}).get("hub.jupyter.org/username")
+            == username]
+
+
 async def delete_user_servers(client: AsyncClient, namespace: str) -> list[str]:
     """Stop every user server of a hub namespace (their home volumes stay); the names of the pods stopped."""
     names = [str(p.metadata.name) async for p in client.list(Pod, namespace=namespace, labels=USER_SERVER)

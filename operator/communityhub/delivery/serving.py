@@ -58,6 +58,9 @@ class Report:
     #: The error at ``stage``: an HTTP status and body, a timeout, the kernel's traceback name and value.
     error: str = ""
     profile: str = ""
+    #: What the cluster says about the check user's pod where its spawn failed (delivery/diagnosis.py's cause: a
+    #: container crash-looping with its exit code, a pod the scheduler cannot place), read before it is removed.
+    pod: str = ""
 
 
 #: Words of a spawn that failed because the pod could not be placed, as KubeSpawner relays the scheduler's event.
@@ -80,7 +83,7 @@ def verdict(report: Report) -> Verdict:
     if report.stage == "hub":
         return Verdict.false("HubAPIRefused", f"the hub's API refused the check: {report.error}")
     if report.stage == "spawn":
-        words = " ".join([*report.progress, report.error])
+        words = " ".join([*report.progress, report.error, report.pod])
         if any(w in words for w in _UNSCHEDULABLE):
             reason = "ServerNotScheduled"
         elif any(w in words for w in _EXITED):
@@ -88,17 +91,20 @@ def verdict(report: Report) -> Verdict:
         else:
             reason = "SpawnFailed"
         said = _last([*report.progress, report.error] if report.error else report.progress) or "no progress at all"
-        return Verdict.false(reason, f"{who} did not start: {said}")
+        return Verdict.false(reason, f"{who} did not start: {said}" + (f" ({report.pod})" if report.pod else ""))
     if report.stage == "kernel":
         return Verdict.false("KernelNotAnswering", f"{who} started, but its kernel did not answer: {report.error}")
     return Verdict.false("CodeFailed", f"{who} started, but `{STATEMENT}` did not print {EXPECTED_OUTPUT}: "
                                        f"{report.error}")
 
 
-def profiles_to_check(profile_slugs: Sequence[str], which: Literal["default", "all"]) -> list[str]:
-    """The servers the check starts: the default one (no profile chosen, ""), or each profile's."""
-    if which == "all" and profile_slugs:
-        return list(profile_slugs)
+def profiles_to_check(profile_list: Sequence[Mapping[str, Any]], which: Literal["default", "all"],
+                      groups_key: str) -> list[str]:
+    """The servers the check starts: the default one (no profile chosen, ""), or each profile's of the rendered
+    ``profile_list`` but those offered only to some groups (``groups_key`` set): the check user is in none."""
+    slugs = [str(p["slug"]) for p in profile_list if groups_key not in p]
+    if which == "all" and slugs:
+        return slugs
     return [""]
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from communityhub.adapters import hubapi
+from communityhub.adapters import hubapi, kube
 from communityhub.api.conditions import SERVING_USERS, Verdict, rfc3339
 from communityhub.api.models import ServingCheck
-from communityhub.delivery import render, serving
+from communityhub.delivery import diagnosis, render, serving
 from communityhub.runtime import metrics
 from communityhub.steps import hub
 from communityhub.steps.context import HubContext, Target
@@ -65,9 +65,17 @@ async def check(ctx: HubContext, ready: bool) -> Verdict | None:
     else:
         where = endpoints(ctx, target)
         timeouts = hubapi.Timeouts(request=ctx.settings.http_timeout_seconds, spawn=float(policy.timeout_seconds))
-        profiles = [p["slug"] for p in render.profile_list(ctx.spec, ctx.hub_class.spec)]
-        for profile in serving.profiles_to_check(profiles, policy.profiles):
-            report = await hubapi.check(where, token.decode(), profile, timeouts)
+        profiles = serving.profiles_to_check(render.profile_list(ctx.spec, ctx.hub_class.spec), policy.profiles,
+                                             render.ALLOWED_GROUPS_KEY)
+        client = ctx.clusters.get(target.kubeconfig)
+
+        async def explain() -> str:
+            pods = await kube.user_server_pods(client, target.namespace, serving.CHECK_USER)
+            cause = next((c for p in pods if (c := diagnosis.pod_cause(p)) is not None), None)
+            return cause.message if cause is not None else ""
+
+        for profile in profiles:
+            report = await hubapi.check(where, token.decode(), profile, timeouts, explain)
             if report.stage != "done":
                 break
     verdict = serving.verdict(report)
