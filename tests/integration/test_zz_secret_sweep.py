@@ -1,9 +1,9 @@
 """Run last (by its name): no secret value the run used shows up where the operator writes for people.
 
 The values: the OAuth client secrets, the SMTP password, a builder's registry password and the customer cloud
-token the tests hand the operator, and every usage token the operator generated that is still in a hub
-namespace. The places: every log of an operator process this session ran, every Event on both control planes,
-and the status and annotations of every CommunityHub and of every namespace.
+token the tests hand the operator, and every usage and serving-check token the operator generated that is
+still in a hub namespace. The places: every log of an operator process this session ran, every Event on both
+control planes, and the status and annotations of every CommunityHub and of every namespace.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from communityhub.delivery import serving
 from communityhub.delivery.render import USAGE_TOKEN_KEY, USAGE_TOKEN_SECRET_NAME
 from tests.conftest import CLOUD_STAND_IN_CREDENTIALS, PROVIDER_TOKEN, OperatorProcess
 from tests.integration.test_binder import REGISTRY_PASSWORD
@@ -26,9 +27,13 @@ pytestmark = pytest.mark.integration
 
 
 def generated_tokens(cluster: Cluster) -> set[str]:
-    out = json.loads(cluster.kubectl("get", "secrets", "-A", "--field-selector",
-                                     f"metadata.name={USAGE_TOKEN_SECRET_NAME}", "-o", "json").stdout)
-    return {base64.b64decode(s["data"][USAGE_TOKEN_KEY]).decode() for s in out["items"] if s.get("data")}
+    """The usage and serving-check tokens the operator made for every hub still there."""
+    found: set[str] = set()
+    for name, key in ((USAGE_TOKEN_SECRET_NAME, USAGE_TOKEN_KEY), (serving.TOKEN_SECRET_NAME, serving.TOKEN_KEY)):
+        out = json.loads(cluster.kubectl("get", "secrets", "-A", "--field-selector", f"metadata.name={name}",
+                                         "-o", "json").stdout)
+        found |= {base64.b64decode(s["data"][key]).decode() for s in out["items"] if s.get("data", {}).get(key)}
+    return found
 
 
 def places(cluster: Cluster) -> dict[str, str]:

@@ -15,6 +15,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from communityhub.delivery import serving
 from localcluster.controlplane import free_port
 from tests.support.kube import wait_for
 
@@ -89,7 +90,9 @@ class JupyterHubProcess:
         jupyterhub = Path(sys.executable).parent / "jupyterhub"
         self.proc = subprocess.Popen([str(jupyterhub), "-f", "jupyterhub_config.py"], cwd=self.workdir,
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     env={**os.environ, "CHUB_USAGE_TOKEN": self.token})
+                                     env={**os.environ, "CHUB_USAGE_TOKEN": self.token,
+                                          # The serving checker's registration reads its token too (unused here).
+                                          serving.TOKEN_ENV: "serving-check-token-unused"})
         log.close()
         wait_for(self.answers, timeout=60, what="JupyterHub to answer")
 
