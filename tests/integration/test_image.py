@@ -178,6 +178,7 @@ def test_the_packaged_chart_installs_upgrades_its_crd_and_its_image_delivers_a_h
     inside = Path("/tmp/chub")  # the chart archive and kubeconfig, where the pod's emptyDir /tmp would have them
     values = ["--set", "replicas=1", "--set", "settings.chartRepository=", "--set",
               f"settings.chartName={inside / hub_chart.archive.name}", "--set", "settings.hubHealthProbe=false",
+              "--set", "settings.servingCheck=false",  # kwok's pods serve nobody: no probe, no serving check
               "--set", "settings.resyncSeconds=5", "--set", f"settings.metricsPort={free_port()}",
               "--set", f"settings.healthPort={free_port()}", "--set", f"tenantNamespaces={{{tenant}}}"]
 
