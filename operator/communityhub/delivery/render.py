@@ -634,13 +634,14 @@ def hub_settings(spec: CommunityHubSpec) -> dict[str, Any]:
     return out
 
 
-def usage_service_config() -> str:
-    """hub.extraConfig that registers the operator's usage service with a read-only role. The token is read
-    from the environment (a Secret), so it never appears in values."""
-    role = {"name": USAGE_SERVICE, "scopes": list(USAGE_SCOPES), "services": [USAGE_SERVICE]}
+def service_config(name: str, token_env: str, scopes: Sequence[str]) -> str:
+    """hub.extraConfig that registers one of the operator's services of the hub (usage: read-only; the serving
+    check: the check user only) with a role of ``scopes``. The token is read from the environment (a Secret), so
+    it never appears in values."""
+    role = {"name": name, "scopes": list(scopes), "services": [name]}
     return (
         "import os\n"
-        f"c.JupyterHub.services.append({{'name': {USAGE_SERVICE!r}, 'api_token': os.environ['CHUB_USAGE_TOKEN']}})\n"
+        f"c.JupyterHub.services.append({{'name': {name!r}, 'api_token': os.environ[{token_env!r}]}})\n"
         f"c.JupyterHub.load_roles.append({json.dumps(role)})\n"
     )
 
@@ -815,9 +816,11 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
         users={"admins": login_names(spec, spec.hub.admin_users),
                "allowed": login_names(spec, spec.auth.allowed_users)},
         production=production(spec, operator_namespace),
-        usage={"secret_name": USAGE_TOKEN_SECRET_NAME, "token_key": USAGE_TOKEN_KEY, "config": usage_service_config()},
+        usage={"secret_name": USAGE_TOKEN_SECRET_NAME, "token_key": USAGE_TOKEN_KEY,
+               "config": service_config(USAGE_SERVICE, "CHUB_USAGE_TOKEN", USAGE_SCOPES)},
         serving_check={"secret_name": serving.TOKEN_SECRET_NAME, "token_key": serving.TOKEN_KEY,
-                       "env": serving.TOKEN_ENV, "config": serving.service_config()},
+                       "env": serving.TOKEN_ENV,
+                       "config": service_config(serving.SERVICE, serving.TOKEN_ENV, serving.SCOPES)},
         refuse_spawn=refuse_spawn_config(refuse_spawn) if refuse_spawn else None,
     )
     # libyaml: every pass renders the values to see whether helm has anything to do, and the pure-Python

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from communityhub.api.conditions import Verdict
+from communityhub.api import annotations as ann
+from communityhub.api.conditions import Verdict, find
 
 SERVICE = "communityhub-serving-check"
 #: Reserved in every hub: not a login any of the supported identity providers hands out (GitHub logins have no
@@ -34,17 +34,6 @@ SCOPES = (f"admin:users!user={CHECK_USER}", f"servers!user={CHECK_USER}", f"acce
 RETRY_SECONDS = 60.0
 
 Stage = Literal["token", "hub", "spawn", "kernel", "code", "done"]
-
-
-def service_config() -> str:
-    """hub.extraConfig that registers the checker with a role on the check user only. The token is read from the
-    environment (a Secret), so it never appears in values."""
-    role = {"name": SERVICE, "scopes": list(SCOPES), "services": [SERVICE]}
-    return (
-        "import os\n"
-        f"c.JupyterHub.services.append({{'name': {SERVICE!r}, 'api_token': os.environ[{TOKEN_ENV!r}]}})\n"
-        f"c.JupyterHub.load_roles.append({json.dumps(role)})\n"
-    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,8 +104,8 @@ def due(last: Mapping[str, Any] | None, revision: str, now: dt.datetime, interva
     if not last or last.get("revision") != revision:
         return True
     try:
-        checked = dt.datetime.fromisoformat(str(last["checkedAt"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
+        checked = ann.read_time(last, "checkedAt")
+    except ann.AnnotationError:
         return True
     age = (now - checked).total_seconds()
     return age >= (interval_seconds if last.get("ok") else min(RETRY_SECONDS, interval_seconds))
@@ -124,7 +113,7 @@ def due(last: Mapping[str, Any] | None, revision: str, now: dt.datetime, interva
 
 def carried(conditions: Sequence[Mapping[str, Any]], condition_type: str) -> Verdict | None:
     """The condition as the last check left it (a pass that does not check keeps it, and writes nothing)."""
-    for c in conditions:
-        if c.get("type") == condition_type and c.get("status") in ("True", "False"):
-            return Verdict(c["status"], str(c.get("reason", "")), str(c.get("message", "")))
-    return None
+    c = find(conditions, condition_type)
+    if c is None or c.get("status") not in ("True", "False"):
+        return None
+    return Verdict(c["status"], str(c.get("reason", "")), str(c.get("message", "")))
