@@ -58,7 +58,8 @@ async def check(ctx: HubContext, ready: bool) -> Verdict | None:
     if previous is not None and not serving.due(ctx.status.get("serving"), revision, now, policy.interval_seconds):
         return previous
     target = ctx.target
-    token = await hub.service_token(ctx.clusters.get(target.kubeconfig), target.namespace, hub.SERVING_CHECK_TOKEN)
+    client = ctx.clusters.get(target.kubeconfig)
+    token = await hub.service_token(client, target.namespace, hub.SERVING_CHECK_TOKEN)
     if token is None:
         report = serving.Report("token", error=f"Secret {target.namespace}/{serving.TOKEN_SECRET_NAME} with the "
                                                f"checker's token is missing (it is made with the hub's release)")
@@ -67,7 +68,6 @@ async def check(ctx: HubContext, ready: bool) -> Verdict | None:
         timeouts = hubapi.Timeouts(request=ctx.settings.http_timeout_seconds, spawn=float(policy.timeout_seconds))
         profiles = serving.profiles_to_check(render.profile_list(ctx.spec, ctx.hub_class.spec), policy.profiles,
                                              render.ALLOWED_GROUPS_KEY)
-        client = ctx.clusters.get(target.kubeconfig)
 
         async def explain() -> str:
             pods = await kube.user_server_pods(client, target.namespace, serving.CHECK_USER)
