@@ -481,20 +481,19 @@ class Pod:
         with contextlib.suppress(OSError):
             os.chown(path, uid, gid if gid is not None else uid)
 
+    def _source(self, kind: str, name: str, optional: bool | None) -> dict[str, Any]:
+        """A Secret or ConfigMap the pod reads (``kind``: "secret" or "configmap"); {} for a missing optional one,
+        and the pod waits for a missing required one, as the kubelet does."""
+        obj = self.agent.api.get(f"/api/v1/namespaces/{self.namespace}/{kind}s/{name}")
+        if obj is None and not optional:
+            raise PodNotReady("CreateContainerConfigError", f"{kind} {name!r} not found")
+        return obj or {}
+
     def _secret(self, name: str, optional: bool | None) -> dict[str, bytes]:
-        obj = self.agent.api.get(f"/api/v1/namespaces/{self.namespace}/secrets/{name}")
-        if obj is None:
-            if optional:
-                return {}
-            raise PodNotReady("CreateContainerConfigError", f"secret {name!r} not found")
-        return {k: base64.b64decode(v) for k, v in obj.get("data", {}).items()}
+        return {k: base64.b64decode(v) for k, v in self._source("secret", name, optional).get("data", {}).items()}
 
     def _config_map(self, name: str, optional: bool | None) -> dict[str, bytes]:
-        obj = self.agent.api.get(f"/api/v1/namespaces/{self.namespace}/configmaps/{name}")
-        if obj is None:
-            if optional:
-                return {}
-            raise PodNotReady("CreateContainerConfigError", f"configmap {name!r} not found")
+        obj = self._source("configmap", name, optional)
         return {**{k: v.encode() for k, v in obj.get("data", {}).items()},
                 **{k: base64.b64decode(v) for k, v in obj.get("binaryData", {}).items()}}
 
