@@ -63,6 +63,8 @@ NODE_LABEL = TAINT_KEY
 CACHE = Path.home() / ".cache" / "communityhub-operator"
 RUNTIME = Path("/run/communityhub-process-pods")
 CLONE_NEWNET = 0x40000000
+#: A pass of the agent's loop longer than this is logged: every pod's probes and restarts wait for it.
+SLOW_PASS_SECONDS = 3.0
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -335,10 +337,26 @@ class Container:
     next_start: float = 0.0
     ready: bool = False
     next_probe: float = 0.0
+    probe_successes: int = 0
+    probe_failures: int = 0
 
     @property
     def name(self) -> str:
         return str(self.spec["name"])
+
+    def observe(self, ok: bool) -> None:
+        """One readiness probe's result, counted as a kubelet counts it: ready after ``successThreshold`` successes
+        in a row (default 1), unready only after ``failureThreshold`` failures in a row (default 3). The chart's hub
+        and proxy set 1000, so a probe that times out while the hub is busy never takes its Service away."""
+        probe = self.spec.get("readinessProbe") or {}
+        if ok:
+            self.probe_failures, self.probe_successes = 0, self.probe_successes + 1
+            if self.probe_successes >= int(probe.get("successThreshold", 1)):
+                self.ready = True
+        else:
+            self.probe_successes, self.probe_failures = 0, self.probe_failures + 1
+            if self.probe_failures >= int(probe.get("failureThreshold", 3)):
+                self.ready = False
 
     def status(self) -> dict[str, Any]:
         state: dict[str, Any]
@@ -652,7 +670,7 @@ class Pod:
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         container.started_at, container.terminated, container.waiting = now(), None, None
-        container.ready = False
+        container.ready, container.probe_successes, container.probe_failures = False, 0, 0
         probe = spec.get("readinessProbe") or {}
         container.next_probe = time.monotonic() + float(probe.get("initialDelaySeconds", 0))
 
@@ -720,6 +738,7 @@ class Pod:
             c.ready = True
             return
         port = _port(c.spec, action["port"])
+        ok = False
         try:
             with in_netns(self.agent.plane_ns):
                 sock = socket.create_connection((self.ip, port), timeout=float(probe.get("timeoutSeconds", 1)))
@@ -728,11 +747,12 @@ class Pod:
                     path = action.get("path", "/")
                     sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {self.ip}:{port}\r\n\r\n".encode())
                     first = sock.recv(64).split(b" ")
-                    c.ready = len(first) > 1 and first[1][:1] in (b"2", b"3")
+                    ok = len(first) > 1 and first[1][:1] in (b"2", b"3")
                 else:
-                    c.ready = True
+                    ok = True
         except OSError:
-            c.ready = False
+            ok = False
+        c.observe(ok)
 
     def status(self) -> dict[str, Any]:
         running = [c for c in self.containers if c.proc is not None and c.proc.poll() is None]
@@ -766,19 +786,31 @@ class Pod:
                 self.agent.api.patch_status(self.path, status)
                 self.last_status = text
 
-    def kill(self, grace: float) -> None:
-        procs = [c.proc for c in [*self.init, *self.containers] if c.proc is not None and c.proc.poll() is None]
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
-            time.sleep(0.1)
-        for proc in procs:
-            if proc.poll() is None:
+    def _running(self) -> list[subprocess.Popen[bytes]]:
+        return [c.proc for c in [*self.init, *self.containers] if c.proc is not None and c.proc.poll() is None]
+
+    def terminate(self, grace: float) -> bool:
+        """A deleted pod's end, as a kubelet does it without stopping its other work: SIGTERM to its processes the
+        first time, SIGKILL to what is left once ``grace`` seconds have passed. True once nothing of it runs."""
+        procs = self._running()
+        if self.stopping_since is None:
+            self.stopping_since = time.monotonic()
+            for proc in procs:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+            procs = self._running()
+        if procs and time.monotonic() - self.stopping_since >= grace:
+            for proc in procs:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            procs = []
+        return not procs
+
+    def kill(self, grace: float) -> None:
+        """The same, waiting for it (the agent's own shutdown)."""
+        while not self.terminate(grace):
+            time.sleep(0.1)
 
     def remove(self) -> None:
         ip("-n", self.agent.plane_ns, "link", "del", f"chv{self.index}", check=False)
@@ -894,8 +926,9 @@ class Agent:
                 return None
             for pod in list(self.pods.values()):
                 labels = pod.obj["metadata"].get("labels", {})
-                if pod.namespace != ns or any(labels.get(k) != v for k, v in selector.items()):
-                    continue
+                if pod.namespace != ns or pod.stopping_since is not None or \
+                        any(labels.get(k) != v for k, v in selector.items()):
+                    continue  # a terminating pod leaves its Services at once, as it leaves their endpoints
                 for c in pod.containers:
                     if not c.ready:
                         continue
@@ -941,9 +974,9 @@ class Agent:
             pod.obj = obj
             if obj["metadata"].get("deletionTimestamp"):
                 grace = float(obj["metadata"].get("deletionGracePeriodSeconds") or 0)
-                pod.kill(min(grace, 10.0))
-                self._forget(pod)
-                self._confirm_deleted(obj)
+                if pod.terminate(min(grace, 10.0)):  # else looked at again on the next pass
+                    self._forget(pod)
+                    self._confirm_deleted(obj)
                 continue
             pod.step()
             pod.report()
@@ -973,6 +1006,7 @@ class Agent:
         last_beat = time.monotonic()
         try:
             while not self.stopping:
+                began = time.monotonic()
                 try:
                     self.sync_services()
                     self.sync_pods()
@@ -981,6 +1015,8 @@ class Agent:
                         last_beat = time.monotonic()
                 except (urllib.error.URLError, OSError, TimeoutError) as err:
                     print(f"process pods: {err}", flush=True)
+                if (took := time.monotonic() - began) > SLOW_PASS_SECONDS:  # probes and restarts waited that long
+                    print(f"process pods: a pass took {took:.1f}s", flush=True)
                 time.sleep(1.0)
         finally:
             for pod in list(self.pods.values()):

@@ -182,3 +182,96 @@ def test_the_process_pods_proxy_reaches_services_by_name_and_nothing_else() -> N
     assert seen["second"] == (200, "hello /second")
     assert seen["ws"] == "echo x"
     assert seen["outside"] == 403
+
+
+def _process_pod(containers: list[dict[str, object]]) -> object:
+    """A process pod without its agent's plane: probes on the host's loopback (netns None)."""
+    import types
+
+    from localcluster.processpods import Container, Pod
+
+    pod = Pod.__new__(Pod)
+    pod.agent = types.SimpleNamespace(plane_ns=None)  # type: ignore[assignment]
+    pod.ip, pod.init, pod.stopping_since = "127.0.0.1", [], None
+    pod.containers = [Container(c) for c in containers]
+    return pod
+
+
+def test_a_process_pods_readiness_counts_failures_as_a_kubelet_does() -> None:
+    """The JupyterHub chart's hub probe allows 1000 failures: a probe that times out while the hub is busy must not
+    take the hub's Service away (CI's served hub lost it for 30 s, and a user's server failed to reach the hub). A
+    probe without a threshold goes unready after 3 failures in a row, and ready again after one success."""
+    import socket
+    import subprocess
+    import threading
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    answering = threading.Event()
+    answering.set()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(1024)
+                if answering.is_set():
+                    conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
+                else:
+                    time.sleep(0.3)  # past the probe's timeout: a hub too busy to answer in time
+
+    threading.Thread(target=serve, daemon=True).start()
+    probe = {"httpGet": {"path": "/hub/health", "port": port}, "periodSeconds": 0, "timeoutSeconds": 0.1}
+    pod = _process_pod([{"name": "hub", "readinessProbe": {**probe, "failureThreshold": 1000}},
+                        {"name": "plain", "readinessProbe": probe}])
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        hub, plain = pod.containers  # type: ignore[attr-defined]
+        hub.proc = plain.proc = proc
+
+        def probe_all(times: int) -> tuple[bool, bool]:
+            for _ in range(times):
+                for c in (hub, plain):
+                    pod._probe(c)  # type: ignore[attr-defined]
+            return hub.ready, plain.ready
+
+        assert probe_all(1) == (True, True)
+        answering.clear()
+        assert probe_all(2) == (True, True)  # two failures: both still ready
+        assert probe_all(1) == (True, False)  # the third: the plain one is not; the hub's threshold is 1000
+        answering.set()
+        time.sleep(0.35)  # the slow answer before it is over
+        assert probe_all(1) == (True, True)
+    finally:
+        proc.kill()
+        proc.wait()
+        listener.close()
+
+
+def test_a_deleted_process_pod_is_stopped_without_holding_up_the_agent() -> None:
+    """A container that ignores SIGTERM: terminate() answers at once (the agent's other pods keep their probes and
+    restarts), and SIGKILLs it once its grace period has passed."""
+    import subprocess
+    import time
+
+    pod = _process_pod([{"name": "stubborn"}])
+    (c,) = pod.containers  # type: ignore[attr-defined]
+    c.proc = subprocess.Popen(["sh", "-c", "trap '' TERM; echo ignoring; sleep 30"], start_new_session=True,
+                              stdout=subprocess.PIPE)
+    try:
+        assert c.proc.stdout is not None and c.proc.stdout.readline() == b"ignoring\n"  # its trap is set
+        began = time.monotonic()
+        assert pod.terminate(1.0) is False  # type: ignore[attr-defined]
+        assert time.monotonic() - began < 0.5
+        time.sleep(0.3)
+        assert pod.terminate(1.0) is False and c.proc.poll() is None  # type: ignore[attr-defined]
+        time.sleep(0.8)
+        assert pod.terminate(1.0) is True and c.proc.poll() is not None  # type: ignore[attr-defined]
+    finally:
+        if c.proc.poll() is None:
+            c.proc.kill()
+            c.proc.wait()
