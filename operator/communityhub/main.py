@@ -81,6 +81,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.passes = {}  # (namespace, name) -> passes started, so a resync that waited behind another is skipped
     memo.recorded = {}  # (namespace, name) -> the status fields this process last wrote
     memo.resyncing = {}  # (namespace, name) -> the body its resync daemon holds (see resync)
+    # (namespace, name) -> the monotonic time a change handler's pass asked to be looked at again, and the Event that
+    # wakes the hub's resync daemon for it (see deliver)
+    memo.look_again = {}
+    memo.nudges = {}
     # Kubeconfigs from Secrets of the operator's own namespace, watched there only (no cluster-wide Secret rights).
     log = logs.hub_logger(SETTINGS.namespace, "secret-index")
     memo.shared_clusters = WatchIndex(SETTINGS.namespace, {SHARED_CLUSTER_LABEL: exists()}, _shared_cluster, log)
@@ -203,7 +207,7 @@ async def _reconcile(body: kopf.Body, patch: kopf.Patch | None, memo: kopf.Memo,
     if body.metadata.get("generation") != (body.get("status") or {}).get("observedGeneration"):
         failures, next_attempt, failing = 0, 0.0, frozenset()
     if trigger == "resync" and time.monotonic() < next_attempt:
-        return None  # a failing hub is retried on its backoff, not on every resync
+        return next_attempt - time.monotonic()  # a failing hub is retried on its backoff, not on every resync
     lock = memo.locks.setdefault(key, asyncio.Lock())
     passes = memo.passes.get(key, 0)
     async with lock:  # the change handlers and the resync timer never work on one hub at once
@@ -304,7 +308,8 @@ async def _taken_over(ctx: HubContext, memo: kopf.Memo, finalizers: list[str]) -
 
 def _forget(memo: kopf.Memo, key: tuple[str, str]) -> None:
     """What this process keeps of a hub, for a hub deleted or handed to another shard."""
-    for per_hub in (memo.locks, memo.metered, memo.backoff, memo.email_failures, memo.recorded, memo.resyncing):
+    for per_hub in (memo.locks, memo.metered, memo.backoff, memo.email_failures, memo.recorded, memo.resyncing,
+                    memo.look_again, memo.nudges):
         per_hub.pop(key, None)
     metrics.HUBS.forget(key)
 
@@ -364,10 +369,14 @@ async def _say_the_operator_failed(memo: kopf.Memo, body: kopf.Body, ctx: HubCon
 @kopf.on.update(*RESOURCE, field="metadata.labels")  # a FleetRollout reaching the hub (its label), or leaving it
 async def deliver(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str,
                   hub_deployments: kopf.Index, fleet_rollouts: kopf.Index, hub_classes: kopf.Index, **_: Any) -> None:
-    """Walk the hub through the delivery flow; retried until every step is True."""
+    """Walk the hub through the delivery flow, once per change. What is left (a rollout to poll, a failure to retry
+    on its backoff) is the hub's resync daemon's, woken for it: Kopf's own retries would write their progress
+    annotations on every attempt, and a hub that keeps failing the same way must write nothing."""
     delay = await _reconcile(body, patch, memo, str(reason), hub_deployments, fleet_rollouts, hub_classes)
     if delay is not None:
-        raise kopf.TemporaryError(logs.WAITING, delay=delay)
+        key = (str(body.metadata.namespace), str(body.metadata.name))
+        memo.look_again[key] = time.monotonic() + delay
+        memo.nudges.setdefault(key, asyncio.Event()).set()
 
 
 #: The shortest wait of the resync loop after a pass that asked to be looked at again.
@@ -385,7 +394,7 @@ async def resync(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, 
     memo.resyncing[key] = body
     wait = SETTINGS.resync_seconds
     try:
-        while not await stopped.wait(wait):
+        while not await _rest(stopped, memo, key, wait):
             if memo.resyncing.get(key) is not body:
                 return  # handed over to another shard (or a newer daemon of this hub took over)
             wait = SETTINGS.resync_seconds
@@ -403,6 +412,26 @@ async def resync(stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, 
     finally:
         if memo.resyncing.get(key) is body:
             del memo.resyncing[key]
+
+
+async def _rest(stopped: kopf.DaemonStopped, memo: kopf.Memo, key: tuple[str, str], seconds: float) -> bool:
+    """The resync daemon's wait for its next pass: ``seconds``, or until the time a change handler's pass asked for
+    (``memo.look_again``) if that comes sooner. True once the daemon is stopped."""
+    deadline = time.monotonic() + seconds
+    nudge = memo.nudges.setdefault(key, asyncio.Event())
+    while True:
+        nudge.clear()  # before the look: a nudge set after it wakes the wait below
+        if (asked := memo.look_again.pop(key, None)) is not None:
+            deadline = min(deadline, asked)
+        left = deadline - time.monotonic()
+        if stopped or left <= 0:
+            return bool(stopped)
+        waits = [asyncio.ensure_future(stopped.wait(left)), asyncio.ensure_future(nudge.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
 
 #: Attempts at the DECOMMISSIONED email before the hub goes without it (a Warning Event says so): a broken

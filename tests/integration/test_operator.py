@@ -115,17 +115,31 @@ def test_spec_change_upgrades_the_release(management: Cluster, operator: Operato
 
 
 def test_idle_resync_writes_nothing(management: Cluster, operator: OperatorProcess) -> None:
+    """Passes with nothing new write nothing: a Ready hub's, and a hub's that keeps failing the same way (its
+    retries on their backoff are passes too; as Kopf retries, each wrote Kopf's progress annotations, which CI's
+    audit log caught)."""
     if management.audit_log is None:
         pytest.skip("counting writes needs the audit log of the project's own control plane")
     create_hub(management, "idle", ns("team-idle"))
+    create_hub(management, "stuck", ns("team-idle"), secret=False)  # its OAuth client Secret never comes
     wait_ready(management, "idle", ns("team-idle"))
+    wait_condition(management, "stuck", ns("team-idle"), "SSOReady", "False", "ClientSecretNotFound")
+    # Hubs earlier tests deleted (their namespaces, --wait=false) are work, not idleness: gone first.
+    def deleting() -> list[str]:
+        hubs = json.loads(management.kubectl("get", "communityhubs", "-A", "-o", "json").stdout)["items"]
+        return [h["metadata"]["name"] for h in hubs if h["metadata"].get("deletionTimestamp")]
+    wait_for(lambda: not deleting(), timeout=180, what="no hub being deleted")
     time.sleep(3)  # let the last handler's own bookkeeping land
     resyncs_before = operator.resyncs()
+    retries_before = operator.metric("communityhub_reconciles_total", trigger="resync", ready="False")
     mark = management.audit_mark()
-    # Several resync passes (every 2 s) over every hub the operator serves.
+    # Several resync passes (every 2 s) over every hub the operator serves, and two retries of the stuck hub.
     wait_for(lambda: operator.resyncs() >= resyncs_before + 4, timeout=60, what="at least four resync passes")
+    wait_for(lambda: operator.metric("communityhub_reconciles_total", trigger="resync", ready="False")
+             >= retries_before + 2, timeout=90, what="two retries of the stuck hub")
     writes = management.writes_since(mark, operator.user)
     assert writes == [], [(w["verb"], w["requestURI"]) for w in writes]
+    management.kubectl("-n", ns("team-idle"), "delete", "communityhub", "stuck", "--wait=false")
 
 
 def test_operator_annotations_do_not_trigger_the_update_path(

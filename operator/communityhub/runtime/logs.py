@@ -7,24 +7,18 @@ import sys
 
 import structlog
 
-#: The TemporaryError of a hub that waits for a step (its conditions say which and why). Kopf logs
-#: every such retry at ERROR; a hub waiting for its rollout is not an error, so it is logged at INFO.
-WAITING = "the hub is not ready yet (see its conditions)"
-
-
 #: Kopf's line after the shards' event handler, which looks at every event of every hub and acts on few.
 QUIET = {"Handler 'hand_over' succeeded."}
 
 
 class _KopfLevels(logging.Filter):
-    """Kopf's levels, corrected: a waiting hub is not an error, and the shards' event handler (see QUIET) is DEBUG."""
+    """Kopf's levels, corrected: the shards' event handler (see QUIET) is DEBUG. (A hub that waits for a step is no
+    Kopf retry at all: its resync daemon looks again, see main.deliver.)"""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith("kopf."):
             return True
-        if record.levelno == logging.ERROR and str(record.msg).endswith(f"failed temporarily: {WAITING}"):
-            record.levelno, record.levelname = logging.INFO, "INFO"
-        elif record.levelno == logging.INFO and record.msg in QUIET:
+        if record.levelno == logging.INFO and record.msg in QUIET:
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return record.levelno >= logging.getLogger().getEffectiveLevel()
 
