@@ -151,3 +151,43 @@ def test_an_edit_outside_the_operator_is_drift() -> None:
     assert hub.edited(recorded, [{"name": "hub", "generation": 4}, {"name": "proxy", "generation": 2}]) == []
     assert hub.edited(recorded, [{"name": "hub", "generation": 5}, {"name": "proxy", "generation": 2}]) == ["hub"]
     assert hub.edited({"name": "lab"}, [{"name": "hub", "generation": 9}]) == []  # nothing recorded: no baseline
+
+
+def test_the_resync_daemon_wakes_when_a_change_handler_asks() -> None:
+    """main.deliver hands what is left of its pass to the hub's resync daemon (Kopf's retries wrote their progress
+    annotations on every attempt): the daemon's rest ends at the time asked for, sooner than its interval, or at
+    once when that time is past; and it says when the daemon is stopped."""
+    import asyncio
+    import time
+    import types
+
+    from kopf._cogs.aiokits.aioenums import FlagSetter
+
+    from communityhub import main
+
+    async def run() -> list[tuple[bool, float]]:
+        setter: FlagSetter[object] = FlagSetter()
+        stopped = setter.async_waiter  # what Kopf hands an async daemon
+        memo = types.SimpleNamespace(look_again={}, nudges={})
+        key = ("team", "lab")
+        seen = []
+
+        async def timed(coro: object) -> None:
+            began = time.monotonic()
+            seen.append((await coro, time.monotonic() - began))  # type: ignore[misc]
+
+        rest = asyncio.ensure_future(timed(main._rest(stopped, memo, key, 30.0)))  # type: ignore[arg-type]
+        await asyncio.sleep(0.1)
+        memo.look_again[key] = time.monotonic() + 0.2  # what deliver does
+        memo.nudges[key].set()
+        await rest
+        memo.look_again[key] = time.monotonic() - 1  # asked for a time already past
+        await timed(main._rest(stopped, memo, key, 30.0))  # type: ignore[arg-type]
+        asyncio.get_running_loop().call_later(0.1, setter.set)
+        await timed(main._rest(stopped, memo, key, 30.0))  # type: ignore[arg-type]
+        return seen
+
+    (woken, early), (past, at_once), (ended, stop) = asyncio.run(asyncio.wait_for(run(), 10))
+    assert woken is False and 0.25 <= early < 1.0
+    assert past is False and at_once < 0.1
+    assert ended is True and stop < 1.0
