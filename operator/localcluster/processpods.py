@@ -57,6 +57,8 @@ from localcluster import controlplane
 
 POD_CIDR = ipaddress.ip_network("10.245.0.0/16")
 GATEWAY = "10.245.0.1"
+#: The bridge's own MAC address (locally administered, unicast): see add_bridge.
+GATEWAY_MAC = "02:0a:f5:00:00:01"
 API_SERVICE_IP = "10.96.0.1"
 TAINT_KEY = "hubs.2i2c.org/process-pods"
 NODE_LABEL = TAINT_KEY
@@ -167,6 +169,17 @@ def in_netns(name: str | None) -> Any:
 
 def ip(*args: str, check: bool = True) -> None:
     subprocess.run(["ip", *args], check=check, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def add_bridge(netns: str) -> None:
+    """The pods' bridge, the gateway's address on it, and a MAC address of its own. Without one, a Linux bridge
+    takes the lowest of its ports' addresses, which changes as pods come and go: every pod's cached address of
+    its gateway then points nowhere until its ARP entry goes stale, and a hub went unreachable for 30 to 40 s
+    whenever a user's server started or stopped (CI's visitor, whose server could not reach the hub)."""
+    ip("-n", netns, "link", "add", "br0", "type", "bridge")
+    ip("-n", netns, "link", "set", "br0", "address", GATEWAY_MAC)
+    ip("-n", netns, "addr", "add", f"{GATEWAY}/{POD_CIDR.prefixlen}", "dev", "br0")
+    ip("-n", netns, "link", "set", "br0", "up")
 
 
 # -- relays ----------------------------------------------------------------------------------------------
@@ -865,9 +878,7 @@ class Agent:
         cleanup(self.plane.name)
         ip("netns", "add", self.plane_ns)
         ip("-n", self.plane_ns, "link", "set", "lo", "up")
-        ip("-n", self.plane_ns, "link", "add", "br0", "type", "bridge")
-        ip("-n", self.plane_ns, "addr", "add", f"{GATEWAY}/{POD_CIDR.prefixlen}", "dev", "br0")
-        ip("-n", self.plane_ns, "link", "set", "br0", "up")
+        add_bridge(self.plane_ns)
         ip("-n", self.plane_ns, "route", "add", "local", controlplane.SERVICE_CIDR, "dev", "lo")
         self.relays = Relays(self.plane_ns)
         port = self.relays.serve_proxy(self.cluster_ip)

@@ -275,3 +275,38 @@ def test_a_deleted_process_pod_is_stopped_without_holding_up_the_agent() -> None
         if c.proc.poll() is None:
             c.proc.kill()
             c.proc.wait()
+
+
+def test_the_process_pods_bridge_keeps_its_address_as_pods_come_and_go() -> None:
+    """A Linux bridge without an address of its own takes its lowest port's, so a pod's veth joining or leaving
+    changed the gateway's MAC under every other pod (a hub unreachable for 30-40 s after a user's server started).
+    The agent's bridge, in a scratch network namespace, with a port of a lower MAC coming and going."""
+    import os
+    import shutil
+    import subprocess
+    import uuid
+
+    from localcluster import processpods
+
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("network namespaces need root and iproute2's ip")
+    netns = f"chub-test-{uuid.uuid4().hex[:8]}"
+
+    def mac() -> str:
+        out = subprocess.run(["ip", "-n", netns, "-o", "link", "show", "br0"], capture_output=True, text=True,
+                             check=True).stdout
+        return out.split("link/ether ", 1)[1].split()[0]
+
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        processpods.add_bridge(netns)
+        before = mac()
+        for name, address in (("chvtest1", "02:00:00:00:00:09"), ("chvtest2", "00:00:00:00:00:03")):
+            subprocess.run(["ip", "-n", netns, "link", "add", name, "address", address, "type", "veth", "peer",
+                            "name", f"{name}p"], check=True)
+            subprocess.run(["ip", "-n", netns, "link", "set", name, "master", "br0", "up"], check=True)
+            assert mac() == before == processpods.GATEWAY_MAC, name
+        subprocess.run(["ip", "-n", netns, "link", "del", "chvtest2"], check=True)
+        assert mac() == processpods.GATEWAY_MAC
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], check=False)
