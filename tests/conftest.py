@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from localcluster import binaries, charts
+from localcluster import binaries, charts, processpods
 from localcluster.controlplane import ControlPlane, free_port
 from localcluster.pki import CertificateAuthority
 from tests.support import smtp
@@ -46,6 +46,9 @@ CLOUD_STAND_IN_CREDENTIALS = {
 }
 SMTP_SECRET = "smtp-credentials"
 OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:communityhub-operator"
+#: The stem of the tests' control planes' names (<stem>-mgmt, <stem>-workload): another stem runs a second suite
+#: beside the first (a module while the whole suite runs), on planes of its own.
+PLANES = os.environ.get("CHUB_TEST_PLANES", "test")
 #: The session operator's rollout deadline: short, so a hub that cannot come up turns False within a test.
 ROLLOUT_DEADLINE_SECONDS = 40
 LEADER_LEASE_SECONDS = 6
@@ -113,13 +116,13 @@ def management(kubectl_bin: Path) -> Iterator[Cluster]:
     if os.environ.get("CHUB_TEST_USE_KUBECONFIG") and os.environ.get("KUBECONFIG"):
         yield Cluster("external", Path(os.environ["KUBECONFIG"]), kubectl_bin, None)
         return
-    yield from _start("test-mgmt", kubectl_bin)
+    yield from _start(f"{PLANES}-mgmt", kubectl_bin)
 
 
 @pytest.fixture(scope="session")
 def workload(kubectl_bin: Path) -> Iterator[Cluster]:
     """A second, independent control plane: a shared or dedicated cluster apart from the management one."""
-    yield from _start("test-workload", kubectl_bin, region="europe-west1")
+    yield from _start(f"{PLANES}-workload", kubectl_bin, region="europe-west1")
 
 
 @pytest.fixture(scope="session")
@@ -239,6 +242,19 @@ class OperatorProcess:
     def resyncs(self) -> float:
         """Resync passes this process completed (its own metric: an idle resync logs nothing at INFO)."""
         return self.metric("communityhub_reconciles_total", trigger="resync")
+
+
+@pytest.fixture(scope="module")
+def process_nodes(management: Cluster) -> Iterator[list[str]]:
+    """The local plane's process-pods nodes (localcluster.processpods): the pods they take run as real processes.
+    Stopped after the module (CHUB_TEST_KEEP_PROCESS_PODS=1 keeps them, to look at their logs)."""
+    if why := processpods.available():
+        pytest.skip(why)
+    plane = ControlPlane(management.name)
+    nodes = processpods.start(plane)
+    yield nodes
+    if not os.environ.get("CHUB_TEST_KEEP_PROCESS_PODS"):
+        processpods.stop(plane)
 
 
 @pytest.fixture(scope="session")

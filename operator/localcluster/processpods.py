@@ -13,7 +13,8 @@ their status as a kubelet does.
   this agent relays each connection to a ready process pod the Service selects (no kube-proxy); the
   ``kubernetes`` Service is relayed to the API server on the host's loopback (its certificate names
   10.96.0.1), so pods are in-cluster clients with their ServiceAccount's token. A NodePort Service is
-  reachable from the host at ``127.0.0.1:<nodePort>``.
+  reachable from the host at ``127.0.0.1:<nodePort>``; a stand-in Service (``stand_in_port``) is relayed to a
+  port on the host's loopback, where the tests run identity providers' stand-ins.
 - **Names.** Each pod's ``/etc/hosts`` names the Services of its namespace (``hub``, ``proxy-api``, and
   their ``.<ns>.svc.cluster.local`` forms) at their cluster IPs, rewritten as Services come and go.
 - **Files.** Secrets, ConfigMaps, the projected ServiceAccount token, emptyDirs and bound claims are
@@ -65,6 +66,9 @@ NODE_LABEL = TAINT_KEY
 CACHE = Path.home() / ".cache" / "communityhub-operator"
 RUNTIME = Path("/run/communityhub-process-pods")
 CLONE_NEWNET = 0x40000000
+#: Services relayed to a port on the host's loopback (see stand_in_port): the tests' identity provider stand-ins.
+STAND_INS_NAMESPACE = "process-pods-stand-ins"
+STAND_IN_ANNOTATION = "processpods.hubs.2i2c.org/host-port"
 #: A pass of the agent's loop longer than this is logged: every pod's probes and restarts wait for it.
 SLOW_PASS_SECONDS = 3.0
 STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -832,6 +836,18 @@ class Pod:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def stand_in_port(svc: dict[str, Any]) -> int | None:
+    """The host port a stand-in Service is relayed to: a Service of ``STAND_INS_NAMESPACE`` (which tenants cannot
+    write) annotated ``STAND_IN_ANNOTATION: <port>`` reaches a server the tests run on the host's 127.0.0.1 (an
+    identity provider's stand-in), so a hub's authenticator calls it by the Service's name, as it would call the
+    real one. Any other Service is relayed to pods only."""
+    meta = svc["metadata"]
+    text = (meta.get("annotations") or {}).get(STAND_IN_ANNOTATION)
+    if meta.get("namespace") != STAND_INS_NAMESPACE or not text or not text.isdigit():
+        return None
+    return int(text)
+
+
 def _port(spec: dict[str, Any], port: int | str) -> int:
     if isinstance(port, int) or str(port).isdigit():
         return int(port)
@@ -930,6 +946,8 @@ class Agent:
         ns, selector = svc["metadata"]["namespace"], svc["spec"].get("selector") or {}
         if svc["metadata"]["name"] == "kubernetes" and ns == "default":
             return lambda: (None, "127.0.0.1", self.api_port)
+        if (host_port := stand_in_port(svc)) is not None:
+            return lambda: (None, "127.0.0.1", host_port)
         target = port.get("targetPort", port["port"])
 
         def resolve() -> tuple[str | None, str, int] | None:

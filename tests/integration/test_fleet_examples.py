@@ -31,13 +31,14 @@ def namespace(name: str) -> str:
     return NAMESPACES.get(name, name)
 
 
-def shared_volumes(count: int) -> list[dict[str, Any]]:
+def shared_volumes(count: int, prefix: str = "fleet-share") -> list[dict[str, Any]]:
+    """The class's `standard-rwx` StorageClass and ``count`` volumes of it, each a folder /tmp/<prefix>-<i>."""
     storage_class = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "standard-rwx"},
                      "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "Immediate"}
-    volumes = [{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"fleet-share-{i}"},
+    volumes = [{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{prefix}-{i}"},
                 "spec": {"capacity": {"storage": "100Gi"}, "accessModes": ["ReadWriteMany"],
                          "storageClassName": "standard-rwx", "persistentVolumeReclaimPolicy": "Delete",
-                         "hostPath": {"path": f"/tmp/fleet-share-{i}"}}} for i in range(count)]
+                         "hostPath": {"path": f"/tmp/{prefix}-{i}"}}} for i in range(count)]
     return [storage_class, *volumes]
 
 

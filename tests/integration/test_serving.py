@@ -26,6 +26,7 @@ from localcluster.controlplane import ControlPlane
 from tests.conftest import REPO, OperatorProcess
 from tests.support.hubs import hub_ns, ns, onboard, wait_condition, wait_ready
 from tests.support.kube import Cluster, wait_for
+from tests.support.served import wait_for_lab, xsrf_headers
 
 pytestmark = pytest.mark.integration
 
@@ -48,22 +49,16 @@ def workshop(name: str, namespace: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def process_nodes(management: Cluster) -> Iterator[list[str]]:
-    if why := processpods.available():
-        pytest.skip(why)
-    plane = ControlPlane(management.name)
-    nodes = processpods.start(plane)
+def serving_nodes(management: Cluster, process_nodes: list[str]) -> Iterator[list[str]]:
+    """The process nodes, and the class that puts hubs on them."""
     management.apply(serving_class())
-    yield nodes
-    if os.environ.get("CHUB_TEST_KEEP_PROCESS_PODS"):
-        return
+    yield process_nodes
     management.kubectl("delete", "hubclass", serving_class()["metadata"]["name"], "--ignore-not-found",
                        "--wait=false")
-    processpods.stop(plane)
 
 
 @pytest.fixture(scope="module")
-def checking_operator(operator: OperatorProcess, process_nodes: list[str],
+def checking_operator(operator: OperatorProcess, serving_nodes: list[str],
                       management: Cluster) -> Iterator[OperatorProcess]:
     """The session operator with the serving check on (kwok-only planes have it off), reaching the hubs through the
     process-pods agent's proxy into the pod network; as it was after the module."""
@@ -81,7 +76,7 @@ def checking_operator(operator: OperatorProcess, process_nodes: list[str],
 
 @pytest.fixture(scope="module")
 def served_hub(management: Cluster, checking_operator: OperatorProcess,
-               process_nodes: list[str]) -> Iterator[dict[str, str]]:
+               serving_nodes: list[str]) -> Iterator[dict[str, str]]:
     namespace, name = ns("serving"), "workshop"
     onboard(management, namespace)
     management.apply(workshop(name, namespace))
@@ -103,10 +98,10 @@ def pod_of(management: Cluster, namespace: str, component: str) -> dict[str, Any
 
 def test_the_hub_and_proxy_run_as_processes_on_the_process_nodes(management: Cluster,
                                                                   served_hub: dict[str, str],
-                                                                  process_nodes: list[str]) -> None:
+                                                                  serving_nodes: list[str]) -> None:
     for component in ("hub", "proxy"):
         pod = pod_of(management, served_hub["namespace"], component)
-        assert pod["spec"]["nodeName"] in process_nodes
+        assert pod["spec"]["nodeName"] in serving_nodes
         status = pod["status"]
         assert status["phase"] == "Running" and status["podIP"].startswith("10.245.")
         pid = int(status["containerStatuses"][0]["containerID"].removeprefix("process://"))
@@ -126,17 +121,9 @@ async def _visit(url: str) -> dict[str, Any]:
         async with http.get(f"{url}/hub/tmplogin") as resp:
             seen["login"] = (resp.status, str(resp.url))
         user = str(resp.url).rstrip("/").rsplit("/", 1)[-1]
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            async with http.get(f"{url}/user/{user}/lab") as resp:
-                body = await resp.text()
-                if resp.status == 200 and "<title>JupyterLab</title>" in body:
-                    seen["lab"] = str(resp.url)
-                    break
-            await asyncio.sleep(2)
-        # the user server's own XSRF cookie (the hub sets one for /hub/ too)
-        xsrf = next((c.value for c in jar if c.key == "_xsrf" and c["path"].startswith(f"/user/{user}")), "")
-        headers = {"X-XSRFToken": xsrf}
+        if lab := await wait_for_lab(http, url, user):
+            seen["lab"] = lab
+        headers = xsrf_headers(jar, user)
         async with http.post(f"{url}/user/{user}/api/kernels", json={"name": "python3"}, headers=headers) as resp:
             seen["kernel_status"] = resp.status
             kernel = (await resp.json())["id"] if resp.status == 201 else None
@@ -160,7 +147,7 @@ async def _visit(url: str) -> dict[str, Any]:
 
 def test_a_visitor_gets_jupyterlab_and_a_kernel_that_runs_code(management: Cluster,
                                                               served_hub: dict[str, str],
-                                                              process_nodes: list[str]) -> None:
+                                                              serving_nodes: list[str]) -> None:
     seen = asyncio.run(asyncio.wait_for(_visit(served_hub["url"]), 300))
     assert seen["health"] == 200
     assert seen.get("lab", "").endswith(f"/user/{seen['user']}/lab"), seen
@@ -171,7 +158,7 @@ def test_a_visitor_gets_jupyterlab_and_a_kernel_that_runs_code(management: Clust
                                                                 selector="component=singleuser-server")["items"]
                                       if p["metadata"]["annotations"].get("hub.jupyter.org/username")
                                       == seen["user"]), None), timeout=10, what="the user's pod")
-    assert user_pod["spec"]["nodeName"] in process_nodes
+    assert user_pod["spec"]["nodeName"] in serving_nodes
     assert user_pod["spec"]["containers"][0]["image"] == workshop("w", "w")["spec"]["environment"]["image"]
 
 
