@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import re
 import shutil
 import urllib.parse
@@ -44,14 +45,13 @@ STAND_IN_HOST = f"{STAND_IN}.{processpods.STAND_INS_NAMESPACE}.svc"
 CA_PATH = "/usr/local/etc/jupyterhub/stand-in-ca.crt"
 SHARE = "served-share"
 
-#: The examples served here.
-SERVED = ("temple",)
+#: The examples served here: the CILogon hubs without profiles (PEOPLE says who logs in to each).
+SERVED = ("temple", "mtu", "aup", "neurohackademy", "pfw")
 #: The examples not served yet, and why.
 NOT_SERVED = {
     **{name: "GitHub login: no stand-in for GitHub's OAuth and organization API yet"
        for name in ("climatematch", "imagebuilding-demo", "jackeddy", "nasa-cryo", "ohw", "openscapes")},
-    **{name: "CILogon like temple, but its profiles name node pools (instance types) the process nodes are not"
-       for name in ("aup", "mtu", "neurohackademy", "pfw", "ucmerced")},
+    "ucmerced": "its profiles are on the class's n2-highmem-8 pool, an instance type the process nodes are not",
     "ephemeral-demo": "temporary users on the workshop class: what tests/integration/test_serving.py serves, "
                       "from examples/workshop-local.yaml",
 }
@@ -125,34 +125,88 @@ def stand_in(management: Cluster, tls_ca: CertificateAuthority) -> Iterator[CILo
     server.stop()
 
 
+@dataclasses.dataclass(frozen=True)
+class People:
+    """Who logs in to a served hub, as CILogon would name them: the IdP and the claim its spec derives usernames
+    from; an admin of the spec's, a member who is not one (None where every allowed user is an admin), and a person
+    the spec does not let in."""
+
+    idp: str
+    claim: str
+    admin: str
+    member: str | None
+    refused: tuple[str, str]  # (idp, the claim's value)
+
+    def claims(self, name: str, idp: str | None = None) -> dict[str, Any]:
+        return {"idp": idp or self.idp, self.claim: name}
+
+
+GITHUB_VIA_CILOGON = "http://github.com/login/oauth/authorize"
+PEOPLE = {
+    "temple": People("https://fim.temple.edu/idp/shibboleth", "eppn", "jmsmith1@temple.edu", "ajones@temple.edu",
+                     ("https://idp.elsewhere.example.edu", "eve@elsewhere.example.edu")),  # not its IdP
+    "mtu": People("https://sso.mtu.edu/idp/shibboleth", "email", "dbkc@mtu.edu", "ann@mtu.edu",
+                  ("https://sso.mtu.edu/idp/shibboleth", "eve@gmail.com")),  # its IdP, not its domain
+    "aup": People(GITHUB_VIA_CILOGON, "preferred_username", "swalker", None, (GITHUB_VIA_CILOGON, "eve")),
+    "neurohackademy": People(GITHUB_VIA_CILOGON, "preferred_username", "arokem", None, (GITHUB_VIA_CILOGON, "eve")),
+    "pfw": People(GITHUB_VIA_CILOGON, "preferred_username", "fosterk86", None, (GITHUB_VIA_CILOGON, "eve")),
+}
+
+
+def escaped_username(name: str) -> str:
+    """KubeSpawner's {escaped_username} (escapism's rule, lowercased): what the fleet's homes are kept under, and so
+    the spec's homeDirectory escapedUsername. Letters and digits stay; any other byte is -XX."""
+    return "".join(c if c in "abcdefghijklmnopqrstuvwxyz0123456789" else "".join(f"-{b:02x}" for b in c.encode())
+                   for c in name)
+
+
+def test_the_people_are_the_specs() -> None:
+    """The table above is read off the specs: admins are the spec's, members are let in and not admins."""
+    assert escaped_username("jmsmith1@temple.edu") == "jmsmith1-40temple-2eedu"  # docs/api.md's rule
+    for name, people in PEOPLE.items():
+        spec = hub_docs(name, "x", "y")[-1]["spec"]
+        idps = {i["entityId"]: i for i in spec["auth"]["cilogon"]["allowedIdps"]}
+        assert people.idp in idps and idps[people.idp]["usernameClaim"] == people.claim, name
+        assert people.admin in spec["hub"]["adminUsers"], name
+        if people.member is None:
+            assert set(spec["auth"].get("allowedUsers", [])) <= set(spec["hub"]["adminUsers"]), name
+        else:
+            assert people.member not in spec["hub"]["adminUsers"], name
+
+
 @pytest.fixture(scope="module")
-def temple(management: Cluster, operator: OperatorProcess, process_nodes: list[str], stand_in: CILogonStandIn,
-           tls_ca: CertificateAuthority) -> Iterator[dict[str, Any]]:
-    namespace = ns("served-temple")
+def served(management: Cluster, operator: OperatorProcess, process_nodes: list[str], stand_in: CILogonStandIn,
+           tls_ca: CertificateAuthority) -> Iterator[dict[str, dict[str, Any]]]:
+    """Every served example delivered at once, each in a test namespace of its own, on the served class."""
     cls = served_class("gke-shared", tls_ca.cert_path.read_text())
-    shutil.rmtree(f"/tmp/{SHARE}-0", ignore_errors=True)  # a previous run's homes
-    management.apply([*shared_volumes(1, SHARE), cls])
-    onboard(management, namespace)
-    management.kubectl("create", "namespace", namespace, check=False)
-    docs = hub_docs("temple", namespace, cls["metadata"]["name"])
-    management.apply(docs)
-    hub = wait_ready(management, "temple", namespace, timeout=300)
-    target = hub["status"]["names"]["namespace"]
-    port = next(p["nodePort"] for p in management.get("service", "proxy-public", target)["spec"]["ports"]
-                if p["name"] == "http")
-    spec = next(d for d in docs if d["kind"] == "CommunityHub")["spec"]
-    yield {"namespace": namespace, "target": target, "url": f"http://127.0.0.1:{port}", "spec": spec}
-    management.kubectl("-n", namespace, "delete", "communityhub", "temple", "--wait=true", "--timeout=120s",
-                       check=False)
+    for i in range(len(SERVED)):
+        shutil.rmtree(f"/tmp/{SHARE}-{i}", ignore_errors=True)  # a previous run's homes
+    management.apply([*shared_volumes(len(SERVED), SHARE), cls])
+    docs: dict[str, list[dict[str, Any]]] = {}
+    for name in SERVED:
+        namespace = ns(f"served-{name}")
+        onboard(management, namespace)
+        management.kubectl("create", "namespace", namespace, check=False)
+        docs[name] = hub_docs(name, namespace, cls["metadata"]["name"])
+        management.apply(docs[name])
+    out = {}
+    for name in SERVED:
+        namespace = docs[name][-1]["metadata"]["namespace"]
+        hub = wait_ready(management, name, namespace, timeout=300)
+        target = hub["status"]["names"]["namespace"]
+        port = next(p["nodePort"] for p in management.get("service", "proxy-public", target)["spec"]["ports"]
+                    if p["name"] == "http")
+        out[name] = {"namespace": namespace, "target": target, "url": f"http://127.0.0.1:{port}",
+                     "spec": docs[name][-1]["spec"]}
+    yield out
+    # Gone before the process nodes are: no later test meets a hub whose pods have nowhere to run.
+    for name in SERVED:
+        management.kubectl("-n", out[name]["namespace"], "delete", "communityhub", name, "--wait=false", check=False)
+    for name in SERVED:
+        management.kubectl("-n", out[name]["namespace"], "wait", "--for=delete", f"communityhub/{name}",
+                           "--timeout=180s", check=False)
     management.kubectl("delete", "hubclass", cls["metadata"]["name"], "--wait=false", check=False)
-    management.kubectl("delete", "pv", f"{SHARE}-0", "--wait=false", check=False)
-
-
-IDP = "https://fim.temple.edu/idp/shibboleth"
-ADMIN = "jmsmith1@temple.edu"  # the example's adminUsers
-MEMBER = "ajones@temple.edu"
-#: KubeSpawner's {escaped_username} of each: what the fleet's homes are kept under (and the spec's homeDirectory).
-ESCAPED = {ADMIN: "jmsmith1-40temple-2eedu", MEMBER: "ajones-40temple-2eedu"}
+    management.kubectl("delete", "pv", *[f"{SHARE}-{i}" for i in range(len(SERVED))], "--wait=false", check=False)
 
 
 async def log_in(http: aiohttp.ClientSession, url: str, stand_in: CILogonStandIn, claims: dict[str, Any]) -> int:
@@ -169,13 +223,15 @@ async def log_in(http: aiohttp.ClientSession, url: str, stand_in: CILogonStandIn
         return resp.status
 
 
-async def serve(url: str, stand_in: CILogonStandIn, user: str) -> dict[str, Any]:
-    """Log ``user`` in, wait for their server (the spawn the hub starts after login), write a file in their home
+async def serve(url: str, stand_in: CILogonStandIn, claims: dict[str, Any], user: str) -> dict[str, Any]:
+    """Log a person in, wait for their server (the spawn the hub starts after login), write a file in their home
     and one in the admins' read-write directory, and read the shared directory back."""
     seen: dict[str, Any] = {"user": user}
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=60)) as http:
-        seen["login"] = await log_in(http, url, stand_in, {"idp": IDP, "eppn": user, "email": user})
+        seen["login"] = await log_in(http, url, stand_in, claims)
+        async with http.get(f"{url}/hub/api/user") as resp:
+            seen["name"] = (await resp.json()).get("name") if resp.status == 200 else resp.status
         async with http.get(f"{url}/hub/spawn") as resp:
             seen["spawn"] = resp.status
         seen["lab"] = await wait_for_lab(http, url, user)
@@ -218,59 +274,74 @@ def mounts(pod: dict[str, Any]) -> dict[str, tuple[str, str, bool]]:
             for m in container.get("volumeMounts", [])}
 
 
-def test_temple_serves_its_people_their_homes_and_shared_directories(
-        management: Cluster, temple: dict[str, Any], stand_in: CILogonStandIn, process_nodes: list[str]) -> None:
-    """temple (CILogon with one institution's IdP, every member of it let in, one admin; homes on the hub's share
-    under the escaped name; a shared directory read-only for everyone and read-write for admins; the class's
-    /dev/shm and /home/rstudio mounts): the admin and a member log in, their servers start on the process nodes,
-    and each pod and each server's files are what the spec says."""
-    spec, url = temple["spec"], temple["url"]
-    admin = asyncio.run(asyncio.wait_for(serve(url, stand_in, ADMIN), 300))
-    member = asyncio.run(asyncio.wait_for(serve(url, stand_in, MEMBER), 300))
-    for seen in (admin, member):
-        assert seen["login"] == 200 and seen["lab"], seen
+@pytest.mark.parametrize("name", SERVED)
+def test_its_people_get_their_servers_homes_and_shared_directories_as_the_spec_says(
+        management: Cluster, served: dict[str, dict[str, Any]], stand_in: CILogonStandIn, process_nodes: list[str],
+        name: str) -> None:
+    """An admin (and a member, where the spec lets in people who are not admins) log in with the real
+    CILogonOAuthenticator; their servers start on the process nodes; each pod is what the spec says (image, memory
+    as JupyterHub reads it, the home under the spec's homeDirectory, each shared directory with its read-only flag
+    and for whom, the class's /dev/shm and /home/rstudio mounts); and what the servers write lands on the hub's
+    share where the spec says, while the read-only directory refuses a write."""
+    hub, people = served[name], PEOPLE[name]
+    spec, url = hub["spec"], hub["url"]
+    storage = spec["environment"]["storage"]
+    users = [people.admin, *([people.member] if people.member else [])]
+    seen = {user: asyncio.run(asyncio.wait_for(serve(url, stand_in, people.claims(user), user), 300))
+            for user in users}
+    for user in users:
+        assert seen[user]["login"] == 200 and seen[user]["name"] == user and seen[user]["lab"], seen[user]
 
-    # The pods KubeSpawner made, against the spec.
-    claim = management.get("pvc", "home-nfs", temple["target"])
+    claim = management.get("pvc", "home-nfs", hub["target"])
     share = Path(management.get("pv", claim["spec"]["volumeName"])["spec"]["hostPath"]["path"])
-    image, resources = spec["environment"]["image"], spec["environment"]["resources"]
-    for user in (ADMIN, MEMBER):
-        pod = user_pod(management, temple["target"], user)
+    resources = spec["environment"].get("resources")
+    for user in users:
+        pod = user_pod(management, hub["target"], user)
         assert pod["spec"]["nodeName"] in process_nodes
         container = pod["spec"]["containers"][0]
-        assert container["image"] == image
-        limits, requests = container["resources"]["limits"], container["resources"]["requests"]
-        assert parse_memory(str(requests["memory"])) == bytes_users_get(resources["memory"])
-        assert parse_memory(str(limits["memory"])) == bytes_users_get(resources["memoryLimit"])
+        assert container["image"] == spec["environment"]["image"]
+        if resources:
+            got = container["resources"]
+            assert parse_memory(str(got["requests"]["memory"])) == bytes_users_get(resources["memory"])
+            assert parse_memory(str(got["limits"]["memory"])) == bytes_users_get(resources["memoryLimit"])
         found = mounts(pod)
-        escaped = ESCAPED[user]
-        assert found["/home/jovyan"] == ("home", escaped, False)
-        assert found["/home/jovyan/shared"] == ("home", "_shared", True)
-        assert found["/home/rstudio"] == ("home", escaped, False)  # the class's second home mount
+        home = escaped_username(user) if storage["homeDirectory"] == "escapedUsername" else user
+        assert found["/home/jovyan"] == ("home", home, False)
+        for directory in storage["sharedDirectories"]:
+            who = directory.get("who", "everyone")
+            mine = who == "everyone" or (who == "admins" and user == people.admin)
+            expected = ("home", f"_{directory['name']}", directory.get("readOnly", True)) if mine else None
+            assert found.get(directory["mountPath"]) == expected, (user, directory)
+        assert found["/home/rstudio"] == ("home", home, False)  # the class's second home mount
         assert found["/home/rstudio/shared"] == ("home", "_shared", True)
         shm = next(v for v in pod["spec"]["volumes"] if v["name"] == found["/dev/shm"][0])
         assert shm["emptyDir"] == {"medium": "Memory"}
-        admins_only = found.get("/home/jovyan/shared-readwrite")
-        assert admins_only == (("home", "_shared", False) if user == ADMIN else None), (user, admins_only)
-        # Their server wrote their home on the share, under the escaped name.
-        assert (share / escaped / "hello.txt").read_text() == f"from {user}"
+        # Their server wrote their home on the share, under the spec's name for it.
+        assert seen[user]["home"] == 201 and (share / home / "hello.txt").read_text() == f"from {user}"
+        assert seen[user]["shared_write"] >= 400  # read-only for everyone, admins too
 
-    # What the servers did with the shared directory.
-    assert admin["readwrite"] == 201 and (share / "_shared" / "notice.txt").read_text() == f"notice from {ADMIN}"
-    assert member["readwrite"] >= 400  # no such directory in a member's server
-    assert member["shared_read"] == (200, f"notice from {ADMIN}")
-    assert admin["shared_write"] >= 400 and member["shared_write"] >= 400
+    admin = seen[people.admin]
+    assert admin["readwrite"] == 201
+    assert (share / "_shared" / "notice.txt").read_text() == f"notice from {people.admin}"
     assert not (share / "_shared" / "mine.txt").exists()
+    if people.member:
+        member = seen[people.member]
+        assert member["readwrite"] >= 400  # no such directory in a member's server
+        assert member["shared_read"] == (200, f"notice from {people.admin}")
 
 
-def test_a_person_of_another_institution_is_refused(temple: dict[str, Any], stand_in: CILogonStandIn) -> None:
-    """CILogon lets anyone of any institution sign in; the hub's authenticator refuses an IdP its spec does not
-    list, and no user is made."""
+@pytest.mark.parametrize("name", SERVED)
+def test_a_person_the_spec_does_not_let_in_is_refused(served: dict[str, dict[str, Any]], stand_in: CILogonStandIn,
+                                                      name: str) -> None:
+    """CILogon lets anyone sign in; the hub's authenticator refuses what the spec does not allow (another IdP,
+    another domain, a user not listed), having read the claims, and no user is made."""
+    people, url = PEOPLE[name], served[name]["url"]
+    idp, value = people.refused
+
     async def attempt() -> tuple[int, int]:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            status = await log_in(http, temple["url"], stand_in,
-                                  {"idp": "https://idp.elsewhere.example.edu", "eppn": "eve@elsewhere.example.edu"})
-            async with http.get(f"{temple['url']}/hub/api/user") as resp:
+            status = await log_in(http, url, stand_in, people.claims(value, idp))
+            async with http.get(f"{url}/hub/api/user") as resp:
                 return status, resp.status
 
     asked = len(stand_in.requests)
