@@ -1,10 +1,11 @@
 """The fleet's examples served (issue 30, part 4): a hub of examples/fleet/, as its manifest says, on its class
 (the class's values, plus what puts its pods on the local plane's process nodes and its authenticator on a
 stand-in), with the real JupyterHub chart. People log in through the proxy with the real authenticator the chart
-configures, against a stand-in identity provider on 127.0.0.1 (tests/support/cilogon.py, reached from the hub's
-pod by a Service's name); the hub's KubeSpawner makes their pods through the API server; their servers run; and
-each pod is checked against the spec, then used: files written in a home land on the hub's share under the escaped
-name the fleet's data is kept under, and a read-only directory refuses a write.
+configures, against a stand-in identity provider on 127.0.0.1 (CILogon's, tests/support/cilogon.py, or GitHub's,
+tests/support/github.py, reached from the hub's pod by a Service's name); the hub's KubeSpawner makes their pods
+through the API server; their servers run; and each pod is checked against the spec, then used: files written in a
+home land on the hub's share under the escaped name the fleet's data is kept under, a shared directory takes a write
+only where the spec makes it read-write, and what one person writes there another reads.
 
 What is served here, and what is not yet with why, is listed in SERVED and NOT_SERVED; a new example must be in one
 of them (test_every_fleet_example_is_served_or_named)."""
@@ -31,6 +32,7 @@ from localcluster.pki import CertificateAuthority
 from tests.conftest import REPO, OperatorProcess
 from tests.integration.test_fleet_examples import shared_volumes
 from tests.support.cilogon import CILogonStandIn
+from tests.support.github import GitHubStandIn
 from tests.support.hubs import ns, onboard, wait_ready
 from tests.support.kube import Cluster, wait_for
 from tests.support.served import user_path, wait_for_lab, xsrf_headers
@@ -39,19 +41,21 @@ pytestmark = pytest.mark.integration
 
 FLEET = REPO / "examples" / "fleet"
 PROCESS_CLASS = REPO / "examples" / "hubclasses" / "process-pods.yaml"
-STAND_IN = "cilogon"
-STAND_IN_HOST = f"{STAND_IN}.{processpods.STAND_INS_NAMESPACE}.svc"
+#: The stand-ins' names as a hub's pod calls them (Services of the stand-ins' namespace).
+CILOGON_HOST = f"cilogon.{processpods.STAND_INS_NAMESPACE}.svc"
+GITHUB_HOST = f"github.{processpods.STAND_INS_NAMESPACE}.svc"
 #: Where the hub finds the stand-in's CA (a file of the class's hub.extraFiles).
 CA_PATH = "/usr/local/etc/jupyterhub/stand-in-ca.crt"
 SHARE = "served-share"
 
-#: The examples served here: the CILogon hubs without profiles (PEOPLE says who logs in to each).
-SERVED = ("temple", "mtu", "aup", "neurohackademy", "pfw")
+#: The examples served here: the hubs without profiles, CILogon's and GitHub's (PEOPLE says who logs in to each).
+SERVED = ("temple", "mtu", "aup", "neurohackademy", "pfw", "climatematch")
 #: The examples not served yet, and why.
 NOT_SERVED = {
-    **{name: "GitHub login: no stand-in for GitHub's OAuth and organization API yet"
-       for name in ("climatematch", "imagebuilding-demo", "jackeddy", "nasa-cryo", "ohw", "openscapes")},
-    "ucmerced": "its profiles are on the class's n2-highmem-8 pool, an instance type the process nodes are not",
+    **{name: "its profiles are on the class's node pools (instance types) the process nodes are not"
+       for name in ("ucmerced", "jackeddy", "nasa-cryo", "imagebuilding-demo")},
+    "ohw": "its profiles (python, r) are chosen on the spawn form, which this module does not fill in yet",
+    "openscapes": "a dedicated cluster on AWS: Terraform's AWS provider cannot be downloaded here",
     "ephemeral-demo": "temporary users on the workshop class: what tests/integration/test_serving.py serves, "
                       "from examples/workshop-local.yaml",
 }
@@ -80,14 +84,15 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def served_class(name: str, ca_pem: str) -> dict[str, Any]:
     """The example's class as the fleet's classes.yaml has it, plus two things a provider's test environment would
-    set: the process nodes (examples/hubclasses/process-pods.yaml's values) and CILogon at the stand-in, whose
-    certificate the hub trusts by its CA."""
+    set: the process nodes (examples/hubclasses/process-pods.yaml's values), and CILogon and GitHub (Enterprise's
+    github_url) at their stand-ins, whose certificates the hub trusts by their CA."""
     base = next(d for d in yaml.safe_load_all((FLEET / "classes.yaml").read_text())
                 if d and d["kind"] == "HubClass" and d["metadata"]["name"] == name)
     placement = yaml.safe_load(PROCESS_CLASS.read_text())["spec"]["values"]
     stand_in = {"hub": {
         "extraFiles": {"stand-in-ca": {"mountPath": CA_PATH, "stringData": ca_pem}},
-        "config": {"CILogonOAuthenticator": {"cilogon_host": STAND_IN_HOST},
+        "config": {"CILogonOAuthenticator": {"cilogon_host": CILOGON_HOST},
+                   "GitHubOAuthenticator": {"github_url": f"https://{GITHUB_HOST}"},
                    "OAuthenticator": {"http_request_kwargs": {"ca_certs": CA_PATH}}}}}
     out = copy.deepcopy(base)
     out["metadata"] = {"name": f"served-{name}"}
@@ -108,48 +113,63 @@ def hub_docs(example: str, namespace: str, hub_class: str) -> list[dict[str, Any
     return docs
 
 
+@dataclasses.dataclass
+class StandIns:
+    cilogon: CILogonStandIn
+    github: GitHubStandIn
+
+
 @pytest.fixture(scope="module")
-def stand_in(management: Cluster, tls_ca: CertificateAuthority) -> Iterator[CILogonStandIn]:
-    """CILogon's stand-in on the host, and the Service the hub's pod reaches it by (process pods relay it)."""
-    tls = tls_ca.issue(tls_ca.cert_path.parent, "cilogon-stand-in", STAND_IN_HOST, server_names=(STAND_IN_HOST,),
-                       server_ips=("127.0.0.1",))
-    server = CILogonStandIn(tls=tls)
-    server.start()
+def stand_ins(management: Cluster, tls_ca: CertificateAuthority) -> Iterator[StandIns]:
+    """CILogon's and GitHub's stand-ins on the host, and the Services a hub's pod reaches them by (process pods
+    relay them)."""
+    servers = {}
+    for name, host, kind in (("cilogon", CILOGON_HOST, CILogonStandIn), ("github", GITHUB_HOST, GitHubStandIn)):
+        tls = tls_ca.issue(tls_ca.cert_path.parent, f"{name}-stand-in", host, server_names=(host,),
+                           server_ips=("127.0.0.1",))
+        servers[name] = kind(tls=tls)
+        servers[name].start()
     management.kubectl("create", "namespace", processpods.STAND_INS_NAMESPACE, check=False)
-    management.apply({"apiVersion": "v1", "kind": "Service",
-                      "metadata": {"name": STAND_IN, "namespace": processpods.STAND_INS_NAMESPACE,
-                                   "annotations": {processpods.STAND_IN_ANNOTATION: str(server.port)}},
-                      "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 443}]}})
-    yield server
-    management.kubectl("-n", processpods.STAND_INS_NAMESPACE, "delete", "service", STAND_IN, "--ignore-not-found")
-    server.stop()
+    management.apply([{"apiVersion": "v1", "kind": "Service",
+                       "metadata": {"name": name, "namespace": processpods.STAND_INS_NAMESPACE,
+                                    "annotations": {processpods.STAND_IN_ANNOTATION: str(server.port)}},
+                       "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 443}]}}
+                      for name, server in servers.items()])
+    yield StandIns(**servers)  # type: ignore[arg-type]
+    for name, server in servers.items():
+        management.kubectl("-n", processpods.STAND_INS_NAMESPACE, "delete", "service", name, "--ignore-not-found")
+        server.stop()
 
 
 @dataclasses.dataclass(frozen=True)
 class People:
-    """Who logs in to a served hub, as CILogon would name them: the IdP and the claim its spec derives usernames
-    from; an admin of the spec's, a member who is not one (None where every allowed user is an admin), and a person
-    the spec does not let in."""
+    """Who logs in to a served hub: an admin of the spec's, a member who is not one (None where every allowed user
+    is an admin), and a person the spec does not let in. CILogon's people are named by the claim (``claim``) of
+    an IdP (``idp``) the spec lists; GitHub's are logins, members of ``teams`` (``org:team``) the spec allows."""
 
-    idp: str
-    claim: str
     admin: str
     member: str | None
-    refused: tuple[str, str]  # (idp, the claim's value)
-
-    def claims(self, name: str, idp: str | None = None) -> dict[str, Any]:
-        return {"idp": idp or self.idp, self.claim: name}
+    refused: str
+    idp: str = ""
+    claim: str = ""
+    refused_idp: str = ""  # CILogon: the IdP the refused person comes from (the hub's own where empty)
+    teams: tuple[str, ...] = ()  # GitHub: the member's teams (the admin and the refused person are in none)
+    refused_teams: tuple[str, ...] = ()  # GitHub: the refused person's (an organization without its team)
 
 
 GITHUB_VIA_CILOGON = "http://github.com/login/oauth/authorize"
 PEOPLE = {
-    "temple": People("https://fim.temple.edu/idp/shibboleth", "eppn", "jmsmith1@temple.edu", "ajones@temple.edu",
-                     ("https://idp.elsewhere.example.edu", "eve@elsewhere.example.edu")),  # not its IdP
-    "mtu": People("https://sso.mtu.edu/idp/shibboleth", "email", "dbkc@mtu.edu", "ann@mtu.edu",
-                  ("https://sso.mtu.edu/idp/shibboleth", "eve@gmail.com")),  # its IdP, not its domain
-    "aup": People(GITHUB_VIA_CILOGON, "preferred_username", "swalker", None, (GITHUB_VIA_CILOGON, "eve")),
-    "neurohackademy": People(GITHUB_VIA_CILOGON, "preferred_username", "arokem", None, (GITHUB_VIA_CILOGON, "eve")),
-    "pfw": People(GITHUB_VIA_CILOGON, "preferred_username", "fosterk86", None, (GITHUB_VIA_CILOGON, "eve")),
+    "temple": People("jmsmith1@temple.edu", "ajones@temple.edu", "eve@elsewhere.example.edu",
+                     "https://fim.temple.edu/idp/shibboleth", "eppn",
+                     refused_idp="https://idp.elsewhere.example.edu"),  # not its IdP
+    "mtu": People("dbkc@mtu.edu", "ann@mtu.edu", "eve@gmail.com",  # its IdP, not its domain
+                  "https://sso.mtu.edu/idp/shibboleth", "email"),
+    "aup": People("swalker", None, "eve", GITHUB_VIA_CILOGON, "preferred_username"),  # not a listed user
+    "neurohackademy": People("arokem", None, "eve", GITHUB_VIA_CILOGON, "preferred_username"),
+    "pfw": People("fosterk86", None, "eve", GITHUB_VIA_CILOGON, "preferred_username"),
+    # GitHub logins are case-insensitive: the spec's admin WesleyTheGeolien is the hub's wesleythegeolien.
+    "climatematch": People("WesleyTheGeolien", "kim", "eve", teams=("ClimateMatchAcademy:2023students",),
+                           refused_teams=("ClimateMatchAcademy",)),  # in the organization, not its team
 }
 
 
@@ -163,19 +183,26 @@ def escaped_username(name: str) -> str:
 def test_the_people_are_the_specs() -> None:
     """The table above is read off the specs: admins are the spec's, members are let in and not admins."""
     assert escaped_username("jmsmith1@temple.edu") == "jmsmith1-40temple-2eedu"  # docs/api.md's rule
+    assert sorted(PEOPLE) == sorted(SERVED)
     for name, people in PEOPLE.items():
-        spec = hub_docs(name, "x", "y")[-1]["spec"]
-        idps = {i["entityId"]: i for i in spec["auth"]["cilogon"]["allowedIdps"]}
-        assert people.idp in idps and idps[people.idp]["usernameClaim"] == people.claim, name
+        spec = next(d for d in yaml.safe_load_all(fleet_hubs()[name].read_text())
+                    if d and d["kind"] == "CommunityHub")["spec"]
+        assert spec["hubClassName"] == "gke-shared" and spec["placement"]["type"] == "shared", name  # served_class
         assert people.admin in spec["hub"]["adminUsers"], name
-        if people.member is None:
-            assert set(spec["auth"].get("allowedUsers", [])) <= set(spec["hub"]["adminUsers"]), name
+        assert people.member is None or people.member not in spec["hub"]["adminUsers"], name
+        if spec["auth"]["provider"] == "cilogon":
+            idps = {i["entityId"]: i for i in spec["auth"]["cilogon"]["allowedIdps"]}
+            assert people.idp in idps and idps[people.idp]["usernameClaim"] == people.claim, name
+            if people.member is None:
+                assert set(spec["auth"].get("allowedUsers", [])) <= set(spec["hub"]["adminUsers"]), name
         else:
-            assert people.member not in spec["hub"]["adminUsers"], name
+            github = spec["auth"]["github"]
+            allowed = {f"{github['organization']}:{team}" for team in github.get("teams", [])}
+            assert set(people.teams) <= allowed and not set(people.refused_teams) & allowed, name
 
 
 @pytest.fixture(scope="module")
-def served(management: Cluster, operator: OperatorProcess, process_nodes: list[str], stand_in: CILogonStandIn,
+def served(management: Cluster, operator: OperatorProcess, process_nodes: list[str], stand_ins: StandIns,
            tls_ca: CertificateAuthority) -> Iterator[dict[str, dict[str, Any]]]:
     """Every served example delivered at once, each in a test namespace of its own, on the served class."""
     cls = served_class("gke-shared", tls_ca.cert_path.read_text())
@@ -190,63 +217,72 @@ def served(management: Cluster, operator: OperatorProcess, process_nodes: list[s
         docs[name] = hub_docs(name, namespace, cls["metadata"]["name"])
         management.apply(docs[name])
     out = {}
-    for name in SERVED:
-        namespace = docs[name][-1]["metadata"]["namespace"]
-        hub = wait_ready(management, name, namespace, timeout=300)
-        target = hub["status"]["names"]["namespace"]
-        port = next(p["nodePort"] for p in management.get("service", "proxy-public", target)["spec"]["ports"]
-                    if p["name"] == "http")
-        out[name] = {"namespace": namespace, "target": target, "url": f"http://127.0.0.1:{port}",
-                     "spec": docs[name][-1]["spec"]}
-    yield out
-    # Gone before the process nodes are: no later test meets a hub whose pods have nowhere to run.
-    for name in SERVED:
-        management.kubectl("-n", out[name]["namespace"], "delete", "communityhub", name, "--wait=false", check=False)
-    for name in SERVED:
-        management.kubectl("-n", out[name]["namespace"], "wait", "--for=delete", f"communityhub/{name}",
-                           "--timeout=180s", check=False)
-    management.kubectl("delete", "hubclass", cls["metadata"]["name"], "--wait=false", check=False)
-    management.kubectl("delete", "pv", *[f"{SHARE}-{i}" for i in range(len(SERVED))], "--wait=false", check=False)
+    try:
+        for name in SERVED:
+            namespace = docs[name][-1]["metadata"]["namespace"]
+            hub = wait_ready(management, name, namespace, timeout=300)
+            target = hub["status"]["names"]["namespace"]
+            port = next(p["nodePort"] for p in management.get("service", "proxy-public", target)["spec"]["ports"]
+                        if p["name"] == "http")
+            out[name] = {"namespace": namespace, "target": target, "url": f"http://127.0.0.1:{port}",
+                         "spec": docs[name][-1]["spec"]}
+        yield out
+    finally:
+        # Gone before the process nodes are: no later test meets a hub whose pods have nowhere to run.
+        for name in SERVED:
+            management.kubectl("-n", docs[name][-1]["metadata"]["namespace"], "delete", "communityhub", name,
+                               "--wait=false", check=False)
+        for name in SERVED:
+            management.kubectl("-n", docs[name][-1]["metadata"]["namespace"], "wait", "--for=delete",
+                               f"communityhub/{name}", "--timeout=180s", check=False)
+        management.kubectl("delete", "hubclass", cls["metadata"]["name"], "--wait=false", check=False)
+        management.kubectl("delete", "pv", *[f"{SHARE}-{i}" for i in range(len(SERVED))], "--wait=false",
+                           check=False)
 
 
-async def log_in(http: aiohttp.ClientSession, url: str, stand_in: CILogonStandIn, claims: dict[str, Any]) -> int:
-    """What a person does: the hub's login sends them to CILogon (the stand-in's name); CILogon, once they signed in
-    at their institution, sends them back to the hub's callback with a code and the hub's state; the hub's
-    authenticator exchanges the code and reads their claims from the stand-in. The callback's HTTP status."""
-    stand_in.log_in_as(claims)
+async def log_in(http: aiohttp.ClientSession, url: str, stand_ins: StandIns, provider: str, name: str,
+                 people: People, refused: bool = False) -> int:
+    """What a person does: the hub's login sends them to their identity provider (its stand-in's name); the
+    provider, once they signed in, sends them back to the hub's callback with a code and the hub's state; the hub's
+    authenticator exchanges the code and reads who they are (and, for GitHub, asks about their teams) from the
+    stand-in. The callback's HTTP status, after its redirects."""
+    if provider == "cilogon":
+        host = CILOGON_HOST
+        idp = people.refused_idp if refused and people.refused_idp else people.idp
+        stand_ins.cilogon.log_in_as({"idp": idp, people.claim: name})
+    else:
+        host = GITHUB_HOST
+        stand_ins.github.log_in_as(name, people.refused_teams if refused else
+                                   people.teams if name == people.member else ())
     async with http.get(f"{url}/hub/oauth_login", allow_redirects=False) as resp:
         assert resp.status == 302, (resp.status, await resp.text())
         where = urllib.parse.urlsplit(resp.headers["Location"])
-    assert (where.scheme, where.netloc, where.path) == ("https", STAND_IN_HOST, "/authorize"), where
+    assert (where.scheme, where.netloc) == ("https", host), where
     state = urllib.parse.parse_qs(where.query)["state"][0]
     async with http.get(f"{url}/hub/oauth_callback", params={"code": "stand-in-code", "state": state}) as resp:
         return resp.status
 
 
-async def serve(url: str, stand_in: CILogonStandIn, claims: dict[str, Any], user: str) -> dict[str, Any]:
-    """Log a person in, wait for their server (the spawn the hub starts after login), write a file in their home
-    and one in the admins' read-write directory, and read the shared directory back."""
-    seen: dict[str, Any] = {"user": user}
+async def serve(url: str, login: Any, user: str, writes: list[str], reads: list[str]) -> dict[str, Any]:
+    """Log a person in (``login(http)``), wait for their server (the spawn the hub starts after login), write a
+    file in their home and each of ``writes`` (paths in their server), and read each of ``reads``."""
+    seen: dict[str, Any] = {"user": user, "writes": {}, "reads": {}}
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=60)) as http:
-        seen["login"] = await log_in(http, url, stand_in, claims)
+        seen["login"] = await login(http)
         async with http.get(f"{url}/hub/api/user") as resp:
             seen["name"] = (await resp.json()).get("name") if resp.status == 200 else resp.status
         async with http.get(f"{url}/hub/spawn") as resp:
             seen["spawn"] = resp.status
         seen["lab"] = await wait_for_lab(http, url, user)
         api, headers = f"{url}{user_path(user)}/api/contents", xsrf_headers(jar, user)
-
-        async def put(path: str, text: str) -> int:
-            async with http.put(f"{api}/{path}", json={"type": "file", "format": "text", "content": text},
+        for path in ["hello.txt", *writes]:
+            async with http.put(f"{api}/{path}", json={"type": "file", "format": "text", "content": f"from {user}"},
                                 headers=headers) as resp:
-                return resp.status
-
-        seen["home"] = await put("hello.txt", f"from {user}")
-        seen["readwrite"] = await put("shared-readwrite/notice.txt", f"notice from {user}")
-        seen["shared_write"] = await put("shared/mine.txt", "a write where nobody may write")
-        async with http.get(f"{api}/shared/notice.txt", headers=headers) as resp:
-            seen["shared_read"] = (resp.status, (await resp.json()).get("content") if resp.status == 200 else None)
+                seen["writes"][path] = resp.status
+        for path in reads:
+            async with http.get(f"{api}/{path}", headers=headers) as resp:
+                seen["reads"][path] = (resp.status, (await resp.json()).get("content") if resp.status == 200 else None)
     return seen
 
 
@@ -274,22 +310,49 @@ def mounts(pod: dict[str, Any]) -> dict[str, tuple[str, str, bool]]:
             for m in container.get("volumeMounts", [])}
 
 
+def in_server(mount_path: str) -> str | None:
+    """A mount path as the server's contents API names it (relative to the home it serves), or None outside it."""
+    return mount_path.removeprefix("/home/jovyan/") if mount_path.startswith("/home/jovyan/") else None
+
+
 @pytest.mark.parametrize("name", SERVED)
 def test_its_people_get_their_servers_homes_and_shared_directories_as_the_spec_says(
-        management: Cluster, served: dict[str, dict[str, Any]], stand_in: CILogonStandIn, process_nodes: list[str],
+        management: Cluster, served: dict[str, dict[str, Any]], stand_ins: StandIns, process_nodes: list[str],
         name: str) -> None:
     """An admin (and a member, where the spec lets in people who are not admins) log in with the real
-    CILogonOAuthenticator; their servers start on the process nodes; each pod is what the spec says (image, memory
-    as JupyterHub reads it, the home under the spec's homeDirectory, each shared directory with its read-only flag
-    and for whom, the class's /dev/shm and /home/rstudio mounts); and what the servers write lands on the hub's
-    share where the spec says, while the read-only directory refuses a write."""
+    authenticator; their servers start on the process nodes; each pod is what the spec says (image, memory as
+    JupyterHub reads it, the home under the spec's homeDirectory, each shared directory for whom and how, the
+    class's /dev/shm and /home/rstudio mounts); what the servers write lands on the hub's share where the spec says,
+    a read-only directory refuses a write, and what the admin wrote the member reads."""
     hub, people = served[name], PEOPLE[name]
     spec, url = hub["spec"], hub["url"]
-    storage = spec["environment"]["storage"]
-    users = [people.admin, *([people.member] if people.member else [])]
-    seen = {user: asyncio.run(asyncio.wait_for(serve(url, stand_in, people.claims(user), user), 300))
-            for user in users}
-    for user in users:
+    provider, storage = spec["auth"]["provider"], spec["environment"]["storage"]
+    users = {people.admin.lower() if provider == "github" else people.admin: people.admin}  # the hub's name: login
+    if people.member:
+        users[people.member] = people.member
+
+    def mine(user: str) -> list[dict[str, Any]]:
+        return [d for d in storage["sharedDirectories"] if d.get("who", "everyone") == "everyone"
+                or (d["who"] == "admins" and users[user] == people.admin)]
+
+    def note(user: str, directory: dict[str, Any]) -> str:
+        """The file ``user`` writes through ``directory``'s mount: its name on the share says who and through
+        which mount (two mounts of one directory, read-only and read-write, land in the same folder)."""
+        return f"from-{escaped_username(user)}-via-{Path(directory['mountPath']).name}.txt"
+
+    admin = next(iter(users))
+    seen: dict[str, dict[str, Any]] = {}
+    for user, login_name in users.items():
+        writes = [f"{in_server(d['mountPath'])}/{note(user, d)}" for d in storage["sharedDirectories"]
+                  if in_server(d["mountPath"])]
+        # What the admin wrote through a read-write mount, read through this person's own mount of that directory.
+        reads = [f"{in_server(d['mountPath'])}/{note(admin, a)}" for d in mine(user) for a in mine(admin)
+                 if user != admin and in_server(d["mountPath"]) and in_server(a["mountPath"])
+                 and a["name"] == d["name"] and not a.get("readOnly", True)]
+
+        async def login(http: aiohttp.ClientSession, login_name: str = login_name) -> int:
+            return await log_in(http, url, stand_ins, provider, login_name, people)
+        seen[user] = asyncio.run(asyncio.wait_for(serve(url, login, user, writes, reads), 300))
         assert seen[user]["login"] == 200 and seen[user]["name"] == user and seen[user]["lab"], seen[user]
 
     claim = management.get("pvc", "home-nfs", hub["target"])
@@ -308,43 +371,45 @@ def test_its_people_get_their_servers_homes_and_shared_directories_as_the_spec_s
         home = escaped_username(user) if storage["homeDirectory"] == "escapedUsername" else user
         assert found["/home/jovyan"] == ("home", home, False)
         for directory in storage["sharedDirectories"]:
-            who = directory.get("who", "everyone")
-            mine = who == "everyone" or (who == "admins" and user == people.admin)
-            expected = ("home", f"_{directory['name']}", directory.get("readOnly", True)) if mine else None
+            expected = ("home", f"_{directory['name']}", directory.get("readOnly", True)) \
+                if directory in mine(user) else None
             assert found.get(directory["mountPath"]) == expected, (user, directory)
         assert found["/home/rstudio"] == ("home", home, False)  # the class's second home mount
         assert found["/home/rstudio/shared"] == ("home", "_shared", True)
         shm = next(v for v in pod["spec"]["volumes"] if v["name"] == found["/dev/shm"][0])
         assert shm["emptyDir"] == {"medium": "Memory"}
-        # Their server wrote their home on the share, under the spec's name for it.
-        assert seen[user]["home"] == 201 and (share / home / "hello.txt").read_text() == f"from {user}"
-        assert seen[user]["shared_write"] >= 400  # read-only for everyone, admins too
-
-    admin = seen[people.admin]
-    assert admin["readwrite"] == 201
-    assert (share / "_shared" / "notice.txt").read_text() == f"notice from {people.admin}"
-    assert not (share / "_shared" / "mine.txt").exists()
-    if people.member:
-        member = seen[people.member]
-        assert member["readwrite"] >= 400  # no such directory in a member's server
-        assert member["shared_read"] == (200, f"notice from {people.admin}")
+        # What their server wrote: their home on the share, under the spec's name for it; each shared directory
+        # only where it is theirs and read-write.
+        assert seen[user]["writes"]["hello.txt"] == 201 and (share / home / "hello.txt").read_text() == f"from {user}"
+        for directory in storage["sharedDirectories"]:
+            if not in_server(directory["mountPath"]):
+                continue
+            written = share / f"_{directory['name']}" / note(user, directory)
+            writable = directory in mine(user) and not directory.get("readOnly", True)
+            status = seen[user]["writes"][f"{in_server(directory['mountPath'])}/{note(user, directory)}"]
+            assert (status == 201) == writable and written.exists() == writable, (user, directory, status)
+        for path, (status, content) in seen[user]["reads"].items():
+            assert (status, content) == (200, f"from {admin}"), (user, path)
 
 
 @pytest.mark.parametrize("name", SERVED)
-def test_a_person_the_spec_does_not_let_in_is_refused(served: dict[str, dict[str, Any]], stand_in: CILogonStandIn,
+def test_a_person_the_spec_does_not_let_in_is_refused(served: dict[str, dict[str, Any]], stand_ins: StandIns,
                                                       name: str) -> None:
-    """CILogon lets anyone sign in; the hub's authenticator refuses what the spec does not allow (another IdP,
-    another domain, a user not listed), having read the claims, and no user is made."""
-    people, url = PEOPLE[name], served[name]["url"]
-    idp, value = people.refused
+    """The provider lets anyone sign in; the hub's authenticator refuses what the spec does not allow (another IdP
+    or domain, a user not listed, an organization's member outside its allowed teams), having asked the provider,
+    and no user is made."""
+    people, hub = PEOPLE[name], served[name]
+    provider = hub["spec"]["auth"]["provider"]
+    stand_in = stand_ins.cilogon if provider == "cilogon" else stand_ins.github
 
     async def attempt() -> tuple[int, int]:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            status = await log_in(http, url, stand_in, people.claims(value, idp))
-            async with http.get(f"{url}/hub/api/user") as resp:
+            status = await log_in(http, hub["url"], stand_ins, provider, people.refused, people, refused=True)
+            async with http.get(f"{hub['url']}/hub/api/user") as resp:
                 return status, resp.status
 
     asked = len(stand_in.requests)
     login, whoami = asyncio.run(asyncio.wait_for(attempt(), 60))
     assert login == 403 and whoami == 403, (login, whoami)
-    assert "/oauth2/userinfo" in stand_in.requests[asked:]  # the authenticator read the claims, and said no
+    who = "/oauth2/userinfo" if provider == "cilogon" else "/api/v3/user"
+    assert who in stand_in.requests[asked:]  # the authenticator asked who they are, and said no
