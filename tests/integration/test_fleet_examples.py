@@ -44,7 +44,7 @@ def shared_volumes(count: int, prefix: str = "fleet-share") -> list[dict[str, An
 
 @pytest.fixture(scope="module")
 def fleet(management: Cluster, operator: OperatorProcess) -> Iterator[dict[str, dict[str, Any]]]:
-    management.apply([*shared_volumes(2), build_node(BUILD_NODE)])
+    management.apply([*shared_volumes(len(DELIVERED)), build_node(BUILD_NODE)])
     wait_node_ready(management, BUILD_NODE)
     management.kubectl("apply", "-f", str(FLEET / "classes.yaml"))
     for name in DELIVERED:

@@ -7,8 +7,8 @@ through the API server; their servers run; and each pod is checked against the s
 home land on the hub's share under the escaped name the fleet's data is kept under, a shared directory takes a write
 only where the spec makes it read-write, and what one person writes there another reads.
 
-What is served here, and what is not yet with why, is listed in SERVED and NOT_SERVED; a new example must be in one
-of them (test_every_fleet_example_is_served_or_named)."""
+What is served here, and what is not yet with why, is listed in SERVED, PROFILED and NOT_SERVED; a new example must
+be in one of them (test_every_fleet_example_is_served_or_named)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import aiohttp
 import pytest
 import yaml
 
-from communityhub.api.quantities import parse_memory
+from communityhub.api.quantities import parse_cpu, parse_memory
 from localcluster import processpods
 from localcluster.pki import CertificateAuthority
 from tests.conftest import REPO, OperatorProcess
@@ -50,11 +50,13 @@ SHARE = "served-share"
 
 #: The examples served here: the hubs without profiles, CILogon's and GitHub's (PEOPLE says who logs in to each).
 SERVED = ("temple", "mtu", "aup", "neurohackademy", "pfw", "climatematch")
+#: The examples served here whose people choose a profile on the spawn form: each profile is started.
+PROFILED = ("ohw",)
+DELIVERED = (*SERVED, *PROFILED)
 #: The examples not served yet, and why.
 NOT_SERVED = {
     **{name: "its profiles are on the class's node pools (instance types) the process nodes are not"
        for name in ("ucmerced", "jackeddy", "nasa-cryo", "imagebuilding-demo")},
-    "ohw": "its profiles (python, r) are chosen on the spawn form, which this module does not fill in yet",
     "openscapes": "a dedicated cluster on AWS: Terraform's AWS provider cannot be downloaded here",
     "ephemeral-demo": "temporary users on the workshop class: what tests/integration/test_serving.py serves, "
                       "from examples/workshop-local.yaml",
@@ -72,7 +74,7 @@ def fleet_hubs() -> dict[str, Path]:
 
 
 def test_every_fleet_example_is_served_or_named() -> None:
-    assert sorted(fleet_hubs()) == sorted([*SERVED, *NOT_SERVED])
+    assert sorted(fleet_hubs()) == sorted([*DELIVERED, *NOT_SERVED])
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -170,6 +172,8 @@ PEOPLE = {
     # GitHub logins are case-insensitive: the spec's admin WesleyTheGeolien is the hub's wesleythegeolien.
     "climatematch": People("WesleyTheGeolien", "kim", "eve", teams=("ClimateMatchAcademy:2023students",),
                            refused_teams=("ClimateMatchAcademy",)),  # in the organization, not its team
+    "ohw": People("ocefpaf", "sam", "eve", teams=("oceanhackweek:ohw23-participants-seattle",),
+                  refused_teams=("oceanhackweek",)),
 }
 
 
@@ -183,7 +187,7 @@ def escaped_username(name: str) -> str:
 def test_the_people_are_the_specs() -> None:
     """The table above is read off the specs: admins are the spec's, members are let in and not admins."""
     assert escaped_username("jmsmith1@temple.edu") == "jmsmith1-40temple-2eedu"  # docs/api.md's rule
-    assert sorted(PEOPLE) == sorted(SERVED)
+    assert sorted(PEOPLE) == sorted(DELIVERED)
     for name, people in PEOPLE.items():
         spec = next(d for d in yaml.safe_load_all(fleet_hubs()[name].read_text())
                     if d and d["kind"] == "CommunityHub")["spec"]
@@ -206,11 +210,11 @@ def served(management: Cluster, operator: OperatorProcess, process_nodes: list[s
            tls_ca: CertificateAuthority) -> Iterator[dict[str, dict[str, Any]]]:
     """Every served example delivered at once, each in a test namespace of its own, on the served class."""
     cls = served_class("gke-shared", tls_ca.cert_path.read_text())
-    for i in range(len(SERVED)):
+    for i in range(len(DELIVERED)):
         shutil.rmtree(f"/tmp/{SHARE}-{i}", ignore_errors=True)  # a previous run's homes
-    management.apply([*shared_volumes(len(SERVED), SHARE), cls])
+    management.apply([*shared_volumes(len(DELIVERED), SHARE), cls])
     docs: dict[str, list[dict[str, Any]]] = {}
-    for name in SERVED:
+    for name in DELIVERED:
         namespace = ns(f"served-{name}")
         onboard(management, namespace)
         management.kubectl("create", "namespace", namespace, check=False)
@@ -218,10 +222,12 @@ def served(management: Cluster, operator: OperatorProcess, process_nodes: list[s
         management.apply(docs[name])
     out = {}
     try:
-        for name in SERVED:
+        for name in DELIVERED:
             namespace = docs[name][-1]["metadata"]["namespace"]
             hub = wait_ready(management, name, namespace, timeout=300)
             target = hub["status"]["names"]["namespace"]
+            wait_for(lambda target=target: (management.get("pvc", "home-nfs", target) or {}).get("status", {}).get(
+                "phase") == "Bound", timeout=60, what=f"{name}'s home-nfs claim Bound")
             port = next(p["nodePort"] for p in management.get("service", "proxy-public", target)["spec"]["ports"]
                         if p["name"] == "http")
             out[name] = {"namespace": namespace, "target": target, "url": f"http://127.0.0.1:{port}",
@@ -229,14 +235,14 @@ def served(management: Cluster, operator: OperatorProcess, process_nodes: list[s
         yield out
     finally:
         # Gone before the process nodes are: no later test meets a hub whose pods have nowhere to run.
-        for name in SERVED:
+        for name in DELIVERED:
             management.kubectl("-n", docs[name][-1]["metadata"]["namespace"], "delete", "communityhub", name,
                                "--wait=false", check=False)
-        for name in SERVED:
+        for name in DELIVERED:
             management.kubectl("-n", docs[name][-1]["metadata"]["namespace"], "wait", "--for=delete",
                                f"communityhub/{name}", "--timeout=180s", check=False)
         management.kubectl("delete", "hubclass", cls["metadata"]["name"], "--wait=false", check=False)
-        management.kubectl("delete", "pv", *[f"{SHARE}-{i}" for i in range(len(SERVED))], "--wait=false",
+        management.kubectl("delete", "pv", *[f"{SHARE}-{i}" for i in range(len(DELIVERED))], "--wait=false",
                            check=False)
 
 
@@ -263,9 +269,12 @@ async def log_in(http: aiohttp.ClientSession, url: str, stand_ins: StandIns, pro
         return resp.status
 
 
-async def serve(url: str, login: Any, user: str, writes: list[str], reads: list[str]) -> dict[str, Any]:
-    """Log a person in (``login(http)``), wait for their server (the spawn the hub starts after login), write a
-    file in their home and each of ``writes`` (paths in their server), and read each of ``reads``."""
+async def serve(url: str, login: Any, user: str, writes: list[str], reads: list[str],
+                profile: str | None = None, then_stop: Any = None) -> dict[str, Any]:
+    """Log a person in (``login(http)``), wait for their server (the spawn the hub starts after login, or the
+    ``profile`` they choose on its spawn form), write a file in their home and each of ``writes`` (paths in their
+    server), and read each of ``reads``; with ``then_stop`` (called first, while the server runs), stop the server
+    as its owner does."""
     seen: dict[str, Any] = {"user": user, "writes": {}, "reads": {}}
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=60)) as http:
@@ -274,6 +283,11 @@ async def serve(url: str, login: Any, user: str, writes: list[str], reads: list[
             seen["name"] = (await resp.json()).get("name") if resp.status == 200 else resp.status
         async with http.get(f"{url}/hub/spawn") as resp:
             seen["spawn"] = resp.status
+            seen["form"] = "profile" in await resp.text()
+        hub_xsrf = next((c.value for c in jar if c.key == "_xsrf" and c["path"] == "/hub/"), "")
+        if profile is not None:
+            async with http.post(f"{url}/hub/spawn", data={"profile": profile, "_xsrf": hub_xsrf}) as resp:
+                seen["chose"] = resp.status
         seen["lab"] = await wait_for_lab(http, url, user)
         api, headers = f"{url}{user_path(user)}/api/contents", xsrf_headers(jar, user)
         for path in ["hello.txt", *writes]:
@@ -283,6 +297,16 @@ async def serve(url: str, login: Any, user: str, writes: list[str], reads: list[
         for path in reads:
             async with http.get(f"{api}/{path}", headers=headers) as resp:
                 seen["reads"][path] = (resp.status, (await resp.json()).get("content") if resp.status == 200 else None)
+        if then_stop is not None:
+            seen["running"] = then_stop()
+            me = f"{url}/hub/api/users/{urllib.parse.quote(user, safe='@~')}"
+            async with http.delete(f"{me}/server", headers={"X-XSRFToken": hub_xsrf}) as resp:
+                seen["stop"] = resp.status
+            for _ in range(60):
+                async with http.get(me, headers={"X-XSRFToken": hub_xsrf}) as resp:
+                    if not (await resp.json()).get("servers"):
+                        break
+                await asyncio.sleep(1)
     return seen
 
 
@@ -301,6 +325,20 @@ def user_pod(management: Cluster, namespace: str, user: str) -> dict[str, Any]:
         return next((p for p in pods if p["metadata"]["annotations"].get("hub.jupyter.org/username") == user), None)
     found: dict[str, Any] = wait_for(find, timeout=10, what=f"{user}'s pod")
     return found
+
+
+def why_no_server(management: Cluster, namespace: str, user: str) -> str:
+    """What the cluster says of a user's pod, for a failure's message: its phase, its containers' waiting reasons,
+    and its Events."""
+    pods = [p for p in management.get("pods", namespace=namespace, selector="component=singleuser-server")["items"]
+            if p["metadata"]["annotations"].get("hub.jupyter.org/username") == user]
+    if not pods:
+        return f"no pod of {user}"
+    pod = pods[0]
+    waiting = [c.get("state", {}).get("waiting") for c in pod["status"].get("containerStatuses", [])]
+    events = [f"{e['reason']}: {e['message']}" for e in management.get("events", namespace=namespace)["items"]
+              if e["involvedObject"].get("name") == pod["metadata"]["name"]]
+    return f"{pod['metadata']['name']} {pod['status'].get('phase')} {waiting} {events[-4:]}"
 
 
 def mounts(pod: dict[str, Any]) -> dict[str, tuple[str, str, bool]]:
@@ -352,14 +390,18 @@ def test_its_people_get_their_servers_homes_and_shared_directories_as_the_spec_s
 
         async def login(http: aiohttp.ClientSession, login_name: str = login_name) -> int:
             return await log_in(http, url, stand_ins, provider, login_name, people)
-        seen[user] = asyncio.run(asyncio.wait_for(serve(url, login, user, writes, reads), 300))
-        assert seen[user]["login"] == 200 and seen[user]["name"] == user and seen[user]["lab"], seen[user]
+        # The pod is read while the server runs; the server is then stopped, as its owner would (a fleet of
+        # servers left running fills the process nodes).
+        seen[user] = asyncio.run(asyncio.wait_for(serve(url, login, user, writes, reads, then_stop=lambda user=user:
+                                                        user_pod(management, hub["target"], user)), 300))
+        assert seen[user]["login"] == 200 and seen[user]["name"] == user and seen[user]["lab"], \
+            (seen[user], why_no_server(management, hub["target"], user))
 
     claim = management.get("pvc", "home-nfs", hub["target"])
     share = Path(management.get("pv", claim["spec"]["volumeName"])["spec"]["hostPath"]["path"])
     resources = spec["environment"].get("resources")
     for user in users:
-        pod = user_pod(management, hub["target"], user)
+        pod = seen[user]["running"]
         assert pod["spec"]["nodeName"] in process_nodes
         container = pod["spec"]["containers"][0]
         assert container["image"] == spec["environment"]["image"]
@@ -392,7 +434,7 @@ def test_its_people_get_their_servers_homes_and_shared_directories_as_the_spec_s
             assert (status, content) == (200, f"from {admin}"), (user, path)
 
 
-@pytest.mark.parametrize("name", SERVED)
+@pytest.mark.parametrize("name", DELIVERED)
 def test_a_person_the_spec_does_not_let_in_is_refused(served: dict[str, dict[str, Any]], stand_ins: StandIns,
                                                       name: str) -> None:
     """The provider lets anyone sign in; the hub's authenticator refuses what the spec does not allow (another IdP
@@ -413,3 +455,39 @@ def test_a_person_the_spec_does_not_let_in_is_refused(served: dict[str, dict[str
     assert login == 403 and whoami == 403, (login, whoami)
     who = "/oauth2/userinfo" if provider == "cilogon" else "/api/v3/user"
     assert who in stand_in.requests[asked:]  # the authenticator asked who they are, and said no
+
+
+@pytest.mark.parametrize("name", PROFILED)
+def test_each_profile_starts_as_the_spec_says(management: Cluster, served: dict[str, dict[str, Any]],
+                                              stand_ins: StandIns, process_nodes: list[str], name: str) -> None:
+    """A member is offered the spawn form, chooses each profile of the spec in turn, and gets a server of that
+    profile: its image, CPU and memory (guarantee and limit) as the spec says; then stops it, as its owner does."""
+    hub, people = served[name], PEOPLE[name]
+    spec, url = hub["spec"], hub["url"]
+    member = people.member
+    assert member is not None
+
+    async def login(http: aiohttp.ClientSession) -> int:
+        return await log_in(http, url, stand_ins, spec["auth"]["provider"], member, people)
+
+    for profile in spec["environment"]["profiles"]:
+        seen = asyncio.run(asyncio.wait_for(serve(url, login, member, [], [], profile=profile["name"],
+                                                  then_stop=lambda: user_pod(management, hub["target"], member)),
+                                            300))
+        assert seen["login"] == 200 and seen["form"] and seen["lab"], \
+            (profile["name"], seen, why_no_server(management, hub["target"], member))
+        pod = seen["running"]
+        assert pod["spec"]["nodeName"] in process_nodes
+        container = pod["spec"]["containers"][0]
+        assert container["image"] == profile["image"], profile["name"]
+        got = container["resources"]
+        assert parse_cpu(got["requests"]["cpu"]) == profile["cpu"], (profile["name"], got)
+        assert parse_cpu(got["limits"]["cpu"]) == profile["cpuLimit"], (profile["name"], got)
+        assert parse_memory(str(got["requests"]["memory"])) == bytes_users_get(profile["memory"])
+        assert parse_memory(str(got["limits"]["memory"])) == bytes_users_get(profile["memoryLimit"])
+        assert seen["writes"]["hello.txt"] in (200, 201) and seen["stop"] in (202, 204), seen  # 200: written again
+        # Stopped by its owner before the next profile: the pod goes.
+        wait_for(lambda: not [p for p in management.get("pods", namespace=hub["target"],
+                                                        selector="component=singleuser-server")["items"]
+                              if p["metadata"]["annotations"].get("hub.jupyter.org/username") == member],
+                 timeout=60, what=f"{member}'s server to stop")

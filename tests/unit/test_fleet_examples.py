@@ -121,6 +121,7 @@ FACTS: dict[str, dict[str, Any]] = {
             profile("r", image="ghcr.io/oceanhackweek/r:2b505d5", default_url="/rstudio", mem_limit="8G",
                     mem_guarantee="4G", cpu_limit=2, cpu_guarantee=0.5)],
         f"{CONFIG}.JupyterHub.template_vars.funded_by": {"name": "IOOS", "url": "https://ioos.us/"},
+        "singleuser.storage": {**NFS, "extraVolumeMounts": {"communityhub-shared/home/jovyan/shared": SHARED_RO}},
     },
     "nasa-cryo.yaml": {
         f"{GITHUB}.allowed_organizations": ["CryoInTheCloud:cryoclouduser", "CryoInTheCloud:cryocloudadvanced",
@@ -155,6 +156,7 @@ FACTS: dict[str, dict[str, Any]] = {
                                             "veda-analytics-access:collaborator-access", "CYGNSS-VEDA:cygnss-iwg",
                                             STAFF],
         f"{CONFIG}.JupyterHub.allow_named_servers": True,
+        "singleuser.storage": {**NFS, "extraVolumeMounts": {"communityhub-shared/home/jovyan/shared": SHARED_RO}},
         "singleuser.profileList": [profile("only-choice", mem_guarantee=2904451072, cpu_guarantee=0.434875,
                                            cpu_limit=3.479,
                                            node_selector={"node.kubernetes.io/instance-type": "n2-highmem-4"})],
@@ -250,3 +252,35 @@ def test_a_changed_fact_is_caught() -> None:
     values = rendered("temple.yaml")
     values["singleuser"]["memory"]["limit"] = "4G"
     assert not matches(at(values, "singleuser.memory"), FACTS["temple.yaml"]["singleuser.memory"])
+
+
+def test_every_examples_user_pods_have_the_volumes_they_mount() -> None:
+    """The class's second mount of the shared home (/home/rstudio) on a hub whose home is not the shared one made
+    every user pod invalid (the API server: volumeMounts name "home" not found): ohw's servers never started on
+    process pods (tests/integration/test_served_fleet.py). Every hub of examples/, imported ones too, on its class."""
+    everything = [d for path in sorted((REPO / "examples").rglob("*.yaml")) for d in documents(path)]
+    classes = {d["metadata"]["name"]: HubClassSpec.model_validate(d["spec"]) for d in everything
+               if d.get("kind") == "HubClass"}
+    hubs = [CommunityHub.model_validate(d) for d in everything if d.get("kind") == "CommunityHub"]
+    dangling = {}
+    for hub in hubs:
+        spec = classes.get(str(hub.spec.hub_class_name or "basehub"))
+        values = render.values(str(hub.metadata["namespace"]), str(hub.metadata["name"]), hub.spec,
+                               class_values=spec.values if spec else None, catalog=spec)
+        if found := render.mounts_without_volume(values):
+            dangling[hub.metadata["name"]] = found
+    assert len(hubs) >= 40 and dangling == {}
+
+
+def test_a_hub_without_a_shared_home_on_a_class_that_mounts_it_is_refused_before_helm() -> None:
+    from communityhub.steps.hub import mount_refusal
+
+    hub = hub_of("ohw.yaml")
+    hub.spec.environment.storage = type(hub.spec.environment.storage)(type="perUserVolume")
+    spec = fleet_classes()["gke-shared"]
+    values = render.values("oceanhackweek", "ohw", hub.spec, class_values=spec.values, catalog=spec)
+    dangling = render.mounts_without_volume(values)
+    assert sorted(dangling) == [("/home/rstudio", "home"), ("/home/rstudio/shared", "home")]
+    verdict = mount_refusal(dangling, "perUserVolume")
+    assert (verdict.status, verdict.reason) == ("False", "MountWithoutVolume")
+    assert "/home/rstudio (volume 'home')" in verdict.message and "sharedNFS" in verdict.message

@@ -544,6 +544,28 @@ def storage(spec: CommunityHubSpec) -> dict[str, Any]:
     return out
 
 
+def _entries(value: Any) -> list[dict[str, Any]]:
+    """The chart's extraVolumes/extraVolumeMounts: a list, or a map whose values are the entries."""
+    items = value.values() if isinstance(value, Mapping) else value or []
+    return [dict(i) for i in items if isinstance(i, Mapping)]
+
+
+def mounts_without_volume(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """singleuser.storage's extra mounts (mount path, volume) whose volume the user pod will not have, in the final
+    values: the chart's home volume is ``home`` for a static (shared) home and ``volumeNameTemplate`` for a dynamic
+    one, and none for ``none``. A class that mounts its hubs' shared ``home`` a second time (/home/rstudio) breaks
+    every server of a hub whose home is a volume of its own: the API server refuses the pod."""
+    storage = dict((values.get("singleuser") or {}).get("storage") or {})
+    volumes = {v.get("name") for v in _entries(storage.get("extraVolumes"))}
+    kind = storage.get("type", "dynamic")
+    if kind == "static":
+        volumes.add("home")
+    elif kind == "dynamic":
+        volumes.add((storage.get("dynamic") or {}).get("volumeNameTemplate") or "volume-{user_server}")
+    return [(str(m.get("mountPath")), str(m.get("name"))) for m in _entries(storage.get("extraVolumeMounts"))
+            if m.get("name") not in volumes]
+
+
 def shared_directories_config(spec: CommunityHubSpec) -> str | None:
     """hub.extraConfig that mounts the shared directories meant for admins or for groups into those users'
     servers only (a KubeSpawner modify_pod_hook); None when every directory is everyone's."""
