@@ -466,8 +466,15 @@ def token_kubeconfig_for_own_cluster(account: str, token: str) -> str:
 
 async def claim_config_map(client: AsyncClient, manifest: Mapping[str, Any]) -> dict[str, str] | None:
     """Create the ConfigMap unless one of its name exists: None when this call made it, else the data of the one
-    there (the create is the lock: of two callers, one makes it)."""
+    there (the create is the lock: of two callers, one makes it). Read first: a claim held already (every pass of
+    a hub that keeps its domain) costs a read, not a refused create."""
     meta = manifest["metadata"]
+    try:
+        live = await client.get(ConfigMap, meta["name"], namespace=meta["namespace"])
+        return dict(live.data or {})
+    except ApiError as err:
+        if not is_not_found(err):
+            raise
     try:
         await client.create(ConfigMap.from_dict(dict(manifest)))
         return None
