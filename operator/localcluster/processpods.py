@@ -755,7 +755,6 @@ class Pod:
             c.ready = True
             return
         port = _port(c.spec, action["port"])
-        ok = False
         try:
             with in_netns(self.agent.plane_ns):
                 sock = socket.create_connection((self.ip, port), timeout=float(probe.get("timeoutSeconds", 1)))

@@ -273,14 +273,13 @@ def test_every_examples_user_pods_have_the_volumes_they_mount() -> None:
 
 
 def test_a_hub_without_a_shared_home_on_a_class_that_mounts_it_is_refused_before_helm() -> None:
-    from communityhub.steps.hub import mount_refusal
-
     hub = hub_of("ohw.yaml")
     hub.spec.environment.storage = type(hub.spec.environment.storage)(type="perUserVolume")
     spec = fleet_classes()["gke-shared"]
     values = render.values("oceanhackweek", "ohw", hub.spec, class_values=spec.values, catalog=spec)
     dangling = render.mounts_without_volume(values)
     assert sorted(dangling) == [("/home/rstudio", "home"), ("/home/rstudio/shared", "home")]
-    verdict = mount_refusal(dangling, "perUserVolume")
-    assert (verdict.status, verdict.reason) == ("False", "MountWithoutVolume")
+    verdict = policy.mount_refusal(dangling, "perUserVolume")
+    assert verdict is not None and (verdict.status, verdict.reason) == ("False", "MountWithoutVolume")
+    assert policy.mount_refusal([], "perUserVolume") is None
     assert "/home/rstudio (volume 'home')" in verdict.message and "sharedNFS" in verdict.message

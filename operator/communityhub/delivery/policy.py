@@ -183,6 +183,19 @@ def _plain_env(env: Any) -> list[str]:
     return ["(not a map)"] if env is not None else []
 
 
+def mount_refusal(dangling: Sequence[tuple[str, str]], storage_type: str) -> Verdict | None:
+    """HubReady for values whose user pods the API server would refuse (``render.mounts_without_volume``'s mount
+    paths and volumes): said before helm runs, not found by each user at their first spawn. None when there are
+    none."""
+    if not dangling:
+        return None
+    said = ", ".join(f"{path} (volume {volume!r})" for path, volume in dangling)
+    need = " (a class's mounts of 'home' need environment.storage.type sharedNFS)" \
+        if any(volume == "home" for _, volume in dangling) else ""
+    return Verdict.false("MountWithoutVolume", f"users' servers could not start: they mount {said}, a volume a "
+                                               f"{storage_type} home does not make{need}")
+
+
 def hub_values(values: Mapping[str, Any], extra_allowed: Sequence[str] = (),
                ingress_annotations: Sequence[str] = ()) -> Verdict | None:
     """None when every key of spec.hub.values is one a hub author may set; else False naming the others.

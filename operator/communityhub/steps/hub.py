@@ -105,16 +105,6 @@ def oauth_checksum(ctx: HubContext) -> str | None:
     return hashlib.sha256(f"{ctx.namespace}/{ctx.name}".encode() + b"\0" + blob).hexdigest()[:16]
 
 
-def mount_refusal(dangling: list[tuple[str, str]], storage_type: str) -> Verdict:
-    """HubReady for values whose user pods the API server would refuse (render.mounts_without_volume): said before
-    helm runs, not found by each user at their first spawn."""
-    said = ", ".join(f"{path} (volume {volume!r})" for path, volume in dangling)
-    need = " (a class's mounts of 'home' need environment.storage.type sharedNFS)" \
-        if any(volume == "home" for _, volume in dangling) else ""
-    return Verdict.false("MountWithoutVolume", f"users' servers could not start: they mount {said}, a volume a "
-                                               f"{storage_type} home does not make{need}")
-
-
 def desired_values(ctx: HubContext) -> dict[str, Any]:
     values = render.values(ctx.namespace, ctx.name, ctx.spec, ctx.oidc_endpoints, ctx.settings.namespace,
                            ctx.names.release, refuse_spawn=ctx.guards.refuse_spawn if ctx.guards else None,
@@ -406,8 +396,8 @@ async def deploy(ctx: HubContext) -> Verdict:
     chart, version, _ = chart_source(ctx)
     # Not kept: a pass may wait minutes for a helm slot, and install renders them again once it has one.
     values = desired_values(ctx)
-    if dangling := render.mounts_without_volume(values):
-        return mount_refusal(dangling, ctx.spec.environment.storage.type)
+    if refused := policy.mount_refusal(render.mounts_without_volume(values), ctx.spec.environment.storage.type):
+        return refused
     quota = namespace_quota(ctx)
     # The quota is in the hash: a class that changes it has it applied again, with the release.
     hashed = {**values, **({QUOTA_KEY: capacity.quota_hard(quota)} if quota else {})}
