@@ -24,6 +24,8 @@ their status as a kubelet does.
   back-off, and the pod's status says so (restartCount, lastState, CrashLoopBackOff). readinessProbe httpGet
   and tcpSocket are probed. A deleted pod's processes get SIGTERM, then SIGKILL after its grace period.
   Stopping the agent stops every process it started.
+- **Pool nodes.** ``add_pools`` gives the agent one more node per node pool of a class (its labels and capacity),
+  so a profile placed on a pool is served as the others are.
 """
 
 from __future__ import annotations
@@ -880,6 +882,8 @@ class Agent:
         self.plane = plane
         self.api = Api(plane)
         self.nodes = node_names(plane.name)
+        self.shapes: dict[str, PoolNode] = {}  # the pool nodes (sync_pools), by node name
+        self.pools_stamp = -1
         self.plane_ns = f"chub-{plane.name}"[:40]
         self.logs = plane.dir / "logs" / "process-pods"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -912,16 +916,42 @@ class Agent:
                 return address if address not in (None, "", "None") else None
         return None
 
-    def register(self) -> None:
-        for node, purpose in self.nodes.items():
+    def register(self, nodes: list[str] | None = None) -> None:
+        for node in self.nodes if nodes is None else nodes:
+            # A pool node is a process node with its pool's labels: KubeSpawner adds a profile's node selector to
+            # the class's (which asks for process nodes), as it adds a pool's to a real class's.
+            shape = self.shapes.get(node)
+            labels = {**(shape.labels if shape is not None else {}), NODE_LABEL: "true"}
             body = {"apiVersion": "v1", "kind": "Node",
                     "metadata": {"name": node, "labels": {
                         "kubernetes.io/hostname": node, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                        NODE_LABEL: "true", "hub.jupyter.org/node-purpose": purpose}},
+                        **labels, "hub.jupyter.org/node-purpose": self.nodes[node]}},
                     "spec": {"taints": [{"key": TAINT_KEY, "value": "true", "effect": "NoSchedule"}]}}
             with contextlib.suppress(urllib.error.HTTPError):
                 self.api.call("POST", "/api/v1/nodes", body)
-        self.heartbeat()
+            self._heartbeat(node)
+
+    def sync_pools(self) -> None:
+        """Take on the pool nodes of the plane's pools file (add_pools) as it changes, and let go of those it no
+        longer lists (their Node objects deleted; their pods' processes go as pods of no node of this agent's)."""
+        path = pools_file(self.plane)
+        stamp = path.stat().st_mtime_ns if path.exists() else 0
+        if stamp == self.pools_stamp:
+            return
+        self.pools_stamp = stamp
+        wanted = read_pools(self.plane)
+        for node in [n for n in self.shapes if n not in wanted]:
+            self.shapes.pop(node)
+            self.nodes.pop(node, None)
+            with contextlib.suppress(urllib.error.HTTPError):
+                self.api.call("DELETE", f"/api/v1/nodes/{node}")
+        new = [n for n in wanted if n not in self.shapes]
+        for node, shape in wanted.items():
+            self.shapes[node] = shape
+            self.nodes[node] = "user"
+        self.register(new)
+        if new:
+            print(f"process pods: pool nodes {', '.join(new)} ready", flush=True)
 
     def heartbeat(self) -> None:
         for node in self.nodes:
@@ -929,9 +959,11 @@ class Agent:
 
     def _heartbeat(self, node: str) -> None:
         t = now()
+        shape = self.shapes.get(node, PoolNode())
+        capacity = {"cpu": shape.cpu, "memory": shape.memory, "pods": "110", "ephemeral-storage": "100Gi",
+                    **({"nvidia.com/gpu": str(shape.gpus)} if shape.gpus else {})}
         self.api.patch_status(f"/api/v1/nodes/{node}", {
-            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"},
-            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"},
+            "capacity": capacity, "allocatable": capacity,
             "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": node}],
             "nodeInfo": {"kubeletVersion": "v1.36.3-process", "operatingSystem": "linux", "architecture": "amd64",
                          "containerRuntimeVersion": "process://1", "kernelVersion": os.uname().release,
@@ -985,7 +1017,7 @@ class Agent:
 
     # -- pods --------------------------------------------------------------------------------------------
     def sync_pods(self) -> None:
-        items = [obj for node in self.nodes for obj in self.api.call(
+        items = [obj for node in list(self.nodes) for obj in self.api.call(
             "GET", f"/api/v1/pods?fieldSelector={urllib.parse.quote(f'spec.nodeName={node}')}")["items"]]
         seen = set()
         for obj in items:
@@ -1036,6 +1068,7 @@ class Agent:
             while not self.stopping:
                 began = time.monotonic()
                 try:
+                    self.sync_pools()
                     self.sync_services()
                     self.sync_pods()
                     if time.monotonic() - last_beat > 10:
@@ -1057,6 +1090,57 @@ class Agent:
 def node_names(plane: str) -> dict[str, str]:
     """The agent's nodes and their purpose (the JupyterHub chart requires core pods and user pods apart)."""
     return {f"process-{plane}-core": "core", f"process-{plane}-user": "user"}
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolNode:
+    """A node of a provider's node pool, stood in by a process node: the pool's labels (what a profile's node
+    selector asks for, such as ``node.kubernetes.io/instance-type``) and its capacity, GPUs included, so the
+    scheduler places a profile's pod as the pool's nodes would take it. Its pods run as every process pod does
+    (a GPU is only counted: nothing here has one)."""
+
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    cpu: str = "8"
+    memory: str = "32Gi"
+    gpus: int = 0
+
+
+def pools_file(plane: controlplane.ControlPlane) -> Path:
+    return plane.dir / "process-pods-pools.json"
+
+
+def pool_node_name(plane: str, pool: str) -> str:
+    return f"process-{plane}-pool-{pool}"
+
+
+def read_pools(plane: controlplane.ControlPlane) -> dict[str, PoolNode]:
+    """The pool nodes the plane's pools file lists, by node name."""
+    path = pools_file(plane)
+    raw = json.loads(path.read_text()) if path.exists() else {}
+    return {pool_node_name(plane.name, name): PoolNode(**shape) for name, shape in raw.items()}
+
+
+def add_pools(plane: controlplane.ControlPlane, pools: dict[str, PoolNode], timeout: float = 30.0) -> list[str]:
+    """Give the running agent a process node per pool (by pool name) beside its own, and wait until they are
+    Ready; return their names. A later call replaces the set (``{}`` removes them)."""
+    path = pools_file(plane)
+    gone = [n for n in read_pools(plane) if n not in {pool_node_name(plane.name, p) for p in pools}]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({name: dataclasses.asdict(shape) for name, shape in pools.items()}, indent=2))
+    tmp.replace(path)
+    nodes = [pool_node_name(plane.name, name) for name in pools]
+    api = Api(plane)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(_node_ready(api, n) for n in nodes) and not any(api.get(f"/api/v1/nodes/{n}") for n in gone):
+            return nodes
+        time.sleep(0.3)
+    raise TimeoutError(f"pool nodes {nodes} not Ready; see {plane.dir / 'logs' / 'process-pods.log'}")
+
+
+def _node_ready(api: Api, node: str) -> bool:
+    conditions = (api.get(f"/api/v1/nodes/{node}") or {}).get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def proxy_file(plane: controlplane.ControlPlane) -> Path:
@@ -1109,13 +1193,8 @@ def start(plane: controlplane.ControlPlane, timeout: float = 30.0) -> list[str]:
     api = Api(plane)
     deadline = time.monotonic() + timeout
     nodes = list(node_names(plane.name))
-
-    def ready(node: str) -> bool:
-        conditions = (api.get(f"/api/v1/nodes/{node}") or {}).get("status", {}).get("conditions", [])
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
     while time.monotonic() < deadline:
-        if all(ready(n) for n in nodes):
+        if all(_node_ready(api, n) for n in nodes):
             return nodes
         time.sleep(0.3)
     raise TimeoutError(f"nodes {nodes} not Ready; see {plane.dir / 'logs' / 'process-pods.log'}")
@@ -1133,9 +1212,10 @@ def stop(plane: controlplane.ControlPlane) -> None:
     state["processes"] = [p for p in state.get("processes", []) if p["name"] != "process-pods"]
     plane.state_file.write_text(json.dumps(state, indent=2))
     api = Api(plane)
-    for node in node_names(plane.name):
+    for node in [*node_names(plane.name), *read_pools(plane)]:
         with contextlib.suppress(urllib.error.HTTPError):
             api.call("DELETE", f"/api/v1/nodes/{node}")
+    pools_file(plane).unlink(missing_ok=True)
     cleanup(plane.name)
 
 
