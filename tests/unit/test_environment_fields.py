@@ -267,3 +267,18 @@ def test_content_needs_a_class_puller_and_a_home() -> None:
     env = {**with_profiles(CURRICULUM).environment.model_dump(by_alias=True, exclude_none=True),
            "storage": {"type": "none"}}
     assert policy.environment(base_spec(environment=env), PULLER).reason == "ContentNeedsHome"
+
+
+def test_a_hubs_own_pre_pull_choice_goes_over_its_classs_default() -> None:
+    """environment.prePull (ucmerced prod's continuous puller): the hub's choice over the class's prePuller values
+    (which otherwise override the operator's default: on for a dedicated cluster, off on a shared one)."""
+    env = base_spec().environment.model_dump(by_alias=True, exclude_none=True)
+    off = {"prePuller": {"continuous": {"enabled": False}, "extraTolerations": [{"key": "k", "operator": "Exists"}]}}
+    on = render.values("hubs", "lab", base_spec(environment={**env, "prePull": True}), class_values=off)
+    assert on["prePuller"]["continuous"] == {"enabled": True}
+    assert on["prePuller"]["extraTolerations"] == off["prePuller"]["extraTolerations"]  # the class's own settings
+    assert render.values("hubs", "lab", base_spec(), class_values=off)["prePuller"]["continuous"]["enabled"] is False
+    assert render.values("hubs", "lab", base_spec())["prePuller"]["continuous"]["enabled"] is False  # shared
+    assert render.values("hubs", "lab", base_spec(environment={**env, "prePull": False}),
+                         class_values={"prePuller": {"continuous": {"enabled": True}}})["prePuller"][
+        "continuous"]["enabled"] is False

@@ -9,12 +9,11 @@ import json
 from typing import Any
 
 import jsonschema
-import pytest
 import yaml
 from traitlets.config import Config
 
 from communityhub.api.models import HubClassSpec
-from communityhub.delivery import identity, render
+from communityhub.delivery import identity, policy, render
 from localcluster import charts
 from tests.unit.test_real_chart import chart_file
 from tests.unit.test_render import authenticator_class, base_spec
@@ -87,19 +86,55 @@ def test_teams_become_groups_when_a_profile_is_for_some_groups_only() -> None:
     assert "communityhub-profile-groups" in values["hub"]["extraConfig"]
 
 
-@pytest.mark.parametrize("github_auth", [
-    {"organization": "a", "organizations": [{"name": "b"}]},  # both forms
-    {},  # neither
-])
-def test_one_form_of_github_organizations_is_required(github_auth: dict[str, Any]) -> None:
-    """pydantic admits both (the CRD's CEL rule refuses them at apply); rendering says what is wrong."""
-    spec = base_spec(auth={"provider": "github", "clientSecretRef": {"name": "s"}, "github": github_auth})
-    if github_auth:
-        allowed = spec.auth.github.allowed()  # type: ignore[union-attr]
-        assert allowed == [("b", [])], "organizations wins where CEL did not refuse"
-    else:
-        with pytest.raises(ValueError, match=r"auth\.github settings are missing"):
-            render.values("hubs", "lab", spec)
+def test_both_forms_of_github_organizations_are_refused_and_neither_is_staff_and_named_users() -> None:
+    """pydantic admits both forms (the CRD's CEL rule refuses them at apply: organizations wins where CEL did not);
+    neither is a hub of no organization of its own (2i2c-aws-us staging): the class's staff teams and the users
+    the hub names, and nobody else GitHub authenticates."""
+    both = base_spec(auth={"provider": "github", "clientSecretRef": {"name": "s"},
+                           "github": {"organization": "a", "organizations": [{"name": "b"}]}})
+    assert both.auth.github.allowed() == [("b", [])]  # type: ignore[union-attr]
+    spec = base_spec(auth={"provider": "github", "clientSecretRef": {"name": "s"}, "github": {}})
+    authenticator = github(render.values("hubs", "lab", spec, catalog=STAFF))
+    assert authenticator.allowed_organizations == {"2i2c-org:hub-access-for-2i2c-staff"}
+    assert not authenticator.allow_all
+    alone = github(render.values("hubs", "lab", spec))
+    assert alone.allowed_organizations == set() and not alone.allow_all
+    stranger = {"name": "stranger", "admin": False, "auth_state": {"github_user": {"login": "stranger"}}}
+    assert asyncio.run(alone.check_allowed("stranger", stranger)) is False
+
+
+def test_the_staff_of_the_kind_a_hub_names_are_its_admins_and_an_unlisted_kind_is_refused() -> None:
+    """hub.staffAdmins: the class's staffUsers of that kind, before the hub's own admins; a kind the class does
+    not list is refused with a reason (the hub step's policy), not rendered as nobody."""
+    staff = HubClassSpec.model_validate({"staffUsers": {"github": ["ada", "grace"], "google": ["ada@example.org"]}})
+    spec = base_spec(hub={**base_spec().hub.model_dump(by_alias=True, exclude_none=True), "staffAdmins": "github",
+                          "adminUsers": ["lin", "grace"]})
+    values = render.values("hubs", "lab", spec, catalog=staff)
+    assert values["hub"]["config"]["Authenticator"]["admin_users"] == ["ada", "grace", "lin"]
+    assert policy.staff_refusal(spec, staff, "c") is None
+    plain = base_spec(hub={**spec.hub.model_dump(by_alias=True, exclude_none=True), "staffAdmins": None})
+    assert render.values("hubs", "lab", plain, catalog=staff)["hub"]["config"]["Authenticator"][
+        "admin_users"] == ["lin", "grace"]
+    other = base_spec(hub={**spec.hub.model_dump(by_alias=True, exclude_none=True), "staffAdmins": "cilogon"})
+    refused = policy.staff_refusal(other, staff, "c")
+    assert refused is not None and refused.reason == "StaffNotInClass" and "github, google" in refused.message
+    assert policy.staff_refusal(other, None, None) is not None
+
+
+def test_keep_tokens_keeps_auth_state_and_refreshes_it_before_a_spawn() -> None:
+    """auth.keepTokens (disasters' enable_auth_state): the authenticator keeps the tokens and, as oauthenticator
+    does with auth state, refreshes them before each spawn; no token reaches the server."""
+    auth = {"provider": "oauth2", "clientSecretRef": {"name": "s"}, "keepTokens": True, "oauth2": {
+        "authorizeUrl": "https://idp.example.org/auth", "tokenUrl": "https://idp.example.org/token",
+        "userdataFromIdToken": True}}
+    values = render.values("hubs", "lab", base_spec(auth=auth))
+    config = values["hub"]["config"]
+    authenticator = authenticator_class("generic-oauth")(config=Config({
+        "Authenticator": config["Authenticator"], "GenericOAuthenticator": config["GenericOAuthenticator"]}))
+    assert authenticator.enable_auth_state and authenticator.refresh_pre_spawn
+    assert "communityhub-pass-tokens" not in values["hub"].get("extraConfig", {})
+    plain = render.values("hubs", "lab", base_spec(auth={**auth, "keepTokens": False}))
+    assert plain["hub"]["config"]["Authenticator"]["enable_auth_state"] is False
 
 
 def test_the_crd_carries_the_rules_the_api_server_enforces() -> None:
@@ -108,7 +143,7 @@ def test_the_crd_carries_the_rules_the_api_server_enforces() -> None:
     schema = crd.FILES["communityhub.yaml"]()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     auth = schema["properties"]["spec"]["properties"]["auth"]
     github_rules = [r["message"] for r in auth["properties"]["github"]["x-kubernetes-validations"]]
-    assert "set organization (with teams) or organizations, not both and not neither" in github_rules
+    assert "set organization (with teams) or organizations, not both" in github_rules
     oauth2_rules = [r["message"] for r in auth["properties"]["oauth2"]["x-kubernetes-validations"]]
     assert "allowedGroups and adminGroups need groupsKey" in oauth2_rules
     assert set(auth["properties"]["provider"]["enum"]) == {"github", "cilogon", "oidc", "oauth2", "google",
@@ -116,6 +151,7 @@ def test_the_crd_carries_the_rules_the_api_server_enforces() -> None:
     auth_rules = [r["message"] for r in auth["x-kubernetes-validations"]]
     assert "clientSecretRef is required for a login provider" in auth_rules
     assert "temporary users have no identity provider, so no token to pass" in auth_rules
+    assert "temporary users have no identity provider, so no token to keep" in auth_rules
 
 
 # ------------------------------------------------------------------ temporary users (workshops, binders)

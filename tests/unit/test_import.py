@@ -459,3 +459,28 @@ def test_a_hubs_own_placeholders_are_meant_with_the_classs_not_carried() -> None
     feature = "pod priority and user placeholders (a cluster-wide PriorityClass)"
     assert (feature, "scheduling.userPlaceholder.replicas") in [(e.feature, e.path) for e in imported.meant]
     assert classes[0].manifest["spec"]["values"]["scheduling"]["userPlaceholder"]["enabled"] is False
+
+
+def test_the_wrappers_staff_admins_are_each_hubs_and_its_lists_the_classs() -> None:
+    """custom.2i2c.add_staff_user_ids_*: two hubs that both turn it on (one by the shared file, one kind each)
+    get hub.staffAdmins of their kind, with no hatch; the class lists the staff (staffUsers) and no longer carries
+    the switch, which would add the shared file's kind beside a hub's own."""
+    chart = {"jupyterhub": {"custom": {"2i2c": {"add_staff_user_ids_to_admin_users": False,
+                                                "add_staff_user_ids_of_type": "",
+                                                "staff_github_ids": ["ada"], "staff_google_ids": ["ada@x.org"]}}}}
+    common = importer.stack.merged([COMMON, {"jupyterhub": {"custom": {"2i2c": {
+        "add_staff_user_ids_to_admin_users": True, "add_staff_user_ids_of_type": "google"}}}}])
+    research = {"jupyterhub": {"custom": {"2i2c": {"add_staff_user_ids_of_type": "github"}}}}
+    hubs = [_hub("advanced", [("common.values.yaml", common)], chart_values=chart),
+            _hub("research", [("common.values.yaml", common), ("research.values.yaml", research)],
+                 chart_values=chart)]
+    (klass,), imported = importer.import_cluster(hubs)
+    assert klass.manifest["spec"]["staffUsers"] == {"github": ["ada"], "google": ["ada@x.org"]}
+    assert set(klass.manifest["spec"]["values"]["custom"]["2i2c"]) == {"staff_github_ids", "staff_google_ids"}
+    kinds = {h.name: h.manifest["spec"]["hub"].get("staffAdmins") for h in imported}
+    assert kinds == {"advanced": "google", "research": "github"}
+    assert all(not h.hatches and not h.lost for h in imported), [(h.hatches, h.lost) for h in imported]
+    spec = CommunityHubSpec.model_validate(imported[1].manifest["spec"])
+    values = render.values("research", "research", spec, class_values=klass.manifest["spec"]["values"],
+                           catalog=HubClassSpec.model_validate(klass.manifest["spec"]))
+    assert values["hub"]["config"]["Authenticator"]["admin_users"] == ["ada"]

@@ -168,8 +168,9 @@ def main(workdir: Path) -> dict[str, Any]:
     from jupyterhub.app import JupyterHub
 
     app = JupyterHub()
+    # As JupyterHub loads it (load_config_file merges it into the app's config; nothing copies it afterwards, so a
+    # plain dict under a section, a misplaced key of a real hub's values, is ignored as the hub ignores it).
     app.load_config_file(f"{CONFIG_DIR}/jupyterhub_config.py")
-    app.update_config(app.config)
     authenticator = app.authenticator_class(config=app.config)
     services = [{k: plain(v) for k, v in s.items() if not any(w in k for w in SECRET_WORDS)}
                 for s in app.services]

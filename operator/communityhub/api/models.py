@@ -234,6 +234,10 @@ class Hub(ApiModel):
     chart: Chart = Field(default_factory=Chart, description="Chart settings; defaults come from the operator.")
     admin_users: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=100, description="Users with admin rights in the hub.")
+    staff_admins: str | None = Field(
+        default=None, pattern=r"^[a-z][a-z0-9-]{0,39}$",
+        description="Make the provider's staff admins of the hub too, by the accounts they log in with here: a kind "
+                    "of the class's staffUsers (github, google, cilogon, say), whose users are added to adminUsers.")
     resources: HubResources = Field(default_factory=HubResources,
                                     description="Requests of the hub pod; larger hubs need more.")
     branding: Branding | None = Field(default=None, description="Home and login page branding.")
@@ -259,7 +263,9 @@ class GitHubOrganization(ApiModel):
 
 class GitHubAuth(ApiModel):
     organization: str | None = Field(default=None, description="GitHub organization whose members may log in (or "
-                                                               "organizations, for several).",
+                                                               "organizations, for several). Neither: only the "
+                                                               "class's staff teams and the users the hub names "
+                                                               "(hub.adminUsers, auth.allowedUsers) log in.",
                                      min_length=1, max_length=39)
     teams: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=50,
@@ -277,9 +283,8 @@ class GitHubAuth(ApiModel):
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
-            _cel("has(self.organization) != (has(self.organizations) && size(self.organizations) > 0)",
-                 "set organization (with teams) or organizations, not both and not neither",
-                 reason="FieldValueInvalid"),
+            _cel("!(has(self.organization) && has(self.organizations) && size(self.organizations) > 0)",
+                 "set organization (with teams) or organizations, not both", reason="FieldValueInvalid"),
             _cel("!has(self.organizations) || self.organizations.all(a, self.organizations.exists_one(b, "
                  "b.name == a.name))", "organizations must be unique", "organizations", "FieldValueInvalid"),
         ]},
@@ -417,6 +422,11 @@ class Auth(ApiModel):
                                    "environment (ACCESS_TOKEN; GITHUB_TOKEN too for GitHub), so notebooks can call "
                                    "that provider's API. The hub encrypts it at rest with the key the chart "
                                    "generates into its Secret in the hub's namespace.")
+    keep_tokens: bool = Field(
+        default=False, description="Keep the user's tokens from the identity provider in the hub (encrypted at rest, "
+                                   "as for passTokens, which keeps them too), and check them before each server "
+                                   "start: a user whose token has expired, and cannot be refreshed, logs in again. "
+                                   "Admins' tools that read a user's auth state need it.")
 
     model_config = ConfigDict(
         json_schema_extra={"x-kubernetes-validations": [
@@ -427,6 +437,8 @@ class Auth(ApiModel):
                  "clientSecretRef is required for a login provider", "clientSecretRef", "FieldValueRequired"),
             _cel("self.provider != 'temporary' || !self.passTokens",
                  "temporary users have no identity provider, so no token to pass", "passTokens", "FieldValueInvalid"),
+            _cel("self.provider != 'temporary' || !self.keepTokens",
+                 "temporary users have no identity provider, so no token to keep", "keepTokens", "FieldValueInvalid"),
         ]},
     )
 
@@ -712,6 +724,11 @@ class Environment(ApiModel):
                        max_length=500)
     default_url: str = Field(default="/lab", pattern=r"^/\S*$", max_length=200,
                              description="Where users land after their server starts.")
+    pre_pull: bool | None = Field(
+        default=None, description="Pull the hub's images onto each of its user nodes as the node starts (the chart's "
+                                  "continuous pre-puller: a small pod per node where the hub's servers may run), so "
+                                  "the first server on a new node does not wait for its image. Unset: the class's "
+                                  "choice, else on for a dedicated cluster and off on a shared one.")
     home_storage: str = Field(default="10Gi", pattern=MEMORY_QUANTITY, max_length=20,
                               description="Size of each user's home directory.")
     profiles: list[Profile] = Field(default_factory=list, max_length=30,
@@ -1532,6 +1549,11 @@ class HubClassSpec(ApiModel):
     serving_check: ServingCheck = Field(default_factory=ServingCheck,
                                         description="The serving check of its hubs: on, off, how often, which "
                                                     "servers.")
+    staff_users: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")],
+                      list[Annotated[str, Field(min_length=1, max_length=100)]]] = Field(
+        default_factory=dict, max_length=10,
+        description="The provider's staff by the kind of account they log in with (github, google, cilogon, say): "
+                    "the users a hub's hub.staffAdmins makes its admins.")
     github_staff_teams: list[Annotated[str, Field(pattern=GITHUB_TEAM, max_length=140)]] = Field(
         default_factory=list, max_length=10,
         description="The provider's staff team(s) (<organization>:<team>), let into every GitHub hub of the class as "

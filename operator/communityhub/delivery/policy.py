@@ -196,6 +196,17 @@ def mount_refusal(dangling: Sequence[tuple[str, str]], storage_type: str) -> Ver
                                                f"{storage_type} home does not make{need}")
 
 
+def staff_refusal(spec: CommunityHubSpec, hub_class: HubClassSpec | None, class_name: str | None) -> Verdict | None:
+    """None unless hub.staffAdmins names a kind of staff account its class does not list."""
+    kind = spec.hub.staff_admins
+    if kind is None or (hub_class is not None and kind in hub_class.staff_users):
+        return None
+    kinds = sorted(hub_class.staff_users) if hub_class is not None else []
+    return Verdict.false("StaffNotInClass",
+                         f"hub.staffAdmins is {kind}; HubClass {class_name} lists no staff of that kind (its "
+                         f"staffUsers: {', '.join(kinds) or 'none'})")
+
+
 def hub_values(values: Mapping[str, Any], extra_allowed: Sequence[str] = (),
                ingress_annotations: Sequence[str] = ()) -> Verdict | None:
     """None when every key of spec.hub.values is one a hub author may set; else False naming the others.

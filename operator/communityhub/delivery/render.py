@@ -184,7 +184,7 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
     """
     auth = spec.auth
     config: dict[str, Any]
-    if auth.provider == "github" and auth.github and auth.github.allowed():
+    if auth.provider == "github" and auth.github:
         allowed, admins = github_teams(spec, catalog)
         config = {
             "allowed_organizations": allowed,
@@ -278,6 +278,14 @@ def login_names(spec: CommunityHubSpec, users: Sequence[str]) -> list[str]:
         return list(users)
     suffix = "@" + google.hosted_domains[0]
     return list(dict.fromkeys(u[: -len(suffix)] if u.lower().endswith(suffix.lower()) else u for u in users))
+
+
+def admin_names(spec: CommunityHubSpec, catalog: HubClassSpec | None = None) -> list[str]:
+    """The hub's admins: the provider's staff of the kind the hub names (hub.staffAdmins, from its class's
+    staffUsers), then the hub's own."""
+    kind = spec.hub.staff_admins
+    staff = list(catalog.staff_users.get(kind, [])) if catalog is not None and kind else []
+    return list(dict.fromkeys([*staff, *spec.hub.admin_users]))
 
 
 def spec_uses_groups(spec: CommunityHubSpec) -> bool:
@@ -835,7 +843,7 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
         shared_directories=shared_directories_config(spec),
         profile_groups=profile_groups_config(spec),
         hub_settings=hub_settings(spec),
-        users={"admins": login_names(spec, spec.hub.admin_users),
+        users={"admins": login_names(spec, admin_names(spec, catalog)),
                "allowed": login_names(spec, spec.auth.allowed_users)},
         production=production(spec, operator_namespace),
         usage={"secret_name": USAGE_TOKEN_SECRET_NAME, "token_key": USAGE_TOKEN_KEY,
@@ -857,6 +865,8 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
             catalog.per_hub_values, namespace, name, spec.hub.domain,
             hub_namespace or names.derive(namespace, name).namespace))
     rendered = layered(rendered, class_values)
+    if spec.environment.pre_pull is not None:  # the hub's own choice, over the class's default
+        rendered.setdefault("prePuller", {}).setdefault("continuous", {})["enabled"] = spec.environment.pre_pull
     if catalog is not None and catalog.user_service_account_annotations:
         # The class's cloud identity for users: the ServiceAccount the hub step makes with its annotations.
         rendered["singleuser"]["serviceAccountName"] = names.derive(namespace, name).user_service_account

@@ -220,10 +220,11 @@ def _github_orgs(r: Reading, conf: Mapping[str, Any]) -> dict[str, Any]:
         orgs.setdefault(org, [])
         if team:
             orgs[org].append(team)
-    if not orgs:
-        r.lose("GitHub login without an organization (allow_all or allowed_users only)",
-               "hub.config.GitHubOAuthenticator.allowed_organizations")
-        return {"organization": "FILL-ME-ORGANIZATION"}
+    if not orgs and (conf.get("allow_all") or r.get("hub", "config", "Authenticator", "allow_all", take=False)):
+        r.lose("GitHub login for every GitHub user (allow_all)", "hub.config.GitHubOAuthenticator.allow_all")
+        return {}
+    if not orgs:  # only the class's staff teams and the users the hub names
+        return {}
     if len(orgs) == 1:
         (org, teams), = orgs.items()
         return {"organization": org, **({"teams": teams} if teams else {})}
@@ -311,6 +312,10 @@ def _auth(r: Reading, secret: str) -> dict[str, Any]:
     allowed = r.get("hub", "config", "Authenticator", "allowed_users") or []
     if allowed:
         auth["allowedUsers"] = sorted(allowed)
+    # The operator renders Authenticator.enable_auth_state (passTokens, keepTokens), over the class's: a hub that
+    # keeps its users' tokens says so. A provider's own section (GitHubOAuthenticator's, say) stays the class's.
+    if r.get("hub", "config", "Authenticator", "enable_auth_state") is True:
+        auth["keepTokens"] = True
     return auth
 
 
@@ -1252,7 +1257,7 @@ def _hoisted(base: dict[str, Any], effective: Sequence[dict[str, Any]]) -> dict[
     owns = [delta(e, base) for e in effective]
     missing = object()
     common = {p: v for p, v in owns[0].items()
-              if not _owned(p) and all(o.get(p, missing) == v for o in owns[1:])}
+              if not _owned(p) and p not in HUB_CHOICES and all(o.get(p, missing) == v for o in owns[1:])}
     return stack.merged([base, from_leaves(common)]) if common else base
 
 
@@ -1317,6 +1322,21 @@ def _set(values: dict[str, Any], path: Path, value: Any) -> None:
     node[path[-1]] = value
 
 
+#: The 2i2c wrapper chart's switch that makes its staff admins of a hub, the kind of account they are listed by,
+#: and its lists of them (custom.2i2c.staff_<kind>_ids).
+STAFF_FLAG: Path = ("custom", "2i2c", "add_staff_user_ids_to_admin_users")
+STAFF_KIND: Path = ("custom", "2i2c", "add_staff_user_ids_of_type")
+#: What each hub chooses, typed in its CommunityHub, even where all hubs of a class choose alike.
+HUB_CHOICES: tuple[Path, ...] = (STAFF_FLAG, STAFF_KIND)
+
+
+def _staff_users(values: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The class's staff by kind of account, from the wrapper's lists (HubClass staffUsers)."""
+    lists = ((values.get("custom") or {}).get("2i2c") or {})
+    return {m.group(1): [str(u) for u in users] for key, users in lists.items()
+            if (m := re.fullmatch(r"staff_([a-z][a-z0-9-]*)_ids", key)) and isinstance(users, list) and users}
+
+
 def _class_manifest(name: str, members: Sequence[Source], base: dict[str, Any],
                     files: Sequence[str]) -> dict[str, Any]:
     values = copy.deepcopy(base)
@@ -1328,6 +1348,10 @@ def _class_manifest(name: str, members: Sequence[Source], base: dict[str, Any],
         "sharedStorage": {"storageClassName": "fill-me-rwx"},
         "tiers": {"general": {}, "premier": {}, "essential": {}},
     }
+    if staff := _staff_users(values):
+        spec["staffUsers"] = staff
+    for path in HUB_CHOICES:  # each hub's staffAdmins says it: the class's switch would add its own kind too
+        _remove(values, path)
     return {"apiVersion": API_VERSION, "kind": "HubClass", "metadata": {"name": name}, "spec": spec}
 
 
@@ -1386,6 +1410,9 @@ def _hub_manifest(r: Reading, hub: Source, class_name: str, own: Mapping[Path, A
     default_url = r.get("singleuser", "defaultUrl")
     if default_url:
         environment["defaultUrl"] = default_url
+    pre_pull = ("prePuller", "continuous", "enabled")
+    if isinstance(own.get(pre_pull), bool):  # the hub's own choice (its class's default stays the class's)
+        environment["prePull"] = r.get(*pre_pull)
     profiles = _profiles(r, catalog)
     if profiles:
         environment["profiles"] = profiles
@@ -1407,6 +1434,9 @@ def _hub_manifest(r: Reading, hub: Source, class_name: str, own: Mapping[Path, A
         r.taken.add(("singleuser", "cloudMetadata", "blockWithIptables"))  # what the operator renders too
     hub_spec: dict[str, Any] = {"domain": hub.domain,
                                 "adminUsers": list(r.get("hub", "config", "Authenticator", "admin_users") or [])}
+    if r.get(*STAFF_FLAG) is True and (kind := r.get(*STAFF_KIND)):
+        # The wrapper's staff-as-admins switch, each hub's (the class lists the staff: staffUsers).
+        hub_spec["staffAdmins"] = str(kind)
     if branding:
         hub_spec["branding"] = branding
     name = (branding or {}).get("orgName") or f"{hub.cluster} {hub.name}"

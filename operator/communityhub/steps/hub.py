@@ -391,6 +391,8 @@ async def deploy(ctx: HubContext) -> Verdict:
     if refused := domains.suffix_refusal(ctx.spec.hub.domain, class_spec.hub_domains if class_spec else (),
                                          ctx.hub_class.name):
         return refused
+    if refused := policy.staff_refusal(ctx.spec, class_spec, ctx.hub_class.name):
+        return refused
     if refused := unavailable_version(ctx):
         return refused
     chart, version, _ = chart_source(ctx)
