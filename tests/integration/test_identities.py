@@ -72,7 +72,8 @@ def test_pass_tokens_encrypts_with_a_key_kept_in_the_hub_namespace(management: C
     ({"provider": "temporary", "passTokens": True}, "temporary users have no identity provider"),
     ({"provider": "github", "clientSecretRef": {"name": "x"}, "github": {"organization": "a",
                                                                        "organizations": [{"name": "b"}]}},
-     "set organization (with teams) or organizations, not both and not neither"),
+     "set organization (with teams) or organizations, not both"),
+    ({"provider": "temporary", "keepTokens": True}, "temporary users have no identity provider, so no token to keep"),
     ({"provider": "oauth2", "clientSecretRef": {"name": "x"}, "oauth2": {
         "authorizeUrl": "https://lms.example.edu/a", "tokenUrl": "https://lms.example.edu/t",
         "userdataUrl": "https://lms.example.edu/u", "allowedGroups": ["g"]}}, "allowedGroups and adminGroups need"),

@@ -38,7 +38,8 @@ def test_schema_is_structural_and_documented(name: str) -> None:
     root = version["schema"]["openAPIV3Schema"]
     status = root["properties"].get("status")  # a HubClass has none (configuration, like a StorageClass)
     for path, node in _walk(root["properties"]["spec"], ".spec") + (_walk(status, ".status") if status else []):
-        for forbidden in ("anyOf", "oneOf", "$ref", "title"):
+        # The API server refuses patternProperties (a keyed map's key pattern: a CEL rule says it instead).
+        for forbidden in ("anyOf", "oneOf", "$ref", "title", "patternProperties", "propertyNames"):
             assert forbidden not in node, f"{path} has {forbidden}"
         # A map's values have a schema; else unknown fields are preserved or refused, never "additional: false".
         assert node.get("additionalProperties", {}) is not False and not (

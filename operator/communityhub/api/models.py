@@ -62,6 +62,10 @@ def _not_below(limit: str, guarantee: str, what: str) -> dict[str, str]:
             "reason": "FieldValueInvalid"}
 
 
+#: A kind of staff account (HubClass staffUsers' keys, hub.staffAdmins): github, google, cilogon, say.
+STAFF_KIND = r"^[a-z][a-z0-9-]{0,39}$"
+
+
 def _cel(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, str]:
     entry = {"rule": rule, "message": message}
     if field_path:
@@ -235,7 +239,7 @@ class Hub(ApiModel):
     admin_users: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=100, description="Users with admin rights in the hub.")
     staff_admins: str | None = Field(
-        default=None, pattern=r"^[a-z][a-z0-9-]{0,39}$",
+        default=None, pattern=STAFF_KIND,
         description="Make the provider's staff admins of the hub too, by the accounts they log in with here: a kind "
                     "of the class's staffUsers (github, google, cilogon, say), whose users are added to adminUsers.")
     resources: HubResources = Field(default_factory=HubResources,
@@ -1549,11 +1553,25 @@ class HubClassSpec(ApiModel):
     serving_check: ServingCheck = Field(default_factory=ServingCheck,
                                         description="The serving check of its hubs: on, off, how often, which "
                                                     "servers.")
-    staff_users: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,39}$")],
-                      list[Annotated[str, Field(min_length=1, max_length=100)]]] = Field(
+    # Keys checked by CEL, not a key pattern: the API server refuses patternProperties in a CRD's schema.
+    staff_users: dict[str, Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]],
+                                     Field(max_length=100)]] = Field(
         default_factory=dict, max_length=10,
         description="The provider's staff by the kind of account they log in with (github, google, cilogon, say): "
-                    "the users a hub's hub.staffAdmins makes its admins.")
+                    "the users a hub's hub.staffAdmins makes its admins.",
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel(f"self.all(k, k.matches('{STAFF_KIND}'))",
+                 "staffUsers' keys are kinds of account: lowercase letters, digits and dashes",
+                 reason="FieldValueInvalid"),
+        ]})
+
+    @field_validator("staff_users")
+    @classmethod
+    def _staff_kinds(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for kind in value:
+            if not re.fullmatch(STAFF_KIND, kind):
+                raise ValueError(f"staffUsers' keys are kinds of account (lowercase letters, digits, dashes): {kind!r}")
+        return value
     github_staff_teams: list[Annotated[str, Field(pattern=GITHUB_TEAM, max_length=140)]] = Field(
         default_factory=list, max_length=10,
         description="The provider's staff team(s) (<organization>:<team>), let into every GitHub hub of the class as "
