@@ -121,8 +121,8 @@ def delivered_mail(since: float, timeout: float = 30) -> list[Path]:
     return []
 
 
-def watch(kubeconfig: Path, namespace: str, name: str, timeout: float = 300) -> dict[str, Any]:
-    """Print each condition as it changes until Ready is True."""
+def watch(kubeconfig: Path, namespace: str, name: str, timeout: float = 300, until: str = "Ready") -> dict[str, Any]:
+    """Print each condition as it changes until ``until`` (Ready) is True."""
     seen: dict[str, tuple[str, str]] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -137,11 +137,11 @@ def watch(kubeconfig: Path, namespace: str, name: str, timeout: float = 300) -> 
                     seen[cond["type"]] = key
                     print(f"  {cond['type']:<17} {cond['status']:<8} {cond['reason']:<24} {cond['message']}",
                           flush=True)
-            ready = next((c for c in hub.get("status", {}).get("conditions", []) if c["type"] == "Ready"), None)
+            ready = next((c for c in hub.get("status", {}).get("conditions", []) if c["type"] == until), None)
             if ready and ready["status"] == "True":
                 return dict(hub)
         time.sleep(0.5)
-    raise TimeoutError(f"{namespace}/{name} was not Ready after {timeout:.0f}s; see {demo_dir() / 'operator.log'}")
+    raise TimeoutError(f"{namespace}/{name} was not {until} after {timeout:.0f}s; see {demo_dir() / 'operator.log'}")
 
 
 OPERATOR_CHART = REPO / "helm" / "communityhub-operator"
@@ -257,6 +257,20 @@ def serve(plane: ControlPlane) -> int:
           f"Each visitor signs in with a temporary account (one click) and lands in JupyterLab, served by a real "
           f"user server "
           f"(kubectl -n {namespace} get pods -o wide).\nLogs of its processes: {plane.dir / 'logs' / 'process-pods'}")
+    # climate-lab was delivered on kwok's nodes, where nothing runs: its class moves its hubs onto the process nodes
+    # (the placement of the serving class) and turns the serving check on, as a provider changes a class.
+    serving_class = yaml.safe_load(SERVING_CLASS.read_text())["spec"]
+    print(f"\nclimate-lab's class (basehub) takes {SERVING_CLASS.name}'s placement and the serving check: its hub "
+          f"moves onto the process nodes, and the operator starts a server of its default profile; watching "
+          f"climate-lab:", flush=True)
+    check = {**serving_class.get("servingCheck", {}), "enabled": True}
+    _kubectl(kubeconfig, "patch", "hubclass", "basehub", "--type=merge", "-p",
+             json.dumps({"spec": {"values": serving_class["values"], "servingCheck": check}}))
+    lab = watch(kubeconfig, "hubs", "climate-lab", timeout=600, until="ServingUsers")
+    checked = next(c for c in lab["status"]["conditions"] if c["type"] == "ServingUsers")
+    print(f"\nclimate-lab serves too: ServingUsers {checked['status']} {checked['reason']}: {checked['message']} "
+          f"(its GitHub login needs GitHub: the operator's check starts a server without one).\n")
+    print(_kubectl(kubeconfig, "get", "communityhubs", "-A").stdout)
     return 0
 
 
