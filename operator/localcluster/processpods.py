@@ -1128,19 +1128,24 @@ def add_pools(plane: controlplane.ControlPlane, pools: dict[str, PoolNode], time
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({name: dataclasses.asdict(shape) for name, shape in pools.items()}, indent=2))
     tmp.replace(path)
-    nodes = [pool_node_name(plane.name, name) for name in pools]
+    return _wait_nodes(plane, [pool_node_name(plane.name, name) for name in pools], timeout, gone)
+
+
+def _wait_nodes(plane: controlplane.ControlPlane, nodes: list[str], timeout: float,
+                gone: list[str] | None = None) -> list[str]:
+    """Wait until every one of ``nodes`` is Ready and each of ``gone`` is deleted; return ``nodes``."""
     api = Api(plane)
+
+    def ready(node: str) -> bool:
+        conditions = (api.get(f"/api/v1/nodes/{node}") or {}).get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(_node_ready(api, n) for n in nodes) and not any(api.get(f"/api/v1/nodes/{n}") for n in gone):
+        if all(ready(n) for n in nodes) and not any(api.get(f"/api/v1/nodes/{n}") for n in gone or []):
             return nodes
         time.sleep(0.3)
-    raise TimeoutError(f"pool nodes {nodes} not Ready; see {plane.dir / 'logs' / 'process-pods.log'}")
-
-
-def _node_ready(api: Api, node: str) -> bool:
-    conditions = (api.get(f"/api/v1/nodes/{node}") or {}).get("status", {}).get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    raise TimeoutError(f"nodes {nodes} not Ready; see {plane.dir / 'logs' / 'process-pods.log'}")
 
 
 def proxy_file(plane: controlplane.ControlPlane) -> Path:
@@ -1190,14 +1195,7 @@ def start(plane: controlplane.ControlPlane, timeout: float = 30.0) -> list[str]:
         state.setdefault("processes", []).append({"name": "process-pods", "pid": proc.pid,
                                                   "binary": sys.executable})
         plane.state_file.write_text(json.dumps(state, indent=2))
-    api = Api(plane)
-    deadline = time.monotonic() + timeout
-    nodes = list(node_names(plane.name))
-    while time.monotonic() < deadline:
-        if all(_node_ready(api, n) for n in nodes):
-            return nodes
-        time.sleep(0.3)
-    raise TimeoutError(f"nodes {nodes} not Ready; see {plane.dir / 'logs' / 'process-pods.log'}")
+    return _wait_nodes(plane, list(node_names(plane.name)), timeout)
 
 
 def stop(plane: controlplane.ControlPlane) -> None:

@@ -77,6 +77,24 @@ def fleet_hubs() -> dict[str, Path]:
     return out
 
 
+def hub_spec(example: str) -> dict[str, Any]:
+    spec: dict[str, Any] = next(d for d in yaml.safe_load_all(fleet_hubs()[example].read_text())
+                                if d and d["kind"] == "CommunityHub")["spec"]
+    return spec
+
+
+def fleet_class(name: str = "gke-shared") -> dict[str, Any]:
+    """A HubClass of examples/fleet/classes.yaml, as the file has it."""
+    doc: dict[str, Any] = next(d for d in yaml.safe_load_all((FLEET / "classes.yaml").read_text())
+                               if d and d["kind"] == "HubClass" and d["metadata"]["name"] == name)
+    return doc
+
+
+def catalog(class_name: str = "gke-shared") -> dict[str, Any]:
+    spec: dict[str, Any] = fleet_class(class_name)["spec"]
+    return spec
+
+
 def test_every_fleet_example_is_served_or_named() -> None:
     assert sorted(fleet_hubs()) == sorted([*DELIVERED, *NOT_SERVED])
 
@@ -92,8 +110,7 @@ def served_class(name: str, ca_pem: str) -> dict[str, Any]:
     """The example's class as the fleet's classes.yaml has it, plus two things a provider's test environment would
     set: the process nodes (examples/hubclasses/process-pods.yaml's values), and CILogon and GitHub (Enterprise's
     github_url) at their stand-ins, whose certificates the hub trusts by their CA."""
-    base = next(d for d in yaml.safe_load_all((FLEET / "classes.yaml").read_text())
-                if d and d["kind"] == "HubClass" and d["metadata"]["name"] == name)
+    base = fleet_class(name)
     placement = yaml.safe_load(PROCESS_CLASS.read_text())["spec"]["values"]
     stand_in = {"hub": {
         "extraFiles": {"stand-in-ca": {"mountPath": CA_PATH, "stringData": ca_pem}},
@@ -203,8 +220,7 @@ def test_the_people_are_the_specs() -> None:
     assert escaped_username("jmsmith1@temple.edu") == "jmsmith1-40temple-2eedu"  # docs/api.md's rule
     assert sorted(PEOPLE) == sorted(DELIVERED)
     for name, people in PEOPLE.items():
-        spec = next(d for d in yaml.safe_load_all(fleet_hubs()[name].read_text())
-                    if d and d["kind"] == "CommunityHub")["spec"]
+        spec = hub_spec(name)
         assert spec["hubClassName"] == "gke-shared" and spec["placement"]["type"] == "shared", name  # served_class
         admins = spec["hub"].get("adminUsers", [])
         assert people.admin in admins if people.admin else not admins, name
@@ -220,18 +236,6 @@ def test_the_people_are_the_specs() -> None:
             allowed = {f"{org['name']}:{team}" if team else org["name"] for org in orgs
                        for team in org.get("teams") or [None]}
             assert set(people.teams) <= allowed and not set(people.refused_teams) & allowed, name
-
-
-def hub_spec(example: str) -> dict[str, Any]:
-    spec: dict[str, Any] = next(d for d in yaml.safe_load_all(fleet_hubs()[example].read_text())
-                                if d and d["kind"] == "CommunityHub")["spec"]
-    return spec
-
-
-def catalog(class_name: str = "gke-shared") -> dict[str, Any]:
-    spec: dict[str, Any] = next(d for d in yaml.safe_load_all((FLEET / "classes.yaml").read_text())
-                                if d and d["kind"] == "HubClass" and d["metadata"]["name"] == class_name)["spec"]
-    return spec
 
 
 def pool_labels(pool: dict[str, Any]) -> dict[str, str]:

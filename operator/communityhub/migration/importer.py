@@ -220,10 +220,9 @@ def _github_orgs(r: Reading, conf: Mapping[str, Any]) -> dict[str, Any]:
         orgs.setdefault(org, [])
         if team:
             orgs[org].append(team)
-    if not orgs and (conf.get("allow_all") or r.get("hub", "config", "Authenticator", "allow_all", take=False)):
-        r.lose("GitHub login for every GitHub user (allow_all)", "hub.config.GitHubOAuthenticator.allow_all")
-        return {}
     if not orgs:  # only the class's staff teams and the users the hub names
+        if conf.get("allow_all") or r.get("hub", "config", "Authenticator", "allow_all", take=False):
+            r.lose("GitHub login for every GitHub user (allow_all)", "hub.config.GitHubOAuthenticator.allow_all")
         return {}
     if len(orgs) == 1:
         (org, teams), = orgs.items()
