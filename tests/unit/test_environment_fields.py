@@ -282,3 +282,15 @@ def test_a_hubs_own_pre_pull_choice_goes_over_its_classs_default() -> None:
     assert render.values("hubs", "lab", base_spec(environment={**env, "prePull": False}),
                          class_values={"prePuller": {"continuous": {"enabled": True}}})["prePuller"][
         "continuous"]["enabled"] is False
+
+
+def test_pre_pull_on_a_shared_cluster_needs_a_class_that_gives_hubs_nodes_of_their_own() -> None:
+    """A tenant's prePull puts a pod of its hub on every user node its servers may use: on a shared cluster only
+    where the class allows it (hubsMayPrePull), else refused with a reason; a dedicated hub's nodes are its own."""
+    env = {**base_spec().environment.model_dump(by_alias=True, exclude_none=True), "prePull": True}
+    spec = base_spec(environment=env)
+    refused = policy.environment(spec, HubClassSpec())
+    assert refused.status == "False" and refused.reason == "PrePullNotOffered", refused
+    assert policy.environment(spec, None).reason == "PrePullNotOffered"
+    assert policy.environment(spec, HubClassSpec(hubsMayPrePull=True)).status != "False"
+    assert policy.environment(base_spec(environment={**env, "prePull": False}), HubClassSpec()).status != "False"

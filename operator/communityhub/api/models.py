@@ -1553,6 +1553,11 @@ class HubClassSpec(ApiModel):
     serving_check: ServingCheck = Field(default_factory=ServingCheck,
                                         description="The serving check of its hubs: on, off, how often, which "
                                                     "servers.")
+    hubs_may_pre_pull: bool = Field(
+        default=False, description="Its hubs on a shared cluster may turn on the continuous pre-puller "
+                                   "(environment.prePull): a pod of each hub on every user node its servers may use, "
+                                   "so only where the class puts each hub's servers on nodes of its own. Dedicated "
+                                   "hubs may always.")
     # Keys checked by CEL, not a key pattern: the API server refuses patternProperties in a CRD's schema.
     staff_users: dict[str, Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]],
                                      Field(max_length=100)]] = Field(

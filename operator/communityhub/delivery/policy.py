@@ -373,6 +373,12 @@ def environment(spec: CommunityHubSpec, hub_class: HubClassSpec | None = None) -
                              + ("this hub has no HubClass" if hub_class is None else "its HubClass offers none"))
     if refused := homes.refusal(spec, hub_class):
         return refused
+    if spec.environment.pre_pull and spec.placement.type != "dedicated" and \
+            not (hub_class is not None and hub_class.hubs_may_pre_pull):
+        return Verdict.false("PrePullNotOffered",
+                             "environment.prePull puts a pod of this hub on every user node its servers may use; on "
+                             "a shared cluster only a class whose hubs have nodes of their own allows it (its "
+                             "hubsMayPrePull)")
     resources = spec.environment.resources
     if resources is not None and resources.unlimited and not rules.unlimited:
         return Verdict.false("ServerNotInTier", f"environment.resources has no {' and no '.join(resources.unlimited)} "

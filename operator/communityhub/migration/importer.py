@@ -1120,6 +1120,9 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
                                f"ServiceAccount user in the hub's namespace on its cluster (status.names.namespace), "
                                f"as it trusts {hub.name}:{old} today")
             drafts.append((hub, r, manifest, secret, own))
+        if any(manifest["spec"]["environment"].get("prePull") for _, _, manifest, _, _ in drafts):
+            # What a hub of the class does today (its puller on the nodes the class gives it), the class allows.
+            class_doc["spec"]["hubsMayPrePull"] = True
         _catalog_into(class_doc, catalog)
         largest = _largest([manifest for _, _, manifest, _, _ in drafts])
         if largest:
