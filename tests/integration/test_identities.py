@@ -1,5 +1,6 @@
 """Identities on the local control plane with the real chart: a workshop hub of temporary users, the refusal of
-temporary users where files would outlive them, passTokens' encryption key, and the rules checked at apply."""
+temporary users where files would outlive them, a workshop's shared password, passTokens' encryption key, and the
+rules checked at apply."""
 
 from __future__ import annotations
 
@@ -45,6 +46,45 @@ def test_temporary_users_with_persistent_homes_are_refused(management: Cluster, 
     management.kubectl("-n", namespace, "delete", "communityhub", "openhomes", "--timeout=120s")
 
 
+#: A workshop's passwords (the sweep of test_zz_secret_sweep looks for them too).
+SHARED_USER_PASSWORD = "attendees-of-the-workshop"
+SHARED_ADMIN_PASSWORD = "the-admins-password-" + "k" * 20
+
+
+def test_a_shared_password_reaches_the_hub_only_through_its_secret(management: Cluster,
+                                                                   operator: OperatorProcess) -> None:
+    """A password JupyterHub would refuse is a condition, not a crash-looping hub; a good one goes to a Secret in
+    the hub's namespace that the hub's environment reads, never into values, status or the log."""
+    namespace = ns("team-sharedpw")
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "passwords", "namespace": namespace},
+              "stringData": {"userPassword": "short"}}
+    auth = {"provider": "sharedPassword", "sharedPassword": {"secretRef": {"name": "passwords"}}}
+    create_hub(management, "sharedpw", namespace, secret=False, auth=auth, environment=NO_HOMES)
+    management.apply(secret)
+    cond = wait_condition(management, "sharedpw", namespace, "SSOReady", "False", "PasswordRefused")
+    assert "userPassword must be 8 characters or more" in cond["message"] and "short" not in cond["message"]
+    assert management.get("namespace", hub_ns("team-sharedpw", "sharedpw")) is None, "nothing deployed"
+    management.apply({**secret, "stringData": {"userPassword": SHARED_USER_PASSWORD,
+                                               "adminPassword": SHARED_ADMIN_PASSWORD}})
+    obj = wait_ready(management, "sharedpw", namespace, timeout=180)
+    assert "anyone with the workshop's password" in condition(obj, "SSOReady")["message"]  # type: ignore[index]
+    hub_namespace = hub_ns("team-sharedpw", "sharedpw")
+    copied = management.get("secret", "hub-shared-password", hub_namespace)
+    assert copied is not None
+    assert base64.b64decode(copied["data"]["userPassword"]).decode() == SHARED_USER_PASSWORD
+    assert base64.b64decode(copied["data"]["adminPassword"]).decode() == SHARED_ADMIN_PASSWORD
+    values = released_values(management, hub_namespace)
+    assert values["hub"]["config"]["JupyterHub"]["authenticator_class"] == "shared-password"
+    env = values["hub"]["extraEnv"]
+    assert env["CHUB_USER_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "hub-shared-password",
+                                                                      "key": "userPassword"}
+    for place, text in (("status", json.dumps(hub(management, "sharedpw", namespace))),
+                        ("operator log", operator.log()), ("values", json.dumps(values))):
+        for password in (SHARED_USER_PASSWORD, SHARED_ADMIN_PASSWORD):
+            assert password not in text, f"a shared password appears in the {place}"
+    management.kubectl("-n", namespace, "delete", "communityhub", "sharedpw", "--timeout=120s")
+
+
 def test_pass_tokens_encrypts_with_a_key_kept_in_the_hub_namespace(management: Cluster,
                                                                    operator: OperatorProcess) -> None:
     """The chart generates the key into its hub Secret (CryptKeeper.keys) and keeps it across upgrades."""
@@ -74,6 +114,9 @@ def test_pass_tokens_encrypts_with_a_key_kept_in_the_hub_namespace(management: C
                                                                        "organizations": [{"name": "b"}]}},
      "set organization (with teams) or organizations, not both"),
     ({"provider": "temporary", "keepTokens": True}, "temporary users have no identity provider, so no token to keep"),
+    ({"provider": "sharedPassword"}, "sharedPassword settings are required when provider is sharedPassword"),
+    ({"provider": "sharedPassword", "sharedPassword": {"secretRef": {"name": "p"}}, "passTokens": True},
+     "a shared password has no identity provider, so no token to pass"),
     ({"provider": "oauth2", "clientSecretRef": {"name": "x"}, "oauth2": {
         "authorizeUrl": "https://lms.example.edu/a", "tokenUrl": "https://lms.example.edu/t",
         "userdataUrl": "https://lms.example.edu/u", "allowedGroups": ["g"]}}, "allowedGroups and adminGroups need"),

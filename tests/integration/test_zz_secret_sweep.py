@@ -1,6 +1,7 @@
 """Run last (by its name): no secret value the run used shows up where the operator writes for people.
 
-The values: the OAuth client secrets, the SMTP password, a builder's registry password and the customer cloud
+The values: the OAuth client secrets, a workshop's shared passwords, the SMTP
+password, a builder's registry password and the customer cloud
 token the tests hand the operator, and every usage and serving-check token the operator generated that is
 still in a hub namespace. The places: every log of an operator process this session ran, every Event on both
 control planes, and the status and annotations of every CommunityHub and of every namespace.
@@ -19,6 +20,7 @@ from communityhub.delivery.render import USAGE_TOKEN_KEY, USAGE_TOKEN_SECRET_NAM
 from tests.conftest import CLOUD_STAND_IN_CREDENTIALS, PROVIDER_TOKEN, OperatorProcess
 from tests.integration.test_binder import REGISTRY_PASSWORD
 from tests.integration.test_dedicated import CUSTOMER_TOKEN
+from tests.integration.test_identities import SHARED_ADMIN_PASSWORD, SHARED_USER_PASSWORD
 from tests.support import smtp
 from tests.support.hubs import SECRET_VALUE
 from tests.support.kube import Cluster
@@ -52,7 +54,8 @@ def places(cluster: Cluster) -> dict[str, str]:
 def test_no_secret_value_in_logs_events_status_or_annotations(
         management: Cluster, workload: Cluster, operator: OperatorProcess,
         tmp_path_factory: pytest.TempPathFactory) -> None:
-    secrets = {SECRET_VALUE, smtp.PASSWORD, CUSTOMER_TOKEN, PROVIDER_TOKEN, f"{REGISTRY_PASSWORD}-a"} | \
+    secrets = {SECRET_VALUE, smtp.PASSWORD, CUSTOMER_TOKEN, PROVIDER_TOKEN, f"{REGISTRY_PASSWORD}-a",
+               SHARED_USER_PASSWORD, SHARED_ADMIN_PASSWORD} | \
         generated_tokens(management) | generated_tokens(workload)
     secrets |= {value for keys in CLOUD_STAND_IN_CREDENTIALS.values() for value in keys.values()
                 if 'stand-in' in value}

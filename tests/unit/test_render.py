@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -237,3 +238,134 @@ def test_text_yaml_does_not_carry_as_is_reaches_the_values_unchanged(text: str) 
     values = render.values("ns", "n", spec, None, "op", "r")
     assert values["hub"]["config"]["Authenticator"]["admin_users"] == [text]
     assert values["hub"]["config"]["GitHubOAuthenticator"]["allowed_organizations"] == [f"{text}:{text}"]
+
+
+SHARED = {"provider": "sharedPassword", "sharedPassword": {"secretRef": {"name": "workshop-passwords"}}}
+
+
+def shared_password_authenticator(values: dict[str, Any], monkeypatch: pytest.MonkeyPatch, user: str,
+                                  admin: str | None) -> Any:
+    """JupyterHub's own SharedPasswordAuthenticator, configured as the chart's hub would be: the rendered sections,
+    then the rendered extraConfig run with the Secret's keys in the environment the rendered extraEnv names."""
+    env = values["hub"]["extraEnv"]
+    for name, key, value in (("CHUB_USER_PASSWORD", "userPassword", user),
+                             ("CHUB_ADMIN_PASSWORD", "adminPassword", admin)):
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == render.SHARED_PASSWORD_SECRET_NAME
+        assert env[name]["valueFrom"]["secretKeyRef"]["key"] == key
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    config = values["hub"]["config"]
+    namespace: dict[str, Any] = {"c": Config({k: v for k, v in config.items() if k != "JupyterHub"})}
+    exec(values["hub"]["extraConfig"]["communityhub-shared-password"], namespace)
+    return authenticator_class(config["JupyterHub"]["authenticator_class"])(config=namespace["c"])
+
+
+def test_a_shared_password_lets_attendees_in_by_any_name_and_admins_only_with_theirs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workshop's password logs anyone in under the name they choose, never as an admin; an admin logs in
+    with the admin password only; nothing of either is in the values helm stores."""
+    values = render.values("hubs", "lab", base_spec(auth=SHARED))
+    user_password, admin_password = "attendee-pass", "a" * 16 + "-admin-password-of-32"
+    assert user_password not in json.dumps(values) and admin_password not in json.dumps(values)
+    authenticator = shared_password_authenticator(values, monkeypatch, user_password, admin_password)
+    assert type(authenticator).__name__ == "SharedPasswordAuthenticator"
+
+    def log_in(name: str, password: str) -> dict[str, Any] | None:
+        return asyncio.run(authenticator.get_authenticated_user(None, {"username": name, "password": password}))
+
+    attendee = log_in("new-attendee", user_password)
+    assert attendee is not None and attendee["name"] == "new-attendee" and not attendee.get("admin")
+    assert log_in("new-attendee", "wrong-password") is None
+    assert log_in("alice", user_password) is None, "an admin's name needs the admin password"
+    admin = log_in("alice", admin_password)
+    assert admin is not None and admin["admin"] is True
+    assert authenticator.manage_groups is False, "groups stay the admins' to manage"
+
+
+def test_without_an_admin_password_no_admin_gets_in_and_named_users_close_the_door(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    values = render.values("hubs", "lab", base_spec(auth={**SHARED, "allowedUsers": ["ada"]}))
+    authenticator = shared_password_authenticator(values, monkeypatch, "attendee-pass", None)
+    assert authenticator.admin_password is None
+    assert asyncio.run(authenticator.get_authenticated_user(None, {"username": "ada", "password": "attendee-pass"}))
+    assert asyncio.run(authenticator.get_authenticated_user(
+        None, {"username": "eve", "password": "attendee-pass"})) is None, "allowedUsers: only those names"
+
+
+@pytest.mark.parametrize(("user", "admin", "refused"), [
+    (None, None, "no key userPassword"),
+    (b"short", None, "userPassword must be 8"),
+    (b"long-enough", b"too-short-for-admins", "adminPassword must be 32"),
+    (b"x" * 40, b"x" * 40, "not be the same"),
+    (b"long-enough", None, None),
+    (b"long-enough", b"y" * 32, None),
+])
+def test_shared_passwords_jupyterhub_would_refuse_are_refused_before_the_hub_starts(
+        user: bytes | None, admin: bytes | None, refused: str | None) -> None:
+    from communityhub.delivery import identity
+
+    reason = identity.shared_password_refusal(user, admin)
+    assert (reason is None) == (refused is None)
+    if user is not None:  # JupyterHub's own validators agree (without a user password it starts, letting nobody in)
+        passwords = {"user_password": user.decode(), "admin_password": admin.decode() if admin else None}
+        try:
+            authenticator_class("shared-password")(config=Config({"SharedPasswordAuthenticator": passwords}))
+            jupyterhub_refuses = False
+        except Exception:  # traitlets raises the validator's ValueError as TraitError or itself
+            jupyterhub_refuses = True
+        assert jupyterhub_refuses == (refused is not None)
+    if refused:
+        assert refused in str(reason)
+        for secret in (user, admin):
+            assert not secret or secret.decode() not in str(reason)
+
+
+@pytest.mark.parametrize("text", [
+    "For more information, see our\n<a href=\"https://example.org/book\">\n  Jupyter-book\n</a>",
+    "<p>Researchers: fill in this <a href=\"https://forms.example.org/access\">form</a>.</p><br>",
+    # a real hub's link with no URL in it: a path of the hub, which goes nowhere else
+    '<a href="For more information about using this resource, see our Jupyter-book">Jupyter-book</a>',
+    "<strong>Bold</strong>, <em>meant</em> & plain",
+])
+def test_a_learn_more_paragraph_of_text_links_and_inline_tags_is_accepted(text: str) -> None:
+    branding = {"orgName": "Lab", "learnMore": text}
+    spec = base_spec(hub={**base_spec().hub.model_dump(by_alias=True, exclude_none=True), "branding": branding})
+    assert render.branding_vars(spec)["learn_more"] == text
+
+
+@pytest.mark.parametrize("text", [
+    "<script>alert(1)</script>",
+    '<a href="javascript:alert(1)">x</a>',
+    '<a href="&#106;avascript&#58;alert(1)">x</a>',
+    '<a href="https://example.org" onclick="alert(1)">x</a>',
+    '<img src="https://example.org/x.png" onerror="alert(1)">',
+    '<a href="data:text/html,<b>x</b>">x</a>',
+    "<p style=\"color:red\">x</p>",
+])
+def test_markup_that_could_run_or_load_anything_is_refused(text: str) -> None:
+    from pydantic import ValidationError
+
+    hub = base_spec().hub.model_dump(by_alias=True, exclude_none=True)
+    with pytest.raises(ValidationError, match=r"learnMore|learn_more"):
+        base_spec(hub={**hub, "branding": {"learnMore": text}})
+
+
+def test_a_hub_shows_the_home_page_its_class_offers_and_is_refused_another() -> None:
+    from communityhub.api.models import HubClassSpec
+    from communityhub.delivery import policy
+
+    hub_class = HubClassSpec.model_validate({"sharedStorage": {"storageClassName": "rwx"}, "homePages": {
+        "valuesPath": "custom.homepage.gitRepoBranch", "offered": ["master", "showcase"]}})
+    hub = base_spec().hub.model_dump(by_alias=True, exclude_none=True)
+    spec = base_spec(hub={**hub, "branding": {"homePage": "showcase"}})
+    values = render.values("hubs", "lab", spec, class_values={"custom": {"homepage": {"gitRepoBranch": "master"}}},
+                           catalog=hub_class)
+    assert values["custom"]["homepage"]["gitRepoBranch"] == "showcase"
+    assert policy.class_choice_refusal(spec, hub_class, "c") is None
+    other = base_spec(hub={**hub, "branding": {"homePage": "someone-elses"}})
+    refused = policy.class_choice_refusal(other, hub_class, "c")
+    assert refused is not None and refused.reason == "HomePageNotOffered" and "master, showcase" in refused.message
+    assert render.values("hubs", "lab", other, class_values={"custom": {"homepage": {"gitRepoBranch": "master"}}},
+                         catalog=hub_class)["custom"]["homepage"]["gitRepoBranch"] == "master"

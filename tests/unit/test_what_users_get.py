@@ -301,3 +301,50 @@ def test_a_workshop_makes_a_user_only_for_a_visitor_who_signs_in(probe: Any) -> 
     # (The probe lists traits away from their defaults: Authenticator's auto_login default is False.)
     assert got["authenticator"].get("auto_login", False) is False, got["authenticator"]
     assert got["authenticator"]["login_service"] == "a temporary account"  # "Sign in with a temporary account"
+
+
+def dask_spec() -> CommunityHubSpec:
+    return base_spec(dask={"enabled": True})
+
+
+def test_a_daskhub_server_starts_with_the_gateway_environment_and_access(probe: Any) -> None:
+    """Found by comparing showcase (2i2c-aws-us) once the import typed its Dask wiring: the operator's
+    ``{JUPYTER_IMAGE_SPEC}`` went through KubeSpawner's expansion of the user's names, and every server of every
+    daskhub failed to start (KeyError). The server now sees what the gateway client fills in, Kubernetes expands
+    the buckets for workers, and users and their servers' tokens may use the gateway service."""
+    from communityhub.delivery import components, names
+
+    spec = dask_spec()
+    values = components.with_hub_side(render.values("hubs", "lab", spec), spec, None, names.derive("hubs", "lab"))
+    got = probe(values, [ANN])
+    server = got["servers"][0]
+    assert "error" not in server, server.get("error")
+    env = {e["name"]: e.get("value") for e in server["pod"]["spec"]["containers"][0]["env"]}
+    assert env["DASK_GATEWAY__CLUSTER__OPTIONS__IMAGE"] == "{JUPYTER_IMAGE_SPEC}"
+    assert env["DASK_GATEWAY__CLUSTER__OPTIONS__ENVIRONMENT"] == \
+        '{"SCRATCH_BUCKET": "$(SCRATCH_BUCKET)", "PANGEO_SCRATCH": "$(PANGEO_SCRATCH)"}'
+    assert env["DASK_DISTRIBUTED__DASHBOARD__LINK"] == "{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status"
+    roles = {r["name"]: set(r["scopes"]) for r in got["roles"]}
+    assert "access:services!service=dask-gateway" in roles["user"] and "self" in roles["user"]
+    assert {"access:services!service=dask-gateway", "users:activity!user"} <= roles["server"]
+
+
+def test_a_hub_goes_without_the_class_values_it_declines(probe: Any) -> None:
+    """A workshop without its class's shared directory, as the fleet's workshops remove it with a null: the
+    class offers the part, the hub declines it, and only that part is gone."""
+    offered = HubClassSpec.model_validate({**SHARED_CLASS.model_dump(by_alias=True, exclude_none=True),
+                                           "optionalValues": {"rstudio-home": {
+                                               "description": "the home mounted again at /home/rstudio",
+                                               "paths": ["singleuser.storage.extraVolumeMounts.003-rstudio"]}}})
+    kept = probe(render.values("hubs", "lab", shared_spec(), class_values=offered.values, catalog=offered),
+                 [ANN])["servers"][0]
+    assert "/home/rstudio" in mounts(kept)
+    spec = shared_spec()
+    spec.hub.declined_values = ["rstudio-home"]
+    without = probe(render.values("hubs", "lab", spec, class_values=offered.values, catalog=offered),
+                    [ANN])["servers"][0]
+    assert "/home/rstudio" not in mounts(without) and {"/dev/shm", "/home/jovyan"} <= set(mounts(without))
+    assert policy.class_choice_refusal(spec, offered, "c") is None
+    spec.hub.declined_values = ["dev-shm"]
+    refused = policy.class_choice_refusal(spec, offered, "c")
+    assert refused is not None and refused.reason == "ValuesNotOptional" and "rstudio-home" in refused.message

@@ -26,7 +26,10 @@ from communityhub.adapters.helm import values_yaml
 PROBE = Path(__file__).with_name("hubconfig_probe.py")
 #: Where ``make hubenv`` builds the hub image's software (override with CHUB_HUB_PYTHON).
 DEFAULT_HUB_PYTHON = Path.home() / ".cache" / "communityhub-operator" / "hubenv-4.4.0" / "bin" / "python"
-PLACEHOLDER = "placeholder"
+def placeholder(variable: str) -> str:
+    """What a variable from a Secret the probe cannot read holds: its own value (two Secrets' keys are not the same,
+    as a shared password's user and admin passwords must not be), long enough for any length rule."""
+    return f"placeholder-of-{variable.lower()}".ljust(40, "-")
 #: The Kubernetes version helm template renders for (the chart requires >= 1.28).
 KUBE_VERSION = "1.36.0"
 #: A kubeconfig that names no reachable server: KubeSpawner loads one at start, the probe never calls it.
@@ -117,7 +120,7 @@ class HubPod:
             elif "fieldRef" in source and source["fieldRef"].get("fieldPath") == "metadata.namespace":
                 env[var["name"]] = namespace
             else:
-                env[var["name"]] = PLACEHOLDER
+                env[var["name"]] = placeholder(var["name"])
         return env
 
     def lay_out(self, root: Path) -> None:

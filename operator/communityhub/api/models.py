@@ -64,6 +64,14 @@ def _not_below(limit: str, guarantee: str, what: str) -> dict[str, str]:
 
 #: A kind of staff account (HubClass staffUsers' keys, hub.staffAdmins): github, google, cilogon, say.
 STAFF_KIND = r"^[a-z][a-z0-9-]{0,39}$"
+#: A paragraph of a home page: text with links and a few inline tags, nothing that runs. A link goes to an https
+#: URL or within the hub (no scheme, no character reference that could spell one).
+LEARN_MORE = (r'^([^<>\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|<(/?(p|em|strong|b|i)|br ?/?)>|</a>|'
+              r'<a href="(https://[^"<>\s]+|[^":<>&]*)">)*$')
+#: A chart-values path, dotted.
+VALUES_PATH = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+#: The name of something a class offers (a Kubernetes-style name).
+OFFER_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
 def _cel(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, str]:
@@ -224,6 +232,14 @@ class Branding(ApiModel):
                                        description="Who funds the hub.")
     funded_by_url: str | None = Field(default=None, pattern=LINK_URL, max_length=500,
                                       description="The funder's site.")
+    learn_more: str | None = Field(
+        default=None, min_length=1, max_length=4000, pattern=LEARN_MORE,
+        description="A paragraph the class's home page shows (learn_more): text with links <a href=\"...\">, to "
+                    "an https URL or a path of the hub, and <p>, <br>, <em>, <strong>, <b>, <i>; nothing else.")
+    home_page: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", max_length=100,
+        description="Which of its class's home pages (homePages.offered) the hub shows; the class's default when "
+                    "omitted.")
     announcement: str | None = Field(default=None, min_length=1, max_length=500, pattern=PLAIN_TEXT,
                                      description="A short announcement on every page (JupyterHub's announcement).")
     login_redirect: str | None = Field(
@@ -245,6 +261,11 @@ class Hub(ApiModel):
     resources: HubResources = Field(default_factory=HubResources,
                                     description="Requests of the hub pod; larger hubs need more.")
     branding: Branding | None = Field(default=None, description="Home and login page branding.")
+    declined_values: list[Annotated[str, Field(pattern=OFFER_NAME, max_length=63)]] = Field(
+        default_factory=list, max_length=20,
+        description="Parts of its class's values this hub goes without (the class's optionalValues, by name): a "
+                    "workshop without the class's shared directory, say. A name the class does not offer is refused.",
+        json_schema_extra={"x-kubernetes-list-type": "set"})
     values: dict[str, Any] = Field(
         default_factory=dict, description="Last-resort Helm values, merged over the rendered ones.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
@@ -406,21 +427,36 @@ class TemporaryAuth(ApiModel):
         default=100, ge=1, le=2000, description="Servers running at once, at most (JupyterHub's active_server_limit).")
 
 
+class SharedPasswordAuth(ApiModel):
+    """One password for a workshop whose attendees share no account (JupyterHub's SharedPasswordAuthenticator):
+    each attendee picks a user name and logs in with the workshop's password. Anyone who has it may log in as any
+    user who is not an admin, so their files are as open as the password; admins log in by their names in
+    hub.adminUsers with a password of their own."""
+
+    secret_ref: SecretRef = Field(
+        description="Secret beside the CommunityHub with key userPassword (8 characters or more) and, for the hub's "
+                    "admins, adminPassword (32 or more, not the same). They reach the hub through a Secret in its "
+                    "namespace, never its values; a change rolls the hub.")
+
+
 class Auth(ApiModel):
-    provider: Literal["github", "cilogon", "oidc", "oauth2", "google", "temporary"] = Field(
+    provider: Literal["github", "cilogon", "oidc", "oauth2", "google", "temporary", "sharedPassword"] = Field(
         description="Single sign-on provider; temporary: no login, a temporary user per visitor (only for hubs "
-                    "without persistent homes or with a lifecycle window).")
+                    "without persistent homes or with a lifecycle window); sharedPassword: one password for "
+                    "everyone (a workshop's).")
     github: GitHubAuth | None = Field(default=None, description="GitHub settings (provider github).")
     cilogon: CILogonAuth | None = Field(default=None, description="CILogon settings (provider cilogon).")
     oidc: OIDCAuth | None = Field(default=None, description="Generic OIDC settings (provider oidc).")
     oauth2: OAuth2Auth | None = Field(default=None, description="OAuth2 with explicit endpoints (provider oauth2).")
     google: GoogleAuth | None = Field(default=None, description="Google with a hosted domain (provider google).")
     temporary: TemporaryAuth | None = Field(default=None, description="Temporary users (provider temporary).")
+    shared_password: SharedPasswordAuth | None = Field(
+        default=None, description="The workshop's passwords (provider sharedPassword).")
     allowed_users: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=1000, description="Further users allowed in by name.")
     client_secret_ref: SecretRef | None = Field(
         default=None, description="Secret with the OAuth client's keys client_id and client_secret (every provider "
-                                  "but temporary).")
+                                  "but temporary and sharedPassword).")
     pass_tokens: bool = Field(
         default=False, description="Put the user's access token from the identity provider into their server's "
                                    "environment (ACCESS_TOKEN; GITHUB_TOKEN too for GitHub), so notebooks can call "
@@ -436,9 +472,12 @@ class Auth(ApiModel):
         json_schema_extra={"x-kubernetes-validations": [
             *(_cel(f"self.provider != '{p}' || has(self.{p})", f"{p} settings are required when provider is {p}",
                    p, "FieldValueRequired")
-              for p in ("github", "cilogon", "oidc", "oauth2", "google")),
-            _cel("self.provider == 'temporary' || has(self.clientSecretRef)",
+              for p in ("github", "cilogon", "oidc", "oauth2", "google", "sharedPassword")),
+            _cel("self.provider in ['temporary', 'sharedPassword'] || has(self.clientSecretRef)",
                  "clientSecretRef is required for a login provider", "clientSecretRef", "FieldValueRequired"),
+            *(_cel(f"self.provider != 'sharedPassword' || !self.{f}",
+                   f"a shared password has no identity provider, so no token to {v}", f, "FieldValueInvalid")
+              for f, v in (("passTokens", "pass"), ("keepTokens", "keep"))),
             _cel("self.provider != 'temporary' || !self.passTokens",
                  "temporary users have no identity provider, so no token to pass", "passTokens", "FieldValueInvalid"),
             _cel("self.provider != 'temporary' || !self.keepTokens",
@@ -1461,6 +1500,25 @@ class BuildPool(ApiModel):
         return value
 
 
+class HomePages(ApiModel):
+    """The home pages a class's templates come in (a wrapper chart's branch of its home page repository, say)."""
+
+    values_path: str = Field(pattern=VALUES_PATH, max_length=300,
+                             description="The chart-values path that names the page (custom.homepage.gitRepoBranch).")
+    offered: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", max_length=100)]] = Field(
+        min_length=1, max_length=50, description="The pages a hub may pick.",
+        json_schema_extra={"x-kubernetes-list-type": "set"})
+
+
+class OptionalValues(ApiModel):
+    """A part of a class's values that a hub may go without."""
+
+    description: str = Field(min_length=1, max_length=300, pattern=PLAIN_TEXT,
+                             description="What a hub goes without, in words.")
+    paths: list[Annotated[str, Field(pattern=VALUES_PATH, max_length=300)]] = Field(
+        min_length=1, max_length=20, description="The chart-values paths the hub's values then lack (dotted).")
+
+
 class BinderClass(ApiModel):
     """Image building for the class's hubs (spec.binder): binderhub-service, one release per hub namespace."""
 
@@ -1544,8 +1602,26 @@ class HubClassSpec(ApiModel):
         default_factory=list, max_length=50,
         description="Ingress annotation keys its hubs may set in spec.hub.values.ingress.annotations (none when "
                     "empty): annotations pick certificate issuers, DNS names and controller snippets.")
+    home_pages: HomePages | None = Field(
+        default=None, description="The home pages its templates come in, which a hub picks (branding.homePage).")
+    optional_values: dict[str, OptionalValues] = Field(
+        default_factory=dict, max_length=20,
+        description="Parts of its values a hub may go without (hub.declinedValues), by name: the provider says "
+                    "which, a hub only declines them.",
+        json_schema_extra={"x-kubernetes-validations": [
+            _cel(f"self.all(k, k.matches('{OFFER_NAME}'))",
+                 "optionalValues' names are lowercase letters, digits and dashes", reason="FieldValueInvalid"),
+        ]})
+
+    @field_validator("optional_values")
+    @classmethod
+    def _optional_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not re.fullmatch(OFFER_NAME, name):
+                raise ValueError(f"optionalValues' names are lowercase letters, digits and dashes: {name!r}")
+        return value
     branding_values_path: str = Field(
-        default="hub.config.JupyterHub.template_vars", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        default="hub.config.JupyterHub.template_vars", pattern=VALUES_PATH,
         max_length=300,
         description="The chart-values path its templates read a hub's branding from (org, funded_by): "
                     "JupyterHub's template_vars, or where the class's own extraConfig takes them from (a wrapper "

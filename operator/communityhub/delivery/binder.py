@@ -173,19 +173,8 @@ def service_values(spec: CommunityHubSpec, binder: BinderClass, *, release: str,
 
 
 def user_role_config() -> str:
-    """hub.extraConfig: users may reach the builder (the spawn form calls it from their browser). The scope goes
-    into the user role the chart's loadRoles made (a class's own scopes stay), or a user role of its own."""
-    scope = f"access:services!service={SERVICE}"
-    return (
-        "def communityhub_binder_role(roles):\n"
-        "    for role in roles:\n"
-        "        if role.get('name') == 'user':\n"
-        f"            role['scopes'] = [*role.get('scopes', ['self']), {scope!r}]\n"
-        "            return\n"
-        f"    roles.append({{'name': 'user', 'scopes': ['self', {scope!r}]}})\n"
-        "\n"
-        "communityhub_binder_role(c.JupyterHub.load_roles)\n"
-    )
+    """hub.extraConfig: users may reach the builder (the spawn form calls it from their browser)."""
+    return render.role_scopes_config("communityhub_binder_role", {"user": [f"access:services!service={SERVICE}"]})
 
 
 def hub_values(spec: CommunityHubSpec, hub_class: HubClassSpec | None, release: str, hub_url: str

@@ -85,15 +85,26 @@ def hub_values(spec: CommunityHubSpec, dask_release: str) -> dict[str, Any]:
     if not enabled(spec):
         return {}
     traefik = deployments(dask_release)[1]
+    access = f"access:services!service={SERVICE}"
     return {
-        "hub": {"services": {SERVICE: {"display": False, "url": f"http://{traefik}"}}},
+        "hub": {"services": {SERVICE: {"display": False, "url": f"http://{traefik}"}},
+                # Users, and their servers' tokens (what a notebook's Gateway() holds), may use the gateway service.
+                "extraConfig": {"communityhub-dask-roles": render.role_scopes_config(
+                    "communityhub_dask_roles", {"user": [access], "server": [access]})}},
         # Users reach the gateway through the proxy's http port (the chart's NetworkPolicy label for it).
         "singleuser": {"extraLabels": {"hub.jupyter.org/network-access-proxy-http": "true"}, "extraEnv": {
             "DASK_GATEWAY__ADDRESS": f"http://proxy-public/services/{SERVICE}",
             "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://{traefik}:80",
             "DASK_GATEWAY__PUBLIC_ADDRESS": f"/services/{SERVICE}/",
             "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
-            "DASK_GATEWAY__CLUSTER__OPTIONS__IMAGE": "{JUPYTER_IMAGE_SPEC}",
+            # KubeSpawner expands {...} with the user's names (an unknown name fails the server's start), so the
+            # braces are doubled: the server sees {JUPYTER_IMAGE_SPEC}, which the gateway client fills in, and
+            # $(VAR) is Kubernetes' own expansion in the pod. Workers run the user's image, with their buckets.
+            "DASK_GATEWAY__CLUSTER__OPTIONS__IMAGE": "{{JUPYTER_IMAGE_SPEC}}",
+            "DASK_GATEWAY__CLUSTER__OPTIONS__ENVIRONMENT":
+                '{{"SCRATCH_BUCKET": "$(SCRATCH_BUCKET)", "PANGEO_SCRATCH": "$(PANGEO_SCRATCH)"}}',
+            # The dashboard through the user's own server (jupyter-server-proxy), not a port of the scheduler.
+            "DASK_DISTRIBUTED__DASHBOARD__LINK": "{{JUPYTERHUB_SERVICE_PREFIX}}proxy/{{port}}/status",
         }},
     }
 

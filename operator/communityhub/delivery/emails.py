@@ -58,7 +58,7 @@ def decide(annotations: dict[str, str], ready: bool, namespace: str, name: str) 
 
 #: What the hub's login button says, per provider.
 LOGIN_BUTTONS = {"github": "Sign in with GitHub", "cilogon": "Sign in with CILogon", "oidc": "Sign in",
-                 "oauth2": "Sign in", "google": "Sign in with Google"}
+                 "oauth2": "Sign in", "google": "Sign in with Google", "sharedPassword": "Sign in"}
 
 
 def login_instructions(spec: CommunityHubSpec) -> str:

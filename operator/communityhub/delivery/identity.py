@@ -57,6 +57,11 @@ def who_gets_in(spec: CommunityHubSpec) -> str:
     elif auth.provider == "temporary":
         cap = auth.temporary.max_concurrent_users if auth.temporary else 100
         who = f"anyone who opens it, as a temporary user (at most {cap} servers at once)"
+    elif auth.provider == "sharedPassword":
+        who = ("the users named below, with the workshop's password" if auth.allowed_users else
+               "anyone with the workshop's password, as any user name that is not an admin's")
+        if spec.hub.admin_users:
+            who += "; admins with the admin password"
     else:
         who = "nobody"
     if auth.allowed_users and auth.provider != "google":
@@ -74,3 +79,22 @@ def temporary_refusal(spec: CommunityHubSpec) -> str | None:
     return (f"temporary users (auth.provider: temporary) let anyone in, so their files must not outlive the session "
             f"or the hub its event: set environment.storage.type: none, or a lifecycle.window (this hub keeps "
             f"{spec.environment.storage.type} homes and has no window)")
+
+
+#: JupyterHub's own bounds on shared passwords (SharedPasswordAuthenticator refuses to start otherwise).
+USER_PASSWORD_MIN = 8
+ADMIN_PASSWORD_MIN = 32
+
+
+def shared_password_refusal(user: bytes | None, admin: bytes | None) -> str | None:
+    """Why JupyterHub would refuse these passwords at start-up, in words that do not hold them, or None."""
+    if not user:
+        return "it has no key userPassword (the password attendees log in with)"
+    if len(user.decode(errors="replace")) < USER_PASSWORD_MIN:
+        return f"userPassword must be {USER_PASSWORD_MIN} characters or more"
+    if admin is not None and admin:
+        if len(admin.decode(errors="replace")) < ADMIN_PASSWORD_MIN:
+            return f"adminPassword must be {ADMIN_PASSWORD_MIN} characters or more"
+        if admin == user:
+            return "adminPassword must not be the same as userPassword"
+    return None

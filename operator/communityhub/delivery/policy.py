@@ -207,6 +207,25 @@ def staff_refusal(spec: CommunityHubSpec, hub_class: HubClassSpec | None, class_
                          f"staffUsers: {', '.join(kinds) or 'none'})")
 
 
+def class_choice_refusal(spec: CommunityHubSpec, hub_class: HubClassSpec | None,
+                         class_name: str | None) -> Verdict | None:
+    """None unless the hub picks what its class does not offer: a part of its values to go without
+    (hub.declinedValues), or a home page (branding.homePage)."""
+    offered = hub_class.optional_values if hub_class is not None else {}
+    unknown = [n for n in spec.hub.declined_values if n not in offered]
+    if unknown:
+        return Verdict.false("ValuesNotOptional",
+                             f"hub.declinedValues names {', '.join(unknown)}; HubClass {class_name} offers "
+                             f"{', '.join(sorted(offered)) or 'no optional values'}")
+    page = spec.hub.branding.home_page if spec.hub.branding else None
+    pages = hub_class.home_pages if hub_class is not None else None
+    if page is not None and (pages is None or page not in pages.offered):
+        return Verdict.false("HomePageNotOffered",
+                             f"branding.homePage is {page}; HubClass {class_name} offers "
+                             f"{', '.join(pages.offered) if pages else 'no choice of home page'}")
+    return None
+
+
 def hub_values(values: Mapping[str, Any], extra_allowed: Sequence[str] = (),
                ingress_annotations: Sequence[str] = ()) -> Verdict | None:
     """None when every key of spec.hub.values is one a hub author may set; else False naming the others.

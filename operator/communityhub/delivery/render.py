@@ -59,7 +59,56 @@ AUTHENTICATORS = {
     "oauth2": ("generic-oauth", "GenericOAuthenticator"),
     "google": ("google", "GoogleOAuthenticator"),
     "temporary": ("tmp", "TmpAuthenticator"),  # jupyterhub-tmpauthenticator, in the chart's hub image
+    "sharedPassword": ("shared-password", "SharedPasswordAuthenticator"),  # JupyterHub's own (5.x)
 }
+
+#: The Secret in the hub's namespace a login reads (the operator copies it there from the one beside the
+#: CommunityHub), and each key's environment variable in the hub: (secret, {env: (key, optional)}).
+SHARED_PASSWORD_SECRET_NAME = "hub-shared-password"
+OAUTH_LOGIN: tuple[str, dict[str, tuple[str, bool]]] = (
+    OAUTH_SECRET_NAME, {"OAUTH_CLIENT_ID": ("client_id", False), "OAUTH_CLIENT_SECRET": ("client_secret", False)})
+SHARED_PASSWORD_LOGIN: tuple[str, dict[str, tuple[str, bool]]] = (
+    SHARED_PASSWORD_SECRET_NAME, {"CHUB_USER_PASSWORD": ("userPassword", False),
+                                  "CHUB_ADMIN_PASSWORD": ("adminPassword", True)})
+
+
+def login_secret(spec: CommunityHubSpec) -> tuple[str, dict[str, tuple[str, bool]]] | None:
+    """The Secret the hub's login reads, and how (None: temporary users need none)."""
+    if spec.auth.provider == "temporary":
+        return None
+    return SHARED_PASSWORD_LOGIN if spec.auth.provider == "sharedPassword" else OAUTH_LOGIN
+
+
+#: hub.extraConfig of a shared-password hub: the passwords from the environment, never from values (an unset
+#: admin password is None: JupyterHub then lets no admin in, and says so in its log).
+SHARED_PASSWORD_CONFIG = (
+    "import os\n"
+    "c.SharedPasswordAuthenticator.user_password = os.environ.get('CHUB_USER_PASSWORD') or None\n"
+    "c.SharedPasswordAuthenticator.admin_password = os.environ.get('CHUB_ADMIN_PASSWORD') or None\n"
+)
+
+
+def role_scopes_config(function: str, scopes: Mapping[str, Sequence[str]]) -> str:
+    """hub.extraConfig that adds ``scopes`` to JupyterHub's roles by name (``user``, ``server``): into the role the
+    chart's loadRoles made (a class's own scopes stay), or a role of its own with JupyterHub's default scopes and
+    these (``function`` names the code, one per component)."""
+    defaults = {"user": ["self"], "server": ["users:activity!user", "access:servers!server"]}
+    wanted = {role: list(added) for role, added in scopes.items()}
+    base = {role: defaults.get(role, []) for role in wanted}
+    return (
+        f"def {function}(roles):\n"
+        f"    wanted = {wanted!r}\n"
+        f"    base = {base!r}\n"
+        "    for name, added in wanted.items():\n"
+        "        role = next((r for r in roles if r.get('name') == name), None)\n"
+        "        if role is None:\n"
+        "            roles.append({'name': name, 'scopes': [*base[name], *added]})\n"
+        "            continue\n"
+        "        have = role.get('scopes', base[name])\n"
+        "        role['scopes'] = [*have, *(s for s in added if s not in have)]\n"
+        "\n"
+        f"{function}(c.JupyterHub.load_roles)\n"
+    )
 
 
 def pass_tokens_config(spec: CommunityHubSpec) -> str | None:
@@ -248,6 +297,10 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
         # A visitor clicks "Sign in" first (auto_login off): with it on, every request to /hub/login without a
         # cookie (a link preview, a crawler, a health check, `curl -L`) made a new user, counted as active.
         return {"allow_all": True, "auto_login": False, "login_service": "a temporary account"}
+    elif auth.provider == "sharedPassword":
+        # Everyone with the password, unless users are named. Groups stay the admins' to manage: the
+        # authenticator gives none, and managed groups would empty them at each login.
+        return {"allow_all": not auth.allowed_users, "manage_groups": False}
     else:  # the CRD's CEL rules make this unreachable for admitted objects
         raise ValueError(f"auth.{auth.provider} settings are missing")
     return config
@@ -640,7 +693,29 @@ def branding_vars(spec: CommunityHubSpec) -> dict[str, Any]:
     org = {k: v for k, v in (("name", branding.org_name), ("url", branding.org_url),
                              ("logo_url", branding.logo_url)) if v}
     funded = {k: v for k, v in (("name", branding.funded_by_name), ("url", branding.funded_by_url)) if v}
-    return {k: v for k, v in (("org", org), ("funded_by", funded)) if v}
+    return {k: v for k, v in (("org", org), ("funded_by", funded), ("learn_more", branding.learn_more)) if v}
+
+
+def home_page(spec: CommunityHubSpec, catalog: HubClassSpec | None) -> dict[str, Any]:
+    """The class's home page the hub picked (branding.homePage), at the class's path; nothing for a page the class
+    does not offer (the hub step refuses it: policy.class_choice_refusal)."""
+    page = spec.hub.branding.home_page if spec.hub.branding else None
+    pages = catalog.home_pages if catalog is not None else None
+    if page is None or pages is None or page not in pages.offered:
+        return {}
+    return nested(page, pages.values_path.split("."))
+
+
+def without_declined(class_values: Mapping[str, Any], spec: CommunityHubSpec,
+                     catalog: HubClassSpec | None) -> dict[str, Any]:
+    """The class's values less the parts the hub declines (hub.declinedValues), as a null in helm's merge removes
+    them; a name the class does not offer removes nothing (the hub step refuses it)."""
+    out = copy.deepcopy(dict(class_values))
+    offered = catalog.optional_values if catalog is not None else {}
+    for name in spec.hub.declined_values:
+        for path in offered[name].paths if name in offered else ():
+            _take(out, tuple(path.split(".")))
+    return out
 
 
 #: Where JupyterHub's own templates read their variables (and where branding goes without a class).
@@ -748,7 +823,7 @@ PROVIDER_DEFAULT_PATHS: tuple[tuple[str, ...], ...] = (
     ("hub", "db"))
 
 
-def nested(values: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+def nested(values: Any, keys: Sequence[str]) -> dict[str, Any]:
     """``values`` placed under ``keys`` (a values path, outermost first)."""
     for key in reversed(keys):
         values = {key: values}
@@ -825,7 +900,8 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
     class_name, config_key = AUTHENTICATORS[spec.auth.provider]
     image_name, image_tag = split_image(spec.environment.image)
     authenticator = auth_config(spec, oidc_endpoints, catalog)
-    oauth = spec.auth.provider != "temporary"
+    oauth = spec.auth.provider not in ("temporary", "sharedPassword")
+    login = login_secret(spec)
     text = templates().get_template("jupyterhub-values.yaml.j2").render(
         spec=spec,
         release=release or names.derive(namespace, name).release,
@@ -834,7 +910,9 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
             "authenticator_class": class_name,
             "config_key": config_key,
             "config": {**authenticator, "oauth_callback_url": callback_url(spec)} if oauth else authenticator,
-            "secret_name": OAUTH_SECRET_NAME if oauth else None,
+            "secret_name": login[0] if login else None,
+            "env": login[1] if login else {},
+            "shared_password": SHARED_PASSWORD_CONFIG if spec.auth.provider == "sharedPassword" else None,
             "groups": github_groups_config(spec, authenticator),
             "pass_tokens": pass_tokens_config(spec),
         },
@@ -864,6 +942,11 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
         class_values = deep_merge(dict(class_values or {}), per_hub(
             catalog.per_hub_values, namespace, name, spec.hub.domain,
             hub_namespace or names.derive(namespace, name).namespace))
+    if spec.hub.declined_values and class_values:
+        class_values = without_declined(class_values, spec, catalog)
+    page = home_page(spec, catalog)
+    if page:
+        rendered = deep_merge(rendered, page)
     rendered = layered(rendered, class_values)
     if spec.environment.pre_pull is not None:  # the hub's own choice, over the class's default
         rendered.setdefault("prePuller", {}).setdefault("continuous", {})["enabled"] = spec.environment.pre_pull

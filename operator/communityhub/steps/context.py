@@ -76,7 +76,7 @@ class HubContext:
     guards: Guards | None = None
     # Filled in by the steps as they run:
     target: Target | None = None
-    oauth_client: dict[str, bytes] | None = None
+    login_secret: dict[str, bytes] | None = None
     oidc_endpoints: dict[str, str] | None = None
     release: dict[str, Any] | None = None
     inputs_hash: str | None = None

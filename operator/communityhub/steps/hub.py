@@ -98,10 +98,10 @@ def unavailable_version(ctx: HubContext) -> Verdict | None:
 
 
 def oauth_checksum(ctx: HubContext) -> str | None:
-    """A digest of the OAuth client, so a rotated secret rolls the hub (the secret itself stays out)."""
-    if not ctx.oauth_client:
+    """A digest of the login's Secret (OAuth client, shared password), so a rotated one rolls the hub (it stays out)."""
+    if not ctx.login_secret:
         return None
-    blob = b"\0".join(ctx.oauth_client[k] for k in sorted(ctx.oauth_client))
+    blob = b"\0".join(ctx.login_secret[k] for k in sorted(ctx.login_secret))
     return hashlib.sha256(f"{ctx.namespace}/{ctx.name}".encode() + b"\0" + blob).hexdigest()[:16]
 
 
@@ -393,6 +393,8 @@ async def deploy(ctx: HubContext) -> Verdict:
         return refused
     if refused := policy.staff_refusal(ctx.spec, class_spec, ctx.hub_class.name):
         return refused
+    if refused := policy.class_choice_refusal(ctx.spec, class_spec, ctx.hub_class.name):
+        return refused
     if refused := unavailable_version(ctx):
         return refused
     chart, version, _ = chart_source(ctx)
@@ -455,8 +457,9 @@ async def deploy(ctx: HubContext) -> Verdict:
             # Before the release: every pod of it is admitted under the quota, with the LimitRange's requests.
             await kube.apply_objects(client, [capacity.resource_quota(target.namespace, quota, labels),
                                               capacity.limit_range(target.namespace, labels)])
-        if ctx.oauth_client:
-            await kube.ensure_secret(client, render.OAUTH_SECRET_NAME, target.namespace, ctx.oauth_client, labels)
+        login = render.login_secret(ctx.spec)
+        if ctx.login_secret and login:
+            await kube.ensure_secret(client, login[0], target.namespace, ctx.login_secret, labels)
         await ensure_service_tokens(client, target.namespace, labels)
         stored = buckets_status(ctx)
         class_identity = ctx.hub_class.spec.user_service_account_annotations if ctx.hub_class.spec else {}
