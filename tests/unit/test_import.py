@@ -484,3 +484,36 @@ def test_the_wrappers_staff_admins_are_each_hubs_and_its_lists_the_classs() -> N
     values = render.values("research", "research", spec, class_values=klass.manifest["spec"]["values"],
                            catalog=HubClassSpec.model_validate(klass.manifest["spec"]))
     assert values["hub"]["config"]["Authenticator"]["admin_users"] == ["ada"]
+
+
+def test_a_workshop_that_drops_its_class_mounts_declines_them_in_the_shared_class() -> None:
+    """A hub's null over its class's entries (the fleet's workshops drop the shared and admin mounts) is a part the
+    class offers to go without, and the hub declines it: it stays in the shared class. Only the entry that is gone
+    is declined, not the map it was in. A shared-password login is typed, its passwords a placeholder Secret."""
+    mounts = {"jupyterhub": {"custom": {"singleuserAdmin": {"extraVolumeMounts": {
+        "a-all": {"name": "home", "mountPath": "/home/jovyan/all"},
+        "b-shared": {"name": "home", "mountPath": "/home/jovyan/shared-rw", "subPath": "_shared"}}}}}}
+    common = importer.stack.merged([COMMON, mounts])
+    workshop = {"jupyterhub": {
+        "custom": {"singleuserAdmin": {"extraVolumeMounts": {"a-all": None}}},
+        "hub": {"config": {"JupyterHub": {"authenticator_class": "shared-password"},
+                           "Authenticator": {"allow_all": True, "manage_groups": False}}},
+        "singleuser": {"storage": {"extraVolumes": {"s": {"name": "scratch", "emptyDir": {"sizeLimit": "15Gi"}}},
+                                   "extraVolumeMounts": {"s": {"name": "scratch", "mountPath": "/tmp"}}}}}}
+    hubs = [_hub("prod", [("common.values.yaml", common), ("prod.values.yaml", {})]),
+            _hub("workshop", [("common.values.yaml", common), ("workshop.values.yaml", workshop)])]
+    classes, (prod, hub) = importer.import_cluster(hubs)
+    (shared,) = classes
+    assert hub.hub_class == prod.hub_class == shared.name and not hub.hatches, hub.hatches
+    offered = shared.manifest["spec"]["optionalValues"]
+    assert [entry["paths"] for entry in offered.values()] == [["custom.singleuserAdmin.extraVolumeMounts.a-all"]]
+    spec = hub.manifest["spec"]
+    assert spec["hub"]["declinedValues"] == list(offered) and "declinedValues" not in prod.manifest["spec"]["hub"]
+    assert spec["auth"] == {"provider": "sharedPassword", "sharedPassword": {"secretRef": {"name": "workshop-oauth"}}}
+    assert set(hub.secrets[0]["stringData"]) == {"userPassword", "adminPassword"}
+    assert spec["environment"]["storage"]["tmpSize"] == "15Gi"
+    class_spec = HubClassSpec.model_validate(shared.manifest["spec"])
+    values = render.values("workshop", "workshop", CommunityHubSpec.model_validate(spec),
+                           class_values=class_spec.values, catalog=class_spec)
+    admin_mounts = values["custom"]["singleuserAdmin"]["extraVolumeMounts"]
+    assert set(admin_mounts) == {"b-shared"}, "the other admin mount stays"

@@ -4,7 +4,8 @@ the values a hub is deployed with today and for the values the operator renders 
 A pod is compared by what its user meets, not by how the chart names things: each mount by its path, with
 the volume behind it (a claim by its name, an emptyDir by its medium and size, a ConfigMap or Secret by its
 name), and the container's image, pull policy, resources, environment, working directory, command, hooks
-and security context, the init containers, and where it may run. Environment variables JupyterHub sets
+and security context, the init containers, and where it may run. What users (and their servers' tokens) may do
+is compared by the scopes of their roles. Environment variables JupyterHub sets
 per server (``JUPYTERHUB_*``: its API token and URLs) are left out: they name the hub, not the user's
 environment.
 """
@@ -142,6 +143,22 @@ def _servers(answer: Mapping[str, Any]) -> dict[str, Any]:
             for s in answer.get("servers") or []}
 
 
+#: The roles every user and every server holds (JupyterHub's own names): what a user, and a notebook's token, may do.
+EVERYONES_ROLES = ("user", "server")
+
+
+def _roles(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """What users may do by role: the scopes of everyone's roles (user, server), and of each role granted to
+    users or groups (with whom). Roles of services are the services' (the operator runs its own)."""
+    out: dict[str, Any] = {}
+    for role in answer.get("roles") or []:
+        name = str(role.get("name"))
+        if name in EVERYONES_ROLES or role.get("users") or role.get("groups"):
+            out[name] = {"scopes": sorted(set(role.get("scopes") or [])),
+                         "users": sorted(role.get("users") or []), "groups": sorted(role.get("groups") or [])}
+    return out
+
+
 def compare(source: Mapping[str, Any], hub: Mapping[str, Any],
             ignore: Mapping[str, tuple[str, ...]] | None = None) -> list[Difference]:
     """Every difference in what users get, ``source`` (today's hub) against ``hub`` (its CommunityHub).
@@ -149,6 +166,7 @@ def compare(source: Mapping[str, Any], hub: Mapping[str, Any],
     ignore = ignore or {}
     out = _diff("authenticator", source.get("authenticator") or {}, hub.get("authenticator") or {})
     out += _diff("hub", source.get("hub") or {}, hub.get("hub") or {})
+    out += _diff("roles", _roles(source), _roles(hub))
     a, b = _servers(source), _servers(hub)
     for key in sorted(set(a) | set(b)):
         if key not in a or key not in b:

@@ -38,6 +38,16 @@ def _both_callables(d: Difference) -> bool:
     return all(isinstance(v, str) and v.startswith("<callable") for v in (d.source, d.hub))
 
 
+#: What the operator grants users for the services it runs in a hub (dask.hub_values, binder.user_role_config).
+OPERATOR_ACCESS = frozenset({"access:services!service=dask-gateway", "access:services!service=binder"})
+
+
+def _only_operator_access(d: Difference) -> bool:
+    """The hub's role holds the source's scopes, and besides them only access to the operator's services."""
+    source, hub = set(d.source or []), set(d.hub or [])
+    return source <= hub and bool(hub - source) and hub - source <= OPERATOR_ACCESS
+
+
 #: The operator's defaults that differ from a provider's chart on purpose (docs/api.md, "Meant to differ").
 MEANT: tuple[Meant, ...] = (
     Meant("server", "initContainers.block-cloud-metadata",
@@ -59,6 +69,11 @@ MEANT: tuple[Meant, ...] = (
           "a daskhub's gateway is the operator's own release in the hub's namespace (spec.dask): its users' Dask "
           "clients reach its Traefik (traefik-<release>-dask), where the wrapper chart's gateway had its own name",
           lambda d: isinstance(d.hub, str) and d.hub.startswith("gateway://traefik-") and d.hub.endswith("-dask:80")),
+    Meant("roles", "user.scopes",
+          "users may use the services the operator runs for their hub (its Dask Gateway, its image builder): their "
+          "role grants access to them, whatever the class's role holds", _only_operator_access),
+    Meant("roles", "server.scopes",
+          "a server's token (what a notebook's Gateway() holds) may use the hub's Dask Gateway", _only_operator_access),
     Meant("authenticator", "auth_state_groups_key",
           "the operator's own function makes the identity provider's teams or groups the hub's groups "
           "(org:team for GitHub) where the class's own function did; what each group's member is offered is "

@@ -26,7 +26,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from communityhub.api.models import API_VERSION, DNS_LABEL, CommunityHubSpec, HubClassSpec
+from communityhub.api.models import (
+    API_VERSION,
+    DNS_LABEL,
+    LEARN_MORE,
+    MEMORY_QUANTITY,
+    CommunityHubSpec,
+    HubClassSpec,
+)
 from communityhub.api.quantities import parse_memory
 from communityhub.delivery import capacity, policy, render
 from communityhub.migration import stack
@@ -181,6 +188,8 @@ class Reading:
     meant: list[Entry] = dataclasses.field(default_factory=list)
     #: Whether the hub's builder (the wrapper's binderhub-service) became its spec.binder.
     builds: bool = False
+    #: Whether the hub runs no builder at all (binderhub-service off for it).
+    no_builder: bool = False
 
     def get(self, *path: str, take: bool = True) -> Any:
         node: Any = self.values
@@ -197,6 +206,8 @@ class Reading:
 
 
 AUTH_CLASSES = {"github": "github", "cilogon": "cilogon", "generic-oauth": "oauth2", "google": "google",
+                "shared-password": "sharedPassword",
+                "jupyterhub.authenticators.shared.SharedPasswordAuthenticator": "sharedPassword",
                 "oauthenticator.github.GitHubOAuthenticator": "github",
                 "oauthenticator.cilogon.CILogonOAuthenticator": "cilogon",
                 "oauthenticator.generic.GenericOAuthenticator": "oauth2"}
@@ -295,6 +306,8 @@ AUTH_READERS: dict[str, tuple[Callable[[Reading, Mapping[str, Any]], dict[str, A
 def _auth(r: Reading, secret: str) -> dict[str, Any]:
     chosen = r.get("hub", "config", "JupyterHub", "authenticator_class")
     provider = AUTH_CLASSES.get(str(chosen))
+    if provider == "sharedPassword":
+        return _shared_password(r, secret)
     if provider is None or provider not in AUTH_READERS:
         binder = chosen in (None, "null")
         r.lose("no login (a Binder hub)" if binder else f"login through {chosen}",
@@ -318,6 +331,27 @@ def _auth(r: Reading, secret: str) -> dict[str, Any]:
     return auth
 
 
+#: What a shared-password hub's own files set that the operator renders for that provider (everyone with the
+#: password, unless users are named; groups not managed; no tokens to keep), or that has no meaning without OAuth.
+SHARED_PASSWORD_RENDERED = {("Authenticator", "allow_all"), ("Authenticator", "manage_groups"),
+                            ("Authenticator", "enable_auth_state"), ("OAuthenticator", "oauth_callback_url"),
+                            ("SharedPasswordAuthenticator", "allow_all"),
+                            ("SharedPasswordAuthenticator", "manage_groups")}
+
+
+def _shared_password(r: Reading, secret: str) -> dict[str, Any]:
+    """A workshop's shared password: the passwords themselves are in the hub's encrypted files, so they become
+    the placeholder Secret's keys (userPassword, adminPassword)."""
+    for section, key in SHARED_PASSWORD_RENDERED:
+        if r.get("hub", "config", section, key, take=False) is not None:
+            r.taken.add(("hub", "config", section, key))
+    auth: dict[str, Any] = {"provider": "sharedPassword", "sharedPassword": {"secretRef": {"name": secret}}}
+    allowed = r.get("hub", "config", "Authenticator", "allowed_users") or []
+    if allowed:
+        auth["allowedUsers"] = sorted(allowed)
+    return auth
+
+
 def _branding(r: Reading, path: Path) -> dict[str, Any] | None:
     tv = r.get(*path, take=False) or {}
     org, funded = tv.get("org") or {}, tv.get("funded_by") or {}
@@ -331,7 +365,28 @@ def _branding(r: Reading, path: Path) -> dict[str, Any] | None:
     if "logoUrl" in out and not str(out["logoUrl"]).startswith("https://"):
         r.lose("a logo over http (the page would load it without TLS)", _dotted((*path, "org", "logo_url")))
         out.pop("logoUrl")
+    learn_more = tv.get("learn_more")
+    if isinstance(learn_more, str) and learn_more.strip():
+        r.taken.add((*path, "learn_more"))
+        if re.fullmatch(LEARN_MORE, learn_more) and len(learn_more) <= 4000:
+            out["learnMore"] = learn_more
+        else:
+            r.lose("a learn-more paragraph with markup other than links and inline tags",
+                   _dotted((*path, "learn_more")))
     return out or None
+
+
+#: Where the fleet's wrapper chart names the home page its hub shows (a branch of its home page repository).
+WRAPPER_HOME_PAGE: Path = ("custom", "homepage", "gitRepoBranch")
+
+
+def _home_page(r: Reading, own: Mapping[Path, Any]) -> str | None:
+    """The home page a hub's own files pick (branding.homePage; the class offers it)."""
+    page = own.get(WRAPPER_HOME_PAGE)
+    if isinstance(page, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", page) and len(page) <= 100:
+        r.taken.add(WRAPPER_HOME_PAGE)
+        return page
+    return None
 
 
 def _image(r: Reading, where: Path) -> str | None:
@@ -371,9 +426,31 @@ def _storage(r: Reading, own: Mapping[Path, Any]) -> dict[str, Any]:
         if sub not in HOME_DIRECTORIES:
             r.lose("home directories named otherwise", "singleuser.storage.static.subPath")
         shared = _shared_directories(r, own)
+        tmp = _tmp_size(r, own)
         return {"type": "sharedNFS", "homeDirectory": HOME_DIRECTORIES.get(str(sub), "escapedUsername"),
-                **({"sharedDirectories": shared} if shared else {})}
-    return {"type": "perUserVolume"}
+                **({"sharedDirectories": shared} if shared else {}), **({"tmpSize": tmp} if tmp else {})}
+    tmp = _tmp_size(r, own)
+    return {"type": "perUserVolume", **({"tmpSize": tmp} if tmp else {})}
+
+
+def _tmp_size(r: Reading, own: Mapping[Path, Any]) -> str | None:
+    """A hub's own /tmp on the node's disk (a keyed emptyDir with a size, mounted there and nowhere else) as
+    storage.tmpSize."""
+    where = ("singleuser", "storage")
+    mounts = from_leaves({p[3:]: v for p, v in own.items() if p[:3] == (*where, "extraVolumeMounts")})
+    volumes = from_leaves({p[3:]: v for p, v in own.items() if p[:3] == (*where, "extraVolumes")})
+    for key, mount in mounts.items():
+        if not (isinstance(mount, dict) and set(mount) == {"name", "mountPath"} and mount["mountPath"] == "/tmp"):
+            continue
+        for vkey, volume in volumes.items():
+            empty = volume.get("emptyDir") if isinstance(volume, dict) else None
+            if volume.get("name") == mount["name"] and set(volume) == {"name", "emptyDir"} and \
+                    isinstance(empty, dict) and set(empty) == {"sizeLimit"} and \
+                    re.fullmatch(MEMORY_QUANTITY, str(empty["sizeLimit"])) and \
+                    sum(1 for m in mounts.values() if isinstance(m, dict) and m.get("name") == mount["name"]) == 1:
+                r.taken.update({(*where, "extraVolumeMounts", key), (*where, "extraVolumes", vkey)})
+                return str(empty["sizeLimit"])
+    return None
 
 
 def _cpu(value: Any) -> float | None:
@@ -578,6 +655,10 @@ def _option(r: Reading, profile: dict[str, Any], key: str, option: Mapping[str, 
     if (option.get("dynamic_image_building") or {}).get("enabled"):
         if r.builds:
             profile["imageBuilding"] = True
+        elif r.no_builder:
+            # The choice shows, and nothing builds: the hub runs no binderhub-service (the spawn form's build
+            # request has no service to go to). What users can do is the same without it.
+            r.meant.append(Entry(NO_BUILDER_MEANT, f"{where}.dynamic_image_building"))
         else:
             r.lose("image building and BinderHub (binderhub-service)", f"{where}.dynamic_image_building", issue=33)
     unlisted_only = not overrides and (option.get("unlisted_choice") or {}).get("enabled")
@@ -809,6 +890,8 @@ BINDER_OWNED: tuple[Path, ...] = (
 BINDER_LOGIN = "binder-registry-login"
 BINDER_PREFIX_MEANT = "built images under the operator's image prefix (each repository is built once more)"
 BINDER_LANDING = "the Binder page as the hub's landing page"
+NO_BUILDER_MEANT = ("the spawn form's build-an-image choice of a hub without a builder (binderhub-service off): "
+                    "nothing could build there, and the import offers no such choice")
 
 
 @dataclasses.dataclass
@@ -1103,13 +1186,16 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
             # The hub's namespace is its deployer name (the manifests say so): the class's rule fills it in.
             own = delta(effective, render.deep_merge(base, render.per_hub(templated, hub.name, hub.name, hub.domain,
                                                                            hub.name)))
-            r = Reading(effective, builds=hub.name in builders.specs)
+            r = Reading(effective, builds=hub.name in builders.specs,
+                        no_builder=not (_parts(hub).get(BINDER) or {}).get("enabled"))
             manifest, secret = _hub_manifest(r, hub, class_name, own, catalog)
             if r.builds:
                 manifest["spec"]["binder"] = builders.specs[hub.name]
             r.lost.extend(builders.lost.get(hub.name, []))
             r.meant.extend(builders.meant.get(hub.name, []))
             r.notes.extend(builders.notes.get(hub.name, []))
+            _rendered_roles(r, own, base, manifest["spec"])
+            _dask_setup(r, own, manifest["spec"])
             homes_typed = _home_quota(r, hub, manifest, servers)
             _own_cluster_scoped(r, own)
             _wrapper(r, hub, wrapper, own_wrapper, typed={"userServiceAccount"} if identity else set(),
@@ -1119,25 +1205,39 @@ def import_cluster(hubs: Sequence[Source]) -> tuple[list[ImportedClass], list[Im
                 r.notes.append(f"move step: the cloud identity of the users ({', '.join(identity)}) must trust "
                                f"ServiceAccount user in the hub's namespace on its cluster (status.names.namespace), "
                                f"as it trusts {hub.name}:{old} today")
-            drafts.append((hub, r, manifest, secret, own))
-        if any(manifest["spec"]["environment"].get("prePull") for _, _, manifest, _, _ in drafts):
+            # What the hub's own files remove of its class's (a null in helm's merge): the class offers it as
+            # optional values, and the hub declines them.
+            removed = _removed(stack.under(stack.merged(v for _, v in hub.layers), keys), base, r.taken)
+            drafts.append((hub, r, manifest, secret, own, removed))
+        pages = {m["spec"]["hub"].get("branding", {}).get("homePage") for _, _, m, *_ in drafts} - {None}
+        if pages:
+            default = stack.under(base, WRAPPER_HOME_PAGE[:-1]).get(WRAPPER_HOME_PAGE[-1])
+            class_doc["spec"]["homePages"] = {"valuesPath": _dotted(WRAPPER_HOME_PAGE),
+                                              "offered": sorted(pages | ({default} if isinstance(default, str)
+                                                                         else set()))}
+        optional = _optional_values([removed for *_, removed in drafts])
+        if optional:
+            class_doc["spec"]["optionalValues"] = {name: entry for name, (entry, _) in optional.items()}
+        if any(manifest["spec"]["environment"].get("prePull") for _, _, manifest, *_ in drafts):
             # What a hub of the class does today (its puller on the nodes the class gives it), the class allows.
             class_doc["spec"]["hubsMayPrePull"] = True
         _catalog_into(class_doc, catalog)
-        largest = _largest([manifest for _, _, manifest, _, _ in drafts])
+        largest = _largest([manifest for _, _, manifest, *_ in drafts])
         if largest:
             # What the provider's chart lets its servers ask today, its class lets them ask.
             class_doc["spec"]["archetypes"] = {"research": largest}
-        if any(_unlimited(manifest) for _, _, manifest, _, _ in drafts):
+        if any(_unlimited(manifest) for _, _, manifest, *_ in drafts):
             # What the provider's chart lets its servers do today, its class lets them do: named here.
             class_doc["spec"]["tiers"] = {t: {"unlimited": True} for t in ("general", "premier", "essential")}
         class_spec = HubClassSpec.model_validate(class_doc["spec"])
         classes.append(ImportedClass(class_name, class_doc, [h.name for h in members]))
-        for hub, r, manifest, secret, own in drafts:
+        for hub, r, manifest, secret, own, removed in drafts:
             tenant, provider, owned = _hatches(own, r.taken, class_spec, r.lost)
-            # What the hub's own files remove of its class's (a null in helm's merge): only a class of its own
-            # can leave it out.
-            removed = _removed(stack.under(stack.merged(v for _, v in hub.layers), keys), base, r.taken)
+            declined = sorted(name for name, (_, path) in optional.items() if path in removed)
+            if declined:
+                manifest["spec"]["hub"]["declinedValues"] = declined
+            offered = {path for _, path in optional.values()}
+            removed = [path for path in removed if path not in offered]
             hatches = _entries(tenant, "spec.hub.values")
             for path in owned:
                 r.lose(f"{_feature(path)[0]} the operator renders itself", _dotted(path))
@@ -1234,13 +1334,69 @@ def _removed(effective: Mapping[str, Any], base: Mapping[str, Any], taken: set[P
     for path in leaves(base):
         if any(_under(path, t) or _under(t, path) for t in (*have, *taken)) or _owned(path):
             continue
-        entry = _entry_of(path)
-        # The outermost key of what is gone, where the hub removed a whole entry (a mount, a file).
+        # The outermost key of what is gone: up from the leaf while nothing of its parent is left (one mount of
+        # a map whose others stay, or the whole map).
+        entry = path
         while len(entry) > 1 and not any(_under(h, entry[:-1]) for h in have):
             entry = entry[:-1]
         if not any(_under(entry, g) for g in gone):
             gone = [g for g in gone if not _under(g, entry)] + [entry]
     return gone
+
+
+def _rendered_roles(r: Reading, own: Mapping[Path, Any], base: Mapping[str, Any], spec: Mapping[str, Any]) -> None:
+    """A hub's own user and server roles that are its class's plus what the operator grants itself for the hub's
+    components (access to its Dask Gateway, to its builder): taken, as the operator renders them."""
+    access = {"dask": "access:services!service=dask-gateway", "binder": "access:services!service=binder"}
+    granted = {"user": set(), "server": set()}
+    if (spec.get("dask") or {}).get("enabled"):
+        granted["user"].add(access["dask"])
+        granted["server"].add(access["dask"])
+    if (spec.get("binder") or {}).get("enabled", spec.get("binder") is not None):
+        granted["user"].add(access["binder"])
+    defaults = {"user": ["self"], "server": ["users:activity!user", "access:servers!server"]}
+    for role, added in granted.items():
+        path = ("hub", "loadRoles", role, "scopes")
+        mine = own.get(path)
+        others = [p for p in own if p[:3] == path[:3] and p != path]  # the role's own users, groups, ...
+        if not added or not isinstance(mine, list) or others:
+            continue
+        theirs = stack.under(dict(base), path[:3]).get("scopes", defaults[role])
+        if set(mine) == set(theirs) | added:
+            r.taken.add(path)
+
+
+#: The wrapper chart's switch for its own Dask Gateway wiring (the users' environment, the proxy label, /lab).
+DASK_SETUP: Path = ("custom", "daskhubSetup", "enabled")
+
+
+def _dask_setup(r: Reading, own: Mapping[Path, Any], spec: dict[str, Any]) -> None:
+    """A hub's own switch of the wrapper's Dask wiring, where it says what spec.dask says: the operator wires its
+    gateway itself (dask.hub_values: the users' environment, the proxy label, their access); the wiring's JupyterLab
+    becomes the hub's defaultUrl."""
+    setup = own.get(DASK_SETUP)
+    if not isinstance(setup, bool) or setup != bool((spec.get("dask") or {}).get("enabled")):
+        return
+    r.taken.add(DASK_SETUP)
+    if setup:  # the wiring's hub config runs after the chart's: its JupyterLab wins over singleuser.defaultUrl
+        spec["environment"]["defaultUrl"] = "/lab"
+
+
+def _optional_values(removals: Sequence[Sequence[Path]]) -> dict[str, tuple[dict[str, Any], Path]]:
+    """The class's optional values: each entry of its values one of its hubs removes, by a name made of its path
+    (the chart's generic levels left out), with what it is in words."""
+    out: dict[str, tuple[dict[str, Any], Path]] = {}
+    for path in sorted({p for removed in removals for p in removed}):
+        if not all(re.fullmatch(r"[A-Za-z0-9_-]+", k) for k in path):
+            continue  # not a dotted path (a key with a dot or a slash): the hub keeps a class of its own for it
+        words = [re.sub(r"[^a-z0-9]+", "-", k.lower()).strip("-") for k in path
+                 if k not in ("singleuser", "storage", "custom", "hub", "config")]
+        name = "-".join(w for w in words if w)[:63].strip("-") or "values"
+        while name in out:
+            name = f"{name[:60]}-{len(out)}"
+        feature, _ = _feature(path)
+        out[name] = ({"description": f"{feature} ({_dotted(path)})"[:300], "paths": [_dotted(path)]}, path)
+    return out
 
 
 def _remove(values: dict[str, Any], path: Path) -> None:
@@ -1255,12 +1411,26 @@ def _hoisted(base: dict[str, Any], effective: Sequence[dict[str, Any]]) -> dict[
     """A class of several hubs also takes what each of them sets the same way in its own files (a provider's
     repetition, not a hub's choice); never a path the operator renders from the CommunityHub."""
     if len(effective) < 2:
-        return base
+        # A hub alone in its class: what the provider says of itself (who designed and operates the hub) is
+        # the class's all the same, whichever file says it.
+        facts = {p: v for p, v in delta(effective[0], base).items() if _provider_fact(p)} if effective else {}
+        return stack.merged([base, from_leaves(facts)]) if facts else base
     owns = [delta(e, base) for e in effective]
     missing = object()
     common = {p: v for p, v in owns[0].items()
               if not _owned(p) and p not in HUB_CHOICES and all(o.get(p, missing) == v for o in owns[1:])}
     return stack.merged([base, from_leaves(common)]) if common else base
+
+
+#: The template variables that describe the provider, not the community (the wrapper's home page shows them).
+PROVIDER_FACTS = ("designed_by", "operated_by")
+
+
+def _provider_fact(path: Path) -> bool:
+    for where in (tuple(WRAPPER_BRANDING.split(".")), tuple(render.TEMPLATE_VARS_PATH.split("."))):
+        if path[:len(where)] == where and len(path) > len(where) and path[len(where)] in PROVIDER_FACTS:
+            return True
+    return False
 
 
 def _unique(entries: Sequence[Entry]) -> list[Entry]:
@@ -1406,6 +1576,8 @@ def _hub_manifest(r: Reading, hub: Source, class_name: str, own: Mapping[Path, A
     branding_path = WRAPPER_BRANDING if r.get(*WRAPPER_BRANDING.split("."), take=False) else \
         render.TEMPLATE_VARS_PATH
     branding = _branding(r, tuple(branding_path.split(".")))
+    if page := _home_page(r, own):
+        branding = {**(branding or {}), "homePage": page}
     auth = _auth(r, secret_name)
     environment: dict[str, Any] = {"image": _image(r, ("singleuser", "image")) or "fill-me/image:latest",
                                    "storage": _storage(r, own)}
@@ -1457,7 +1629,9 @@ def _hub_manifest(r: Reading, hub: Source, class_name: str, own: Mapping[Path, A
                 "spec": spec}
     secret = None
     if auth["provider"] != "temporary":
+        keys = ("userPassword", "adminPassword") if auth["provider"] == "sharedPassword" else \
+            ("client_id", "client_secret")
         secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                   "metadata": {"name": secret_name, "namespace": hub.name},
-                  "stringData": {"client_id": FILL_ME, "client_secret": FILL_ME}}
+                  "stringData": dict.fromkeys(keys, FILL_ME)}
     return manifest, secret
