@@ -14,8 +14,6 @@ import base64
 import dataclasses
 import datetime as dt
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -33,6 +31,7 @@ from tests.support.hubs import (
     hub,
     hub_manifest,
     hub_ns,
+    hubctl,
     ns,
     released_values,
     wait_condition,
@@ -268,11 +267,6 @@ def test_an_idle_hub_gets_a_condition_and_one_email(management: Cluster, operato
     wait_for(lambda: operator.resyncs() >= resyncs + 5, timeout=60, what="five more resync passes")
     assert len([m for m in notices(smtp_sink, "quiet") if "inactive/" in str(m["X-CommunityHub-Notice"])]) == 1
     assert condition(hub(management, "quiet", namespace), "Ready")["status"] == "True"  # type: ignore[index]
-
-
-def hubctl(management: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "communityhub.cli.hubctl", *args], capture_output=True, text=True,
-                          env={"KUBECONFIG": str(management.kubeconfig), "PATH": "/usr/bin:/bin"}, timeout=60)
 
 
 def test_hubctl_lists_the_guarded_and_bills_the_unmetered(management: Cluster, operator: OperatorProcess,

@@ -1,5 +1,6 @@
 """HubClass on the local control plane, with the real chart: a class's values reach its hubs' releases, a
-class change reaches every hub of the class with one helm run each, a class opens a values path to its
+class change reaches every hub of the class with one helm run each (as `hubctl plan` said before it merged, and
+a change it said runs no helm runs none), a class opens a values path to its
 tenants, a hub whose class is missing says so and is delivered once the class exists, and a class whose
 catalog repeats a name is refused at apply.
 
@@ -7,13 +8,26 @@ Only named classes here: a default class would reach every hub of the test sessi
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import OperatorProcess
-from tests.support.hubs import RUN, create_hub, hub, hub_ns, ns, released_values, wait_condition, wait_ready
+from tests.support.hubs import (
+    RUN,
+    create_hub,
+    hub,
+    hub_ns,
+    hubctl,
+    ns,
+    released_values,
+    wait_condition,
+    wait_ready,
+)
 from tests.support.kube import Cluster, wait_for
 
 pytestmark = pytest.mark.integration
@@ -60,9 +74,25 @@ def test_class_values_and_the_paths_it_opens_reach_the_release(management: Clust
         assert released_values(management, hub_ns(base, name))["singleuser"]["extraFiles"]["motd"] == MOTD
 
 
-def test_a_class_change_reaches_each_hub_with_one_helm_run(management: Cluster,
-                                                          classed: list[tuple[str, str]]) -> None:
+def planned(management: Cluster, tmp_path: Path, *docs: dict[str, Any]) -> dict[str, Any]:
+    """hubctl plan of these manifests against the live plane, as a CI job runs it before merge."""
+    (tmp_path / "change.yaml").write_text(yaml.safe_dump_all(docs))
+    done = hubctl(management, "plan", str(tmp_path), "-o", "json")
+    assert done.returncode == 0, done.stderr
+    return {f"{h['namespace']}/{h['name']}": h for h in json.loads(done.stdout)["hubs"]}
+
+
+def test_a_class_change_reaches_each_hub_with_one_helm_run(management: Cluster, classed: list[tuple[str, str]],
+                                                          tmp_path: Path) -> None:
+    """hubctl plan said so before the change merged: each hub of the class runs helm, with the class's value
+    in its diff; the releases then moved once each."""
     before = {name: hub(management, name, ns(base))["status"]["release"]["revision"] for name, base in classed}
+    plan = planned(management, tmp_path, hub_class(CLASS, "v2"))
+    assert set(plan) == {f"{ns(base)}/{name}" for name, base in classed}, "only the class's hubs are touched"
+    for entry in plan.values():
+        assert entry["helm"] is True and entry["conditions"] == []
+        assert {"path": "hub.config.JupyterHub.template_vars.provider_mark", "before": "v1", "after": "v2"} in \
+            entry["valuesDiff"]
     management.apply(hub_class(CLASS, "v2"))
 
     def on_v2(name: str, base: str) -> dict[str, Any] | None:
@@ -79,6 +109,26 @@ def test_a_class_change_reaches_each_hub_with_one_helm_run(management: Cluster,
     time.sleep(6)
     assert {name: hub(management, name, ns(base))["status"]["release"]["revision"]
             for name, base in classed} == {name: before[name] + 1 for name, _ in classed}
+
+
+def test_a_change_the_plan_says_runs_no_helm_runs_none(management: Cluster, classed: list[tuple[str, str]],
+                                                       tmp_path: Path) -> None:
+    """A label (a wave's, say) touches the hub and renders the same values: the plan says no helm run, and the
+    release's revision and values hash stay as they were through the passes that follow."""
+    name, base = classed[0]
+    obj = hub(management, name, ns(base))
+    assert obj is not None
+    release = obj["status"]["release"]
+    relabelled = {k: obj[k] for k in ("apiVersion", "kind", "spec")}
+    relabelled["metadata"] = {"name": name, "namespace": ns(base),
+                              "labels": {**(obj["metadata"].get("labels") or {}), "wave": "canary"}}
+    plan = planned(management, tmp_path, relabelled)
+    assert list(plan) == [f"{ns(base)}/{name}"]
+    assert plan[f"{ns(base)}/{name}"]["helm"] is False and plan[f"{ns(base)}/{name}"]["valuesDiff"] == []
+    management.kubectl("label", "communityhub", name, "-n", ns(base), "wave=canary", "--overwrite")
+    time.sleep(6)  # three resyncs
+    after = hub(management, name, ns(base))["status"]["release"]  # type: ignore[index]
+    assert (after["revision"], after["valuesHash"]) == (release["revision"], release["valuesHash"])
 
 
 def test_a_hub_whose_class_is_missing_says_so_and_is_delivered_once_it_exists(

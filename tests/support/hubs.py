@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import copy
 import secrets
+import subprocess
+import sys
 from typing import Any
 
 import yaml
@@ -96,3 +98,10 @@ def wait_ready(cluster: Cluster, name: str, namespace: str, timeout: float = 90)
     obj = hub(cluster, name, namespace)
     assert obj is not None
     return obj
+
+
+def hubctl(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    """hubctl as a person runs it, against this plane (its kubeconfig the current one)."""
+    return subprocess.run([sys.executable, "-m", "communityhub.cli.hubctl", *args], capture_output=True, text=True,
+                          env={"KUBECONFIG": str(cluster.kubeconfig), "PATH": "/usr/bin:/bin"}, timeout=120)
+

@@ -5,6 +5,7 @@ operator's annotations into invoices and network KPIs (the logic is :mod:`commun
     hubctl kpis [-o table|json|yaml|csv]
     hubctl guards [--all] [-o table|json|yaml|csv]
     hubctl terraform-root NAME [-n NAMESPACE | -f MANIFEST] --out DIR
+    hubctl plan DIR... [--snapshot FILE] [-o table|json|markdown]
 
 As kubectl: the current context's namespace, ``-n NAMESPACE`` or ``-A`` for all; the result on standard
 output (a table by default); files only with ``--out`` (invoices-<month>.csv and .json there).
@@ -36,9 +37,9 @@ from communityhub.adapters import deployer, hubconfig
 from communityhub.adapters.kube import HUB
 from communityhub.api.models import CommunityHubSpec, HubClassSpec
 from communityhub.delivery import classes, cluster_inputs, components, names, policy, render
-from communityhub.fleet import report
+from communityhub.fleet import plan, report
 from communityhub.migration import compare, equivalence, importer, stack
-from communityhub.money import billing
+from communityhub.money import billing, cost
 from communityhub.runtime.settings import Settings
 from communityhub.steps import meter
 
@@ -384,6 +385,63 @@ def _write_manifests(out: Path, classes: Sequence[importer.ImportedClass],
             header + yaml.safe_dump_all(docs, sort_keys=False, width=120))
 
 
+def _manifests(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """Every YAML document of these files and directories (recursively, *.yaml, *.yml, *.json)."""
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json")) if path.is_dir() \
+            else [path]
+    return [doc for f in files for doc in yaml.safe_load_all(f.read_text()) if isinstance(doc, dict)]
+
+
+def live_objects() -> plan.Objects:
+    """What the current kubeconfig's cluster holds of the fleet's kinds."""
+    from lightkube.generic_resource import create_global_resource
+
+    from communityhub.api import models
+
+    client = Client(field_manager="hubctl")
+    out = plan.Objects()
+    for resource, namespaced in ((HUB, True),
+                                 (create_global_resource(models.GROUP, models.VERSION, models.HUB_CLASS_KIND,
+                                                         models.HUB_CLASS_PLURAL), False),
+                                 (create_global_resource(models.GROUP, models.VERSION, models.ROLLOUT_KIND,
+                                                         models.ROLLOUT_PLURAL), False)):
+        for obj in client.list(resource, namespace="*") if namespaced else client.list(resource):
+            out.add(obj.to_dict())
+    return out
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """What merging a directory of manifests would do to the fleet. Exit 0: the plan, nothing refused; 1: a hub
+    would be refused (a condition False) or a manifest is invalid; 2: bad arguments or the cluster unreadable."""
+    try:
+        change = plan.objects(_manifests(args.paths))
+        before = plan.objects(_manifests([args.snapshot])) if args.snapshot else live_objects()
+    except (OSError, yaml.YAMLError) as err:
+        print(f"hubctl plan: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # the cluster could not be read (any client error): say so, exit 2
+        print(f"hubctl plan: cannot read the cluster ({type(err).__name__}: {err}); or give --snapshot",
+              file=sys.stderr)
+        return 2
+    settings = Settings()
+    defaults = plan.Defaults(chart_name=settings.chart_name, chart_version=settings.chart_version,
+                             open_value_paths=tuple(settings.hub_values_paths), operator_namespace=settings.namespace)
+    result = plan.plan(before, change.over(before), defaults, cost.catalog(settings.price_catalog))
+    if args.output == "json":
+        print(json.dumps(result, indent=2))
+    elif args.output == "markdown":
+        print(plan.markdown(result), end="")
+    else:
+        rows = plan.hubs_table(result)
+        print(_table(rows, ["HUB", "CHANGE", "HELM", "VALUES", "CONDITIONS"]) if rows else "no hub is touched")
+        for obj in result["objects"]:
+            print(f"{obj['kind']} {obj['name']}: {obj['change']}")
+    return 1 if plan.refused(result) else 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """A provider's values stacks into HubClasses and CommunityHubs, with the equivalence report. Exit 1 when a
     hub is not typed (something lost, or carried only through a hatch)."""
@@ -487,6 +545,13 @@ def parser() -> argparse.ArgumentParser:
     cmp.add_argument("--oidc-discovery", help="an OIDC hub's discovery document (JSON), for its endpoints")
     cmp.add_argument("-o", "--output", choices=("table", "json"), default="table")
     cmp.set_defaults(func=cmd_compare)
+    pln = commands.add_parser("plan", help="what merging these manifests would do to each hub: helm or not, the "
+                                           "values diff, refusals, estimates (exit 1: a hub would be refused)")
+    pln.add_argument("paths", nargs="+", help="manifest files or directories (what the pull request holds)")
+    pln.add_argument("--snapshot", help="the cluster as `kubectl get communityhubs,hubclasses,fleetrollouts -A "
+                                        "-o yaml` saved it (default: read the current kubeconfig's cluster)")
+    pln.add_argument("-o", "--output", choices=("table", "json", "markdown"), default="table")
+    pln.set_defaults(func=cmd_plan)
     imp = commands.add_parser("import", help="a provider's values stacks into HubClasses and CommunityHubs, with "
                                              "the report of what users would get (exit 1: a hub is not typed)")
     fronts = imp.add_subparsers(dest="front", required=True)
