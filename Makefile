@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:/usr/local/go/bin:$(PATH)
 
-.PHONY: help venv binaries checkov hubenv crds lint test test-unit test-integration cluster-up cluster-down run demo demo-down \
+.PHONY: help venv binaries promtool checkov hubenv crds lint test test-unit test-integration cluster-up cluster-down run demo demo-down \
 	demo-dedicated demo-dedicated-down clean image image-tools fleet-import browser
 
 help:
@@ -33,6 +33,9 @@ venv: $(VENV)/.installed
 
 binaries: venv
 	$(PY) -m localcluster build
+
+promtool: venv
+	$(PY) -m localcluster build promtool
 
 # checkov (tests/unit/test_cluster_modules.py) in a venv of its own, cached outside the repo: its pins
 # (packaging 23) do not fit the test venv's pytest.
@@ -101,10 +104,10 @@ define run_pytest
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 endef
 
-test: venv binaries checkov hubenv lint image-tools browser
+test: venv binaries promtool checkov hubenv lint image-tools browser
 	$(call run_pytest,tests)
 
-test-unit: venv binaries checkov hubenv
+test-unit: venv binaries promtool checkov hubenv
 	$(call run_pytest,tests/unit)
 
 test-integration: venv binaries

@@ -312,6 +312,7 @@ def _forget(memo: kopf.Memo, key: tuple[str, str]) -> None:
                     memo.look_again, memo.nudges):
         per_hub.pop(key, None)
     metrics.HUBS.forget(key)
+    metrics.forget_cluster_credential(key)
 
 
 @kopf.on.event(*RESOURCE)

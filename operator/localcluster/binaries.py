@@ -67,6 +67,8 @@ TOOLS: tuple[Tool, ...] = (
     Tool("helm", PINNED["HELM_VERSION"], {"helm": "helm.sh/helm/v3/cmd/helm"},
          f"-X helm.sh/helm/v3/internal/version.version={PINNED['HELM_VERSION']}"),
     Tool("kubectl", KUBERNETES_VERSION, {"kubectl": "k8s.io/kubernetes/cmd/kubectl"}, _K8S_VERSION_LDFLAGS),
+    # Prometheus' own rule checker and unit tester, for the chart's alert rules (tests only).
+    Tool("prometheus", PINNED["PROMETHEUS_VERSION"], {"promtool": "github.com/prometheus/prometheus/cmd/promtool"}),
     # Built only where no `terraform` is on PATH; the operator accepts either binary.
     Tool("opentofu", PINNED["OPENTOFU_VERSION"], {"tofu": "github.com/opentofu/opentofu/cmd/tofu"},
          "-X github.com/opentofu/opentofu/version.dev=no"),

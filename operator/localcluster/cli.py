@@ -19,12 +19,14 @@ def main(argv: list[str] | None = None) -> int:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--name", default="dev", help="control plane name (default: dev)")
     build = sub.add_parser("build", help="build (or find) every pinned binary")
-    build.add_argument("binaries", nargs="*", help="default: all, with terraform from PATH or else OpenTofu")
+    build.add_argument("binaries", nargs="*", help="default: all but promtool, with terraform from PATH or else "
+                                                   "OpenTofu")
     args = parser.parse_args(argv)
 
     try:
         if args.command == "build":
-            wanted = args.binaries or [b for t in binaries.TOOLS for b in t.packages if b != "tofu"]
+            # promtool is the tests' alone (make test builds it); tofu only where no terraform is on PATH.
+            wanted = args.binaries or [b for t in binaries.TOOLS for b in t.packages if b not in ("tofu", "promtool")]
             for binary, path in binaries.ensure(wanted).items():
                 print(f"{binary}: {path}")
             if not args.binaries:

@@ -18,7 +18,8 @@ from tests.integration.test_image import lock, normalize
 MODULES = {"helm": ("helm.sh/helm/v3", "HELM_VERSION"),
            "opentofu": ("github.com/opentofu/opentofu", "OPENTOFU_VERSION"),
            "etcd": ("go.etcd.io/etcd/server/v3", "ETCD_VERSION"), "kwok": ("sigs.k8s.io/kwok", "KWOK_VERSION"),
-           "kubernetes": ("k8s.io/kubernetes", "KUBERNETES_VERSION")}
+           "kubernetes": ("k8s.io/kubernetes", "KUBERNETES_VERSION"),
+           "prometheus": ("github.com/prometheus/prometheus", "PROMETHEUS_VERSION")}
 
 
 def test_the_dockerfile_defaults_are_the_pins() -> None:

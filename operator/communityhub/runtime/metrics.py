@@ -4,6 +4,7 @@ in helm/communityhub-operator/dashboards/ is built on them (a test checks every 
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -64,6 +65,26 @@ class HubConditions(Collector):
         for (condition, status, reason), count in sorted(self.counts().items()):
             family.add_metric([condition, status, reason], count)
         yield family
+        # Per hub, for alerts that name it (the chart's rules): 1 for each condition it holds now.
+        each = GaugeMetricFamily("communityhub_hub_condition", "Each CommunityHub's conditions (1 while it holds)",
+                                 labels=["namespace", "name", "condition", "status", "reason"])
+        for (namespace, name), conditions in sorted(self.by_hub.items()):
+            for condition, status, reason in conditions:
+                each.add_metric([namespace, name, condition, status, reason], 1)
+        yield each
+
+
+#: When the operator's credential for each dedicated hub's cluster expires (it renews it before): one that is
+#: not renewed in time is an alert, before the hub's passes start failing.
+CLUSTER_CREDENTIAL_EXPIRY = Gauge("communityhub_cluster_credential_expiry_timestamp_seconds",
+                                  "Expiry of the operator's token for a dedicated hub's cluster (Unix time)",
+                                  ["namespace", "name"])
+
+
+def forget_cluster_credential(key: tuple[str, str]) -> None:
+    """A deleted hub's credential expiry leaves the metrics."""
+    with contextlib.suppress(KeyError):  # never a dedicated hub, or never refreshed
+        CLUSTER_CREDENTIAL_EXPIRY.remove(*key)
 
 
 HUBS = HubConditions()

@@ -20,6 +20,7 @@ from lightkube.resources.rbac_authorization_v1 import ClusterRoleBinding
 from communityhub.adapters import kube
 from communityhub.delivery import cluster_access, names
 from communityhub.delivery.cluster_access import ACCOUNT, TOKEN_LABEL
+from communityhub.runtime import metrics
 from communityhub.steps.context import HubContext
 
 
@@ -69,7 +70,10 @@ async def enroll(ctx: HubContext, admin_kubeconfig: str) -> Credential:
 async def refresh(ctx: HubContext, kubeconfig: str) -> Credential | None:
     """The next credential when the current token nears its end (asked for with that token); None: keep it.
     Raises Expired when it can no longer be used."""
-    due = cluster_access.renewal(cluster_access.token_expiry(kubeconfig), time.time(),
+    expiry = cluster_access.token_expiry(kubeconfig)
+    if expiry is not None:
+        metrics.CLUSTER_CREDENTIAL_EXPIRY.labels(ctx.namespace, ctx.name).set(expiry)
+    due = cluster_access.renewal(expiry, time.time(),
                                  ctx.settings.cluster_token_seconds, ctx.settings.cluster_token_renew_seconds)
     if due == "keep":
         return None
