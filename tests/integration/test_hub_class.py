@@ -1,8 +1,8 @@
 """HubClass on the local control plane, with the real chart: a class's values reach its hubs' releases, a
 class change reaches every hub of the class with one helm run each (as `hubctl plan` said before it merged, and
 a change it said runs no helm runs none), a class opens a values path to its
-tenants, a hub whose class is missing says so and is delivered once the class exists, and a class whose
-catalog repeats a name is refused at apply.
+tenants, a hub whose class is missing says so and is delivered once the class exists, a class whose
+catalog repeats a name is refused at apply, and a class on a Gateway reaches its hub through an HTTPRoute.
 
 Only named classes here: a default class would reach every hub of the test session."""
 
@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import OperatorProcess
+from tests.support import gateway_api
 from tests.support.hubs import (
     RUN,
     create_hub,
@@ -197,3 +198,29 @@ def test_a_class_rollout_brings_a_class_change_wave_by_wave(management: Cluster,
         assert after[staging]["release"]["deployedAt"] <= after[production]["release"]["deployedAt"]
     finally:
         management.kubectl("delete", "fleetrollout", rollout, "--ignore-not-found", "--wait=false", check=False)
+
+
+def test_a_class_on_a_gateway_reaches_its_hub_through_an_httproute(management: Cluster,
+                                                                    operator: OperatorProcess) -> None:
+    """ingress-nginx is past its maintenance: on a cluster with Gateway API (its CRD, from the pinned module), a
+    class that names a Gateway gets its hub delivered with an HTTPRoute for its domain, and no Ingress, under the
+    operator's rights in the hub's namespace."""
+    management.kubectl("apply", "--server-side", "-f", str(gateway_api.httproute_crd()))
+    management.kubectl("wait", "--for=condition=Established", "crd/httproutes.gateway.networking.k8s.io",
+                       "--timeout=60s")
+    name, base, klass = "routed", "team-route", f"gw-{RUN}"
+    management.apply(hub_class(klass, "gw", gatewayRoute={"name": "hubs", "namespace": "gateways"}))
+    try:
+        create_hub(management, name, ns(base), hubClassName=klass,
+                   hub={"domain": f"{name}.hubs.example.org", "adminUsers": ["alice"]})
+        wait_ready(management, name, ns(base), timeout=180)
+        hub_namespace = hub_ns(base, name)
+        (route,) = management.get("httproutes.gateway.networking.k8s.io", namespace=hub_namespace)["items"]
+        assert route["spec"]["hostnames"] == [f"{name}.hubs.example.org"]
+        assert route["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                                "name": "hubs", "namespace": "gateways"}]
+        assert management.get("ingresses.networking.k8s.io", namespace=hub_namespace)["items"] == []
+    finally:
+        management.kubectl("delete", "communityhub", name, "-n", ns(base), "--timeout=120s", check=False)
+        management.kubectl("delete", "hubclass", klass, "--ignore-not-found", "--wait=false", check=False)
+

@@ -45,7 +45,8 @@ def test_the_operator_can_do_what_it_needs(management: Cluster, hub_namespace: s
         # In a hub namespace, through the RoleBinding the operator made there: what the chart creates.
         *[(verb, kind, "-n", hub_namespace) for verb in ("create", "delete") for kind in (
             "deployments.apps", "secrets", "services", "networkpolicies.networking.k8s.io", "roles",
-            "rolebindings", "persistentvolumeclaims", "poddisruptionbudgets.policy", "ingresses.networking.k8s.io")],
+            "rolebindings", "persistentvolumeclaims", "poddisruptionbudgets.policy", "ingresses.networking.k8s.io",
+            "httproutes.gateway.networking.k8s.io")],
         ("list", "events", "-n", hub_namespace),
         # A daskhub's gateway: its DaskClusters and Traefik routes, and what its ServiceAccounts' Roles grant.
         *[(verb, kind, "-n", hub_namespace) for verb in ("create", "delete", "watch") for kind in (

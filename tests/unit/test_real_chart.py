@@ -195,3 +195,27 @@ def test_the_typed_environment_fields_fit_the_real_charts_schema(chart: charts.H
                  storage_spec(type="none", tmpSize="1Gi"), GROUPED):
         values = render.deep_merge(defaults, render.values("hubs", "lab", spec, ENDPOINTS, "ops", catalog=CATALOG))
         assert [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(values)] == []
+
+
+def test_a_class_on_a_gateway_gives_each_hub_a_route_for_its_domain_and_no_ingress(
+        chart: charts.HubChart, tmp_path: Path) -> None:
+    """ingress-nginx is past its maintenance: a class that names a Gateway gets its hubs an HTTPRoute (the chart's
+    own, 4.3+) for their domain to their proxy, whatever ingress values the class carries."""
+    from communityhub.api.models import HubClassSpec
+
+    hub_class = HubClassSpec.model_validate({
+        "sharedStorage": {"storageClassName": "rwx"},
+        "gatewayRoute": {"name": "hubs", "namespace": "gateways", "sectionName": "https"},
+        "values": {"ingress": {"annotations": {"nginx.org/client-max-body-size": "256m"}}}})
+    spec = base_spec()
+    objects = helm_template(chart, render.values("hubs", "lab", spec, class_values=hub_class.values,
+                                                 catalog=hub_class), tmp_path)
+    assert [o for o in objects if o["kind"] == "Ingress"] == []
+    (route,) = [o for o in objects if o["kind"] == "HTTPRoute"]
+    assert route["spec"]["hostnames"] == [spec.hub.domain]
+    assert route["spec"]["parentRefs"] == [{"kind": "Gateway", "name": "hubs", "namespace": "gateways",
+                                            "sectionName": "https"}]
+    (backend,) = route["spec"]["rules"][0]["backendRefs"]
+    assert find(objects, "Service", backend["name"]) is not None and backend["port"] == 80
+    plain = helm_template(chart, render.values("hubs", "lab", spec), tmp_path)
+    assert [o["kind"] for o in plain if o["kind"] in ("Ingress", "HTTPRoute")] == ["Ingress"]

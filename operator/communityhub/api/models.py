@@ -1510,6 +1510,18 @@ class HomePages(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "set"})
 
 
+class GatewayRoute(ApiModel):
+    """The Gateway (Gateway API) the class's hubs are reached through, instead of an Ingress: each hub gets an
+    HTTPRoute for its domain to its proxy (the chart's httpRoute). TLS is the Gateway's listener's."""
+
+    name: str = Field(pattern=DNS_NAME, max_length=253, description="The Gateway's name.")
+    namespace: str | None = Field(default=None, pattern=DNS_LABEL, max_length=63,
+                                  description="Its namespace, where it is not the hub's (it must allow routes from "
+                                              "the hubs' namespaces).")
+    section_name: str | None = Field(default=None, pattern=DNS_LABEL, max_length=63,
+                                     description="The listener of the Gateway (https, say); any when omitted.")
+
+
 class OptionalValues(ApiModel):
     """A part of a class's values that a hub may go without."""
 
@@ -1604,6 +1616,9 @@ class HubClassSpec(ApiModel):
                     "empty): annotations pick certificate issuers, DNS names and controller snippets.")
     home_pages: HomePages | None = Field(
         default=None, description="The home pages its templates come in, which a hub picks (branding.homePage).")
+    gateway_route: GatewayRoute | None = Field(
+        default=None, description="Reach its hubs through this Gateway (an HTTPRoute per hub, for its domain) "
+                                  "instead of an Ingress; an Ingress when omitted.")
     optional_values: dict[str, OptionalValues] = Field(
         default_factory=dict, max_length=20,
         description="Parts of its values a hub may go without (hub.declinedValues), by name: the provider says "

@@ -24,6 +24,7 @@ from communityhub.api.models import (
     CatalogNodePool,
     CommunityHubSpec,
     Content,
+    GatewayRoute,
     HubClassSpec,
     Profile,
     ProfileSize,
@@ -706,6 +707,13 @@ def home_page(spec: CommunityHubSpec, catalog: HubClassSpec | None) -> dict[str,
     return nested(page, pages.values_path.split("."))
 
 
+def gateway_route(spec: CommunityHubSpec, route: GatewayRoute) -> dict[str, Any]:
+    """The chart's HTTPRoute for the hub's domain, attached to the class's Gateway (its listener's TLS)."""
+    gateway = {"name": route.name, **({"namespace": route.namespace} if route.namespace else {}),
+               **({"sectionName": route.section_name} if route.section_name else {})}
+    return {"httpRoute": {"enabled": True, "hostnames": [spec.hub.domain], "gateway": gateway}}
+
+
 def without_declined(class_values: Mapping[str, Any], spec: CommunityHubSpec,
                      catalog: HubClassSpec | None) -> dict[str, Any]:
     """The class's values less the parts the hub declines (hub.declinedValues), as a null in helm's merge removes
@@ -948,6 +956,9 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
     if page:
         rendered = deep_merge(rendered, page)
     rendered = layered(rendered, class_values)
+    if catalog is not None and catalog.gateway_route is not None:
+        rendered = deep_merge(rendered, gateway_route(spec, catalog.gateway_route))
+        rendered["ingress"] = {"enabled": False}  # not the class's, nor its annotations: the route replaces it
     if spec.environment.pre_pull is not None:  # the hub's own choice, over the class's default
         rendered.setdefault("prePuller", {}).setdefault("continuous", {})["enabled"] = spec.environment.pre_pull
     if catalog is not None and catalog.user_service_account_annotations:
