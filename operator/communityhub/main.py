@@ -445,7 +445,7 @@ async def _say_it_is_decommissioned(ctx: HubContext, body: kopf.Body, memo: kopf
     record = ctx.decommission or dict(ctx.status.get("decommission") or {})
     buckets = [str(b.get("url")) for b in (ctx.status.get("buckets") or {}).get("buckets") or []]
     verdict, notice = decommission.summary(ctx.spec, ctx.namespace, ctx.name, str(record.get("cluster") or "-"),
-                                           list(record.get("volumes") or []), buckets)
+                                           list(record.get("volumes") or []), buckets, record.get("cilogonClient"))
     # Only to a community that got its hub: one deleted before its delivery (a mistaken manifest) never ran.
     delivered = bool(ctx.annotations.get(ann.DELIVERED_AT))
     failed = await notify.send(ctx, [notice] if delivered else [],

@@ -13,7 +13,7 @@ from communityhub.adapters import kube
 from communityhub.adapters.helm import HelmError, kubeconfig_file
 from communityhub.api.conditions import Verdict
 from communityhub.fleet import decommission
-from communityhub.steps import binder, buckets, cluster, dask, dedicated, domains, homes
+from communityhub.steps import binder, buckets, cluster, dask, dedicated, domains, homes, sso
 from communityhub.steps.context import HubContext, Target
 
 #: What helm says when it cannot reach the cluster's API.
@@ -98,6 +98,7 @@ async def teardown(ctx: HubContext) -> Verdict | None:
                                 reason=blocked.message)
         blocked = await buckets.remove(ctx) or await dedicated.destroy(ctx)
         if blocked is None:
+            await release_login(ctx)
             await domains.release(ctx)
             ctx.log.info("dedicated cluster destroyed")
         return blocked
@@ -114,6 +115,18 @@ async def teardown(ctx: HubContext) -> Verdict | None:
             f"remove the finalizer hubs.2i2c.org/finalizer by hand)")
     blocked = await remove_release(ctx, target) or await buckets.remove(ctx)
     if blocked is None:
+        await release_login(ctx)
         await domains.release(ctx)
         ctx.log.info("hub removed", target=target.cluster, namespace=target.namespace)
     return blocked
+
+
+async def release_login(ctx: HubContext) -> None:
+    """The CILogon client the operator registered for the hub, once its release is gone: deleted, and said in the
+    status record the DECOMMISSIONED email reads (a failure is said there too: revoke it by hand)."""
+    outcome = await sso.deregister(ctx)
+    if outcome is None:
+        return
+    record = {**(ctx.decommission or dict(ctx.status.get("decommission") or {})), "cilogonClient": outcome}
+    await kube.patch_hub_status(ctx.clusters.get(None), ctx.namespace, ctx.name, {"decommission": record})
+    ctx.decommission = record

@@ -7,12 +7,28 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import time
+from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import OperatorProcess
-from tests.support.hubs import create_hub, hub, hub_manifest, hub_ns, ns, released_values, wait_condition, wait_ready
-from tests.support.kube import Cluster, condition
+from communityhub.delivery import names
+from localcluster.pki import CertificateAuthority
+from tests.conftest import OPERATOR_NAMESPACE, OperatorProcess, server_certificate
+from tests.support.cilogon import CILogonRegistry
+from tests.support.hubs import (
+    RUN,
+    create_hub,
+    hub,
+    hub_manifest,
+    hub_ns,
+    ns,
+    released_values,
+    wait_condition,
+    wait_ready,
+)
+from tests.support.kube import Cluster, condition, wait_for
+from tests.support.smtp import SmtpSink
 
 pytestmark = pytest.mark.integration
 
@@ -129,3 +145,65 @@ def test_identity_rules_are_checked_at_apply(management: Cluster, operator: Oper
     done = subprocess.run([str(management.kubectl_bin), "--kubeconfig", str(management.kubeconfig), "apply", "-f",
                            "-"], input=json.dumps(manifest), capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and message in done.stderr, done.stderr
+
+
+@pytest.fixture(scope="module")
+def cilogon_registry(tls_ca: CertificateAuthority) -> Iterator[CILogonRegistry]:
+    server = CILogonRegistry("cilogon:/client_id/provider-admin", "admin-secret-of-the-provider",
+                             tls=server_certificate(tls_ca, "cilogon-registry"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_cilogon_hub_gets_a_client_the_operator_registers_and_deletes_with_it(
+        management: Cluster, operator: OperatorProcess, cilogon_registry: CILogonRegistry,
+        smtp_sink: SmtpSink) -> None:
+    """No Secret from the tenant: the class's administrative client registers the hub's CILogon client (its
+    callback the hub's), the hub logs in with it, and its deletion deletes it at CILogon and says so by email."""
+    admin = f"cilogon-admin-{RUN}"
+    management.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": admin,
+                                                                         "namespace": OPERATOR_NAMESPACE},
+                      "stringData": {"client_id": "cilogon:/client_id/provider-admin",
+                                     "client_secret": "admin-secret-of-the-provider"}})
+    klass = f"cilogon-{RUN}"
+    management.apply({"apiVersion": "hubs.2i2c.org/v1alpha1", "kind": "HubClass", "metadata": {"name": klass},
+                      "spec": {"description": "registers CILogon clients",
+                               "cilogonClients": {"adminSecret": admin, "registrationUrl": cilogon_registry.url}}})
+    namespace, contact = ns("team-cilogonreg"), "cilogon-reg@identities.example.org"
+    auth = {"provider": "cilogon", "cilogon": {"allowedIdps": [
+        {"entityId": "urn:mace:incommon:example.edu", "usernameClaim": "eppn", "allowedDomains": ["example.edu"]}]}}
+    created = create_hub(management, "reg", namespace, secret=False, hubClassName=klass, auth=auth,
+                         community={"displayName": "Registered", "contactEmail": contact, "archetype": "research",
+                                    "membership": "general"})
+    domain = created["spec"]["hub"]["domain"]
+    wait_ready(management, "reg", namespace, timeout=180)
+    ((client_id, registered),) = cilogon_registry.clients.items()
+    assert registered["redirect_uris"] == [f"https://{domain}/hub/oauth_callback"]
+    copied = management.get("secret", "hub-oauth-client", hub_ns("team-cilogonreg", "reg"))
+    assert base64.b64decode(copied["data"]["client_id"]).decode() == client_id
+    assert base64.b64decode(copied["data"]["client_secret"]).decode() == registered["client_secret"]
+    assert client_id in condition(hub(management, "reg", namespace), "SSOReady")["message"]  # type: ignore[index]
+    assert registered["client_secret"] not in operator.log()
+    posts = [c for c in cilogon_registry.calls if c[0] == "POST"]
+    time.sleep(6)  # three more passes: the client is kept, not registered again
+    assert [c for c in cilogon_registry.calls if c[0] == "POST"] == posts
+    management.kubectl("-n", namespace, "delete", "communityhub", "reg", "--timeout=180s")
+    assert cilogon_registry.clients == {}, "deleted at CILogon with the hub"
+    assert ("DELETE", client_id) in cilogon_registry.calls
+    assert management.get("secret", names.derive(namespace, "reg").cilogon_client_secret, OPERATOR_NAMESPACE) is None
+    email = wait_for(lambda: [m for m in smtp_sink.to(contact) if m["X-CommunityHub-Notice"] == "decommissioned"],
+                     timeout=60, what="the DECOMMISSIONED email")[0]
+    assert f"client {client_id}), which we registered for it, was deleted" in email.get_content()
+
+
+def test_a_cilogon_hub_without_a_client_on_a_class_that_registers_none_is_refused(
+        management: Cluster, operator: OperatorProcess) -> None:
+    namespace = ns("team-cilogonnone")
+    auth = {"provider": "cilogon", "cilogon": {"allowedIdps": [
+        {"entityId": "urn:mace:incommon:example.edu", "usernameClaim": "eppn", "allowedDomains": ["example.edu"]}]}}
+    create_hub(management, "none", namespace, secret=False, auth=auth)
+    cond = wait_condition(management, "none", namespace, "SSOReady", "False", "ClientSecretNotFound")
+    assert "registers no CILogon clients (cilogonClients)" in cond["message"]
+    management.kubectl("-n", namespace, "delete", "communityhub", "none", "--timeout=120s")
+

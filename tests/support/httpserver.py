@@ -37,10 +37,13 @@ class HttpServer:
             return web.Response(status=status, headers={"Location": body})
         return web.Response(status=status, text=body, content_type="application/json")
 
-    async def _start(self) -> int:
-        app = web.Application()
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_get("/{tail:.*}", self._handle)
         app.router.add_post("/{tail:.*}", self._handle)  # an OAuth2 token endpoint
+
+    async def _start(self) -> int:
+        app = web.Application()
+        self._add_routes(app)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._context)

@@ -47,9 +47,11 @@ def test_hubs_are_counted_by_condition_status_and_reason() -> None:
     hubs.update(("b", "three"), [ready])  # a pass later it recovered: counted once, as it is now
     assert hubs.counts() == {("Ready", "True", "HubAvailable"): 3}
     hubs.forget(("a", "one"))
-    (family,) = hubs.collect()
+    family, per_hub = hubs.collect()
     assert [(s.labels, s.value) for s in family.samples] == [
         ({"condition": "Ready", "status": "True", "reason": "HubAvailable"}, 2)]
+    # Per hub, for the alert rules that name it: the forgotten hub is gone from both.
+    assert sorted((s.labels["namespace"], s.labels["name"]) for s in per_hub.samples) == [("a", "two"), ("b", "three")]
 
 
 def test_delivery_phases_count_once_per_hub() -> None:

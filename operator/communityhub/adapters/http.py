@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import json
 import socket
 import ssl
 from typing import Any
@@ -90,22 +91,43 @@ async def _get(url: str, timeout_seconds: float, token: str | None, accept: str,
     headers = {"Accept": accept}
     if token:
         headers["Authorization"] = f"token {token}"
+    _, body = await _request("GET", url, timeout_seconds, headers, None, extra_ca_file, read_json, allow_private,
+                             ok=(200,))
+    return body
+
+
+async def request_json(method: str, url: str, *, timeout_seconds: float, authorization: str, body: Any = None,
+                       extra_ca_file: str = "", allow_private: bool = False) -> tuple[int, Any]:
+    """A JSON API call (CILogon's client management): (status, the JSON it answered, or None). 2xx and 404 are
+    answers; anything else is an HttpError that names the URL without its query, never the authorization."""
+    headers = {"Accept": "application/json", "Authorization": authorization}
+    return await _request(method, url, timeout_seconds, headers, body, extra_ca_file, True, allow_private,
+                          ok=(200, 201, 202, 204, 404))
+
+
+async def _request(method: str, url: str, timeout_seconds: float, headers: dict[str, str], body: Any,
+                   extra_ca_file: str, read_json: bool, allow_private: bool, ok: tuple[int, ...]) -> tuple[int, Any]:
+    shown = _where(url)
     if not allow_private and (why := _literal_refusal(url)):
-        raise HttpError(f"GET {url}: {why}; not reached (CHUB_HTTP_ALLOW_PRIVATE allows it)")
+        raise HttpError(f"{method} {shown}: {why}; not reached (CHUB_HTTP_ALLOW_PRIVATE allows it)")
     try:
         context = client_context(extra_ca_file)
         connector = aiohttp.TCPConnector(resolver=None if allow_private else PublicResolver())
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_seconds),
                                          connector=connector) as session, \
-                session.get(url, headers=headers, ssl=context, allow_redirects=False) as response:
+                session.request(method, url, headers=headers, json=body, ssl=context,
+                                allow_redirects=False) as response:
             if 300 <= response.status < 400:
-                raise HttpError(f"GET {url}: HTTP {response.status} redirects to "
+                raise HttpError(f"{method} {shown}: HTTP {response.status} redirects to "
                                 f"{_where(response.headers.get('Location'))}, which is not followed")
-            if response.status != 200:
-                raise HttpError(f"GET {url}: HTTP {response.status} {response.reason}")
-            return await response.json(content_type=None) if read_json else None
+            if response.status not in ok:
+                raise HttpError(f"{method} {shown}: HTTP {response.status} {response.reason}")
+            if not read_json:
+                return response.status, None
+            text = await response.text()
+            return response.status, json.loads(text) if text.strip() else None
     except (aiohttp.ClientError, TimeoutError, ValueError, OSError, ssl.SSLError) as err:
-        raise HttpError(f"GET {url}: {type(err).__name__}: {err}".rstrip(": ")) from err
+        raise HttpError(f"{method} {shown}: {type(err).__name__}: {err}".rstrip(": ")) from err
 
 
 def _where(location: str | None) -> str:

@@ -456,7 +456,8 @@ class Auth(ApiModel):
         default_factory=list, max_length=1000, description="Further users allowed in by name.")
     client_secret_ref: SecretRef | None = Field(
         default=None, description="Secret with the OAuth client's keys client_id and client_secret (every provider "
-                                  "but temporary and sharedPassword).")
+                                  "but temporary and sharedPassword; for cilogon, omitted where the HubClass "
+                                  "registers the hub's client: cilogonClients).")
     pass_tokens: bool = Field(
         default=False, description="Put the user's access token from the identity provider into their server's "
                                    "environment (ACCESS_TOKEN; GITHUB_TOKEN too for GitHub), so notebooks can call "
@@ -473,7 +474,7 @@ class Auth(ApiModel):
             *(_cel(f"self.provider != '{p}' || has(self.{p})", f"{p} settings are required when provider is {p}",
                    p, "FieldValueRequired")
               for p in ("github", "cilogon", "oidc", "oauth2", "google", "sharedPassword")),
-            _cel("self.provider in ['temporary', 'sharedPassword'] || has(self.clientSecretRef)",
+            _cel("self.provider in ['temporary', 'sharedPassword', 'cilogon'] || has(self.clientSecretRef)",
                  "clientSecretRef is required for a login provider", "clientSecretRef", "FieldValueRequired"),
             *(_cel(f"self.provider != 'sharedPassword' || !self.{f}",
                    f"a shared password has no identity provider, so no token to {v}", f, "FieldValueInvalid")
@@ -1065,13 +1066,23 @@ class KeptVolume(ApiModel):
     capacity: str = Field(default="", description="Its size.")
 
 
+class DeletedClient(ApiModel):
+    """The CILogon client the operator registered for the hub, at its deletion."""
+
+    client_id: str = Field(description="Its client_id at CILogon.")
+    deleted: bool = Field(description="Whether CILogon deleted it.")
+    why: str | None = Field(default=None, description="Why not, where it did not (revoke it by hand).")
+
+
 class DecommissionStatus(ApiModel):
     """Recorded when the deletion starts, before the hub's namespace goes: what the final condition and the
     DECOMMISSIONED email list."""
 
-    cluster: str = Field(description="The cluster the volumes are on.")
+    cluster: str = Field(default="-", description="The cluster the volumes are on.")
     volumes: list[KeptVolume] = Field(default_factory=list, description="The hub's volumes, kept unless "
                                                                         "lifecycle.decommission.volumes is Delete.")
+    cilogon_client: DeletedClient | None = Field(default=None, description="The CILogon client the operator "
+                                                                           "registered, and whether it was deleted.")
 
 
 class BucketStatus(ApiModel):
@@ -1510,6 +1521,18 @@ class HomePages(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "set"})
 
 
+class CILogonClients(ApiModel):
+    """The provider's CILogon administrative client (CILogon's dynamic client registration, RFC 7591/7592): the
+    operator registers each CILogon hub's OAuth client that names no clientSecretRef, and deletes it with the hub."""
+
+    admin_secret: str = Field(
+        pattern=DNS_NAME, max_length=253,
+        description="A Secret in the operator's namespace with the administrative client's client_id and "
+                    "client_secret (CILogon issues it to the provider). The operator reads it; no hub sees it.")
+    registration_url: str = Field(default="https://cilogon.org/oauth2/oidc-cm", pattern=HTTPS_URL, max_length=500,
+                                  description="CILogon's client management endpoint.")
+
+
 class GatewayRoute(ApiModel):
     """The Gateway (Gateway API) the class's hubs are reached through, instead of an Ingress: each hub gets an
     HTTPRoute for its domain to its proxy (the chart's httpRoute). TLS is the Gateway's listener's."""
@@ -1616,6 +1639,10 @@ class HubClassSpec(ApiModel):
                     "empty): annotations pick certificate issuers, DNS names and controller snippets.")
     home_pages: HomePages | None = Field(
         default=None, description="The home pages its templates come in, which a hub picks (branding.homePage).")
+    cilogon_clients: CILogonClients | None = Field(
+        default=None, description="Register the OAuth client of each of its CILogon hubs that names no "
+                                  "auth.clientSecretRef (and delete it with the hub); without it, such a hub is "
+                                  "refused (SSOReady False ClientSecretNotFound).")
     gateway_route: GatewayRoute | None = Field(
         default=None, description="Reach its hubs through this Gateway (an HTTPRoute per hub, for its domain) "
                                   "instead of an Ingress; an Ingress when omitted.")

@@ -159,6 +159,12 @@ class HubNames:
         """The operator's copy of a customer's cloud credentials, kept until the cluster is destroyed."""
         return f"credentials-{self.slug}"[:253]
 
+    @property
+    def cilogon_client_secret(self) -> str:
+        """The CILogon OAuth client the operator registered for the hub (HubClass cilogonClients), in the operator's
+        namespace: what it deletes with the hub."""
+        return f"cilogon-{self.slug}"[:253]
+
     def to_status(self) -> dict[str, str]:
         return {"namespace": self.namespace, "release": self.release, "clusterStem": self.cluster_stem}
 

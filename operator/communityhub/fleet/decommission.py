@@ -39,7 +39,8 @@ def _volumes(volumes: Sequence[Mapping[str, Any]]) -> str:
 
 
 def summary(spec: CommunityHubSpec, namespace: str, name: str, cluster: str,
-            volumes: Sequence[Mapping[str, Any]], buckets: Sequence[str] = ()) -> tuple[Verdict, Notice]:
+            volumes: Sequence[Mapping[str, Any]], buckets: Sequence[str] = (),
+            cilogon_client: Mapping[str, Any] | None = None) -> tuple[Verdict, Notice]:
     """The final condition and the DECOMMISSIONED email: what was kept and where, and what to revoke."""
     selector = f"{FROM_LABEL}={render.label_value(f'{namespace}.{name}')}"
     if spec.lifecycle.decommission.volumes == "Retain":
@@ -58,6 +59,12 @@ def summary(spec: CommunityHubSpec, namespace: str, name: str, cluster: str,
                 f"remove them")
     else:
         left = f"the DNS name {spec.hub.domain} is no longer used: remove it"
+    client = cilogon_client or {}
+    if client.get("deleted"):
+        kept += f"; the CILogon client {client['clientId']} the operator registered for the hub deleted"
+    elif client:
+        left = (f"the CILogon client {client['clientId']} the operator registered could not be deleted "
+                f"({client.get('why')}): revoke it at CILogon; {left}")
     verdict = Verdict.true("HubRemoved", f"{kept}; {left}")
     lines = [f"The JupyterHub of {spec.community.display_name} at {render.hub_url(spec)} has been "
              f"decommissioned: it no longer runs."]
@@ -73,6 +80,8 @@ def summary(spec: CommunityHubSpec, namespace: str, name: str, cluster: str,
                      + ("kept, with their files: ask us for access or a copy." if
                         spec.lifecycle.decommission.buckets == "Retain" else "deleted with their files, as the "
                                                                               "hub's settings asked."))
+    if client.get("deleted"):
+        lines.append(f"Its CILogon login (client {client['clientId']}), which we registered for it, was deleted.")
     lines.append(f"No longer used, to revoke or remove on your side: the {spec.auth.provider} OAuth client "
                  f"(callback {render.callback_url(spec)}) and the DNS name {spec.hub.domain}."
                  if spec.auth.client_secret_ref is not None else

@@ -10,10 +10,13 @@ appear in values, status, events or logs.
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from communityhub.adapters import http, kube
+from lightkube.resources.core_v1 import Secret
+
+from communityhub.adapters import cilogon, http, kube
 from communityhub.api.conditions import Verdict
-from communityhub.delivery import identity, render
+from communityhub.delivery import cilogon_clients, identity, render
 from communityhub.steps.context import HubContext
 
 CLIENT_KEYS = ("client_id", "client_secret")
@@ -41,6 +44,8 @@ async def prepare(ctx: HubContext) -> Verdict:
         return Verdict.unknown("TemporaryUsers", f"no login: {identity.who_gets_in(ctx.spec)}")
     if ctx.spec.auth.provider == "sharedPassword":
         return await _shared_password(ctx)
+    if cilogon_clients.registers(ctx.spec):
+        return await _registered_client(ctx)
     if ctx.spec.auth.client_secret_ref is None:  # the CRD's CEL rule makes this unreachable for admitted objects
         return Verdict.false("ClientSecretNotFound", "auth.clientSecretRef is required for a login provider")
     ref = ctx.spec.auth.client_secret_ref.name
@@ -91,12 +96,86 @@ async def _shared_password(ctx: HubContext) -> Verdict:
     return Verdict.unknown("PasswordSecretFound", f"the workshop's password from Secret {ctx.namespace}/{ref}")
 
 
+def _http_options(ctx: HubContext) -> dict[str, Any]:
+    return {"timeout_seconds": ctx.settings.http_timeout_seconds, "extra_ca_file": ctx.settings.extra_ca_file,
+            "allow_private": ctx.settings.http_allow_private}
+
+
+async def _registered_client(ctx: HubContext) -> Verdict:
+    """The hub's CILogon client, registered by the operator with the class's administrative client (kept in the
+    operator's namespace; its callback follows the hub's domain)."""
+    class_spec = ctx.hub_class.spec
+    if refused := cilogon_clients.refusal(ctx.spec, class_spec, ctx.hub_class.name):
+        return Verdict.false("ClientSecretNotFound", refused)
+    assert class_spec is not None and class_spec.cilogon_clients is not None
+    registry = class_spec.cilogon_clients
+    client = ctx.clusters.get(None)
+    namespace = ctx.settings.namespace
+    admin = await kube.read_secret(client, registry.admin_secret, namespace)
+    if not admin or not admin.get("client_id") or not admin.get("client_secret"):
+        return Verdict.false("CILogonAdminMissing",
+                             f"Secret {namespace}/{registry.admin_secret} (HubClass {ctx.hub_class.name} "
+                             f"cilogonClients.adminSecret) with keys client_id and client_secret is missing")
+    record_name = ctx.names.cilogon_client_secret
+    record = await kube.read_secret(client, record_name, namespace)
+    todo = cilogon_clients.action(ctx.spec, record)
+    details = cilogon_clients.details(ctx.spec, ctx.namespace, ctx.name)
+    authorization = cilogon_clients.admin_authorization(admin)
+    try:
+        if todo == "register":
+            made = await cilogon.register(registry.registration_url, authorization, details, **_http_options(ctx))
+            record = {"client_id": made["client_id"].encode(), "client_secret": made["client_secret"].encode()}
+            ctx.log.info("CILogon client registered", client_id=made["client_id"])
+        elif todo == "update" and record is not None:
+            await cilogon.update(registry.registration_url, authorization, record["client_id"].decode(), details,
+                                 **_http_options(ctx))
+            ctx.log.info("CILogon client's callback updated", client_id=record["client_id"].decode())
+    except (http.HttpError, cilogon.RegistrationError) as err:
+        return Verdict.false("CILogonRegistrationFailed", f"CILogon did not {todo} the hub's client: {err}")
+    assert record is not None
+    if todo != "keep":
+        record = {**record, "redirect_uri": render.callback_url(ctx.spec).encode()}
+        await kube.ensure_secret(client, record_name, namespace, record,
+                                 {**render.hub_labels(ctx.namespace, ctx.name, ctx.spec),
+                                  cilogon_clients.MADE_LABEL: "true"})
+    ctx.login_secret = {k: record[k] for k in CLIENT_KEYS}
+    return Verdict.unknown("ClientRegistered",
+                           f"CILogon client {record['client_id'].decode()} registered by the operator")
+
+
+async def deregister(ctx: HubContext) -> dict[str, Any] | None:
+    """At teardown: the CILogon client the operator registered for the hub, deleted at CILogon, then its record;
+    what happened (for the DECOMMISSIONED email), or None when the operator made none. A client a tenant gave is
+    never touched."""
+    client = ctx.clusters.get(None)
+    namespace = ctx.settings.namespace
+    record = await kube.read_secret(client, ctx.names.cilogon_client_secret, namespace)
+    if not record or not record.get("client_id"):
+        return None
+    client_id = record["client_id"].decode()
+    registry = ctx.hub_class.spec.cilogon_clients if ctx.hub_class.spec is not None else None
+    admin = await kube.read_secret(client, registry.admin_secret, namespace) if registry else None
+    if registry is None or not admin or not admin.get("client_id") or not admin.get("client_secret"):
+        return {"clientId": client_id, "deleted": False,
+                "why": "the class's CILogon administrative client is gone"}
+    try:
+        await cilogon.delete(registry.registration_url, cilogon_clients.admin_authorization(admin), client_id,
+                             **_http_options(ctx))
+    except http.HttpError as err:
+        return {"clientId": client_id, "deleted": False, "why": str(err)}
+    await kube.delete_if_present(client, Secret, ctx.names.cilogon_client_secret, namespace)
+    ctx.log.info("CILogon client deleted", client_id=client_id)
+    return {"clientId": client_id, "deleted": True}
+
+
 def describe(ctx: HubContext) -> str:
     """Who gets in, in one line (status message and the DELIVERED email)."""
     lets_in = f"{render.AUTHENTICATORS[ctx.spec.auth.provider][1]} lets in {identity.who_gets_in(ctx.spec)}"
     if ctx.spec.auth.provider in ("temporary", "sharedPassword"):
         return lets_in
-    return f"{lets_in}; callback {render.callback_url(ctx.spec)}"
+    made = f"; client {ctx.login_secret['client_id'].decode()}, registered by the operator" \
+        if cilogon_clients.registers(ctx.spec) and ctx.login_secret else ""
+    return f"{lets_in}; callback {render.callback_url(ctx.spec)}{made}"
 
 
 def verdict(ctx: HubContext, prepared: Verdict, hub: Verdict) -> Verdict:
