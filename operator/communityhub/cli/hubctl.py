@@ -24,6 +24,7 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -442,12 +443,32 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 1 if plan.refused(result) else 0
 
 
+def _checkout_tools() -> tuple[str | None, str | None]:
+    """In a checkout of the project (its localcluster beside the package): the JupyterHub chart archive the local
+    plane uses and the helm it builds, so `hubctl import` compares without --chart (None, None elsewhere)."""
+    try:
+        from localcluster import binaries, charts
+    except ImportError:
+        return None, None
+    helm = binaries.find("helm")
+    try:
+        chart = str(charts.jupyterhub_chart().archive)
+    except Exception:  # not in ../shared/charts and not pullable here: --chart says which
+        chart = None
+    return chart, str(helm) if helm else None
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """A provider's values stacks into HubClasses and CommunityHubs, with the equivalence report. Exit 1 when a
     hub is not typed (something lost, or carried only through a hatch)."""
     chart = args.chart or os.environ.get("CHUB_CHART_NAME")
+    if args.compare and not chart:
+        chart, helm = _checkout_tools()
+        if helm and not os.environ.get("CHUB_HELM") and not shutil.which("helm"):
+            os.environ["CHUB_HELM"] = helm
     if args.compare and (not chart or not Path(chart).is_file()):
-        print("hubctl: --chart names the JupyterHub chart archive (or set CHUB_CHART_NAME); or --no-compare",
+        print("hubctl: --chart names the JupyterHub chart archive (or set CHUB_CHART_NAME; a checkout of the project "
+              "finds the local plane's); or --no-compare",
               file=sys.stderr)
         return 2
     reports, all_classes, all_hubs = [], [], []
