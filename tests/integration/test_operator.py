@@ -323,6 +323,8 @@ def test_missing_client_secret_is_reported_then_recovered(management: Cluster, o
     create_hub(management, "nosecret", ns("team-ns"), secret=False)
     cond = wait_condition(management, "nosecret", ns("team-ns"), "SSOReady", "False", "ClientSecretNotFound")
     assert f"{ns('team-ns')}/nosecret-oauth" in cond["message"] and "client_id" in cond["message"]
+    # Where the tenant is told to make one: GitHub has no API for OAuth apps (issue 34), and the callback to give.
+    assert "GitHub offers no API to make OAuth apps" in cond["message"] and "/hub/oauth_callback" in cond["message"]
     hub_cond = condition(hub(management, "nosecret", ns("team-ns")), "HubReady")
     assert hub_cond["reason"] == "WaitingForConfiguration"  # type: ignore[index]
     assert management.get("namespace", hub_ns("team-ns", "nosecret")) is None  # the hub step waited

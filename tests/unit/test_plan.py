@@ -6,8 +6,10 @@ hubs' releases once; a change the plan calls no helm run moves none)."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +149,44 @@ def test_the_example_ci_job_runs_the_plan_and_posts_markdown(example: str) -> No
     workflow = yaml.safe_load((REPO / example).read_text())
     steps = [s.get("run", "") for job in workflow["jobs"].values() for s in job["steps"]]
     assert any("hubctl plan" in s and "-o markdown" in s for s in steps)
+
+
+def fleet_examples() -> list[dict[str, Any]]:
+    """examples/fleet/ as a provider keeps it: its classes and the 13 fleet hubs (with their Secrets)."""
+    return [d for f in sorted((REPO / "examples" / "fleet").glob("*.yaml"))
+            for d in yaml.safe_load_all(f.read_text()) if d]
+
+
+def test_a_changed_copy_of_the_fleet_examples_names_exactly_the_hubs_it_touches(tmp_path: Path,
+                                                                                  capsys: Any) -> None:
+    """The fleet's examples as the cluster holds them; a pull request changes the eks-research class and one hub
+    of gke-shared: the plan names exactly nasa-cryo and openscapes (the class's) and jackeddy, shows no Secret's
+    value, and a refusal among them fails the job."""
+    snapshot = tmp_path / "cluster.yaml"
+    snapshot.write_text(yaml.safe_dump_all(fleet_examples()))
+    change = tmp_path / "pr"
+    shutil.copytree(REPO / "examples" / "fleet", change, ignore=shutil.ignore_patterns("imported"))
+    classes = list(yaml.safe_load_all((change / "classes.yaml").read_text()))
+    (eks,) = [c for c in classes if c and c["metadata"]["name"] == "eks-research"]
+    eks["spec"]["values"].setdefault("cull", {})["timeout"] = 1800
+    (change / "classes.yaml").write_text(yaml.safe_dump_all(classes))
+    docs_ = list(yaml.safe_load_all((change / "jackeddy.yaml").read_text()))
+    (jackeddy,) = [d for d in docs_ if d and d.get("kind") == "CommunityHub"]
+    jackeddy["spec"]["hub"]["adminUsers"] = [*jackeddy["spec"]["hub"].get("adminUsers", []), "new-admin"]
+    (change / "jackeddy.yaml").write_text(yaml.safe_dump_all(docs_))
+    assert hubctl.main(["plan", str(change), "--snapshot", str(snapshot), "-o", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    hubs = {h["name"]: h for h in result["hubs"]}
+    assert set(hubs) == {"nasa-cryo", "openscapes", "jackeddy"}
+    assert all(h["helm"] for h in hubs.values())
+    assert any(d["path"] == "cull.timeout" and d["after"] == 1800 for d in hubs["openscapes"]["valuesDiff"])
+    assert any(d["path"] == "hub.config.Authenticator.admin_users" for d in hubs["jackeddy"]["valuesDiff"])
+    secrets = [base64.b64decode(v).decode() if k == "data" else v
+               for d in fleet_examples() if d.get("kind") == "Secret"
+               for k in ("data", "stringData") for v in (d.get(k) or {}).values()]
+    shown = json.dumps(result)
+    assert secrets and not [s for s in secrets if len(s) > 6 and s in shown]
+    jackeddy["spec"]["hub"]["declinedValues"] = ["not-offered"]
+    (change / "jackeddy.yaml").write_text(yaml.safe_dump_all(docs_))
+    assert hubctl.main(["plan", str(change), "--snapshot", str(snapshot), "-o", "markdown"]) == 1
+    assert "HubReady False ValuesNotOptional" in capsys.readouterr().out

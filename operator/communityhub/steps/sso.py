@@ -20,6 +20,9 @@ from communityhub.delivery import cilogon_clients, identity, render
 from communityhub.steps.context import HubContext
 
 CLIENT_KEYS = ("client_id", "client_secret")
+#: GitHub has no API that makes OAuth apps (CILogon's clients the operator can make: HubClass cilogonClients).
+GITHUB_BY_HAND = ("GitHub offers no API to make OAuth apps, so a person makes it, at "
+                  "https://github.com/settings/applications/new or in the organization's settings, with callback")
 
 
 async def discover(ctx: HubContext, issuer: str) -> dict[str, str]:
@@ -57,7 +60,9 @@ async def prepare(ctx: HubContext) -> Verdict:
         return Verdict.false(
             "ClientSecretNotFound",
             f"Secret {ctx.namespace}/{ref} (auth.clientSecretRef) not found: create it with keys "
-            f"{' and '.join(CLIENT_KEYS)} from the {ctx.spec.auth.provider} OAuth client")
+            f"{' and '.join(CLIENT_KEYS)} from the {ctx.spec.auth.provider} OAuth client"
+            + (f" ({GITHUB_BY_HAND} {render.callback_url(ctx.spec)})" if ctx.spec.auth.provider == "github"
+               else ""))
     missing = [k for k in CLIENT_KEYS if not data.get(k)]
     if missing:
         return Verdict.false(
