@@ -2,7 +2,8 @@
 class change reaches every hub of the class with one helm run each (as `hubctl plan` said before it merged, and
 a change it said runs no helm runs none), a class opens a values path to its
 tenants, a hub whose class is missing says so and is delivered once the class exists, a class whose
-catalog repeats a name is refused at apply, and a class on a Gateway reaches its hub through an HTTPRoute.
+catalog repeats a name is refused at apply, and a class on a Gateway reaches its hub through an HTTPRoute (a
+hub moved onto one keeps a route every second of the switch).
 
 Only named classes here: a default class would reach every hub of the test session."""
 
@@ -220,6 +221,59 @@ def test_a_class_on_a_gateway_reaches_its_hub_through_an_httproute(management: C
         assert route["spec"]["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
                                                 "name": "hubs", "namespace": "gateways"}]
         assert management.get("ingresses.networking.k8s.io", namespace=hub_namespace)["items"] == []
+    finally:
+        management.kubectl("delete", "communityhub", name, "-n", ns(base), "--timeout=120s", check=False)
+        management.kubectl("delete", "hubclass", klass, "--ignore-not-found", "--wait=false", check=False)
+
+
+def accepted(route: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Accepted" and c.get("status") == "True"
+               for parent in (route.get("status") or {}).get("parents") or [] for c in parent.get("conditions") or [])
+
+
+def test_a_hub_switched_from_ingress_to_a_gateway_keeps_a_route_every_second(management: Cluster,
+                                                                          operator: OperatorProcess) -> None:
+    """A class moved onto a Gateway: its hub gets the HTTPRoute beside its Ingress, and loses the Ingress only once
+    a Gateway accepted the route (the test is the Gateway's controller, as none runs here); each second of the
+    switch, the hub has one or the other."""
+    management.kubectl("apply", "--server-side", "-f", str(gateway_api.httproute_crd()))
+    management.kubectl("wait", "--for=condition=Established", "crd/httproutes.gateway.networking.k8s.io",
+                       "--timeout=60s")
+    name, base, klass = "switched", "team-switch", f"sw-{RUN}"
+    management.apply(hub_class(klass, "sw"))
+    try:
+        create_hub(management, name, ns(base), hubClassName=klass,
+                   hub={"domain": f"{name}.hubs.example.org", "adminUsers": ["alice"]})
+        wait_ready(management, name, ns(base), timeout=180)
+        hub_namespace = hub_ns(base, name)
+        assert management.get("ingresses.networking.k8s.io", namespace=hub_namespace)["items"]
+        management.apply(hub_class(klass, "sw", gatewayRoute={"name": "hubs", "namespace": "gateways"}))
+        deadline, acknowledged, seconds = time.monotonic() + 240, False, 0
+        while True:
+            ingresses = management.get("ingresses.networking.k8s.io", namespace=hub_namespace)["items"]
+            routes = management.get("httproutes.gateway.networking.k8s.io", namespace=hub_namespace)["items"]
+            assert ingresses or any(accepted(r) for r in routes), f"second {seconds}: neither an Ingress nor a route"
+            if not ingresses:
+                break
+            if routes and not acknowledged:
+                # As the Gateway's controller would, once it takes the route.
+                status = {"parents": [{"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                                     "name": "hubs", "namespace": "gateways"},
+                                       "controllerName": "example.org/gateway-stand-in",
+                                       "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+                                                       "message": "taken by the test's stand-in controller",
+                                                       "observedGeneration": routes[0]["metadata"]["generation"],
+                                                       "lastTransitionTime": "2026-12-07T00:00:00Z"}]}]}
+                management.kubectl("patch", "httproutes.gateway.networking.k8s.io", routes[0]["metadata"]["name"],
+                                   "-n", hub_namespace, "--subresource=status", "--type=merge",
+                                   "-p", json.dumps({"status": status}))
+                acknowledged = True
+            assert time.monotonic() < deadline, "the Ingress never went"
+            time.sleep(1)
+            seconds += 1
+        assert acknowledged, "the Ingress went before the route was accepted"
+        wait_ready(management, name, ns(base), timeout=120)
+        assert hub(management, name, ns(base))["status"]["release"]["ingress"] is False  # type: ignore[index]
     finally:
         management.kubectl("delete", "communityhub", name, "-n", ns(base), "--timeout=120s", check=False)
         management.kubectl("delete", "hubclass", klass, "--ignore-not-found", "--wait=false", check=False)

@@ -219,3 +219,7 @@ def test_a_class_on_a_gateway_gives_each_hub_a_route_for_its_domain_and_no_ingre
     assert find(objects, "Service", backend["name"]) is not None and backend["port"] == 80
     plain = helm_template(chart, render.values("hubs", "lab", spec), tmp_path)
     assert [o["kind"] for o in plain if o["kind"] in ("Ingress", "HTTPRoute")] == ["Ingress"]
+    # A hub moving onto the Gateway keeps its Ingress beside the route until a Gateway accepts the route.
+    moving = helm_template(chart, render.values("hubs", "lab", spec, class_values=hub_class.values,
+                                                catalog=hub_class, keep_ingress=True), tmp_path)
+    assert sorted(o["kind"] for o in moving if o["kind"] in ("Ingress", "HTTPRoute")) == ["HTTPRoute", "Ingress"]

@@ -394,6 +394,24 @@ async def retain_volume(client: AsyncClient, name: str, labels: Mapping[str, str
 
 #: The CommunityHub resource for lightkube.
 HUB = create_namespaced_resource(models.GROUP, models.VERSION, models.KIND, models.PLURAL)
+#: Gateway API's HTTPRoute (a class's gatewayRoute: the chart's route of each hub).
+HTTP_ROUTE = create_namespaced_resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes")
+
+
+async def route_accepted(client: AsyncClient, namespace: str) -> bool:
+    """Whether a Gateway accepted an HTTPRoute of the namespace (a parent's Accepted condition True); False where
+    the cluster serves no Gateway API or no route is there yet."""
+    try:
+        async for route in client.list(HTTP_ROUTE, namespace=namespace):
+            parents = ((route.to_dict().get("status") or {}).get("parents")) or []
+            if any(c.get("type") == "Accepted" and c.get("status") == "True"
+                   for parent in parents for c in parent.get("conditions") or []):
+                return True
+    except ApiError as err:
+        if err.status.code == 404:
+            return False
+        raise
+    return False
 
 
 async def hub_annotations(client: AsyncClient, namespace: str, name: str) -> tuple[dict[str, str], str]:

@@ -1022,6 +1022,8 @@ class ReleaseStatus(ApiModel):
                                           "is an edit made outside the operator, which deploys the release again.")
     deployed_at: str | None = Field(default=None, description="When helm last deployed it (RFC 3339): the "
                                                               "rollout deadline counts from here.")
+    ingress: bool | None = Field(default=None, description="On a class with a Gateway: whether the release still "
+                                                           "carries an Ingress (kept until the route is accepted).")
 
 
 class NamesStatus(ApiModel):

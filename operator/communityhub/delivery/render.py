@@ -898,13 +898,14 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
            operator_namespace: str = "communityhub-system", release: str | None = None,
            refuse_spawn: str | None = None, fleet_values: dict[str, Any] | None = None,
            class_values: Mapping[str, Any] | None = None, catalog: HubClassSpec | None = None,
-           hub_namespace: str | None = None) -> dict[str, Any]:
+           hub_namespace: str | None = None, keep_ingress: bool = False) -> dict[str, Any]:
     """The chart values for this hub (``hub_namespace``: its namespace on its cluster, when not the derived
     one), in layers (each over the one before): the chart's defaults (helm's), the
     operator's defaults, the HubClass's ``class_values``, what the operator renders from the spec, a
     FleetRollout's ``fleet_values``, then ``spec.hub.values``. With ``refuse_spawn``, new user servers are
     refused with that message (an enforced budget). ``catalog``: the HubClass whose node pools and images the
-    profiles name."""
+    profiles name. ``keep_ingress``: a hub moving onto its class's Gateway keeps its Ingress beside the new route
+    until a Gateway accepts the route (no moment without one)."""
     class_name, config_key = AUTHENTICATORS[spec.auth.provider]
     image_name, image_tag = split_image(spec.environment.image)
     authenticator = auth_config(spec, oidc_endpoints, catalog)
@@ -958,7 +959,8 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
     rendered = layered(rendered, class_values)
     if catalog is not None and catalog.gateway_route is not None:
         rendered = deep_merge(rendered, gateway_route(spec, catalog.gateway_route))
-        rendered["ingress"] = {"enabled": False}  # not the class's, nor its annotations: the route replaces it
+        if not keep_ingress:
+            rendered["ingress"] = {"enabled": False}  # not the class's, nor its annotations: the route replaces it
     if spec.environment.pre_pull is not None:  # the hub's own choice, over the class's default
         rendered.setdefault("prePuller", {}).setdefault("continuous", {})["enabled"] = spec.environment.pre_pull
     if catalog is not None and catalog.user_service_account_annotations:

@@ -77,6 +77,8 @@ class HubContext:
     # Filled in by the steps as they run:
     target: Target | None = None
     login_secret: dict[str, bytes] | None = None
+    #: A hub moving onto its class's Gateway keeps its Ingress until the route is accepted (steps/hub.py).
+    keep_ingress: bool = False
     oidc_endpoints: dict[str, str] | None = None
     release: dict[str, Any] | None = None
     inputs_hash: str | None = None

@@ -110,7 +110,8 @@ def desired_values(ctx: HubContext) -> dict[str, Any]:
                            ctx.names.release, refuse_spawn=ctx.guards.refuse_spawn if ctx.guards else None,
                            fleet_values=dict((ctx.rollout_target or {}).get("values") or {}),
                            class_values=ctx.hub_class.spec.values if ctx.hub_class.spec is not None else None,
-                           catalog=ctx.hub_class.spec, hub_namespace=ctx.names.namespace)
+                           catalog=ctx.hub_class.spec, hub_namespace=ctx.names.namespace,
+                           keep_ingress=ctx.keep_ingress)
     extra = bucket_inputs.user_values(buckets_status(ctx), ctx.names.user_service_account)
     if extra:
         values = render.deep_merge(values, extra)
@@ -120,6 +121,17 @@ def desired_values(ctx: HubContext) -> dict[str, Any]:
         values = render.deep_merge(
             {"hub": {"annotations": {"hubs.2i2c.org/oauth-client-checksum": checksum}}}, values)
     return values
+
+
+async def keeps_ingress(ctx: HubContext, target: Target, release: dict[str, Any]) -> bool:
+    """Whether a hub moving onto its class's Gateway keeps its Ingress this pass: it had one (a release deployed
+    before the class named a Gateway, or recorded with one), and no Gateway has accepted its route yet."""
+    class_spec = ctx.hub_class.spec
+    if class_spec is None or class_spec.gateway_route is None or not release.get("valuesHash"):
+        return False
+    if release.get("ingress") is False:
+        return False
+    return not await kube.route_accepted(ctx.clusters.get(target.kubeconfig), target.namespace)
 
 
 def buckets_status(ctx: HubContext) -> dict[str, Any]:
@@ -398,6 +410,7 @@ async def deploy(ctx: HubContext) -> Verdict:
     if refused := unavailable_version(ctx):
         return refused
     chart, version, _ = chart_source(ctx)
+    ctx.keep_ingress = await keeps_ingress(ctx, target, dict(ctx.status.get("release") or {}))
     # Not kept: a pass may wait minutes for a helm slot, and install renders them again once it has one.
     values = desired_values(ctx)
     if refused := policy.mount_refusal(render.mounts_without_volume(values), ctx.spec.environment.storage.type):
@@ -491,6 +504,8 @@ async def deploy(ctx: HubContext) -> Verdict:
         ctx.release = carrying({"name": result.name, "revision": result.revision, "chart": result.chart,
                                 "valuesHash": wanted_hash, "deployedAt": conditions.now_rfc3339(),
                                 "generations": {d["name"]: d["generation"] for d in fresh}}, rollout_of(ctx))
+        if ctx.hub_class.spec is not None and ctx.hub_class.spec.gateway_route is not None:
+            ctx.release["ingress"] = bool((values.get("ingress") or {}).get("enabled"))
         return await observe_quota(ctx, target, await observe(ctx, target, ctx.release, fresh))
     except HelmError as err:
         ctx.release = release or None
