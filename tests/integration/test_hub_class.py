@@ -206,9 +206,7 @@ def test_a_class_on_a_gateway_reaches_its_hub_through_an_httproute(management: C
     """ingress-nginx is past its maintenance: on a cluster with Gateway API (its CRD, from the pinned module), a
     class that names a Gateway gets its hub delivered with an HTTPRoute for its domain, and no Ingress, under the
     operator's rights in the hub's namespace."""
-    management.kubectl("apply", "--server-side", "-f", str(gateway_api.httproute_crd()))
-    management.kubectl("wait", "--for=condition=Established", "crd/httproutes.gateway.networking.k8s.io",
-                       "--timeout=60s")
+    gateway_api.install(management)
     name, base, klass = "routed", "team-route", f"gw-{RUN}"
     management.apply(hub_class(klass, "gw", gatewayRoute={"name": "hubs", "namespace": "gateways"}))
     try:
@@ -236,9 +234,7 @@ def test_a_hub_switched_from_ingress_to_a_gateway_keeps_a_route_every_second(man
     """A class moved onto a Gateway: its hub gets the HTTPRoute beside its Ingress, and loses the Ingress only once
     a Gateway accepted the route (the test is the Gateway's controller, as none runs here); each second of the
     switch, the hub has one or the other."""
-    management.kubectl("apply", "--server-side", "-f", str(gateway_api.httproute_crd()))
-    management.kubectl("wait", "--for=condition=Established", "crd/httproutes.gateway.networking.k8s.io",
-                       "--timeout=60s")
+    gateway_api.install(management)
     name, base, klass = "switched", "team-switch", f"sw-{RUN}"
     management.apply(hub_class(klass, "sw"))
     try:

@@ -32,13 +32,13 @@ def hub_namespace(management: Cluster, operator: OperatorProcess) -> str:
 def test_the_operator_can_do_what_it_needs(management: Cluster, hub_namespace: str) -> None:
     # can-i answers no for a kind the API server does not serve: the kinds a cluster with a Gateway controller and
     # the provider's Dask Gateway install serve (Gateway API's HTTPRoute; the Dask chart's own CRDs, Traefik's).
-    management.kubectl("apply", "--server-side", "-f", str(gateway_api.httproute_crd()))
+    gateway_api.install(management)
     with tarfile.open(charts.dask_gateway_chart()) as chart:
         crds = [chart.extractfile(m).read().decode() for m in chart.getmembers()  # type: ignore[union-attr]
                 if m.name.startswith("dask-gateway/crds/") and m.name.endswith(".yaml")]
     management.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input="\n---\n".join(crds))
-    for crd in ("httproutes.gateway.networking.k8s.io", "daskclusters.gateway.dask.org", "ingressroutes.traefik.io"):
-        management.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    for crd in ("daskclusters.gateway.dask.org", "ingressroutes.traefik.io"):
+        gateway_api.established(management, crd)
     tenant = ns("team-rbac")
     needed = [
         ("patch", "communityhubs.hubs.2i2c.org", "-n", tenant),
