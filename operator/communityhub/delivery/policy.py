@@ -10,7 +10,7 @@ from typing import Any
 from communityhub.api.conditions import Verdict
 from communityhub.api.models import ESSENTIAL_MAX_PROFILES, CommunityHubSpec, HubClassSpec, Profile, TierRules
 from communityhub.api.quantities import parse_memory
-from communityhub.delivery import capacity, homes
+from communityhub.delivery import capacity, domains, homes
 
 #: The environment variables each cloud's Terraform provider reads its credentials from: the only keys of a
 #: credentials Secret that reach Terraform (no file paths, nothing that changes how Terraform runs).
@@ -224,6 +224,17 @@ def class_choice_refusal(spec: CommunityHubSpec, hub_class: HubClassSpec | None,
                              f"branding.homePage is {page}; HubClass {class_name} offers "
                              f"{', '.join(pages.offered) if pages else 'no choice of home page'}")
     return None
+
+
+def hub_refusal(spec: CommunityHubSpec, hub_class: HubClassSpec | None, class_name: str | None,
+                operator_open_paths: Sequence[str] = ()) -> Verdict | None:
+    """HubReady's refusals of the spec against its class, before any values are rendered (the hub step and
+    `hubctl plan` both ask): its open values, its domain, its staff, and what it picks of the class."""
+    open_paths = [*operator_open_paths, *(hub_class.open_value_paths if hub_class else ())]
+    return (hub_values(spec.hub.values, open_paths, hub_class.ingress_annotations if hub_class else ())
+            or domains.suffix_refusal(spec.hub.domain, hub_class.hub_domains if hub_class else (), class_name)
+            or staff_refusal(spec, hub_class, class_name)
+            or class_choice_refusal(spec, hub_class, class_name))
 
 
 def hub_values(values: Mapping[str, Any], extra_allowed: Sequence[str] = (),

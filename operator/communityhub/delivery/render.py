@@ -909,8 +909,8 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
     class_name, config_key = AUTHENTICATORS[spec.auth.provider]
     image_name, image_tag = split_image(spec.environment.image)
     authenticator = auth_config(spec, oidc_endpoints, catalog)
-    oauth = spec.auth.provider not in ("temporary", "sharedPassword")
     login = login_secret(spec)
+    oauth = login is OAUTH_LOGIN
     text = templates().get_template("jupyterhub-values.yaml.j2").render(
         spec=spec,
         release=release or names.derive(namespace, name).release,

@@ -27,8 +27,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from communityhub.api.conditions import Verdict
-from communityhub.api.models import DEFAULT_CLASS_ANNOTATION, CommunityHubSpec, FleetRolloutSpec, HubClassSpec
-from communityhub.delivery import binder, components, dask, domains, identity, names, policy, render
+from communityhub.api.models import CommunityHubSpec, FleetRolloutSpec, HubClassSpec
+from communityhub.delivery import binder, components, dask, identity, names, policy, render
+from communityhub.delivery import classes as hub_classes
 from communityhub.money import estimate as estimates
 
 KINDS = {"CommunityHub", "HubClass", "FleetRollout"}
@@ -94,10 +95,8 @@ class Side:
 
 
 def _default_class(classes: Mapping[str, Mapping[str, Any]]) -> str | None:
-    defaults = sorted((str((c.get("metadata") or {}).get("creationTimestamp") or ""), name)
-                      for name, c in classes.items()
-                      if ((c.get("metadata") or {}).get("annotations") or {}).get(DEFAULT_CLASS_ANNOTATION) == "true")
-    return max(defaults, key=lambda d: d[0])[1] if defaults else None
+    """The default class among these manifests, by the operator's own rule (classes.default_class)."""
+    return hub_classes.default_class({name: hub_classes.index_entry(doc) for name, doc in classes.items()})
 
 
 def class_of(hub: Mapping[str, Any], classes: Mapping[str, Mapping[str, Any]]) -> str | None:
@@ -120,15 +119,9 @@ def conditions(spec: CommunityHubSpec, class_name: str | None, hub_class: HubCla
         out.append(_condition("EnvironmentReady", environment))
     if refused := identity.temporary_refusal(spec):
         out.append(_condition("SSOReady", Verdict.false("TemporaryUsersRefused", refused)))
-    hub_checks = (
-        policy.hub_values(spec.hub.values, [*defaults.open_value_paths,
-                                            *(hub_class.open_value_paths if hub_class else ())],
-                          hub_class.ingress_annotations if hub_class else ()),
-        domains.suffix_refusal(spec.hub.domain, hub_class.hub_domains if hub_class else (), class_name),
-        policy.staff_refusal(spec, hub_class, class_name),
-        policy.class_choice_refusal(spec, hub_class, class_name),
-        policy.mount_refusal(render.mounts_without_volume(dict(values)), spec.environment.storage.type),
-    )
+    # In the hub step's order: the first refusal of the spec against its class, then the rendered mounts'.
+    hub_checks = (policy.hub_refusal(spec, hub_class, class_name, defaults.open_value_paths),
+                  policy.mount_refusal(render.mounts_without_volume(dict(values)), spec.environment.storage.type))
     out += [_condition("HubReady", v) for v in hub_checks if v is not None]
     refused = dask.refusal(spec, dask.tier_default(spec.community.membership, hub_class),
                            policy.archetype_limits(spec, hub_class))

@@ -31,7 +31,6 @@ from communityhub.delivery import (
     bucket_inputs,
     capacity,
     components,
-    domains,
     homes,
     names,
     policy,
@@ -396,16 +395,7 @@ async def deploy(ctx: HubContext) -> Verdict:
     target = ctx.target
     assert target is not None, "the cluster step runs first"
     class_spec = ctx.hub_class.spec
-    open_paths = [*ctx.settings.hub_values_paths, *(class_spec.open_value_paths if class_spec else ())]
-    if refused := policy.hub_values(ctx.spec.hub.values, open_paths,
-                                    class_spec.ingress_annotations if class_spec else ()):
-        return refused
-    if refused := domains.suffix_refusal(ctx.spec.hub.domain, class_spec.hub_domains if class_spec else (),
-                                         ctx.hub_class.name):
-        return refused
-    if refused := policy.staff_refusal(ctx.spec, class_spec, ctx.hub_class.name):
-        return refused
-    if refused := policy.class_choice_refusal(ctx.spec, class_spec, ctx.hub_class.name):
+    if refused := policy.hub_refusal(ctx.spec, class_spec, ctx.hub_class.name, ctx.settings.hub_values_paths):
         return refused
     if refused := unavailable_version(ctx):
         return refused
