@@ -12,6 +12,14 @@ children's apart), and the writes during an idle period of ``--idle-passes`` res
 matrix or ``xargs -P`` does; repeat it for several), then a fleet-wide bump (every hub's
 image to a new tag) both ways: for the N equal to M, all manifests re-applied at once until every hub is Ready
 on its new generation, against M ``helm upgrade --wait`` in a row. It prints both ratios.
+
+``--change F`` (repeat: 0.1, 1.0) measures a fleet's life after its delivery (issue 34): the hubs are built on one
+HubClass whose image catalog has one image per tenth of the fleet (each hub's large profile offers its tenth's),
+and each change bumps the images of the first F of them, one ``kubectl apply`` of the class: the rendered values
+of F of the hubs change. It prints the time until every affected hub is Ready on a new helm revision carrying the
+class's new generation, the helm runs, and the CPU of every process; with ``--deploy-loop N`` (``--parallel 8``),
+the same changes by a deployer's loop: every hub reading the changed layer re-deployed with
+``helm upgrade --install --wait``, P at once, and, where F is below 1, only the affected hubs (a perfect plan).
 """
 
 from __future__ import annotations
@@ -39,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "operator"))
 
 from communityhub.adapters.helm import values_yaml  # noqa: E402
-from communityhub.api.models import CommunityHubSpec  # noqa: E402
+from communityhub.api.models import CommunityHubSpec, HubClassSpec  # noqa: E402
 from communityhub.delivery import render  # noqa: E402
 from localcluster import binaries, charts  # noqa: E402
 from localcluster.controlplane import ControlPlane  # noqa: E402
@@ -68,27 +76,130 @@ def kubectl(kubeconfig: Path, *args: str, input: str | None = None, check: bool 
     return result.stdout
 
 
+def established(kubeconfig: Path, crd: str, timeout: float = 60) -> None:
+    """Wait for a new CRD by polling: ``kubectl wait`` fails at once while the CRD has no conditions yet."""
+    deadline = time.time() + timeout
+    path = '{.status.conditions[?(@.type=="Established")].status}'
+    while kubectl(kubeconfig, "get", "crd", crd, "-o", f"jsonpath={path}", check=False).strip() != "True":
+        if time.time() > deadline:
+            raise RuntimeError(f"CRD {crd} not Established after {timeout:.0f}s")
+        time.sleep(0.5)
+
+
 def example_hub() -> dict[str, Any]:
     return list(yaml.safe_load_all((REPO / "examples" / "climate-lab.yaml").read_text()))[-1]
+
+
+#: A class change's unit: each hub's large profile offers the image of its tenth of the fleet (see --change).
+BUCKETS = 10
+BENCH_CLASS = "bench"
+FIRST_TAG = "2026.11.01"
+
+
+def bucket(i: int, n: int) -> int:
+    return i * BUCKETS // n
+
+
+def bench_class(tags: list[str]) -> dict[str, Any]:
+    """The HubClass of a --change run: one catalog image per tenth of the fleet, at ``tags[b]``."""
+    return {"apiVersion": "hubs.2i2c.org/v1alpha1", "kind": "HubClass", "metadata": {"name": BENCH_CLASS},
+            "spec": {"description": "bench/fleet.py --change",
+                     "images": [{"name": f"tenth-{b}", "reference": f"quay.io/example/notebook-{b}:{tag}"}
+                                for b, tag in enumerate(tags)]}}
+
+
+def change_tags(tags: list[str], fraction: float, step: int, suffix: str = "") -> tuple[list[str], int]:
+    """The catalog after change ``step`` (from 1), which bumps the images of the first ``fraction`` of the
+    tenths; and how many tenths it touches."""
+    touched = max(1, round(fraction * BUCKETS))
+    return [f"2026.12.{step:02d}{suffix}" if b < touched else tag for b, tag in enumerate(tags)], touched
+
+
+def hub_states(kubeconfig: Path) -> dict[tuple[str, str], tuple[int, int | None, bool, str]]:
+    """Per hub: its release's revision, the class generation it carries, whether it is Ready, when helm last
+    deployed it."""
+    out = {}
+    for hub in json.loads(kubectl(kubeconfig, "get", "communityhubs", "-A", "-o", "json"))["items"]:
+        status = hub.get("status") or {}
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
+        out[(hub["metadata"]["namespace"], hub["metadata"]["name"])] = (
+            int((status.get("release") or {}).get("revision") or 0), (status.get("hubClass") or {}).get("generation"),
+            ready, str((status.get("release") or {}).get("deployedAt") or ""))
+    return out
+
+
+def helm_runs(logs: list[Path]) -> int:
+    return sum(log.read_text(errors="replace").count('"event": "helm upgrade"') for log in logs)
+
+
+def class_change(kubeconfig: Path, plane: ControlPlane, operators: list[subprocess.Popen[bytes]], logs: list[Path],
+                 hubs: list[tuple[str, str]], tags: list[str], fraction: float, step: int,
+                 timeout: float) -> tuple[dict[str, Any], list[str]]:
+    """One class change (one apply of the HubClass) until every hub it affects is Ready on a new revision that
+    carries the class's new generation, and every hub has looked at it; the helm runs and CPU it took."""
+    n = len(hubs)
+    new_tags, touched = change_tags(tags, fraction, step)
+    affected = {hub for i, hub in enumerate(hubs) if bucket(i, n) < touched}
+    before = hub_states(kubeconfig)
+    runs_from = helm_runs(logs)
+    cpu_from = [proc_figures(op.pid) for op in operators]
+    plane_from = plane_cpu(plane)
+    started = time.time()
+    kubectl(kubeconfig, "apply", "--server-side", "-f", "-", input=yaml.safe_dump(bench_class(new_tags)))
+    generation = int(kubectl(kubeconfig, "get", "hubclass", BENCH_CLASS, "-o", "jsonpath={.metadata.generation}"))
+    carried = looked = None
+    states = before
+    while time.time() - started < timeout and (carried is None or looked is None):
+        time.sleep(2)
+        states = hub_states(kubeconfig)
+        elapsed = time.time() - started
+        if carried is None and all(states[h][0] > before[h][0] and states[h][1] == generation and states[h][2]
+                                   for h in affected):
+            carried = elapsed
+        if looked is None and all(states[h][1] == generation for h in hubs):
+            looked = elapsed
+    time.sleep(10)  # a helm run the operator should not have made would show by now
+    after = hub_states(kubeconfig)
+    cpu_to = [proc_figures(op.pid) for op in operators]
+    deployed = [_epoch(after[h][3]) - started for h in affected if after[h][3]]
+    return {"fraction": fraction, "affected": len(affected), "class_generation": generation,
+            "carried_seconds": round(carried, 1) if carried is not None else None,
+            "last_deployed_seconds": round(max(deployed), 1) if deployed else None,
+            "every_hub_looked_seconds": round(looked, 1) if looked is not None else None,
+            "helm_runs": helm_runs(logs) - runs_from,
+            "new_revisions_unaffected": sum(after[h][0] != before[h][0] for h in hubs if h not in affected),
+            "operator_cpu_s": round(sum(t["cpu_s"] - f["cpu_s"] for f, t in zip(cpu_from, cpu_to, strict=True)), 1),
+            "helm_cpu_s": round(sum(t["children_cpu_s"] - f["children_cpu_s"]
+                                    for f, t in zip(cpu_from, cpu_to, strict=True)), 1),
+            "control_plane_cpu_s": {k: round(v - plane_from.get(k, 0.0), 1) for k, v in plane_cpu(plane).items()},
+            }, new_tags
 
 
 #: The fleet-wide change of a bump: every hub's image to a new tag, so every release is upgraded.
 BUMPED_IMAGE = "quay.io/example/climate-notebook:2026.12.01"
 
 
-def example_spec(image: str | None = None) -> dict[str, Any]:
+def example_spec(image: str | None = None, tenth: int | None = None) -> dict[str, Any]:
+    """The example hub's spec; ``tenth``: built on the --change class, its large profile offering that tenth's
+    image."""
     spec = json.loads(json.dumps(example_hub()["spec"]))
     if image:
         spec["environment"]["image"] = image
+    if tenth is not None:
+        spec["hubClassName"] = BENCH_CLASS
+        for profile in spec["environment"]["profiles"]:
+            if profile["name"] == "large":
+                profile["imageChoices"] = [f"tenth-{tenth}"]
     return spec
 
 
-def fleet_manifests(n: int, image: str | None = None) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+def fleet_manifests(n: int, image: str | None = None,
+                    classed: bool = False) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     docs: list[dict[str, Any]] = []
     hubs = []
     for i in range(n):
         namespace, name = f"fleet-{i % TENANTS}", f"hub{i:04d}"
-        hub = {**example_hub(), "spec": example_spec(image)}
+        hub = {**example_hub(), "spec": example_spec(image, bucket(i, n) if classed else None)}
         hub["metadata"] = {"name": name, "namespace": namespace}
         hub["spec"]["hub"]["domain"] = f"{name}.fleet.example.org"
         hub["spec"]["auth"]["clientSecretRef"] = {"name": f"{name}-oauth"}
@@ -199,7 +310,8 @@ def fleet_bump(kubeconfig: Path, n: int, timeout: float) -> float | None:
 
 
 def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet: bool = False,
-            audit_reads: bool = True, shards: int = 1, memory_profile: bool = False) -> dict[str, Any]:
+            audit_reads: bool = True, shards: int = 1, memory_profile: bool = False,
+            changes: list[float] | None = None) -> dict[str, Any]:
     core = core_nodes(n)
     os.environ.update({"CHUB_LOCAL_CORE_NODES": str(core), "CHUB_LOCAL_USER_NODES": "2",
                        "CHUB_LOCAL_AUDIT_READS": "1" if audit_reads else "0", "CHUB_LOCAL_AUDIT_MAXSIZE": "0",
@@ -213,7 +325,12 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
     for i in range(TENANTS):
         kubectl(kubeconfig, "create", "namespace", f"fleet-{i}")
     kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds" / "communityhub.yaml"))
-    kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/communityhubs.hubs.2i2c.org")
+    established(kubeconfig, "communityhubs.hubs.2i2c.org")
+    tags = [FIRST_TAG] * BUCKETS
+    if changes:
+        kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds" / "hubclass.yaml"))
+        established(kubeconfig, "hubclasses.hubs.2i2c.org")
+        kubectl(kubeconfig, "apply", "--server-side", "-f", "-", input=yaml.safe_dump(bench_class(tags)))
     env = {**os.environ, "KUBECONFIG": str(operator_kubeconfig(plane, workdir)), **charts.operator_env(chart),
            "CHUB_NAMESPACE": OPERATOR_NAMESPACE, "CHUB_HELM": str(binaries.ensure(["helm"])["helm"]),
            "CHUB_RESYNC_SECONDS": str(resync), "CHUB_METER_SECONDS": "0", "CHUB_METRICS_PORT": "0",
@@ -233,7 +350,7 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
         for log in logs:
             while "Activity 'startup' succeeded" not in log.read_text(errors="replace"):
                 time.sleep(0.2)
-        docs, hubs = fleet_manifests(n)
+        docs, hubs = fleet_manifests(n, classed=bool(changes))
         mark = plane.audit_log.stat().st_size
         plane_from = plane_cpu(plane)
         applied = time.time()
@@ -275,6 +392,12 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
         idle_writes = [e for e in audit_entries(plane.audit_log, idle_mark, OPERATOR_USER)
                        if e["verb"] in ("create", "update", "patch", "delete")]
         bump = fleet_bump(kubeconfig, n, timeout) if bump_fleet else None
+        runs = helm_runs(logs)  # the delivery's (and the bump's), before any class change
+        changed = []
+        for step, fraction in enumerate(changes or [], start=1):
+            figures, tags = class_change(kubeconfig, plane, operators, logs, hubs, tags, fraction, step, timeout)
+            changed.append(figures)
+            print(json.dumps({"class_change": figures}), flush=True)
         shard_of = [item["metadata"].get("labels", {}).get("hubs.2i2c.org/shard", "-") for item in json.loads(
             kubectl(kubeconfig, "get", "communityhubs", "-A", "-o", "json"))["items"]] if shards > 1 else []
         # Per hub, from its creation to Ready (both whole seconds): the apply of a large fleet takes a while.
@@ -292,7 +415,7 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
             # What one resync pass over one idle hub costs the operator (CPU milliseconds).
             "idle_cpu_ms_per_hub_pass": round(1000 * idle_cpu / (n * (resync * idle_passes + 5)
                                                                   / resync), 2),
-            "helm_runs": sum(log.read_text(errors="replace").count('"event": "helm upgrade"') for log in logs),
+            "helm_runs": runs,
             # Every process's CPU (the operator, its helm children, the control plane) over the delivery, per hub.
             "cpu_per_hub_all_s": round((delivery["cpu_s"] + delivery["children_cpu_s"] + sum(plane_used.values()))
                                        / n, 3),
@@ -302,6 +425,7 @@ def measure(n: int, idle_passes: int, timeout: float, resync: float, bump_fleet:
                             "helm_cpu_s": round(f["children_cpu_s"], 1)}
                            for shard, (log, f) in enumerate(zip(logs, each, strict=True))]} if shards > 1 else {}),
             **({"bump_seconds": bump} if bump_fleet else {}),
+            **({"changes": changed} if changes else {}),
         }
     finally:
         for op in operators:
@@ -314,7 +438,8 @@ def _epoch(rfc3339: str) -> float:
     return dt.datetime.fromisoformat(rfc3339).timestamp()
 
 
-def deploy_loop(m: int, audit_reads: bool = True, parallel: int = 1, bump: bool = True) -> dict[str, Any]:
+def deploy_loop(m: int, audit_reads: bool = True, parallel: int = 1, bump: bool = True,
+                changes: list[float] | None = None) -> dict[str, Any]:
     """The same chart and values as `helm upgrade --install --wait` from CI: release after release, or
     ``parallel`` at once (a CI matrix, ``xargs -P 8``). CPU: helm's (its processes, reaped) and the control
     plane's, over the loop."""
@@ -329,10 +454,13 @@ def deploy_loop(m: int, audit_reads: bool = True, parallel: int = 1, bump: bool 
     chart = charts.jupyterhub_chart()
     workdir = Path(tempfile.mkdtemp(prefix="fleet-loop-"))
 
-    def deploy(i: int, image: str | None) -> None:
+    def deploy(i: int, image: str | None, tags: list[str] | None = None) -> None:
+        """Release i; ``tags``: built on the --change class at that catalog (its values rendered with it, as the
+        operator renders them)."""
         name = f"hub{i:04d}"
-        spec = CommunityHubSpec.model_validate(example_spec(image))
-        values = render.values(f"fleet-{i % TENANTS}", name, spec, None, OPERATOR_NAMESPACE, name)
+        spec = CommunityHubSpec.model_validate(example_spec(image, bucket(i, m) if tags else None))
+        catalog = HubClassSpec.model_validate(bench_class(tags)["spec"]) if tags else None
+        values = render.values(f"fleet-{i % TENANTS}", name, spec, None, OPERATOR_NAMESPACE, name, catalog=catalog)
         values_file = workdir / f"{name}.yaml"
         values_file.write_text(values_yaml(values))
         subprocess.run([str(helm), "--kubeconfig", str(kubeconfig), "upgrade", "--install", name,
@@ -340,11 +468,11 @@ def deploy_loop(m: int, audit_reads: bool = True, parallel: int = 1, bump: bool 
                         "--values", str(values_file), "--wait", "--timeout", "300s"],
                        check=True, capture_output=True)
 
-    def loop(image: str | None) -> dict[str, Any]:
+    def loop(image: str | None, tags: list[str] | None = None, only: list[int] | None = None) -> dict[str, Any]:
         started, plane_from = time.time(), plane_cpu(plane)
         helm_from = resource.getrusage(resource.RUSAGE_CHILDREN)
         with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-            for done in pool.map(lambda i: deploy(i, image), range(m)):
+            for done in pool.map(lambda i: deploy(i, image, tags), range(m) if only is None else only):
                 assert done is None
         helm_to = resource.getrusage(resource.RUSAGE_CHILDREN)
         return {"seconds": round(time.time() - started, 1),
@@ -352,10 +480,32 @@ def deploy_loop(m: int, audit_reads: bool = True, parallel: int = 1, bump: bool 
                 "control_plane_cpu_s": {k: round(v - plane_from.get(k, 0.0), 1) for k, v in plane_cpu(plane).items()}}
 
     try:
+        if changes:
+            return {"releases": m, "parallel": parallel, "install": loop(None, [FIRST_TAG] * BUCKETS),
+                    "changes": change_loops(m, changes, loop)}
         return {"releases": m, "parallel": parallel, "install": loop(None),
                 **({"bump": loop(BUMPED_IMAGE)} if bump else {})}
     finally:
         plane.down()
+
+
+def change_loops(m: int, changes: list[float], loop: Any) -> list[dict[str, Any]]:
+    """The --change steps as a deployer makes them: the class's catalog is a layer every hub reads (a cluster's
+    common values file), so every hub is re-deployed; where a change affects fewer than all, also only the
+    affected hubs, as a perfect plan would (each with a tag of its own, so both are real changes)."""
+    tags, out = [FIRST_TAG] * BUCKETS, []
+    for step, fraction in enumerate(changes, start=1):
+        figures: dict[str, Any] = {"fraction": fraction}
+        touched = change_tags(tags, fraction, step)[1]
+        affected = [i for i in range(m) if bucket(i, m) < touched]
+        if len(affected) < m:
+            tags = change_tags(tags, fraction, step, "-planned")[0]
+            figures["affected_only"] = {"releases": len(affected), **loop(None, tags, affected)}
+        tags = change_tags(tags, fraction, step)[0]
+        figures["every_hub"] = {"releases": m, **loop(None, tags)}
+        out.append(figures)
+        print(json.dumps({"deploy_loop_change": figures}), flush=True)
+    return out
 
 
 def main() -> None:
@@ -374,18 +524,23 @@ def main() -> None:
                         help="no fleet-wide bump, neither by the operator nor by the loops (large N)")
     parser.add_argument("--shards", type=int, default=1,
                         help="run the operator as this many shards (one process each) and report each one's share")
+    parser.add_argument("--change", type=float, action="append", default=None,
+                        help="after the delivery, a class change that alters the values of this fraction of the hubs "
+                             "(repeat: 0.1 --change 1.0; tenths), by the operator and by each deploy loop")
     parser.add_argument("--memory-profile", action="store_true",
                         help="tracemalloc in the operator; its largest allocations once all hubs are Ready")
     args = parser.parse_args()
     print(f"hub chart: {charts.jupyterhub_chart().describe()}", flush=True)
     results = []
     for n in args.hubs or [100]:
-        result = measure(n, args.idle_passes, args.timeout, args.resync, bump_fleet=args.bump and n == args.deploy_loop,
-                         audit_reads=args.audit_reads, shards=args.shards, memory_profile=args.memory_profile)
+        bump = args.bump and not args.change and n == args.deploy_loop
+        result = measure(n, args.idle_passes, args.timeout, args.resync, bump_fleet=bump,
+                         audit_reads=args.audit_reads, shards=args.shards, memory_profile=args.memory_profile,
+                         changes=args.change)
         results.append(result)
         print(json.dumps(result), flush=True)
     for parallel in (args.parallel or [1]) if args.deploy_loop else []:
-        loop = deploy_loop(args.deploy_loop, args.audit_reads, parallel, args.bump)
+        loop = deploy_loop(args.deploy_loop, args.audit_reads, parallel, args.bump and not args.change, args.change)
         print(json.dumps({"deploy_loop": loop}), flush=True)
         same = next((r for r in results if r["hubs"] == args.deploy_loop and r["fleet_ready_seconds"]), None)
         if same:
@@ -396,6 +551,12 @@ def main() -> None:
                   f"({parallel} at once) {install:.0f}s: the operator {install / same['fleet_ready_seconds']:.2f}x "
                   f"as fast; CPU per hub: the operator and its helm {operator_per_hub:.2f}s, the loop's helm "
                   f"{per_hub:.2f}s")
+            for ours, theirs in zip(same.get("changes") or [], loop.get("changes") or [], strict=False):
+                every = theirs["every_hub"]["seconds"]
+                planned = theirs.get("affected_only", {}).get("seconds")
+                print(f"class change of {ours['fraction']:.0%}: the operator {ours['carried_seconds']}s "
+                      f"({ours['helm_runs']} helm runs), the loop re-deploying every hub {every:.0f}s"
+                      + (f", only the affected {planned:.0f}s" if planned is not None else ""))
             if same.get("bump_seconds") and "bump" in loop:
                 bump = loop["bump"]["seconds"]
                 print(f"fleet-wide bump: operator {same['bump_seconds']:.0f}s, deploy loop "

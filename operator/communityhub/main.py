@@ -85,6 +85,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # wakes the hub's resync daemon for it (see deliver)
     memo.look_again = {}
     memo.nudges = {}
+    memo.class_entries = {}  # HubClass name -> its index entry at the last event (see class_changed)
     # Kubeconfigs from Secrets of the operator's own namespace, watched there only (no cluster-wide Secret rights).
     log = logs.hub_logger(SETTINGS.namespace, "secret-index")
     memo.shared_clusters = WatchIndex(SETTINGS.namespace, {SHARED_CLUSTER_LABEL: exists()}, _shared_cluster, log)
@@ -152,6 +153,26 @@ async def hub_deployments(namespace: str, labels: kopf.Labels, body: kopf.Body, 
 async def hub_classes(body: kopf.Body, name: str, **_: Any) -> dict[Any, Any]:
     """Class name -> its spec, generation and whether it is the default (communityhub.delivery.classes)."""
     return {name: classes.index_entry(body)}
+
+
+@kopf.on.event(*HUB_CLASSES)
+async def class_changed(type: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A HubClass made, changed or deleted: its hubs are looked at now, not at their next resync (five minutes in
+    production). The index above already holds the new class when this runs (Kopf indexes first); each hub's pass
+    decides what the change means to it (most write nothing), and helm stays bounded by its own concurrency."""
+    after = None if type == "DELETED" else classes.index_entry(body)
+    before = memo.class_entries.get(name)
+    if after is None:
+        memo.class_entries.pop(name, None)
+    else:
+        memo.class_entries[name] = after
+    if type is None:
+        return  # the listing at start: every hub's first pass reads the classes anyway
+    named = {key: (held.get("spec") or {}).get("hubClassName") for key, held in memo.resyncing.items()}
+    now = time.monotonic()
+    for key in classes.hubs_to_look_at(name, before, after, named):
+        memo.look_again[key] = min(memo.look_again.get(key, now), now)
+        memo.nudges.setdefault(key, asyncio.Event()).set()
 
 
 async def _context(body: kopf.Body, memo: kopf.Memo, hub_deployments: kopf.Index, fleet_rollouts: kopf.Index,

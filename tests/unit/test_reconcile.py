@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import kopf
 import structlog
@@ -191,3 +192,63 @@ def test_the_resync_daemon_wakes_when_a_change_handler_asks() -> None:
     assert woken is False and 0.25 <= early < 1.0
     assert past is False and at_once < 0.1
     assert ended is True and stop < 1.0
+
+
+def test_a_class_change_wakes_its_hubs_resting_daemons_and_no_others() -> None:
+    """A HubClass edit reaches its hubs at once, not at their next resync (five minutes in production): the
+    class's event handler ends the rest of the daemons of the hubs that name it, and of no other hub; the listing
+    at start and an edit of the class's labels wake none."""
+    import asyncio
+    import time
+    import types
+
+    from kopf._cogs.aiokits.aioenums import FlagSetter
+
+    from communityhub import main
+
+    def klass(generation: int, labels: dict[str, str] | None = None) -> dict[str, Any]:
+        return {"metadata": {"name": "lab", "generation": generation, "creationTimestamp": "2026-11-01T00:00:00Z",
+                             "labels": labels or {}}, "spec": {"description": f"generation {generation}"}}
+
+    async def run() -> dict[str, float]:
+        stopped = FlagSetter[object]().async_waiter
+        memo = types.SimpleNamespace(look_again={}, nudges={}, class_entries={}, resyncing={
+            ("a", "on-lab"): {"spec": {"hubClassName": "lab"}}, ("b", "other"): {"spec": {"hubClassName": "base"}},
+            ("c", "unnamed"): {"spec": {}}})
+        began = time.monotonic()
+        woke: dict[str, float] = {}
+
+        async def rest(key: tuple[str, str]) -> None:
+            await main._rest(stopped, memo, key, 2.0)  # type: ignore[arg-type]
+            woke[key[1]] = time.monotonic() - began
+
+        resting = [asyncio.ensure_future(rest(key)) for key in memo.resyncing]
+        await asyncio.sleep(0.1)
+        await main.class_changed(type=None, name="lab", body=klass(1), memo=memo)  # type: ignore[arg-type]
+        await main.class_changed(type="MODIFIED", name="lab", body=klass(1, {"team": "x"}),  # type: ignore[arg-type]
+                                 memo=memo)
+        await asyncio.sleep(0.3)
+        assert woke == {}
+        await main.class_changed(type="MODIFIED", name="lab", body=klass(2), memo=memo)  # type: ignore[arg-type]
+        await asyncio.gather(*resting)
+        return woke
+
+    woke = asyncio.run(asyncio.wait_for(run(), 10))
+    assert woke["on-lab"] < 1.0  # woken by the edit
+    assert woke["other"] >= 1.9 and woke["unnamed"] >= 1.9  # rested their whole interval
+
+
+def test_the_hubs_a_class_event_concerns() -> None:
+    from communityhub.delivery import classes
+
+    def entry(spec: str, default: bool = False) -> dict[str, Any]:
+        return {"spec": spec, "generation": 1, "default": default, "created": "2026-11-01T00:00:00Z"}
+
+    hubs = {"named": "lab", "elsewhere": "base", "unnamed": None}
+    assert classes.hubs_to_look_at("lab", entry("{}"), entry('{"a": 1}'), hubs) == ["named"]
+    assert classes.hubs_to_look_at("lab", entry("{}"), entry("{}"), hubs) == []  # only labels or status moved
+    assert classes.hubs_to_look_at("lab", None, entry("{}"), hubs) == ["named"]  # made: a hub waiting for it
+    assert classes.hubs_to_look_at("lab", entry("{}"), None, hubs) == ["named"]  # deleted
+    # Made the default, or no longer it: the hubs that name no class may get another.
+    assert classes.hubs_to_look_at("lab", entry("{}"), entry("{}", default=True), hubs) == ["named", "unnamed"]
+    assert classes.hubs_to_look_at("lab", entry("{}", default=True), entry("{}"), hubs) == ["named", "unnamed"]

@@ -73,6 +73,21 @@ def resolve(spec: CommunityHubSpec, classes: Mapping[str, Mapping[str, Any]]) ->
     return Resolved(name, entry.get("generation"), parsed(entry["spec"]))
 
 
+def hubs_to_look_at(name: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None,
+                   hubs: Mapping[Any, str | None]) -> list[Any]:
+    """The hubs a HubClass event concerns, to be looked at now rather than at their next resync: those that name
+    the class, and those that name none where it is or was a default (which class they get may have moved).
+    ``before``/``after`` are its index entries (None: absent); ``hubs`` maps each hub to its spec.hubClassName.
+    Empty when only the class's status or labels moved: nothing its hubs read changed."""
+    def read(entry: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
+        return None if entry is None else (entry.get("spec"), entry.get("default"), entry.get("created"))
+
+    if read(before) == read(after):
+        return []
+    was_default = bool(before and before.get("default")) or bool(after and after.get("default"))
+    return [key for key, named in hubs.items() if named == name or (not named and was_default)]
+
+
 def not_found_message(name: str, spec: CommunityHubSpec) -> str:
     how = "spec.hubClassName" if spec.hub_class_name else "the default class"
     return (f"HubClass {name} ({how}) does not exist: `kubectl get hubclasses` lists those that do; the hub is "
