@@ -1,20 +1,22 @@
 """Four hubs of examples/fleet/ (modeled on real hubs) delivered with the real JupyterHub chart on the local
 control plane, with their HubClass: a shared home on NFS with an admins-only directory (temple), image
 choices with an unlisted image and image building on the class's build pool (imagebuilding-demo), catalog
-node pools with bursting memory and named servers (jackeddy), and egress a class opens to its tenants (ohw, as
-the chart's NetworkPolicy).
+node pools with bursting memory and named servers (jackeddy), egress a class opens to its tenants (ohw, as
+the chart's NetworkPolicy), and a public Binder hub whose landing page is BinderHub's (pythia-binder).
 
 The local plane's shared storage stands for Filestore: a StorageClass without a provisioner and hostPath
 volumes that many pods may mount (kwok's pods mount nothing; the claim binding is what is shown)."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
 
+from communityhub.delivery import binder
 from tests.conftest import REPO, OperatorProcess
 from tests.support.hubs import hub, onboard, released_values, wait_ready
 from tests.support.kube import Cluster, build_node, condition, wait_for, wait_node_ready
@@ -22,7 +24,8 @@ from tests.support.kube import Cluster, build_node, condition, wait_for, wait_no
 pytestmark = pytest.mark.integration
 
 FLEET = REPO / "examples" / "fleet"
-DELIVERED = ("temple", "imagebuilding-demo", "jackeddy", "ohw")
+DELIVERED = ("temple", "imagebuilding-demo", "jackeddy", "ohw", "pythia-binder")
+CLASSES = {"pythia-binder": "eks-binder"}
 NAMESPACES = {"ohw": "oceanhackweek"}
 BUILD_NODE = "kwok-fleet-build-1"
 
@@ -65,7 +68,7 @@ def values_of(management: Cluster, ready: dict[str, dict[str, Any]], name: str) 
 
 def test_each_runs_on_its_class(fleet: dict[str, dict[str, Any]]) -> None:
     for name, obj in fleet.items():
-        assert obj["status"]["hubClass"]["name"] == "gke-shared", name
+        assert obj["status"]["hubClass"]["name"] == CLASSES.get(name, "gke-shared"), name
         assert obj["status"]["release"]["chart"] == "jupyterhub-4.4.0"
 
 
@@ -99,6 +102,27 @@ def test_image_building_runs_on_the_class_build_pool(management: Cluster, fleet:
                                                      "imagebuilding-demo-"
     pods = management.get("pods", namespace=hub_namespace, selector="app.kubernetes.io/component=docker-api")
     assert [p["spec"]["nodeName"] for p in pods["items"]] == [BUILD_NODE]
+
+
+def test_a_public_binder_hub_lands_on_binderhub_with_no_login(management: Cluster,
+                                                               fleet: dict[str, dict[str, Any]]) -> None:
+    """pythia-binder: Ready with its builder, nobody logs in, the hub's landing page is BinderHub's, whose page is on
+    (not the API alone) and needs no login; the caps and culler are the hub's, within its class's bounds."""
+    obj = fleet["pythia-binder"]
+    assert condition(obj, "BinderReady")["status"] == "True"  # type: ignore[index]
+    sso = condition(obj, "SSOReady")
+    assert sso is not None and sso["status"] == "True" and "NullAuthenticator lets in nobody by login" in sso["message"]
+    hub_namespace = obj["status"]["names"]["namespace"]
+    values = released_values(management, hub_namespace)
+    assert values["hub"]["config"]["JupyterHub"]["authenticator_class"] == "null"
+    assert values["hub"]["config"]["JupyterHub"]["default_url"] == "/services/binder/"
+    assert values["hub"]["config"]["JupyterHub"]["active_server_limit"] == 100
+    assert (values["cull"]["users"], values["cull"]["timeout"], values["cull"]["maxAge"]) == (True, 600, 21600)
+    assert "communityhub-binder-spawner" in values["hub"]["extraConfig"]
+    secret = management.get("secret", binder.builder(obj["status"]["binder"]["release"]), hub_namespace)
+    builder = yaml.safe_load(base64.b64decode(secret["data"]["chart-config.yaml"]))["config"]["BinderHub"]
+    assert (builder["enable_api_only_mode"], builder["auth_enabled"]) == (False, False)
+    assert builder["image_prefix"] == "quay.io/imagebuilding-non-gcp-hubs/pythia-binder-pythia-binder-"
 
 
 def test_catalog_pools_burst_and_named_servers(management: Cluster, fleet: dict[str, dict[str, Any]]) -> None:

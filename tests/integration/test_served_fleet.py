@@ -62,6 +62,8 @@ NOT_SERVED = {
        for name in ("openscapes", "nasa-cryo")},
     "ephemeral-demo": "temporary users on the workshop class: what tests/integration/test_serving.py serves, "
                       "from examples/workshop-local.yaml",
+    "pythia-binder": "a Binder hub: its servers start from BinderHub's page, and BinderHub's software is not "
+                     "installable here (its image installs binderhub from github.com, which does not resolve)",
 }
 #: A node of the image-building pool, for imagebuilding-demo's BinderHub (a kwok node: its pods are not served).
 BUILD_NODE = "kwok-served-build-1"

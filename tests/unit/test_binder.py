@@ -174,3 +174,100 @@ def test_building_is_an_image_of_ones_own_so_the_tier_rule_on_unlisted_images_ap
     refused = policy.environment(essential, hub_class())
     assert refused.reason == "ProfileNotInTier" and "build an image" in refused.message, refused
     assert policy.environment(spec(), hub_class()).reason == "EnvironmentRendered"
+
+
+PUBLIC_CLASS = {"publicHubs": {"maxConcurrentUsers": 200, "maxIdleMinutes": 30, "maxAgeMinutes": 720}}
+LAUNCH = {"image": "quay.example.org/builds/lab-binder-examples-requirements:5f3c", "token": "launch-token-1"}
+
+
+def binder_hub(provider: str = "none", **public: Any) -> CommunityHubSpec:
+    """A Binder hub: the Binder page as its landing page; with provider none, no login (as pythia-binder)."""
+    doc = copy.deepcopy(list(yaml.safe_load_all((REPO / "examples" / "climate-lab.yaml").read_text()))[-1]["spec"])
+    doc["environment"].pop("profiles")
+    doc["environment"]["storage"] = {"type": "none"}
+    doc["binder"] = {"landingPage": True}
+    if provider == "none":
+        doc["auth"] = {"provider": "none", "public": public or {"maxConcurrentUsers": 150, "idleMinutes": 15,
+                                                               "maxAgeMinutes": 240}}
+    return CommunityHubSpec.model_validate(doc)
+
+
+def test_a_binder_hub_lands_on_its_binder_page_and_runs_the_image_of_each_launch(probe: Any) -> None:
+    """Through the real chart's hub config, in the hub image's software: nobody logs in (NullAuthenticator), the
+    hub's landing page is the Binder page, BinderHub may make users and start their servers, a launch's server
+    runs the launch's image with the launch's token as a plain Jupyter server, and a start without a launch (no
+    image) is refused; the caps and the culler are the spec's."""
+    hub = binder_hub()
+    classy = hub_class(**PUBLIC_CLASS)
+    release = names.derive("team", "lab").binder_release
+    values = render.deep_merge(render.values("team", "lab", hub, None, "ops", catalog=classy),
+                               binder.hub_values(hub, classy, release, "https://lab.example.org/"))
+    assert values["cull"] == {"enabled": True, "users": True, "adminUsers": False, "timeout": 900, "every": 600,
+                              "maxAge": 14400}
+    found = probe(values, [{"name": "visitor-1", "admin": False, "groups": [], "options": LAUNCH},
+                           {"name": "visitor-2", "admin": False, "groups": []}])
+    assert found["authenticator"]["class"] == "jupyterhub.auth.NullAuthenticator"
+    assert found["hub"]["default_url"] == binder.BASE_URL
+    assert found["hub"]["active_server_limit"] == 150
+    launch_role = next(r for r in found["roles"] if r.get("services") == [binder.SERVICE])
+    assert sorted(launch_role["scopes"]) == ["admin:users", "servers"]
+
+    launched, without = found["servers"]
+    container = launched["pod"]["spec"]["containers"][0]
+    assert container["image"] == LAUNCH["image"]
+    args = container["args"]
+    assert "--ServerApp.token=launch-token-1" in args and "--NotebookApp.token=launch-token-1" in args
+    assert "--ServerApp.base_url=/user/visitor-1/" in args
+    assert "launched from its Binder page" in without["error"]
+
+
+def test_a_binder_hub_with_a_login_keeps_its_users_own_servers(probe: Any) -> None:
+    """A Binder hub whose users log in: BinderHub asks them to (its own auth through the hub), starts servers of
+    theirs without making users, and the server is jupyterhub-singleuser, authenticated by the hub."""
+    hub = binder_hub(provider="github")
+    classy = hub_class()
+    release = names.derive("team", "lab").binder_release
+    values = render.deep_merge(render.values("team", "lab", hub, None, "ops", catalog=classy),
+                               binder.hub_values(hub, classy, release, "https://lab.example.org/"))
+    found = probe(values, [{"name": "ada", "admin": False, "groups": [], "options": LAUNCH}])
+    assert found["authenticator"]["class"].endswith("GitHubOAuthenticator")
+    assert found["hub"]["default_url"] == binder.BASE_URL
+    launch_role = next(r for r in found["roles"] if r.get("services") == [binder.SERVICE])
+    assert sorted(launch_role["scopes"]) == ["read:users", "servers"]
+    container = found["servers"][0]["pod"]["spec"]["containers"][0]
+    assert container["image"] == LAUNCH["image"]
+    assert not any("token" in arg for arg in container.get("args") or [])
+
+
+@pytest.mark.parametrize(("hub", "landing", "auth"), [("builds", False, True), ("login", True, True),
+                                                      ("public", True, False)])
+def test_binderhub_serves_its_page_only_on_a_binder_hub_and_its_own_login_unless_there_is_none(
+        hub: str, landing: bool, auth: bool) -> None:
+    made = {"builds": spec(), "login": binder_hub(provider="github"), "public": binder_hub()}[hub]
+    hub_names = names.derive("team", "lab")
+    values = binder.service_values(made, hub_class().binder,  # type: ignore[arg-type]
+                                   release=hub_names.binder_release, hub_url="https://lab.example.org/",
+                                   prefix="quay.example.org/builds/lab-", login=LOGIN,
+                                   pool={"hubs.2i2c.org/node-pool": "build"})
+    objects = template(values, hub_names.binder_release, hub_names.namespace)  # the chart's schema accepts them
+    config = yaml.safe_load(find(objects, "Secret", binder.builder(hub_names.binder_release))
+                            ["stringData"]["chart-config.yaml"])["config"]["BinderHub"]
+    assert (config["enable_api_only_mode"], config["auth_enabled"]) == (not landing, auth)
+
+
+def test_a_hub_with_no_login_needs_a_class_that_allows_it_within_its_bounds_and_no_homes() -> None:
+    from communityhub.delivery import identity
+
+    refused = identity.public_refusal(binder_hub(), hub_class(), "builds")
+    assert refused is not None and refused.reason == "PublicHubsNotInClass" and "HubClass builds" in refused.message
+    over = identity.public_refusal(binder_hub(maxConcurrentUsers=500, idleMinutes=15, maxAgeMinutes=900),
+                                   hub_class(**PUBLIC_CLASS), "open")
+    assert over is not None and over.reason == "PublicHubOverBounds"
+    assert "maxConcurrentUsers 500 (the class allows 200)" in over.message
+    assert "maxAgeMinutes 900 (the class allows 720)" in over.message and "idleMinutes" not in over.message
+    keeps = binder_hub().model_copy(deep=True)
+    keeps.environment.storage.type = "perUserVolume"
+    files = identity.public_refusal(keeps, hub_class(**PUBLIC_CLASS), "open")
+    assert files is not None and files.reason == "PublicHubKeepsFiles"
+    assert identity.public_refusal(binder_hub(), hub_class(**PUBLIC_CLASS), "open") is None
+    assert identity.public_refusal(spec(), hub_class(), "builds") is None  # a hub with a login: not asked

@@ -50,6 +50,11 @@ FACTS: dict[str, dict[str, Any]] = {
                    "https://www.temple.edu/modules/custom/tu_layout/images/brand/t-cherry.svg", "Temple University",
                    "https://www.temple.edu/"),
     },
+    "pythia-binder.yaml": {
+        f"{CONFIG}.JupyterHub.authenticator_class": "null",  # nobody logs in: servers come from the Binder page
+        "singleuser.storage.type": "none",
+        "singleuser.cmd[0]": "python3",  # a launcher that starts jupyter-lab where the image has it
+    },
     "mtu.yaml": {
         f"{CILOGON}.allowed_idps": {"https://sso.mtu.edu/idp/shibboleth": idp("email", allowed_domains=["mtu.edu"])},
         f"{CONFIG}.Authenticator.admin_users": ["dbkc@mtu.edu", "lebrown@mtu.edu"],

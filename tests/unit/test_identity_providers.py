@@ -147,11 +147,12 @@ def test_the_crd_carries_the_rules_the_api_server_enforces() -> None:
     oauth2_rules = [r["message"] for r in auth["properties"]["oauth2"]["x-kubernetes-validations"]]
     assert "allowedGroups and adminGroups need groupsKey" in oauth2_rules
     assert set(auth["properties"]["provider"]["enum"]) == {"github", "cilogon", "oidc", "oauth2", "google",
-                                                           "temporary", "sharedPassword"}
+                                                           "temporary", "sharedPassword", "none"}
     auth_rules = [r["message"] for r in auth["x-kubernetes-validations"]]
     assert "clientSecretRef is required for a login provider" in auth_rules
     assert "temporary users have no identity provider, so no token to pass" in auth_rules
     assert "temporary users have no identity provider, so no token to keep" in auth_rules
+    assert "a hub with no login has no identity provider, so no token to pass" in auth_rules
 
 
 # ------------------------------------------------------------------ temporary users (workshops, binders)

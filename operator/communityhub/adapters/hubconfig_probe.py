@@ -6,7 +6,8 @@ test user and each profile and image choice the pod KubeSpawner would create (``
 
 Usage: ``python hubconfig_probe.py <workdir>``, in a private mount namespace (``unshare -m``): it binds
 ``<workdir>/etc`` at ``/usr/local/etc/jupyterhub``, where the chart's ConfigMap and Secret are mounted in the
-hub pod, and reads ``<workdir>/request.json``: ``{"env": {...}, "users": [{"name", "admin", "groups"}]}``.
+hub pod, and reads ``<workdir>/request.json``: ``{"env": {...}, "users": [{"name", "admin", "groups"}]}`` (a user's
+``options``: the user_options of a launch on a hub without profiles).
 No Kubernetes API is called. Secret values never reach the output (see ``SECRET_WORDS``).
 """
 
@@ -131,7 +132,8 @@ async def pods(app: Any, user: dict[str, Any]) -> list[dict[str, Any]]:
             return {"profile": profile.get("display_name") or profile.get("slug"),
                     "options": {options[n].get("display_name") or n:
                                 options[n]["choices"][k].get("display_name") or k for n, k in chosen.items()}}
-        cases.append((slug, {"profile": slug, **base} if slug else {}, labels(base)))
+        # Without profiles: what the user's launch sends (a Binder launch's image and token), else nothing.
+        cases.append((slug, {"profile": slug, **base} if slug else dict(user.get("options") or {}), labels(base)))
         for name, option in options.items():
             for key in option["choices"]:
                 if key != base[name]:

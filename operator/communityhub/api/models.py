@@ -427,6 +427,19 @@ class TemporaryAuth(ApiModel):
         default=100, ge=1, le=2000, description="Servers running at once, at most (JupyterHub's active_server_limit).")
 
 
+class PublicAuth(ApiModel):
+    """No login at all (provider none): a public Binder hub, whose visitors reach a server only through its Binder
+    page. BinderHub makes a user of its own for each launch; the culler stops each server and removes its user.
+    Only a HubClass with publicHubs allows it, within the class's bounds."""
+
+    max_concurrent_users: int = Field(
+        default=100, ge=1, le=5000, description="Servers running at once, at most (JupyterHub's active_server_limit).")
+    idle_minutes: int = Field(default=10, ge=1, le=1440,
+                              description="A server idle this long is stopped and its user removed.")
+    max_age_minutes: int = Field(default=360, ge=10, le=10080,
+                                 description="A server is stopped this long after it started, idle or not.")
+
+
 class SharedPasswordAuth(ApiModel):
     """One password for a workshop whose attendees share no account (JupyterHub's SharedPasswordAuthenticator):
     each attendee picks a user name and logs in with the workshop's password. Anyone who has it may log in as any
@@ -440,16 +453,19 @@ class SharedPasswordAuth(ApiModel):
 
 
 class Auth(ApiModel):
-    provider: Literal["github", "cilogon", "oidc", "oauth2", "google", "temporary", "sharedPassword"] = Field(
+    provider: Literal["github", "cilogon", "oidc", "oauth2", "google", "temporary", "sharedPassword", "none"] = Field(
         description="Single sign-on provider; temporary: no login, a temporary user per visitor (only for hubs "
                     "without persistent homes or with a lifecycle window); sharedPassword: one password for "
-                    "everyone (a workshop's).")
+                    "everyone (a workshop's); none: no login, servers only through the Binder page (a public Binder "
+                    "hub: binder.landingPage, on a class with publicHubs).")
     github: GitHubAuth | None = Field(default=None, description="GitHub settings (provider github).")
     cilogon: CILogonAuth | None = Field(default=None, description="CILogon settings (provider cilogon).")
     oidc: OIDCAuth | None = Field(default=None, description="Generic OIDC settings (provider oidc).")
     oauth2: OAuth2Auth | None = Field(default=None, description="OAuth2 with explicit endpoints (provider oauth2).")
     google: GoogleAuth | None = Field(default=None, description="Google with a hosted domain (provider google).")
     temporary: TemporaryAuth | None = Field(default=None, description="Temporary users (provider temporary).")
+    public: PublicAuth | None = Field(default=None, description="The caps of a hub with no login (provider none); "
+                                                                "their defaults when omitted.")
     shared_password: SharedPasswordAuth | None = Field(
         default=None, description="The workshop's passwords (provider sharedPassword).")
     allowed_users: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
@@ -474,7 +490,7 @@ class Auth(ApiModel):
             *(_cel(f"self.provider != '{p}' || has(self.{p})", f"{p} settings are required when provider is {p}",
                    p, "FieldValueRequired")
               for p in ("github", "cilogon", "oidc", "oauth2", "google", "sharedPassword")),
-            _cel("self.provider in ['temporary', 'sharedPassword', 'cilogon'] || has(self.clientSecretRef)",
+            _cel("self.provider in ['temporary', 'sharedPassword', 'cilogon', 'none'] || has(self.clientSecretRef)",
                  "clientSecretRef is required for a login provider", "clientSecretRef", "FieldValueRequired"),
             *(_cel(f"self.provider != 'sharedPassword' || !self.{f}",
                    f"a shared password has no identity provider, so no token to {v}", f, "FieldValueInvalid")
@@ -483,6 +499,9 @@ class Auth(ApiModel):
                  "temporary users have no identity provider, so no token to pass", "passTokens", "FieldValueInvalid"),
             _cel("self.provider != 'temporary' || !self.keepTokens",
                  "temporary users have no identity provider, so no token to keep", "keepTokens", "FieldValueInvalid"),
+            *(_cel(f"self.provider != 'none' || !self.{f}",
+                   f"a hub with no login has no identity provider, so no token to {v}", f, "FieldValueInvalid")
+              for f, v in (("passTokens", "pass"), ("keepTokens", "keep"))),
         ]},
     )
 
@@ -921,6 +940,11 @@ class Binder(ApiModel):
         Field(default_factory=list, max_length=50,
               description="GitHub repositories users may build from, as regular expressions on owner/name "
                           "(BinderHub's GitHubRepoProvider.allowed_specs); any when empty."))
+    landing_page: bool = Field(
+        default=False,
+        description="A Binder hub: the Binder page is the hub's landing page, where a visitor gives a repository and "
+                    "gets a server of the image built from it (BinderHub's own page, at /services/binder/). Its "
+                    "servers run that image, so the hub has no profiles; with auth.provider none, nobody logs in.")
 
 
 class Lifecycle(ApiModel):
@@ -976,6 +1000,14 @@ class CommunityHubSpec(ApiModel):
                  "p.imageBuilding) || (has(self.binder) && (!has(self.binder.enabled) || self.binder.enabled))",
                  "a profile with imageBuilding needs spec.binder (the builder its users' builds go to)", "binder",
                  "FieldValueRequired"),
+            _cel("self.auth.provider != 'none' || (has(self.binder) && has(self.binder.landingPage) && "
+                 "self.binder.landingPage && (!has(self.binder.enabled) || self.binder.enabled))",
+                 "auth.provider none needs a Binder hub (binder.landingPage: true): with no login, its Binder page "
+                 "is the only way to a server", "binder", "FieldValueRequired"),
+            _cel("!has(self.binder) || !has(self.binder.landingPage) || !self.binder.landingPage || "
+                 "!has(self.environment.profiles) || size(self.environment.profiles) == 0",
+                 "a Binder hub (binder.landingPage) has no profiles: its servers run the image built from the "
+                 "repository a visitor gives", "environment.profiles", "FieldValueForbidden"),
         ]},
     )
 
@@ -1556,6 +1588,18 @@ class OptionalValues(ApiModel):
         min_length=1, max_length=20, description="The chart-values paths the hub's values then lack (dotted).")
 
 
+class PublicHubs(ApiModel):
+    """Its hubs may have no login (auth.provider none: public Binder hubs, open to anyone), within these bounds on
+    each such hub's auth.public."""
+
+    max_concurrent_users: int = Field(default=100, ge=1, le=5000,
+                                      description="The most servers one such hub may run at once.")
+    max_idle_minutes: int = Field(default=30, ge=1, le=1440,
+                                  description="The longest idle time before a server is stopped.")
+    max_age_minutes: int = Field(default=720, ge=10, le=10080,
+                                 description="The longest a server may run, idle or not.")
+
+
 class BinderClass(ApiModel):
     """Image building for the class's hubs (spec.binder): binderhub-service, one release per hub namespace."""
 
@@ -1627,6 +1671,9 @@ class HubClassSpec(ApiModel):
                                                                              "they are refused.")
     binder: BinderClass | None = Field(default=None, description="Image building (spec.binder); without it, "
                                                                  "hubs asking for it are refused.")
+    public_hubs: PublicHubs | None = Field(
+        default=None, description="Hubs with no login (auth.provider none, Binder hubs open to anyone) and their "
+                                  "bounds; without it, such hubs are refused.")
     content_puller: str | None = Field(
         default=None, pattern=IMAGE_REFERENCE, max_length=500,
         description="An image with nbgitpuller's gitpuller command: the init container that pulls a profile's "

@@ -45,6 +45,16 @@ def enabled(spec: CommunityHubSpec) -> bool:
     return spec.binder is not None and spec.binder.enabled
 
 
+def landing(spec: CommunityHubSpec) -> bool:
+    """A Binder hub: its Binder page is its landing page."""
+    return enabled(spec) and spec.binder is not None and spec.binder.landing_page
+
+
+def public(spec: CommunityHubSpec) -> bool:
+    """A Binder hub with no login: BinderHub makes a user per launch, and the server's token is the visitor's."""
+    return landing(spec) and spec.auth.provider == "none"
+
+
 def builder(release: str) -> str:
     """BinderHub's Deployment, Service and ServiceAccount (the chart's names for the release)."""
     return f"{release}-binderhub"
@@ -142,8 +152,11 @@ def service_values(spec: CommunityHubSpec, binder: BinderClass, *, release: str,
     server = binder.registry.server.rstrip("/")
     build: dict[str, Any] = {"node_selector": on_pool}
     config: dict[str, Any] = {
-        "BinderHub": {"base_url": BASE_URL, "use_registry": True, "auth_enabled": True, "enable_api_only_mode": True,
-                      "image_prefix": prefix, "hub_url": hub_url, "port": 8585},
+        # Its own page only on a Binder hub (else the spawn form's build choice is its only client); its own login
+        # (through the hub's OAuth) unless the hub has none.
+        "BinderHub": {"base_url": BASE_URL, "use_registry": True, "auth_enabled": not public(spec),
+                      "enable_api_only_mode": not landing(spec), "image_prefix": prefix, "hub_url": hub_url,
+                      "port": 8585},
         "KubernetesBuildExecutor": build,
         "DockerRegistry": {"url": server, "username": login["username"], "password": login["password"]},
     }
@@ -177,15 +190,74 @@ def user_role_config() -> str:
     return render.role_scopes_config("communityhub_binder_role", {"user": [f"access:services!service={SERVICE}"]})
 
 
+#: hub.extraConfig of a Binder hub: its servers run the image BinderHub built for the launch (user_options'
+#: image, applied where KubeSpawner applies a profile's). With no login the server's token is the one BinderHub
+#: handed the visitor (user_options' token), and the server starts as a plain Jupyter server (every image
+#: repo2docker builds has one; jupyterhub-singleuser it may lack). The spawner the chart or a class's own
+#: extraConfig chose is kept, under this one.
+BINDER_SPAWNER_CONFIG = """\
+import importlib
+
+from tornado import web
+
+
+def communityhub_binder_spawner(base, public):
+    if not isinstance(base, type):
+        module, _, name = (base if isinstance(base, str) and "." in base else "kubespawner.KubeSpawner").rpartition(".")
+        base = getattr(importlib.import_module(module), name)
+
+    class CommunityHubBinderSpawner(base):
+        async def load_user_options(self):
+            await super().load_user_options()
+            options = self.user_options or {}
+            if "image" not in options:
+                raise web.HTTPError(400, "this hub's servers are launched from its Binder page")
+            if public and "token" not in options:
+                raise web.HTTPError(400, "a launch from the Binder page carries its token")
+            self.image = options["image"]
+
+        def get_args(self):
+            if not public:
+                return super().get_args()
+            base_url = self.server.base_url if self.server else self.user.url  # as Spawner.get_env guards it
+            args = ["--ip=0.0.0.0", f"--port={self.port}", f"--ServerApp.base_url={base_url}",
+                    f"--ServerApp.token={self.user_options['token']}", "--ServerApp.trust_xheaders=True"]
+            if self.default_url:
+                args.append(f"--ServerApp.default_url={self.default_url}")
+            args += list(self.args)
+            # Notebook servers before Jupyter Server read the same settings as NotebookApp.
+            return args + [a.replace("--ServerApp.", "--NotebookApp.", 1) for a in args if a.startswith("--ServerApp.")]
+
+    return CommunityHubBinderSpawner
+
+"""
+
+
+def binder_spawner_config(public_hub: bool) -> str:
+    return (BINDER_SPAWNER_CONFIG
+            + f"c.JupyterHub.spawner_class = communityhub_binder_spawner(c.JupyterHub.spawner_class, {public_hub!r})\n")
+
+
+#: What BinderHub may do in the hub: start servers, and with no login make a user for each launch.
+SERVICE_SCOPES = {True: ["servers", "admin:users"], False: ["servers", "read:users"]}
+
+
 def hub_values(spec: CommunityHubSpec, hub_class: HubClassSpec | None, release: str, hub_url: str
                ) -> dict[str, Any]:
     """What the JupyterHub release adds for a hub with builds its class allows: BinderHub as a service (the chart
-    makes its token and OAuth client), proxied at /services/binder/, and the users' access to it."""
+    makes its token and OAuth client), proxied at /services/binder/, and the users' access to it. A Binder hub
+    also lands on the Binder page, lets BinderHub start its servers, and runs the image of each launch."""
     if not enabled(spec) or hub_class is None or hub_class.binder is None:
         return {}
-    return {"hub": {
+    hub: dict[str, Any] = {
         "services": {SERVICE: {"display": False, "url": f"http://{builder(release)}:{PORT}",
                                "oauth_client_id": CLIENT_ID, "oauth_no_confirm": True,
                                "oauth_redirect_uri": f"{hub_url.rstrip('/')}{BASE_URL}oauth_callback"}},
         "extraConfig": {"communityhub-binder": user_role_config()},
-    }}
+    }
+    if landing(spec):
+        hub["config"] = {"JupyterHub": {"default_url": BASE_URL}}
+        hub["loadRoles"] = {"communityhub-binder-launch": {"services": [SERVICE],
+                                                           "scopes": SERVICE_SCOPES[public(spec)]}}
+        hub["extraConfig"]["communityhub-binder-spawner"] = binder_spawner_config(public(spec))
+    return {"hub": hub}

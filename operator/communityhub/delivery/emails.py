@@ -64,6 +64,9 @@ LOGIN_BUTTONS = {"github": "Sign in with GitHub", "cilogon": "Sign in with CILog
 def login_instructions(spec: CommunityHubSpec) -> str:
     if spec.auth.provider == "temporary":
         return f"Open {render.hub_url(spec)}: there is no login. Who gets in: {identity.who_gets_in(spec)}."
+    if spec.auth.provider == "none":
+        return (f"Open {render.hub_url(spec)}: it is the Binder page, with no login. Who gets a server: "
+                f"{identity.who_gets_in(spec)}.")
     return (f"Open {render.hub_url(spec)} and choose \"{LOGIN_BUTTONS[spec.auth.provider]}\". "
             f"Who may log in: {identity.who_gets_in(spec)}.")
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from communityhub.api.models import CommunityHubSpec
+from communityhub.api.conditions import Verdict
+from communityhub.api.models import CommunityHubSpec, HubClassSpec, PublicAuth
 from communityhub.delivery import render
 
 
@@ -57,6 +58,11 @@ def who_gets_in(spec: CommunityHubSpec) -> str:
     elif auth.provider == "temporary":
         cap = auth.temporary.max_concurrent_users if auth.temporary else 100
         who = f"anyone who opens it, as a temporary user (at most {cap} servers at once)"
+    elif auth.provider == "none":
+        public = auth.public or PublicAuth()
+        who = (f"nobody by login; anyone launches a server from the Binder page, as a user of its own that is "
+               f"removed with the server (at most {public.max_concurrent_users} at once, stopped after "
+               f"{public.idle_minutes} idle minutes or {public.max_age_minutes} in all)")
     elif auth.provider == "sharedPassword":
         who = ("the users named below, with the workshop's password" if auth.allowed_users else
                "anyone with the workshop's password, as any user name that is not an admin's")
@@ -79,6 +85,32 @@ def temporary_refusal(spec: CommunityHubSpec) -> str | None:
     return (f"temporary users (auth.provider: temporary) let anyone in, so their files must not outlive the session "
             f"or the hub its event: set environment.storage.type: none, or a lifecycle.window (this hub keeps "
             f"{spec.environment.storage.type} homes and has no window)")
+
+
+def public_refusal(spec: CommunityHubSpec, hub_class: HubClassSpec | None, class_name: str | None) -> Verdict | None:
+    """Why a hub may not be open to anyone with no login (auth.provider none), or None: only its class may allow
+    it (publicHubs), within the class's caps, and like temporary users its visitors' files must not outlive them."""
+    if spec.auth.provider != "none":
+        return None
+    bounds = hub_class.public_hubs if hub_class is not None else None
+    if bounds is None:
+        where = f"HubClass {class_name}" if class_name else "the hub has no HubClass, and"
+        return Verdict.false("PublicHubsNotInClass",
+                             f"{where} allows no hub without login (its spec.publicHubs is not set): a public Binder "
+                             f"hub is open to anyone, which the provider allows class by class")
+    public = spec.auth.public or PublicAuth()
+    over = [f"{field} {mine} (the class allows {most})" for field, mine, most in (
+        ("auth.public.maxConcurrentUsers", public.max_concurrent_users, bounds.max_concurrent_users),
+        ("auth.public.idleMinutes", public.idle_minutes, bounds.max_idle_minutes),
+        ("auth.public.maxAgeMinutes", public.max_age_minutes, bounds.max_age_minutes)) if mine > most]
+    if over:
+        return Verdict.false("PublicHubOverBounds", f"{'; '.join(over)}: HubClass {class_name}'s publicHubs")
+    if spec.environment.storage.type != "none":
+        return Verdict.false(
+            "PublicHubKeepsFiles",
+            f"a hub with no login lets anyone launch a server, so their files must not outlive it: set "
+            f"environment.storage.type: none (this hub keeps {spec.environment.storage.type} homes)")
+    return None
 
 
 #: JupyterHub's own bounds on shared passwords (SharedPasswordAuthenticator refuses to start otherwise).

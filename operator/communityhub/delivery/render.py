@@ -28,6 +28,7 @@ from communityhub.api.models import (
     HubClassSpec,
     Profile,
     ProfileSize,
+    PublicAuth,
     SharedDirectory,
     TemporaryAuth,
 )
@@ -61,6 +62,7 @@ AUTHENTICATORS = {
     "google": ("google", "GoogleOAuthenticator"),
     "temporary": ("tmp", "TmpAuthenticator"),  # jupyterhub-tmpauthenticator, in the chart's hub image
     "sharedPassword": ("shared-password", "SharedPasswordAuthenticator"),  # JupyterHub's own (5.x)
+    "none": ("null", "NullAuthenticator"),  # JupyterHub's own: nobody logs in (a public Binder hub)
 }
 
 #: The Secret in the hub's namespace a login reads (the operator copies it there from the one beside the
@@ -74,8 +76,8 @@ SHARED_PASSWORD_LOGIN: tuple[str, dict[str, tuple[str, bool]]] = (
 
 
 def login_secret(spec: CommunityHubSpec) -> tuple[str, dict[str, tuple[str, bool]]] | None:
-    """The Secret the hub's login reads, and how (None: temporary users need none)."""
-    if spec.auth.provider == "temporary":
+    """The Secret the hub's login reads, and how (None: temporary users, or no login, need none)."""
+    if spec.auth.provider in ("temporary", "none"):
         return None
     return SHARED_PASSWORD_LOGIN if spec.auth.provider == "sharedPassword" else OAUTH_LOGIN
 
@@ -298,6 +300,8 @@ def auth_config(spec: CommunityHubSpec, oidc_endpoints: Mapping[str, str] | None
         # A visitor clicks "Sign in" first (auto_login off): with it on, every request to /hub/login without a
         # cookie (a link preview, a crawler, a health check, `curl -L`) made a new user, counted as active.
         return {"allow_all": True, "auto_login": False, "login_service": "a temporary account"}
+    elif auth.provider == "none":
+        return {}  # nobody logs in: BinderHub makes each launch's user through the hub's API
     elif auth.provider == "sharedPassword":
         # Everyone with the password, unless users are named. Groups stay the admins' to manage: the
         # authenticator gives none, and managed groups would empty them at each login.
@@ -974,6 +978,14 @@ def values(namespace: str, name: str, spec: CommunityHubSpec,
         cap = (spec.auth.temporary or TemporaryAuth()).max_concurrent_users
         hub_config = rendered["hub"]["config"]["JupyterHub"]
         hub_config["active_server_limit"] = min(int(hub_config.get("active_server_limit") or cap), cap)
+    if spec.auth.provider == "none":
+        # A hub anyone may use: its caps and culler are the spec's (bounded by its class), over any other layer;
+        # each launch's user goes with its server.
+        public = spec.auth.public or PublicAuth()
+        rendered["hub"]["config"]["JupyterHub"]["active_server_limit"] = public.max_concurrent_users
+        rendered["cull"] = {**rendered.get("cull", {}), "enabled": True, "users": True, "adminUsers": False,
+                            "timeout": public.idle_minutes * 60, "maxAge": public.max_age_minutes * 60,
+                            "every": min(CULL_EVERY_SECONDS, public.idle_minutes * 60)}
     return rendered
 
 

@@ -119,6 +119,8 @@ def conditions(spec: CommunityHubSpec, class_name: str | None, hub_class: HubCla
         out.append(_condition("EnvironmentReady", environment))
     if refused := identity.temporary_refusal(spec):
         out.append(_condition("SSOReady", Verdict.false("TemporaryUsersRefused", refused)))
+    if refused_public := identity.public_refusal(spec, hub_class, class_name):
+        out.append(_condition("SSOReady", refused_public))
     # In the hub step's order: the first refusal of the spec against its class, then the rendered mounts'.
     hub_checks = (policy.hub_refusal(spec, hub_class, class_name, defaults.open_value_paths),
                   policy.mount_refusal(render.mounts_without_volume(dict(values)), spec.environment.storage.type))

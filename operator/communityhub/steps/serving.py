@@ -14,14 +14,17 @@ import datetime as dt
 from communityhub.adapters import hubapi, kube
 from communityhub.api.conditions import SERVING_USERS, Verdict, rfc3339
 from communityhub.api.models import ServingCheck
-from communityhub.delivery import diagnosis, render, serving
+from communityhub.delivery import binder, diagnosis, render, serving
 from communityhub.runtime import metrics
 from communityhub.steps import hub
 from communityhub.steps.context import HubContext, Target
 
 
 def policy_of(ctx: HubContext) -> ServingCheck | None:
-    """The class's check, or None where the hub is not checked."""
+    """The class's check, or None where the hub is not checked: a Binder hub's servers start only from a launch
+    (an image BinderHub built), which the check does not make."""
+    if binder.landing(ctx.spec):
+        return None
     check = ctx.hub_class.spec.serving_check if ctx.hub_class.spec is not None else ServingCheck()
     return check if ctx.settings.serving_check and check.enabled else None
 

@@ -45,6 +45,10 @@ async def prepare(ctx: HubContext) -> Verdict:
         if refused:
             return Verdict.false("TemporaryUsersRefused", refused)
         return Verdict.unknown("TemporaryUsers", f"no login: {identity.who_gets_in(ctx.spec)}")
+    if ctx.spec.auth.provider == "none":
+        if refused := identity.public_refusal(ctx.spec, ctx.hub_class.spec, ctx.hub_class.name):
+            return refused
+        return Verdict.unknown("NoLogin", identity.who_gets_in(ctx.spec))
     if ctx.spec.auth.provider == "sharedPassword":
         return await _shared_password(ctx)
     if cilogon_clients.registers(ctx.spec):
@@ -176,7 +180,7 @@ async def deregister(ctx: HubContext) -> dict[str, Any] | None:
 def describe(ctx: HubContext) -> str:
     """Who gets in, in one line (status message and the DELIVERED email)."""
     lets_in = f"{render.AUTHENTICATORS[ctx.spec.auth.provider][1]} lets in {identity.who_gets_in(ctx.spec)}"
-    if ctx.spec.auth.provider in ("temporary", "sharedPassword"):
+    if ctx.spec.auth.provider in ("temporary", "sharedPassword", "none"):
         return lets_in
     made = f"; client {ctx.login_secret['client_id'].decode()}, registered by the operator" \
         if cilogon_clients.registers(ctx.spec) and ctx.login_secret else ""
