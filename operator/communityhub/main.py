@@ -166,8 +166,9 @@ async def class_changed(type: str | None, name: str, body: kopf.Body, memo: kopf
         memo.class_entries.pop(name, None)
     else:
         memo.class_entries[name] = after
-    if type is None:
-        return  # the listing at start: every hub's first pass reads the classes anyway
+    if type is None and before is None:
+        return  # the listing at start: every hub's first pass reads the classes anyway (a listing after a lost
+        # watch, which Kopf also sends without a type, is compared with what was seen before it)
     named = {key: (held.get("spec") or {}).get("hubClassName") for key, held in memo.resyncing.items()}
     now = time.monotonic()
     for key in classes.hubs_to_look_at(name, before, after, named):
