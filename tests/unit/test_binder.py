@@ -271,3 +271,19 @@ def test_a_hub_with_no_login_needs_a_class_that_allows_it_within_its_bounds_and_
     assert files is not None and files.reason == "PublicHubKeepsFiles"
     assert identity.public_refusal(binder_hub(), hub_class(**PUBLIC_CLASS), "open") is None
     assert identity.public_refusal(spec(), hub_class(), "builds") is None  # a hub with a login: not asked
+
+
+def test_the_serving_check_leaves_binder_hubs_alone() -> None:
+    """A Binder hub's servers start only from a launch (an image BinderHub builds), which the serving check does not
+    make: it would report a failure of a hub that serves. A hub that only builds is checked as any other."""
+    import types
+
+    from communityhub.steps import serving as serving_step
+
+    def ctx(made: CommunityHubSpec) -> Any:
+        return types.SimpleNamespace(spec=made, hub_class=types.SimpleNamespace(spec=hub_class(**PUBLIC_CLASS)),
+                                     settings=types.SimpleNamespace(serving_check=True))
+
+    assert serving_step.policy_of(ctx(binder_hub())) is None
+    assert serving_step.policy_of(ctx(binder_hub(provider="github"))) is None
+    assert serving_step.policy_of(ctx(spec())) is not None
