@@ -180,7 +180,7 @@ async def deregister(ctx: HubContext) -> dict[str, Any] | None:
 def describe(ctx: HubContext) -> str:
     """Who gets in, in one line (status message and the DELIVERED email)."""
     lets_in = f"{render.AUTHENTICATORS[ctx.spec.auth.provider][1]} lets in {identity.who_gets_in(ctx.spec)}"
-    if ctx.spec.auth.provider in ("temporary", "sharedPassword", "none"):
+    if render.login_secret(ctx.spec) is not render.OAUTH_LOGIN:  # no OAuth client, so no callback to show
         return lets_in
     made = f"; client {ctx.login_secret['client_id'].decode()}, registered by the operator" \
         if cilogon_clients.registers(ctx.spec) and ctx.login_secret else ""
